@@ -1,0 +1,208 @@
+"""Walk paths, group files into runs, and read them.
+
+- Every file is offered to the readers in registry order; the first that can read it claims it.
+- Files of one reader with the same `run_key` are one run. Run name = that directory relative to the argument
+  (POSIX separators); for a file argument (pre-commit passes file names), relative to the working directory, and the
+  whole run that contains the file is read, not just the file.
+- One run directory logged in two formats is read once, in the format with the lowest priority number; the other
+  formats are named in the run's notes. HF Trainer output directories count as one run with the TensorBoard logs
+  that `report_to="tensorboard"` writes below them in `runs/`.
+- Unreadable files and directory loops become one-line errors; the other runs are still read.
+"""
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+from .errors import ReadError
+from .io import reader_for_format, readers
+from .io.base import Reader
+from .schema import Run
+
+SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".tox", ".mypy_cache", ".pytest_cache"}
+
+
+@dataclass
+class RunGroup:
+    """The files of one run in one format, before reading. Plain data, so it crosses process boundaries."""
+
+    name: str
+    format: str
+    key: str
+    files: list[str]
+    also: dict[str, list[str]] = field(default_factory=dict)  # other formats of the same run, not read
+
+
+@dataclass
+class Discovery:
+    groups: list[RunGroup]
+    errors: list[ReadError]
+
+
+def _walk_files(root: Path, errors: list[ReadError]) -> Iterable[Path]:
+    """Every file below root, following directory links once; loops and unreadable folders become errors."""
+    seen: set[tuple[int, int]] = set()
+    stack = [root]
+    while stack:
+        directory = stack.pop()
+        try:
+            st = directory.stat()
+        except OSError as exc:
+            errors.append(ReadError(directory, f"cannot open directory: {exc.strerror or exc}"))
+            continue
+        ident = (st.st_dev, st.st_ino)
+        if ident in seen:
+            errors.append(ReadError(directory, "directory symlink loop (already visited), skipped"))
+            continue
+        seen.add(ident)
+        try:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            errors.append(ReadError(directory, f"cannot list directory: {exc.strerror or exc}"))
+            continue
+        subdirs = []
+        for entry in entries:
+            path = Path(entry.path)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=True)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                if entry.name not in SKIP_DIRS:
+                    subdirs.append(path)
+                continue
+            try:
+                if not entry.is_file(follow_symlinks=True):
+                    continue
+            except OSError:
+                if entry.is_symlink():
+                    errors.append(ReadError(path, "broken symbolic link"))
+                continue
+            yield path
+        stack.extend(reversed(subdirs))
+
+
+def _claim(path: Path, all_readers: Sequence[Reader]) -> Reader | None:
+    for reader in all_readers:
+        try:
+            if reader.can_read(path):
+                return reader
+        except OSError:
+            continue
+    return None
+
+
+def _run_name(key: Path, base: Path, fallback: str) -> str:
+    try:
+        rel = key.resolve().relative_to(base.resolve())
+    except ValueError:
+        return key.as_posix()
+    text = rel.as_posix()
+    return fallback if text in ("", ".") else text
+
+
+def discover(paths: Sequence[str | os.PathLike]) -> Discovery:
+    """Group the files under `paths` into runs (no file is read beyond a reader's cheap sniff)."""
+    all_readers = readers()
+    errors: list[ReadError] = []
+    # (format, key) -> files; insertion order keeps output stable
+    claimed: dict[tuple[str, Path], list[Path]] = {}
+    names: dict[tuple[str, Path], str] = {}
+
+    for raw in paths:
+        root = Path(raw)
+        try:
+            mode = root.stat().st_mode
+        except OSError as exc:
+            errors.append(ReadError(root, f"cannot open: {exc.strerror or exc}"))
+            continue
+        if stat.S_ISDIR(mode):
+            base, fallback, candidates = root, root.resolve().name, _walk_files(root, errors)
+        else:
+            reader = _claim(root, all_readers)
+            if reader is None:
+                errors.append(ReadError(root, "not a training log losslint can read"))
+                continue
+            key_dir = reader.run_key(root)
+            base, fallback = Path.cwd(), key_dir.resolve().name
+            # the whole run that holds the file, not the file alone
+            candidates = [p for p in _walk_files(key_dir, errors)] if key_dir.is_dir() else [root]
+        for path in candidates:
+            reader = _claim(path, all_readers)
+            if reader is None:
+                continue
+            key = reader.run_key(path).resolve()
+            slot = (reader.format, key)
+            files = claimed.setdefault(slot, [])
+            if path not in files:
+                files.append(path)
+            names.setdefault(slot, _run_name(reader.run_key(path), base, fallback))
+
+    groups = _merge_formats(claimed, names, {r.format: r for r in all_readers})
+    return Discovery(groups=groups, errors=errors)
+
+
+def _merge_formats(claimed: Mapping[tuple[str, Path], list[Path]], names: Mapping[tuple[str, Path], str],
+                   by_format: Mapping[str, Reader]) -> list[RunGroup]:
+    trainer_dirs = {key for fmt, key in claimed if fmt == "trainer_state"}
+
+    def owner(key: Path) -> Path:
+        # HF Trainer: <output_dir>/runs/<date_host>/... event files belong to the trainer_state.json run
+        for parent in key.parents:
+            if parent in trainer_dirs and key.relative_to(parent).parts[:1] == ("runs",):
+                return parent
+        return key
+
+    by_key: dict[Path, list[tuple[str, Path]]] = {}
+    for fmt, key in claimed:
+        by_key.setdefault(owner(key), []).append((fmt, key))
+
+    groups = []
+    for key, slots in by_key.items():
+        slots.sort(key=lambda s: by_format[s[0]].priority)
+        fmt, own_key = slots[0]
+        if own_key != key and (fmt, key) in claimed:
+            own_key = key
+        files = claimed[(fmt, own_key)]
+        also: dict[str, list[str]] = {}
+        for other_fmt, other_key in slots[1:]:
+            also.setdefault(other_fmt, []).extend(str(p) for p in claimed[(other_fmt, other_key)])
+        name = names.get((fmt, key)) or names[(fmt, own_key)]
+        groups.append(RunGroup(name=name, format=fmt, key=str(key), files=[str(p) for p in files], also=also))
+    return groups
+
+
+def read_group(group: RunGroup, aliases: Mapping[str, str] | None = None) -> tuple[list[Run], list[ReadError]]:
+    """Read one group; any failure becomes a `ReadError` (never a traceback, unless LOSSLINT_DEBUG is set)."""
+    reader = reader_for_format(group.format)
+    try:
+        runs = reader.read([Path(p) for p in group.files], group.name, aliases)
+    except ReadError as exc:
+        return [], [exc]
+    except Exception as exc:  # noqa: BLE001 - a reader bug must not hide the other runs
+        if os.environ.get("LOSSLINT_DEBUG"):
+            raise
+        where = group.files[0] if len(group.files) == 1 else group.key
+        return [], [ReadError(where, f"cannot read as {group.format}: {type(exc).__name__}: {exc}")]
+    for run in runs:
+        for other_fmt, files in group.also.items():
+            run.notes.append(f"also logged as {other_fmt} ({len(files)} file(s)); read once, as {group.format}")
+    return runs, []
+
+
+def load(paths: str | os.PathLike | Sequence[str | os.PathLike], aliases: Mapping[str, str] | None = None
+         ) -> tuple[list[Run], list[ReadError]]:
+    """Discover and read every run under `paths`."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    found = discover(paths)
+    runs: list[Run] = []
+    errors = list(found.errors)
+    for group in found.groups:
+        got, errs = read_group(group, aliases)
+        runs.extend(got)
+        errors.extend(errs)
+    return runs, errors

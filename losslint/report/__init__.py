@@ -1,0 +1,54 @@
+"""Reporters: each module formats `Result`s and nothing else.
+
+Every output format is a module here with `render(results, errors, options) -> str`; `FORMATS` maps the
+`--format` name to that module. `write_report(results, errors, out_dir, options)` (module `bundle`) writes the
+report directory (report.md + PNGs).
+"""
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Sequence
+
+from ..errors import ReadError
+from ..findings import Result
+
+FORMATS = {
+    "text": "text",
+    "json": "json_format",
+    "markdown": "markdown",
+    "github": "github",
+    "junit": "junit",
+    "sarif": "sarif",
+}
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    fail_on: str = "warning"  # findings at or above this severity fail the run (exit code 1)
+    color: bool = False
+    rule_doc_base: str = "https://github.com/losslint/losslint/blob/main/docs/rules/"
+
+
+def available_formats() -> list[str]:
+    names = []
+    for name, module in FORMATS.items():
+        try:
+            importlib.import_module(f"{__name__}.{module}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"{__name__}.{module}":
+                continue
+            raise
+        names.append(name)
+    return names
+
+
+def render(fmt: str, results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:
+    module = importlib.import_module(f"{__name__}.{FORMATS[fmt]}")
+    return module.render(results, errors, options)
+
+
+def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir, options: ReportOptions):
+    from .bundle import write_report as _write
+
+    return _write(results, errors, out_dir, options)

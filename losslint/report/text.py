@@ -1,0 +1,38 @@
+"""`--format text`: one line per finding, like a linter, then a summary line."""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Sequence
+
+from ..errors import ReadError
+from ..findings import Result, severity_rank
+
+
+def finding_line(result: Result, finding) -> str:
+    where = f" (step {finding.step})" if finding.step is not None else ""
+    return f"{result.run.name}: {finding.code} {finding.name}: {finding.message}{where}"
+
+
+def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+    lines = []
+    for result in results:
+        for finding in result.findings:
+            lines.append(finding_line(result, finding))
+        stop = ""
+        if result.recommended_stop_step is not None:
+            stop = (f"; stop at step {result.recommended_stop_step} (best {result.best_step}),"
+                    f" saves {result.saved_fraction:.0%} of steps")
+        lines.append(f"{result.run.name}: verdict {result.verdict}{stop}")
+    for error in errors:
+        lines.append(f"error: {error.text}")
+    counts = Counter(f.severity for r in results for f in r.findings)
+    failing = sum(1 for r in results if r.worst_severity() is not None
+                  and severity_rank(r.worst_severity()) >= severity_rank(options.fail_on))
+    verdicts = Counter(r.verdict for r in results)
+    lines.append(
+        f"{len(results)} run(s) checked: "
+        + ", ".join(f"{v} {n}" for n, v in sorted(verdicts.items()))
+        + f"; {counts.get('error', 0)} error(s), {counts.get('warning', 0)} warning(s), {counts.get('info', 0)} info;"
+        + f" {failing} run(s) at or above '{options.fail_on}'; {len(errors)} unreadable input(s)"
+    )
+    return "\n".join(lines)
