@@ -1,0 +1,274 @@
+"""HF Trainer `trainer_state.json` (every transformers version that writes one).
+
+`log_history` entries are told apart by their keys, not their position:
+
+- an entry with any `eval_*` key is an evaluation;
+- an entry with `train_runtime` is the end-of-training summary: kept out of the series (its `train_loss` is an
+  average, not a point on the curve) and stored in `run.metadata["train_summary"]`;
+- an entry without `step` (`Seq2SeqTrainer.predict()` writes `predict_*` entries that way) is left out, with a note;
+- every other entry with a step is a training log (`loss`, `learning_rate`, `grad_norm`, custom keys).
+
+Names follow what the Trainer's own TensorBoard callback writes (`eval_x` -> `eval/x`, `test_x` -> `test/x`,
+anything else -> `train/x`), then `canonical_metric`. Several eval sets (`eval_dataset={"a": ..., "b": ...}`) give
+keys `eval_<set>_<metric>`; a set is recognised by its `eval_<set>_loss` key (the Trainer always reports a loss per
+set), so `eval_g0_accuracy` becomes `eval/g0/accuracy` while `eval_rouge-1`, `eval_gen_len` and `eval_wer` stay plain
+metrics (`eval/rouge-1`, ...).
+
+Skipped, by design: run-time and throughput keys (`*_runtime`, `*_samples_per_second`, `*_steps_per_second`,
+`*_tokens_per_second`) and counters (`total_flos`, `num_input_tokens_seen`). They measure the machine, not the model,
+and no rule reads them.
+
+A run directory holds the same run several times: `<output_dir>/trainer_state.json` and one copy per
+`checkpoint-<N>/` (and `last-checkpoint/` when pushed to the Hub). They are one run keyed by the output directory;
+only the newest copy (highest `global_step`, the top-level file on a tie) is read.
+"""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ReadError
+from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
+from .base import check_lfs_pointer
+
+FORMAT = "trainer_state"
+FILE_NAME = "trainer_state.json"
+
+_CHECKPOINT_DIR = re.compile(r"^(?:checkpoint-(?P<step>\d+)|last-checkpoint)$")
+_GLOBAL_STEP = re.compile(rb'"global_step"\s*:\s*(\d+)')
+_EVAL_SET_LOSS = re.compile(r"^eval_(?P<name>.+)_loss$")
+
+THROUGHPUT_SUFFIXES = ("_runtime", "_samples_per_second", "_steps_per_second", "_tokens_per_second")
+COUNTER_KEYS = frozenset({"total_flos", "num_input_tokens_seen"})
+POSITION_KEYS = frozenset({"step", "epoch"})
+SUMMARY_KEY = "train_runtime"
+# Head bytes to peek at for `global_step`: the Trainer writes keys sorted, so it comes before `log_history`.
+PEEK_BYTES = 4096
+
+
+def is_skipped_key(key: str) -> bool:
+    return key in COUNTER_KEYS or key in POSITION_KEYS or key.endswith(THROUGHPUT_SUFFIXES)
+
+
+def eval_set_names(keys: Sequence[str]) -> list[str]:
+    """Names of the eval sets in `eval_<set>_<metric>` keys, longest first (so `a_b` wins over `a`)."""
+    names = {m.group("name") for key in keys if (m := _EVAL_SET_LOSS.match(key))}
+    return sorted(names, key=len, reverse=True)
+
+
+def metric_name(key: str, eval_sets: Sequence[str], aliases: Mapping[str, str] | None = None) -> str:
+    """Canonical name of one log_history key (see the module docstring for the rules)."""
+    if aliases and any(a.strip().lower() == key.strip().lower() for a in aliases):
+        return canonical_metric(key, aliases=aliases)
+    if key.startswith("eval_"):
+        rest = key[len("eval_"):]
+        for name in eval_sets:
+            if rest.startswith(name + "_"):
+                metric = canonical_metric("eval_" + rest[len(name) + 1:], aliases=aliases)
+                return f"eval/{name}/{metric[len('eval/'):]}" if metric.startswith("eval/") else f"eval/{name}/{metric}"
+        return canonical_metric(key, aliases=aliases)
+    if key.startswith("test_"):
+        return canonical_metric("test/" + key[len("test_"):], aliases=aliases)
+    return canonical_metric("train/" + key, aliases=aliases)
+
+
+class TrainerStateReader:
+    format = FORMAT
+    priority = 10
+
+    def can_read(self, path: Path) -> bool:
+        return path.name == FILE_NAME
+
+    def run_key(self, path: Path) -> Path:
+        parent = path.parent
+        return parent.parent if _CHECKPOINT_DIR.match(parent.name) else parent
+
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+        chosen, others = newest_copy([Path(p) for p in paths])
+        state, saw_nan = load_state(chosen)
+        run = state_to_run(state, chosen, name, aliases, saw_nan)
+        if others:
+            run.notes.append(f"read {chosen.parent.name}/{chosen.name} (global_step {state.get('global_step')}); "
+                             f"{len(others)} other copy(ies) of the same run not read")
+        return [run]
+
+
+def _checkpoint_step(path: Path) -> int | None:
+    m = _CHECKPOINT_DIR.match(path.parent.name)
+    return int(m.group("step")) if m and m.group("step") else None
+
+
+def _is_checkpoint_copy(path: Path) -> bool:
+    return _CHECKPOINT_DIR.match(path.parent.name) is not None
+
+
+def peek_global_step(path: Path) -> int:
+    """`global_step` from the head of the file; -1 when it cannot be told cheaply (that copy then ranks last)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(PEEK_BYTES)
+    except OSError:
+        return -1
+    m = _GLOBAL_STEP.search(head)
+    if m:
+        return int(m.group(1))
+    step = _checkpoint_step(path)
+    return step if step is not None else -1
+
+
+def newest_copy(paths: Sequence[Path]) -> tuple[Path, list[Path]]:
+    """The copy to read (highest global_step; the top-level file wins a tie) and the others."""
+    if len(paths) == 1:
+        return paths[0], []
+    ranked = sorted(paths, key=lambda p: (peek_global_step(p), not _is_checkpoint_copy(p), str(p)))
+    return ranked[-1], ranked[:-1]
+
+
+def load_state(path: Path) -> tuple[dict[str, Any], bool]:
+    """The parsed state and whether the file held bare NaN tokens (json.dumps writes float NaN that way)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
+    check_lfs_pointer(path, data[:100])
+    if not data.strip():
+        raise ReadError(path, "empty file")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReadError(path, "not UTF-8 text (binary file?)", offset=exc.start) from None
+    saw_nan = False
+
+    def constant(token: str) -> float:
+        nonlocal saw_nan
+        saw_nan = saw_nan or token == "NaN"
+        return float(token)
+
+    try:
+        state = json.loads(text, parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        truncated = exc.pos >= len(text.rstrip()) - 1
+        raise ReadError(path, f"invalid JSON ({'truncated file?' if truncated else exc.msg})", line=exc.lineno) from None
+    if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
+        raise ReadError(path, "no `log_history` list: not a Trainer state file")
+    return state, saw_nan
+
+
+def _presence(table: pd.DataFrame, entries: list[dict], saw_nan: bool) -> pd.DataFrame:
+    """Which entries hold each key. A NaN cell means "absent" unless the file wrote NaN tokens; then ask the dicts."""
+    present = table.notna()
+    if saw_nan:
+        for column in table.columns:
+            if not present[column].all():
+                present[column] = np.fromiter((column in e for e in entries), dtype=bool, count=len(entries))
+    return present
+
+
+def _numeric_steps(path: Path, table: pd.DataFrame, present: pd.DataFrame) -> np.ndarray:
+    raw = table["step"]
+    steps = pd.to_numeric(raw, errors="coerce")
+    bad = present["step"].to_numpy() & (steps.isna().to_numpy() | (steps.to_numpy() % 1 != 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ReadError(path, f"log_history[{i}]: step {raw.iloc[i]!r} is not a whole number")
+    return steps.to_numpy()
+
+
+def state_to_run(state: dict[str, Any], path: Path, name: str, aliases: Mapping[str, str] | None = None,
+                 saw_nan: bool = False) -> Run:
+    entries = state["log_history"]
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            raise ReadError(path, f"log_history[{i}] is not an object")
+    metadata = {key: value for key, value in state.items() if key != "log_history"}
+    metadata["source"] = str(path)
+    metadata.update(early_stopping_state(state))
+    run = Run(name=name, format=FORMAT, sources=[str(path)], data=empty_frame(), metadata=metadata)
+    if not entries:
+        run.notes.append("log_history is empty (no step was logged yet)")
+        return run
+
+    table = pd.DataFrame(entries)
+    present = _presence(table, entries, saw_nan)
+    if "step" not in table.columns:
+        run.notes.append(f"none of the {len(entries)} log_history entries has a step; nothing to read")
+        return run
+    steps = _numeric_steps(path, table, present)
+    has_step = present["step"].to_numpy()
+    is_summary = present[SUMMARY_KEY].to_numpy() if SUMMARY_KEY in table.columns else np.zeros(len(table), bool)
+    summaries = [_plain(entries[i]) for i in np.flatnonzero(is_summary)]
+    if summaries:
+        metadata["train_summary"] = summaries[-1]
+    stepless = int((~has_step & ~is_summary).sum())
+    if stepless:
+        sample = next(k for e in entries if "step" not in e for k in e if k != "epoch")
+        run.notes.append(f"{stepless} log_history entries without a step (e.g. `{sample}`) left out")
+    kept = has_step & ~is_summary
+    epochs = pd.to_numeric(table["epoch"], errors="coerce").to_numpy(dtype=float) if "epoch" in table.columns \
+        else np.full(len(table), np.nan)
+
+    keys = [str(k) for k in table.columns]
+    eval_sets = eval_set_names(keys)
+    metric_parts, step_parts, value_parts, epoch_parts, tag_parts = [], [], [], [], []
+    for key in keys:
+        if is_skipped_key(key):
+            continue
+        rows = kept & present[key].to_numpy()
+        if not rows.any():
+            continue
+        column = table[key][rows]
+        values = pd.to_numeric(column, errors="coerce") if column.dtype == object else column
+        if values.dtype == bool or not np.issubdtype(values.dtype, np.number):
+            run.notes.append(f"key `{key}` is not numeric; skipped")
+            continue
+        values = values.to_numpy(dtype=float)
+        not_numbers = np.isnan(values) & column.notna().to_numpy()
+        if not_numbers.any():
+            first = int(np.flatnonzero(rows)[np.flatnonzero(not_numbers)[0]])
+            run.notes.append(f"key `{key}`: {int(not_numbers.sum())} non-numeric value(s) skipped "
+                             f"(first at log_history[{first}]: {table[key].iloc[first]!r})")
+            rows = rows.copy()
+            rows[np.flatnonzero(rows)[not_numbers]] = False
+            values = values[~not_numbers]
+        idx = np.flatnonzero(rows)
+        metric_parts.append(np.full(len(idx), metric_name(key, eval_sets, aliases), dtype=object))
+        step_parts.append(steps[idx])
+        value_parts.append(values)
+        epoch_parts.append(epochs[idx])
+        tag_parts.append(np.full(len(idx), key, dtype=object))
+    if metric_parts:
+        run.data = frame_from_columns(np.concatenate(metric_parts), np.concatenate(step_parts).astype(np.int64),
+                                      np.concatenate(value_parts), None, np.concatenate(epoch_parts),
+                                      np.concatenate(tag_parts))
+    return run
+
+
+def _plain(entry: dict[str, Any]) -> dict[str, Any]:
+    return {str(k): v for k, v in entry.items()}
+
+
+def early_stopping_state(state: Mapping[str, Any]) -> dict[str, Any]:
+    """`EarlyStoppingCallback` settings and counter from `stateful_callbacks` (transformers >= 4.41), if present."""
+    callbacks = state.get("stateful_callbacks")
+    if not isinstance(callbacks, dict):
+        return {}
+    found = callbacks.get("EarlyStoppingCallback")
+    if isinstance(found, list):  # several instances of one callback class are stored as a list
+        found = found[0] if found else None
+    if not isinstance(found, dict):
+        return {}
+    args = found.get("args") or {}
+    attributes = found.get("attributes") or {}
+    return {"early_stopping": {
+        "patience": args.get("early_stopping_patience"),
+        "threshold": args.get("early_stopping_threshold"),
+        "patience_counter": attributes.get("early_stopping_patience_counter"),
+    }}
+
+
+READER = TrainerStateReader()
