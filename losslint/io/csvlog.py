@@ -1,0 +1,236 @@
+"""CSV logs: PyTorch Lightning `CSVLogger`, Keras `CSVLogger`, and any CSV/TSV with a step column.
+
+- Lightning `metrics.csv`: `step` and `epoch` columns, one row per `log_metrics` call, most cells empty (a row holds
+  only what was logged at that moment; the logger rewrites the header when new keys appear). Empty cell = not
+  logged; `nan`/`inf` written in a cell are values (a NaN loss is a finding).
+- Keras `CSVLogger`: an `epoch` column and no step, so the step is the epoch. `CSVLogger(append=True)` across several
+  `fit()` calls appends fits to one file; when the epoch goes back (0, 1, ..., 4, 0, 1, ...) each fit is its own run,
+  `<name>/fit-1`, `<name>/fit-2`, ..., with a note.
+- Generic: the step is the first column named `step`, `global_step`, `_step`, `iteration`, `iter` or `epoch`
+  (case-insensitive). When only `epoch` exists and it is fractional, rows are stepped in order and the epoch is kept.
+- A `wall_time`/`walltime`/`_timestamp`/`timestamp` column fills wall time; every other column is a metric through
+  `canonical_metric` (`val_loss` -> `eval/loss`, Lightning `train_loss_step` -> `train/loss`).
+- Text in a metric cell is skipped with one note per column naming its first line; text in the step column, a
+  ragged row, an empty or binary file is a `ReadError` with the line number.
+
+W&B chart exports (`"Step","<run> - <metric>",...`) are left to the W&B reader: `can_read` declines them.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import re
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ReadError
+from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
+from .jsonl import _short, cap_notes, load_text, merge_or_split
+
+FORMAT = "csv"
+DELIMITERS = {".csv": ",", ".tsv": "\t"}
+SNIFF_BYTES = 4096
+STEP_COLUMNS = ("step", "global_step", "_step", "iteration", "iter", "epoch")
+EPOCH_COLUMN = "epoch"
+WALL_TIME_COLUMNS = ("wall_time", "walltime", "_timestamp", "timestamp")
+NAN_WORDS = frozenset({"nan", "-nan", "+nan"})
+# A W&B chart export names its columns "<run name> - <metric>"
+_WANDB_EXPORT_COLUMN = re.compile(r".+ - .+")
+_PANDAS_LINE = re.compile(r"line (\d+)")
+LIGHTNING_HPARAMS = "hparams.yaml"
+
+
+def header_fields(head: bytes, delimiter: str) -> list[str] | None:
+    """The header row of a CSV head, or None when it is not text."""
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if exc.start < len(head) - 4:  # a multi-byte character cut by the sniff window is fine
+            return None
+        text = head[: exc.start].decode("utf-8")
+    if "\x00" in text:
+        return None
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    try:
+        return [field.strip() for field in next(csv.reader([first], delimiter=delimiter))]
+    except (csv.Error, StopIteration):
+        return None
+
+
+def find_step_column(columns: Sequence[str]) -> str | None:
+    lowered = {c.lower(): c for c in reversed(columns)}
+    return next((lowered[name] for name in STEP_COLUMNS if name in lowered), None)
+
+
+class CsvLogReader:
+    format = FORMAT
+    priority = 50
+
+    def can_read(self, path: Path) -> bool:
+        delimiter = DELIMITERS.get(path.suffix.lower())
+        if delimiter is None:
+            return False
+        with open(path, "rb") as fh:
+            fields = header_fields(fh.read(SNIFF_BYTES), delimiter)
+        if not fields or any(_WANDB_EXPORT_COLUMN.fullmatch(f) for f in fields):
+            return False
+        return find_step_column(fields) is not None
+
+    def run_key(self, path: Path) -> Path:
+        return path.parent
+
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+        per_file = [read_file(Path(p), name, aliases) for p in sorted(paths)]
+        if len(per_file) == 1:
+            return per_file[0]
+        if all(len(runs) == 1 for runs in per_file):
+            return merge_or_split([runs[0] for runs in per_file], name)
+        out = []
+        for runs in per_file:
+            for run in runs:
+                run.name = f"{name}/{Path(run.sources[0]).stem}{run.name[len(name):]}"
+                out.append(run)
+        return out
+
+
+def load_table(path: Path) -> pd.DataFrame:
+    """Every cell as text (empty cell -> NA), so that an empty cell and a written `nan` stay apart."""
+    text = load_text(path).lstrip("\ufeff")
+    try:
+        table = pd.read_csv(io.StringIO(text), sep=DELIMITERS.get(path.suffix.lower(), ","), dtype=str,
+                            keep_default_na=False, na_values=[""], skip_blank_lines=False, skipinitialspace=True)
+    except pd.errors.EmptyDataError:
+        raise ReadError(path, "no header row") from None
+    except pd.errors.ParserError as exc:
+        m = _PANDAS_LINE.search(str(exc))
+        detail = str(exc).split(". ", 1)[-1].strip()
+        raise ReadError(path, f"malformed CSV: {detail}", line=int(m.group(1)) if m else None) from None
+    table.columns = [str(c).strip() for c in table.columns]
+    return table
+
+
+def to_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(values, present, not_a_number) for a text column."""
+    present = column.notna().to_numpy()
+    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    bad = present & np.isnan(values)
+    if bad.any():
+        bad &= ~column.str.strip().str.lower().isin(NAN_WORDS).to_numpy(dtype=bool, na_value=False)
+    return values, present, bad
+
+
+def _line(row: int) -> int:
+    return row + 2  # header is line 1; blank lines are kept as rows, so rows map to lines one to one
+
+
+def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+    table = load_table(path)
+    columns = list(table.columns)
+    step_column = find_step_column(columns)
+    if step_column is None:
+        raise ReadError(path, f"no step column (one of {', '.join(STEP_COLUMNS)})", line=1)
+    notes: list[str] = []
+    steps, has_step, bad = to_numbers(table[step_column])
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ReadError(path, f"`{step_column}` {table[step_column].iloc[i]!r} is not a number", line=_line(i))
+    epoch_column = next((c for c in columns if c.lower() == EPOCH_COLUMN), None)
+    by_epoch = step_column == epoch_column
+    epochs = to_numbers(table[epoch_column])[0] if epoch_column else np.full(len(table), np.nan)
+    whole = has_step & np.isfinite(steps) & (np.nan_to_num(steps) % 1 == 0)
+    if (has_step & ~whole).any():
+        i = int(np.flatnonzero(has_step & ~whole)[0])
+        if not by_epoch:
+            raise ReadError(path, f"`{step_column}` {table[step_column].iloc[i]!r} is not a whole number",
+                            line=_line(i))
+        steps = np.arange(len(table), dtype=float)
+        notes.append(f"`{step_column}` is fractional (line {_line(i)}); rows are stepped in order from 0")
+    if not has_step.all():
+        blank = table.isna().all(axis=1).to_numpy()
+        missing = ~has_step & ~blank
+        if missing.any():
+            notes.append(f"{int(missing.sum())} row(s) without `{step_column}` left out "
+                         f"(first: line {_line(int(np.flatnonzero(missing)[0]))})")
+    wall_column = next((c for c in columns if c.lower() in WALL_TIME_COLUMNS), None)
+    walls = to_numbers(table[wall_column])[0] if wall_column else np.full(len(table), np.nan)
+
+    parts: list[tuple[str, str, np.ndarray, np.ndarray]] = []
+    skipped: list[str] = []
+    for column in columns:
+        if column in (step_column, epoch_column, wall_column):
+            continue
+        values, present, bad = to_numbers(table[column])
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            skipped.append(f"column `{column}`: {int(bad.sum())} non-numeric value(s) skipped "
+                           f"(first at line {_line(i)}: {_short(table[column].iloc[i])})")
+        rows = present & ~bad & has_step
+        if rows.any():
+            parts.append((canonical_metric(column, aliases=aliases), column, rows, values))
+    notes.extend(cap_notes(skipped))
+
+    logger = "keras" if by_epoch else "lightning" if epoch_column and step_column.lower() == "step" else "generic"
+    metadata = {"logger": logger, "step_column": step_column}
+    hparams, hparam_notes = lightning_hparams(path) if logger == "lightning" else ({}, [])
+    notes.extend(hparam_notes)
+
+    fits = fit_boundaries(steps, has_step) if by_epoch else []
+    spans = list(zip([0, *fits], [*fits, len(table)]))
+    runs = []
+    for k, (start, stop) in enumerate(spans, 1):
+        span = np.zeros(len(table), bool)
+        span[start:stop] = True
+        run = Run(name=name if len(spans) == 1 else f"{name}/fit-{k}", format=FORMAT, sources=[str(path)],
+                  data=_long_frame(parts, span, steps, walls, epochs), metadata=dict(metadata), hparams=dict(hparams),
+                  notes=list(notes))
+        if len(spans) > 1:
+            restarts = ", ".join(f"line {_line(b)}" for b in fits)
+            run.notes.append(f"fit {k} of {len(spans)} (lines {_line(start)}-{_line(stop - 1)}): the file holds "
+                             f"{len(spans)} Keras fits appended one after another (epoch went back at {restarts}); "
+                             "each is read as its own run")
+        runs.append(run)
+    return runs
+
+
+def fit_boundaries(epochs: np.ndarray, present: np.ndarray) -> list[int]:
+    """Row indices where a new fit starts: the epoch goes back (Keras `CSVLogger(append=True)` over several fits)."""
+    rows = np.flatnonzero(present)
+    if len(rows) < 2:
+        return []
+    back = np.flatnonzero(np.diff(epochs[rows]) < 0) + 1
+    return [int(rows[i]) for i in back]
+
+
+def _long_frame(parts, span: np.ndarray, steps: np.ndarray, walls: np.ndarray, epochs: np.ndarray) -> pd.DataFrame:
+    chosen = [(metric, tag, np.flatnonzero(rows & span), values) for metric, tag, rows, values in parts]
+    chosen = [c for c in chosen if len(c[2])]
+    if not chosen:
+        return empty_frame()
+    idx = np.concatenate([c[2] for c in chosen])
+    return frame_from_columns(
+        np.concatenate([np.full(len(c[2]), c[0], dtype=object) for c in chosen]),
+        steps[idx].astype(np.int64),
+        np.concatenate([c[3][c[2]] for c in chosen]),
+        walls[idx], epochs[idx],
+        np.concatenate([np.full(len(c[2]), c[1], dtype=object) for c in chosen]),
+    )
+
+
+def lightning_hparams(path: Path) -> tuple[dict, list[str]]:
+    """The `hparams.yaml` Lightning's CSVLogger writes next to metrics.csv (a bad one is a note, not an error)."""
+    hparams_file = path.parent / LIGHTNING_HPARAMS
+    if not hparams_file.is_file():
+        return {}, []
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(hparams_file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        return {}, [f"{LIGHTNING_HPARAMS} not read: {type(exc).__name__}"]
+    return (loaded, []) if isinstance(loaded, dict) else ({}, [])
+
+
+READER = CsvLogReader()
