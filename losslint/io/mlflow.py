@@ -1,0 +1,184 @@
+"""MLflow file store: `mlruns/<experiment id>/<run id>/` (the run is that folder).
+
+- `metrics/<name>`: one line per logged value, `<timestamp ms> <value> <step>` (MLflow before 1.0 wrote no step:
+  the line number is the step then). A metric named `train/loss` is the file `metrics/train/loss`.
+- `params/<name>`: one value per file -> hparams; `tags/<name>` -> metadata (`mlflow.runName` names the run).
+- `meta.yaml`: run id, run name, status, lifecycle stage (a deleted run is still on disk until `mlflow gc`).
+
+Experiment folders also hold a `meta.yaml` (and newer ones a `tags/` folder); a run folder is told apart by its
+parent having a `meta.yaml` too.
+"""
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..errors import ReadError
+from ..schema import Run, frame_from_records
+from .base import check_lfs_pointer
+
+RUN_PARTS = ("metrics", "params", "tags")
+RUN_DIR_DEPTH = 8  # metric names with slashes nest folders below metrics/
+# RunStatus values from mlflow/protos/service.proto
+STATUS_NAMES = {1: "RUNNING", 2: "SCHEDULED", 3: "FINISHED", 4: "FAILED", 5: "KILLED"}
+RUN_NAME_TAG = "mlflow.runName"
+
+
+def _is_run_dir(directory: Path) -> bool:
+    return (directory / "meta.yaml").is_file() and (directory.parent / "meta.yaml").is_file()
+
+
+def _run_dir_and_part(path: Path) -> tuple[Path, str] | None:
+    """The run folder that holds this file and which part of it ('metrics', 'params', 'tags', 'meta')."""
+    if path.name == "meta.yaml" and (path.parent / "metrics").is_dir() and _is_run_dir(path.parent):
+        return path.parent, "meta"
+    for depth, parent in enumerate(path.parents):
+        if depth >= RUN_DIR_DEPTH:
+            break
+        if parent.name in RUN_PARTS and _is_run_dir(parent.parent):
+            return parent.parent, parent.name
+    return None
+
+
+def _read_text(path: Path) -> str:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
+    check_lfs_pointer(path, data[:64])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ReadError(path, f"not UTF-8 text (byte {exc.start})", offset=exc.start) from None
+
+
+def parse_metric_file(path: Path, tag: str, notes: list[str]) -> list[tuple[str, int, float, float, float]]:
+    """Records `(tag, step, value, wall_time, epoch)` of one metric file, in logged order."""
+    text = _read_text(path)
+    lines = text.split("\n")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        fields = line.split()
+        if not fields:
+            continue
+        try:
+            if len(fields) == 3:
+                timestamp, value, step = float(fields[0]), float(fields[1]), int(fields[2])
+            elif len(fields) == 2:  # MLflow < 1.0: no step column
+                timestamp, value, step = float(fields[0]), float(fields[1]), len(records)
+            else:
+                raise ValueError(f"expected 'timestamp value step', got {len(fields)} fields")
+        except ValueError as exc:
+            if number == len(lines) and not text.endswith("\n"):
+                notes.append(f"metric {tag!r}: last line {number} is cut off (run still writing?); skipped")
+                break
+            reason = str(exc) if "expected" in str(exc) else f"{line.strip()!r} is not 'timestamp value step' numbers"
+            raise ReadError(path, reason, line=number) from None
+        wall = timestamp / 1000.0 if math.isfinite(timestamp) else math.nan
+        records.append((tag, step, value, wall, math.nan))
+    if not records:
+        notes.append(f"metric {tag!r}: empty file")
+    return records
+
+
+def _coerce_param(text: str) -> Any:
+    """MLflow stores every param as text; give numbers, booleans and None back their type."""
+    value = text.strip()
+    if value in ("None", "null"):
+        return None
+    if value in ("True", "true"):
+        return True
+    if value in ("False", "false"):
+        return False
+    if re.fullmatch(r"[+-]?\d+", value):
+        return int(value)
+    try:
+        return float(value)
+    except ValueError:
+        return text
+
+
+def _read_meta(path: Path, notes: list[str]) -> dict[str, Any]:
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(_read_text(path))
+    except yaml.YAMLError as exc:
+        notes.append(f"meta.yaml is not valid YAML ({str(exc).splitlines()[0]}); run metadata ignored")
+        return {}
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def _metadata(meta: Mapping[str, Any], tags: Mapping[str, str], notes: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("run_id", "experiment_id", "lifecycle_stage", "start_time", "end_time"):
+        if meta.get(key) not in (None, ""):
+            out[key] = meta[key]
+    run_name = meta.get("run_name") or meta.get("name") or tags.get(RUN_NAME_TAG)
+    if run_name:
+        out["run_name"] = str(run_name)
+    status = meta.get("status")
+    if status is not None:
+        out["status"] = STATUS_NAMES.get(status, status) if isinstance(status, int) else str(status)
+    if out.get("status") in ("FAILED", "KILLED"):
+        notes.append(f"MLflow status {out['status']}: the run did not finish")
+    if out.get("status") == "RUNNING":
+        notes.append("MLflow status RUNNING: the run is still going (or died without telling MLflow)")
+    if out.get("lifecycle_stage") == "deleted":
+        notes.append("run is deleted in MLflow (still on disk until `mlflow gc`)")
+    if tags:
+        out["tags"] = dict(tags)
+    return out
+
+
+class MlflowReader:
+    format = "mlflow"
+    priority = 35
+
+    def can_read(self, path: Path) -> bool:
+        return _run_dir_and_part(Path(path)) is not None
+
+    def run_key(self, path: Path) -> Path:
+        found = _run_dir_and_part(Path(path))
+        return found[0] if found else Path(path).parent
+
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+        notes: list[str] = []
+        metric_files: list[tuple[Path, str]] = []
+        params: dict[str, Any] = {}
+        tags: dict[str, str] = {}
+        meta: dict[str, Any] = {}
+        run_dir: Path | None = None
+        for raw in sorted(Path(p) for p in paths):
+            found = _run_dir_and_part(raw)
+            if found is None:
+                continue
+            run_dir, part = found
+            if part == "meta":
+                meta = _read_meta(raw, notes)
+                continue
+            key = raw.relative_to(run_dir / part).as_posix()
+            if part == "metrics":
+                metric_files.append((raw, key))
+            elif part == "params":
+                params[key] = _coerce_param(_read_text(raw))
+            else:
+                tags[key] = _read_text(raw).strip()
+        if run_dir is None:
+            raise ReadError(paths[0] if paths else name, "not an MLflow run folder (no meta.yaml beside metrics/)")
+        if not metric_files:
+            raise ReadError(run_dir, "MLflow run without metrics (only params/tags): nothing to check")
+        records = []
+        for path, tag in metric_files:
+            records.extend(parse_metric_file(path, tag, notes))
+        data = frame_from_records(records, aliases)
+        sources = [str(p) for p, _ in metric_files]
+        if (run_dir / "meta.yaml").is_file():
+            sources.append(str(run_dir / "meta.yaml"))
+        return [Run(name=name, format="mlflow", sources=sources, data=data,
+                    metadata=_metadata(meta, tags, notes), hparams=params, notes=notes)]
+
+
+READER = MlflowReader()

@@ -1,0 +1,492 @@
+"""Weights & Biases, every way its logs reach a user's disk.
+
+- Local run folders `wandb/run-<date>_<time>-<id>/` and `wandb/offline-run-.../` (the run is the folder):
+  the binary `run-<id>.wandb` record log (decoded in `wandb_binary`, no wandb package, no network),
+  `files/wandb-summary.json`, `files/config.yaml`; wandb 0.8-era folders hold `wandb-history.jsonl` instead.
+- History exports from `run.history()` / `scan_history()` saved as CSV, JSON, JSONL or parquet: columns `_step`,
+  `_runtime`, `_timestamp` plus one per logged key (the file is the run).
+- The UI's chart export CSV (`wandb_export*.csv`): one x column and `<run> - <metric>` columns for MANY runs; one
+  `Run` per W&B run, named `<name>/<wandb run name>`.
+
+W&B conventions applied everywhere: keys starting with `_` are W&B's own (`_step` is the step, `_timestamp` the wall
+time); a logged dict {"opt": {"lr": x}} is the metric `opt.lr`, as in W&B's UI; media and histograms (dicts with a
+`_type`) are not scalars and are skipped; text values are skipped unless the same key also holds numbers, which is
+an error with its location.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from ..errors import ReadError
+from ..schema import Run, canonical_metric, empty_frame, frame_from_columns, frame_from_records
+from . import wandb_csv
+from .base import check_lfs_pointer
+from .wandb_binary import FormatError, decode_run_log, is_number
+
+RUN_DIR = re.compile(r"^(?:(?:offline-)?run-\d{8}_\d{6}-[A-Za-z0-9]+|latest-run)$")
+RUN_DIR_DEPTH = 6  # files/media/images/<name>/... is as deep as W&B nests inside a run folder
+# Names only W&B writes, wherever they are (wandb 0.8 wrote them straight into the run folder).
+WANDB_FILES = {
+    "wandb-history.jsonl": "legacy_history",
+    "wandb-summary.json": "summary",
+    "wandb-events.jsonl": "other",  # system metrics (CPU, GPU), not training curves
+    "wandb-metadata.json": "other",
+}
+TABLE_KINDS = ("chart", "history_csv", "history_json", "history_parquet")
+SNIFF_BYTES = 1 << 16
+STEP_KEY, TIME_KEY, EPOCH_KEY = "_step", "_timestamp", "epoch"
+CONFIG_INTERNAL_KEYS = {"_wandb", "wandb_version"}
+
+
+def _run_dir(path: Path) -> Path | None:
+    for depth, parent in enumerate(path.parents):
+        if depth >= RUN_DIR_DEPTH:
+            break
+        if RUN_DIR.match(parent.name):
+            return parent
+    return None
+
+
+def _head(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read(SNIFF_BYTES)
+
+
+def _parquet_has_step(path: Path) -> bool:
+    try:
+        import pyarrow.parquet as pq
+
+        return STEP_KEY in pq.read_schema(path).names
+    except Exception:  # noqa: BLE001 - not parquet, or no pyarrow: not ours
+        return False
+
+
+def file_kind(path: Path) -> str | None:
+    """What kind of W&B file this is, from its name and at most its first 64 KiB (None: not W&B)."""
+    name = path.name
+    if path.suffix == ".wandb":
+        return "binary"
+    if name in WANDB_FILES:
+        return WANDB_FILES[name]
+    if _run_dir(path) is not None:
+        return "config" if name == "config.yaml" else "other"
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        columns = wandb_csv.header_columns(path)
+        if columns is None:
+            return None
+        if wandb_csv.is_chart_header(columns):
+            return "chart"
+        return "history_csv" if wandb_csv.is_history_header(columns) else None
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        head = _head(path)
+        first = head if suffix == ".json" else head.split(b"\n", 1)[0]
+        return "history_json" if b'"_step"' in first else None
+    if suffix == ".parquet":
+        return "history_parquet" if _parquet_has_step(path) else None
+    return None
+
+
+# --- values ---------------------------------------------------------------------------------------------------
+
+
+def _flatten(values: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Logged dicts become dotted keys, as W&B's UI names them; typed dicts (media, histograms) stay whole."""
+    for key, value in values.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) and "_type" not in value:
+            yield from _flatten(value, f"{name}.")
+        else:
+            yield name, value
+
+
+@dataclass
+class _TextSeen:
+    where: dict[str, int]
+    text: str
+
+
+@dataclass
+class RowCollector:
+    """Collects history rows (dicts) into long-table records, remembering where text showed up in a key."""
+
+    path: Path
+    records: list[tuple[str, int, float, float, float]] = field(default_factory=list)
+    text_keys: dict[str, _TextSeen] = field(default_factory=dict)
+    number_keys: set[str] = field(default_factory=set)
+    objects_skipped: int = 0
+    rows: int = 0
+
+    def add(self, row: Mapping[str, Any], step: int | None, where: dict[str, int]) -> None:
+        if step is None:
+            logged = row.get(STEP_KEY)
+            step = int(logged) if is_number(logged) and math.isfinite(logged) else self.rows
+        wall = row.get(TIME_KEY)
+        wall = float(wall) if is_number(wall) else math.nan
+        epoch = row.get(EPOCH_KEY)
+        epoch = float(epoch) if is_number(epoch) else math.nan
+        self.rows += 1
+        for key, value in _flatten(row):
+            if key.startswith("_"):
+                continue
+            if is_number(value):
+                self.records.append((key, step, float(value), wall, epoch))
+                self.number_keys.add(key)
+            elif isinstance(value, str):
+                self.text_keys.setdefault(key, _TextSeen(where, value))
+            elif value is not None and not isinstance(value, bool):
+                self.objects_skipped += 1
+
+    def frame(self, aliases: Mapping[str, str] | None, notes: list[str]) -> pd.DataFrame:
+        for key, seen in self.text_keys.items():
+            if key in self.number_keys:
+                raise ReadError(self.path, f"key {key!r}: {seen.text!r} is not a number (other rows log numbers)",
+                                **seen.where)
+        text_only = sorted(self.text_keys)
+        if text_only:
+            notes.append(f"text-valued key(s) skipped: {', '.join(text_only)}")
+        if self.objects_skipped:
+            notes.append(f"{self.objects_skipped} non-scalar value(s) skipped (media, histograms, tables)")
+        return frame_from_records(self.records, aliases)
+
+
+# --- run folders ----------------------------------------------------------------------------------------------
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _read_binary(path: Path, collector: RowCollector, metadata: dict[str, Any], notes: list[str]) -> dict[str, Any]:
+    """Feed a `.wandb` file's history to the collector; returns its config."""
+    data = _read_bytes(path)
+    check_lfs_pointer(path, data[:64])
+    try:
+        log = decode_run_log(data)
+    except FormatError as exc:
+        raise ReadError(path, exc.message, offset=exc.offset) from None
+    for row in log.history:
+        collector.add(row.values, row.step, {"offset": row.offset})
+    for key in ("run_id", "display_name", "project", "entity", "group", "job_type", "start_time", "resumed"):
+        if key in log.run:
+            metadata.setdefault(key, log.run[key])
+    if log.summary:
+        metadata.setdefault("summary", _scalar_summary(log.summary))
+    if log.truncated_at is not None:
+        notes.append(f"{path.name} ends inside a record at offset {log.truncated_at} (a run still being written, "
+                     f"or a copy cut short); read the {log.record_count} complete records before it")
+    elif log.exit is None:
+        notes.append(f"{path.name} has no exit record: the run is still running or was killed before W&B finished")
+    if log.exit is not None:
+        metadata["exit_code"] = log.exit["exit_code"]
+        if log.exit["exit_code"] != 0:
+            notes.append(f"W&B recorded exit code {log.exit['exit_code']} (the run crashed or was killed)")
+    if not log.history:
+        notes.append(f"{path.name} holds no history records")
+    return log.config
+
+
+def _json_rows(path: Path, notes: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each JSON-lines row; a cut-off last line is a note, other bad lines errors."""
+    data = _read_bytes(path)
+    check_lfs_pointer(path, data[:64])
+    if not data.strip():
+        raise ReadError(path, "empty file")
+    lines = data.split(b"\n")
+    for number, raw in enumerate(lines, start=1):
+        if not raw.strip():
+            continue
+        try:
+            row = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            if number == len(lines) and not data.endswith(b"\n"):
+                notes.append(f"{path.name}: last line {number} is cut off (a run still being written); skipped")
+                return
+            raise ReadError(path, f"not valid JSON: {exc}", line=number) from None
+        if not isinstance(row, dict):
+            raise ReadError(path, f"expected a JSON object per line, got {type(row).__name__}", line=number)
+        yield number, row
+
+
+def _scalar_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in _flatten(summary)
+            if isinstance(value, (int, float, str, bool)) and not key.startswith("_wandb")}
+
+
+def _read_summary(path: Path, notes: list[str]) -> dict[str, Any] | None:
+    try:
+        loaded = json.loads(_read_bytes(path))
+    except (ValueError, UnicodeDecodeError) as exc:
+        notes.append(f"{path.name} is not valid JSON ({exc}); summary ignored")
+        return None
+    if not isinstance(loaded, dict):
+        notes.append(f"{path.name} is not a JSON object; summary ignored")
+        return None
+    return _scalar_summary(loaded)
+
+
+def _coerce(value: Any) -> Any:
+    """YAML 1.1 reads `1e-08` as text; W&B wrote it from a float."""
+    if isinstance(value, str):
+        try:
+            return float(value) if re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+", value.strip()) else value
+        except ValueError:
+            return value
+    return value
+
+
+def _config_values(config: Mapping[str, Any]) -> dict[str, Any]:
+    """W&B's config.yaml stores {key: {desc, value}}; the binary log stores plain values."""
+    out = {}
+    for key, entry in config.items():
+        if key in CONFIG_INTERNAL_KEYS:
+            continue
+        value = entry["value"] if isinstance(entry, dict) and "value" in entry else entry
+        out[key] = _coerce(value)
+    return out
+
+
+def _read_config(path: Path, notes: list[str]) -> dict[str, Any] | None:
+    import yaml
+
+    try:
+        loaded = yaml.safe_load(_read_bytes(path))
+    except yaml.YAMLError as exc:
+        notes.append(f"{path.name} is not valid YAML ({str(exc).splitlines()[0]}); config ignored")
+        return None
+    if not isinstance(loaded, dict):
+        return None
+    return _config_values(loaded)
+
+
+def _read_run_folder(files: Sequence[tuple[Path, str]], name: str, aliases: Mapping[str, str] | None) -> Run:
+    by_kind: dict[str, list[Path]] = {}
+    for path, kind in files:
+        by_kind.setdefault(kind, []).append(path)
+    notes: list[str] = []
+    metadata: dict[str, Any] = {}
+    binaries = sorted(by_kind.get("binary", []))
+    legacy = sorted(by_kind.get("legacy_history", []))
+    sources = binaries or legacy
+    if not sources:
+        where = (by_kind.get("summary") or by_kind.get("config") or [files[0][0]])[0]
+        raise ReadError(where, "W&B run folder without history (no run-<id>.wandb or wandb-history.jsonl); "
+                        "a summary alone holds only final values")
+    collector = RowCollector(sources[0])
+    config: dict[str, Any] = {}
+    for source in sources:
+        collector.path = source
+        if source.suffix == ".wandb":
+            config.update(_config_values(_read_binary(source, collector, metadata, notes)))
+        else:
+            for line, row in _json_rows(source, notes):
+                collector.add(row, None, {"line": line})
+    if len(sources) > 1:
+        notes.append(f"{len(sources)} history files in one run folder, read in name order")
+    if binaries and legacy:
+        notes.append("wandb-history.jsonl ignored: the .wandb record log holds the same history")
+    data = collector.frame(aliases, notes)
+    summary_files = by_kind.get("summary", [])
+    if summary_files:
+        summary = _read_summary(summary_files[0], notes)
+        if summary is not None:
+            metadata["summary"] = summary
+    for config_path in by_kind.get("config", []):
+        loaded = _read_config(config_path, notes)
+        if loaded is not None:
+            config = loaded
+    used = set(sources) | set(summary_files[:1]) | set(by_kind.get("config", []))
+    return Run(name=name, format="wandb", sources=[str(p) for p in sorted(used)], data=data,
+               metadata=metadata, hparams=config, notes=notes)
+
+
+# --- history exports --------------------------------------------------------------------------------------------
+
+
+def _table_column(path: Path, table: pd.DataFrame, column: str) -> wandb_csv.NumericColumn:
+    series = table[column]
+    if pd.api.types.is_bool_dtype(series):
+        return wandb_csv.NumericColumn(np.full(len(series), np.nan), np.zeros(len(series), bool), None)
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = ~series.isna().to_numpy()
+        return wandb_csv.NumericColumn(values, present, None, "", bool(present.any()))
+    if series.map(lambda v: isinstance(v, (dict, list, np.ndarray))).any():
+        return wandb_csv.NumericColumn(np.full(len(series), np.nan), np.zeros(len(series), bool), None)
+    return wandb_csv.numeric_column(series.where(series.notna(), ""))
+
+
+def _history_table_run(path: Path, table: pd.DataFrame, name: str, aliases: Mapping[str, str] | None,
+                       header_lines: int | None) -> Run:
+    """A `run.history()` table: one row per logged step, one column per key."""
+    notes: list[str] = []
+    table = wandb_csv.drop_index_column(table)
+    if STEP_KEY not in table.columns:
+        raise ReadError(path, "W&B history export without a `_step` column")
+    step_col = _table_column(path, table, STEP_KEY)
+    line_of = (lambda row: {"line": row + 1 + header_lines}) if header_lines is not None else (lambda row: {})
+    if step_col.first_bad is not None:
+        raise ReadError(path, f"`_step` {step_col.bad_text!r} is not a number", **line_of(step_col.first_bad))
+    ok = step_col.present & np.isfinite(step_col.values)
+    if not ok.all():
+        raise ReadError(path, "`_step` is empty or not finite on this row", **line_of(int(np.argmin(ok))))
+    steps = step_col.values.astype(np.int64)
+    wall = _table_column(path, table, TIME_KEY).values if TIME_KEY in table.columns else np.full(len(table), np.nan)
+    epoch = _table_column(path, table, EPOCH_KEY).values if EPOCH_KEY in table.columns else np.full(len(table), np.nan)
+    tags, step_parts, value_parts, wall_parts, epoch_parts, text_only = [], [], [], [], [], []
+    for column in table.columns:
+        column = str(column)
+        if column.startswith("_"):
+            continue
+        col = _table_column(path, table, column)
+        if col.first_bad is not None:
+            if col.any_number:
+                raise ReadError(path, f"column {column!r}: {col.bad_text!r} is not a number",
+                                **line_of(col.first_bad))
+            text_only.append(column)
+            continue
+        mask = col.present
+        count = int(mask.sum())
+        if not count:
+            continue
+        tags.append(np.full(count, column, dtype=object))
+        step_parts.append(steps[mask])
+        value_parts.append(col.values[mask])
+        wall_parts.append(wall[mask])
+        epoch_parts.append(epoch[mask])
+    if text_only:
+        notes.append(f"text-valued column(s) skipped: {', '.join(text_only)}")
+    data = _long_frame(tags, step_parts, value_parts, wall_parts, epoch_parts, aliases, row_major=True)
+    return Run(name=name, format="wandb", sources=[str(path)], data=data, metadata={"wandb_export": "history"},
+               notes=notes)
+
+
+def _long_frame(tags: list[np.ndarray], steps: list[np.ndarray], values: list[np.ndarray], walls: list[np.ndarray],
+                epochs: list[np.ndarray], aliases: Mapping[str, str] | None, row_major: bool = False) -> pd.DataFrame:
+    """Concatenate per-column parts; row_major re-sorts by step so points keep their logged order."""
+    if not tags:
+        return empty_frame()
+    tag = np.concatenate(tags)
+    step = np.concatenate(steps)
+    value = np.concatenate(values)
+    wall = np.concatenate(walls)
+    epoch = np.concatenate(epochs)
+    if row_major:
+        order = np.argsort(step, kind="stable")
+        tag, step, value, wall, epoch = tag[order], step[order], value[order], wall[order], epoch[order]
+    names = {t: canonical_metric(t, None, aliases) for t in dict.fromkeys(tag.tolist())}
+    metric = np.array([names[t] for t in tag.tolist()], dtype=object)
+    return frame_from_columns(metric, step, value, wall, epoch, tag)
+
+
+def _json_history_rows(path: Path, notes: list[str]) -> Iterable[tuple[dict[str, int], dict[str, Any]]]:
+    data = _read_bytes(path)
+    check_lfs_pointer(path, data[:64])
+    stripped = data.lstrip()
+    if not stripped:
+        raise ReadError(path, "empty file")
+    if path.suffix.lower() == ".json" and stripped[:1] in (b"[", b"{") and not _looks_like_json_lines(stripped):
+        try:
+            loaded = json.loads(data)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ReadError(path, f"not valid JSON: {exc}") from None
+        return [({}, row) for row in _rows_of_json(path, loaded)]
+    return [({"line": line}, row) for line, row in _json_rows(path, notes)]
+
+
+def _looks_like_json_lines(data: bytes) -> bool:
+    first = data.split(b"\n", 1)[0].strip()
+    return first.startswith(b"{") and first.endswith(b"}") and b"\n{" in data
+
+
+def _rows_of_json(path: Path, loaded: Any) -> list[dict[str, Any]]:
+    """pandas `to_json` orients that a history export may be saved in: records, columns, split."""
+    if isinstance(loaded, list) and all(isinstance(row, dict) for row in loaded):
+        return loaded
+    if isinstance(loaded, dict) and {"columns", "data"} <= loaded.keys():
+        return [dict(zip(loaded["columns"], row)) for row in loaded["data"]]
+    if isinstance(loaded, dict) and loaded and all(isinstance(col, dict) for col in loaded.values()):
+        index = list(dict.fromkeys(i for col in loaded.values() for i in col))
+        return [{key: col[i] for key, col in loaded.items() if i in col} for i in index]
+    raise ReadError(path, "JSON history export must be a list of row objects (or a pandas records/columns/split "
+                    "table)")
+
+
+def _read_table_file(path: Path, kind: str, name: str, aliases: Mapping[str, str] | None) -> list[Run]:
+    if kind == "chart":
+        return _chart_runs(path, name, aliases)
+    if kind == "history_csv":
+        check_lfs_pointer(path, _head(path)[:64])
+        return [_history_table_run(path, wandb_csv.read_text_table(path), name, aliases, header_lines=1)]
+    if kind == "history_parquet":
+        try:
+            table = pd.read_parquet(path)
+        except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
+            raise ReadError(path, f"not a readable parquet file: {exc}") from None
+        return [_history_table_run(path, table, name, aliases, header_lines=None)]
+    notes: list[str] = []
+    collector = RowCollector(path)
+    for where, row in _json_history_rows(path, notes):
+        collector.add(row, None, where)
+    data = collector.frame(aliases, notes)
+    return [Run(name=name, format="wandb", sources=[str(path)], data=data, metadata={"wandb_export": "history"},
+                notes=notes)]
+
+
+def _chart_runs(path: Path, name: str, aliases: Mapping[str, str] | None) -> list[Run]:
+    check_lfs_pointer(path, _head(path)[:64])
+    export = wandb_csv.read_chart_export(path)
+    runs = []
+    for chart_run in export.runs:
+        nan_walls = [np.full(len(s), np.nan) for s in chart_run.steps]
+        data = _long_frame(chart_run.tags, chart_run.steps, chart_run.values, nan_walls, chart_run.epochs, aliases,
+                           row_major=True)
+        runs.append(Run(name=f"{name}/{chart_run.label}", format="wandb", sources=[str(path)], data=data,
+                        metadata={"wandb_run": chart_run.label, "wandb_export": "chart", "x_axis": export.x_column},
+                        notes=list(export.notes)))
+    return runs
+
+
+class WandbReader:
+    format = "wandb"
+    priority = 20
+
+    def can_read(self, path: Path) -> bool:
+        return file_kind(Path(path)) is not None
+
+    def run_key(self, path: Path) -> Path:
+        path = Path(path)
+        run_dir = _run_dir(path)
+        if run_dir is not None:
+            return run_dir
+        if path.suffix == ".wandb" or path.name in WANDB_FILES:
+            return path.parent
+        return path  # an exported table is its own run (a chart export holds many; two exports never merge)
+
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+        kinds = [(Path(p), file_kind(Path(p))) for p in paths]
+        tables = [(p, k) for p, k in kinds if k in TABLE_KINDS]
+        folder = [(p, k) for p, k in kinds if k is not None and k not in TABLE_KINDS]
+        runs: list[Run] = []
+        for path, kind in tables:
+            label = name if len(tables) == 1 and not folder else f"{name}/{path.name}"
+            runs.extend(_read_table_file(path, kind, label, aliases))
+        if folder:
+            runs.append(_read_run_folder(folder, name, aliases))
+        if not runs:
+            raise ReadError(paths[0] if paths else name, "not a W&B log")
+        return runs
+
+
+READER = WandbReader()
