@@ -1,0 +1,67 @@
+"""`losslint report` / `check --report DIR`: write DIR/report.md, one PNG per run and DIR/overview.png.
+
+Run names come from directory names in the logs, so they are untrusted: file names are built only from
+`[A-Za-z0-9._-]`, never start with a dot, and are unique case-insensitively (macOS and Windows file systems fold
+case), so no run can write outside DIR or over another run's plot.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ReadError
+from ..findings import Result
+
+REPORT_NAME = "report.md"
+OVERVIEW_NAME = "overview"
+# Names above this length are cut and given a hash of the full name: most file systems stop at 255 bytes.
+MAX_STEM = 100
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_stem(name: str) -> str:
+    """A file-name stem for a run name: `/` becomes `__`, any other unsafe character `_`, no leading dot."""
+    stem = _UNSAFE.sub("_", name.replace("\\", "/").replace("/", "__"))
+    stem = stem.lstrip(".") or "run"
+    if len(stem) > MAX_STEM:
+        digest = hashlib.sha1(name.encode("utf-8", "surrogatepass")).hexdigest()[:8]
+        stem = f"{stem[:MAX_STEM - 9]}-{digest}"
+    return stem
+
+
+def unique_stems(names: Sequence[str], reserved: Sequence[str] = (OVERVIEW_NAME, "report")) -> list[str]:
+    """One distinct stem per name, in order; a collision gets `-2`, `-3`, ..."""
+    taken = {r.lower() for r in reserved}
+    stems = []
+    for name in names:
+        base = safe_stem(name)
+        stem, n = base, 1
+        while stem.lower() in taken:
+            n += 1
+            stem = f"{base}-{n}"
+        taken.add(stem.lower())
+        stems.append(stem)
+    return stems
+
+
+def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir, options) -> Path:
+    """Write the report directory and return the path of report.md."""
+    from . import markdown, png
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    images: dict[int, str] = {}
+    for i, (result, stem) in enumerate(zip(results, unique_stems([r.run.name for r in results]))):
+        filename = f"{stem}.png"
+        png.write_run_png(result, out / filename)
+        images[i] = filename
+    overview = None
+    if len(results) > 1:
+        overview = f"{OVERVIEW_NAME}.png"
+        png.write_overview_png(results, out / overview)
+    report = out / REPORT_NAME
+    report.write_text(markdown.document(results, errors, options, images=images, overview=overview),
+                      encoding="utf-8")
+    return report

@@ -1,0 +1,65 @@
+"""`--format github`: GitHub Actions workflow commands, one annotation per finding and per unreadable input.
+
+`::error file=F,title=T::message` shows on the run summary and, when F is in the checked-out repository, on the
+file in a pull request's diff. Escaping follows GitHub's toolkit (`@actions/core`, `command.ts`): data escapes
+`%`, `\\r`, `\\n`; property values also escape `:` and `,`, which would otherwise end the value.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+from ..errors import ReadError
+from ..findings import Result
+from .locations import relative_posix
+from .text import render as text_summary
+
+LEVELS = {"error": "error", "warning": "warning", "info": "notice"}
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def command(level: str, message: str, **properties: object) -> str:
+    props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items()
+                     if value is not None)
+    return f"::{level}{' ' + props if props else ''}::{escape_data(message)}"
+
+
+def finding_command(result: Result, finding) -> str:
+    where = []
+    if finding.metric:
+        where.append(f"metric {finding.metric}")
+    if finding.step is not None:
+        where.append(f"step {finding.step}")
+    suffix = f" ({', '.join(where)})" if where else ""
+    source = result.run.sources[0] if result.run.sources else None
+    return command(LEVELS.get(finding.severity, "warning"), f"{result.run.name}: {finding.message}{suffix}",
+                   file=relative_posix(source) if source else None,
+                   title=f"losslint {finding.code} {finding.name}")
+
+
+def stop_command(result: Result) -> str:
+    source = result.run.sources[0] if result.run.sources else None
+    return command("notice", f"{result.run.name}: verdict {result.verdict}; stopping at step "
+                             f"{result.recommended_stop_step} (best {result.best_step}) would have saved "
+                             f"{result.saved_fraction:.0%} of the steps",
+                   file=relative_posix(source) if source else None, title="losslint early stop")
+
+
+def error_command(error: ReadError) -> str:
+    return command("error", error.message, file=relative_posix(error.path), line=error.line,
+                   title="losslint: unreadable input")
+
+
+def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+    lines = [finding_command(r, f) for r in results for f in r.findings]
+    lines += [stop_command(r) for r in results if r.recommended_stop_step is not None]
+    lines += [error_command(e) for e in errors]
+    # the plain summary goes last: it is what the log shows when the annotations are folded away
+    lines.append(text_summary(results, errors, options).splitlines()[-1])
+    return "\n".join(lines)

@@ -1,0 +1,183 @@
+"""`--format markdown` and the report.md of `losslint report`: a summary table, then one section per run.
+
+Written to read well as a GitHub job summary (`$GITHUB_STEP_SUMMARY`) and as a PR comment. Everything that comes
+from a log (run names, tags, messages) is escaped: it can neither break a table nor inject HTML or links.
+"""
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from typing import Mapping, Sequence
+from urllib.parse import quote
+
+from ..errors import ReadError
+from ..findings import SEVERITIES, Result, severity_rank
+
+VERDICT_ICONS = {
+    "good-fit": "✅",
+    "overfitting": "⚠️",
+    "underfitting": "⚠️",
+    "unstable": "❌",
+    "diverged": "❌",
+    "no-signal": "➖",
+}
+SEVERITY_ICONS = {"error": "❌", "warning": "⚠️", "info": "ℹ️"}
+
+# Characters with a meaning in GitHub-flavoured Markdown inline text or tables. `<`, `>`, `&` become entities
+# (no HTML can open), the rest get a backslash (no link, emphasis, code span or table cell can open).
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~#!])")
+_LINE_BREAKS = re.compile(r"[\r\n\u2028\u2029\x85]+")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def escape(text: object) -> str:
+    """One line of literal text, safe inside a table cell, a heading, a list item or link text."""
+    s = _CONTROL.sub("", _LINE_BREAKS.sub(" ", str(text)))
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_SPECIAL.sub(r"\\\1", s)
+
+
+def rule_link(code: str, base: str) -> str:
+    safe_code = escape(code)
+    if not base:
+        return f"`{code}`" if re.fullmatch(r"[A-Za-z0-9_.-]+", code) else safe_code
+    return f"[{safe_code}]({base}{quote(code, safe='')}.md)"
+
+
+def _step(value: int | None) -> str:
+    return "—" if value is None else str(int(value))
+
+
+def _percent(fraction: float | None) -> str:
+    if fraction is None or not math.isfinite(fraction) or fraction <= 0:
+        return "—"
+    return f"{fraction:.0%}"
+
+
+def fails(result: Result, fail_on: str) -> bool:
+    worst = result.worst_severity()
+    return worst is not None and severity_rank(worst) >= severity_rank(fail_on)
+
+
+def summary_line(results: Sequence[Result], errors: Sequence[ReadError], fail_on: str) -> str:
+    failing = sum(fails(r, fail_on) for r in results)
+    verdicts = Counter(r.verdict for r in results)
+    parts = [f"**{len(results)}** run(s) checked"]
+    if verdicts:
+        parts.append(", ".join(f"{n} {escape(v)}" for v, n in sorted(verdicts.items())))
+    parts.append(f"**{failing}** at or above `{escape(fail_on)}`")
+    if errors:
+        parts.append(f"**{len(errors)}** unreadable input(s)")
+    return " · ".join(parts)
+
+
+def summary_table(results: Sequence[Result], anchors: Mapping[int, str] | None = None) -> list[str]:
+    lines = [
+        "| Run | Verdict | Best step | Recommended stop | Compute saved | Errors | Warnings | Info |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for i, result in enumerate(results):
+        counts = Counter(f.severity for f in result.findings)
+        name = escape(result.run.name)
+        if anchors and i in anchors:
+            name = f"[{name}](#{anchors[i]})"
+        icon = VERDICT_ICONS.get(result.verdict, "")
+        lines.append(
+            f"| {name} | {icon} {escape(result.verdict)} | {_step(result.best_step)} | "
+            f"{_step(result.recommended_stop_step)} | {_percent(result.saved_fraction if result.recommended_stop_step is not None else None)} | "
+            f"{counts.get('error', 0)} | {counts.get('warning', 0)} | {counts.get('info', 0)} |"
+        )
+    return lines
+
+
+def finding_item(finding, rule_doc_base: str) -> str:
+    where = []
+    if finding.metric:
+        where.append(f"metric {escape(finding.metric)}")
+    if finding.step is not None:
+        where.append(f"step {int(finding.step)}")
+    suffix = f" ({', '.join(where)})" if where else ""
+    icon = SEVERITY_ICONS.get(finding.severity, "")
+    return (f"- {icon} **{escape(finding.severity)}** {rule_link(finding.code, rule_doc_base)} "
+            f"{escape(finding.name)}: {escape(finding.message)}{suffix}")
+
+
+def _early_stop_line(result: Result) -> str:
+    es = result.early_stop
+    if es is None:
+        return "No early-stop analysis (no monitored metric)."
+    text = f"Monitored metric: {escape(es.metric)}; best step {_step(es.best_step)}"
+    if es.recommended_stop_step is not None:
+        text += (f"; **recommended stop at step {int(es.recommended_stop_step)}**, which would have saved "
+                 f"{_percent(es.saved_fraction)} of the run's steps")
+    else:
+        text += "; no early stop recommended"
+    return text + "."
+
+
+def _baselines(result: Result) -> list[str]:
+    es = result.early_stop
+    if es is None or not es.baselines:
+        return []
+    rows = ["<details><summary>Where common early-stopping callbacks would have stopped</summary>", "",
+            "| Rule | Stop step |", "| --- | ---: |"]
+    for name, info in es.baselines.items():
+        step = info.get("stop_step") if isinstance(info, Mapping) else info
+        rows.append(f"| {escape(name)} | {_step(step) if step is not None else 'end of run'} |")
+    rows += ["", "</details>"]
+    return rows
+
+
+def run_section(result: Result, options, image: str | None = None, heading_id: str | None = None) -> list[str]:
+    lines = []
+    if heading_id:
+        lines.append(f'<a id="{heading_id}"></a>')
+    icon = VERDICT_ICONS.get(result.verdict, "")
+    lines += [f"### {escape(result.run.name)}", "",
+              f"{icon} **{escape(result.verdict)}** · format {escape(result.run.format)} · "
+              f"{len(result.findings)} finding(s)", "", _early_stop_line(result), ""]
+    if image:
+        lines += [f"![Curves of run {escape(result.run.name)}]({image})", ""]
+    ordered = sorted(result.findings, key=lambda f: (-severity_rank(f.severity), f.step if f.step is not None else -1))
+    lines += [finding_item(f, options.rule_doc_base) for f in ordered] or ["No findings."]
+    lines.append("")
+    notes = [n for n in result.run.notes if n]
+    if notes:
+        lines += ["Notes:", ""] + [f"- {escape(n)}" for n in notes] + [""]
+    baselines = _baselines(result)
+    if baselines:
+        lines += baselines + [""]
+    return lines
+
+
+def errors_section(errors: Sequence[ReadError]) -> list[str]:
+    if not errors:
+        return []
+    lines = ["## Errors", "", f"{len(errors)} input(s) could not be read:", ""]
+    lines += [f"- {escape(e.location)}: {escape(e.message)}" for e in errors]
+    return lines + [""]
+
+
+def document(results: Sequence[Result], errors: Sequence[ReadError], options, *,
+             images: Mapping[int, str] | None = None, overview: str | None = None) -> str:
+    """The whole Markdown report. `images` maps a result's index to its PNG's path relative to the report."""
+    fail_on = getattr(options, "fail_on", "warning")
+    anchors = {i: f"run-{i + 1}" for i in range(len(results))}
+    lines = ["# losslint report", "", summary_line(results, errors, fail_on), ""]
+    if overview:
+        lines += [f"![Overview of all runs]({overview})", ""]
+    if results:
+        lines += summary_table(results, anchors) + [""]
+        totals = Counter(f.severity for r in results for f in r.findings)
+        lines += ["Findings: " + ", ".join(f"{totals.get(s, 0)} {s}" for s in reversed(SEVERITIES)), ""]
+        lines += ["## Runs", ""]
+        for i, result in enumerate(results):
+            lines += run_section(result, options, (images or {}).get(i), anchors[i])
+    lines += errors_section(errors)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+    """`--format markdown`: the report without images (a stream has no directory for them to live in)."""
+    return document(results, errors, options)

@@ -1,0 +1,409 @@
+"""PNG plots of runs: one figure per run (loss, task metrics, optimiser) and a small-multiples overview.
+
+Figures are drawn on matplotlib's Agg canvas directly (no pyplot, no display, no global figure state), so a report
+can be written from a headless CI job or a worker process.
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
+
+from ..findings import Result, severity_rank
+from ..schema import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS
+
+try:  # smoothing lives in analysis; a report must still draw (raw curves only) if it is missing
+    from ..analysis.smoothing import ema as _ema
+except ImportError:  # pragma: no cover - only while analysis is incomplete
+    _ema = None
+
+DPI = 100
+RUN_FIGSIZE = (9.0, 6.5)  # 900 x 650 px: readable in a GitHub job summary without zooming
+OVERVIEW_MAX_RUNS = 48
+OVERVIEW_COLS = 6
+OVERVIEW_CELL = (2.3, 1.7)
+OVERVIEW_DPI = 80
+PNG_COLORS = 128
+OVERVIEW_POINTS = 400  # a cell is ~180 px wide
+
+# A series longer than this is drawn as a min/max envelope per pixel column: Agg draws 1M-point lines slowly and
+# a 900 px figure cannot show more than ~2 points per column anyway; keeping min and max keeps every spike visible.
+MAX_DRAWN_POINTS = 4000
+# Shorter series are drawn raw in bold with markers: an EMA over a handful of evaluations lags more than it helps.
+MIN_POINTS_TO_SMOOTH = 30
+SMOOTHING_WEIGHT = 0.6  # TensorBoard's default slider value, so the curve looks like the one users know
+# A range wider than this ratio (all values positive) gets a log y axis: a loss falling 10 -> 0.1 is otherwise
+# a flat line after the first few percent of the run.
+LOG_SCALE_RATIO = 30.0
+MAX_LOSS_CURVES = 4
+# Task metrics up to this magnitude are read as fractions (accuracy 0..1 plus float slack); anything larger
+# (perplexity, BLEU 0..100, WER in %) gets its own axis.
+FRACTION_MAX = 1.05
+MAX_TASK_CURVES = 6
+
+# Fixed colours per canonical metric, so a run's figure and the overview read the same across runs.
+METRIC_COLORS = {
+    TRAIN_LOSS: "#1f77b4",
+    EVAL_LOSS: "#d62728",
+    "test/loss": "#9467bd",
+    LEARNING_RATE: "#2ca02c",
+    GRAD_NORM: "#8c564b",
+}
+# Other metrics pick from this palette by a stable hash of their name (crc32, not Python's salted hash()).
+PALETTE = ("#ff7f0e", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f", "#9467bd", "#8c564b", "#2ca02c", "#1f77b4")
+VERDICT_COLORS = {
+    "good-fit": "#2ca02c",
+    "overfitting": "#ff7f0e",
+    "underfitting": "#bcbd22",
+    "unstable": "#d62728",
+    "diverged": "#8b0000",
+    "no-signal": "#7f7f7f",
+}
+BEST_COLOR = "#2ca02c"
+STOP_COLOR = "#ff7f0e"
+SAVED_SHADE = "#ffbb78"
+NONFINITE_COLOR = "#d62728"
+
+SPLITS = ("train", "eval", "test")
+OPTIMIZER_METRICS = (LEARNING_RATE, GRAD_NORM)
+NOT_PLOTTED = {"epoch", "global_step", "hp_metric"}
+
+
+def metric_color(metric: str) -> str:
+    if metric in METRIC_COLORS:
+        return METRIC_COLORS[metric]
+    return PALETTE[zlib.crc32(metric.encode("utf-8")) % len(PALETTE)]
+
+
+@dataclass
+class Series:
+    metric: str
+    steps: np.ndarray  # int64, sorted
+    values: np.ndarray  # float64, may hold NaN/inf
+
+    @property
+    def finite(self) -> np.ndarray:
+        return np.isfinite(self.values)
+
+
+def series_of(result: Result, metric: str) -> Series:
+    rows = result.run.series(metric)
+    steps = rows["step"].to_numpy(dtype=np.int64)
+    values = rows["value"].to_numpy(dtype=np.float64)
+    order = np.argsort(steps, kind="stable")
+    return Series(metric, steps[order], values[order])
+
+
+def _split_and_name(metric: str) -> tuple[str | None, str]:
+    parts = metric.split("/")
+    if len(parts) >= 2 and parts[0] in SPLITS:
+        return parts[0], parts[-1]
+    return None, metric
+
+
+def pick_metrics(metrics: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
+    """Split a run's metrics into (loss curves, task metrics, optimiser curves) for the three panels.
+
+    Only metrics with a split prefix count as task metrics: logs are full of bookkeeping series (timers,
+    anchor counts, ETA) that carry no training signal. Validation comes first: it is what early stopping watches.
+    """
+    order = {"eval": 0, "test": 1, "train": 2}
+    losses, tasks = [], []
+    for metric in metrics:
+        if metric in NOT_PLOTTED or metric in OPTIMIZER_METRICS:
+            continue
+        split, name = _split_and_name(metric)
+        if split is None:
+            continue
+        (losses if name == "loss" else tasks).append(metric)
+
+    def rank(m: str) -> tuple:
+        split, _ = _split_and_name(m)
+        return (0 if m in (TRAIN_LOSS, EVAL_LOSS) else 1, order.get(split, 3), m)
+
+    losses.sort(key=rank)
+    tasks.sort(key=rank)
+    optim = [m for m in OPTIMIZER_METRICS if m in metrics]
+    return losses[:MAX_LOSS_CURVES], tasks[:MAX_TASK_CURVES], optim
+
+
+def envelope(steps: np.ndarray, values: np.ndarray, max_points: int = MAX_DRAWN_POINTS
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Reduce a long finite series to the min and the max of each of max_points/2 equal-count buckets, in order."""
+    n = steps.size
+    if n <= max_points:
+        return steps, values
+    buckets = max_points // 2
+    edges = np.linspace(0, n, buckets + 1).astype(np.int64)
+    out_steps, out_values = [], []
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        if hi <= lo:
+            continue
+        chunk = values[lo:hi]
+        i_min, i_max = int(np.argmin(chunk)), int(np.argmax(chunk))
+        for i in sorted({i_min, i_max}):
+            out_steps.append(steps[lo + i])
+            out_values.append(chunk[i])
+    return np.asarray(out_steps, dtype=np.int64), np.asarray(out_values, dtype=np.float64)
+
+
+def smoothed(steps: np.ndarray, values: np.ndarray, max_points: int = MAX_DRAWN_POINTS
+             ) -> tuple[np.ndarray, np.ndarray] | None:
+    """The bold curve: TensorBoard's EMA of the finite points (bucket means first for very long series)."""
+    if _ema is None or steps.size < MIN_POINTS_TO_SMOOTH:
+        return None
+    if steps.size > max_points:
+        from ..analysis.smoothing import bucket_mean
+
+        steps, values = bucket_mean(steps, values, max_points=max_points)
+    return steps, _ema(values, SMOOTHING_WEIGHT)
+
+
+def wants_log_scale(value_arrays: Sequence[np.ndarray]) -> bool:
+    finite = [v[np.isfinite(v)] for v in value_arrays]
+    finite = [v for v in finite if v.size]
+    if not finite:
+        return False
+    both = np.concatenate(finite)
+    lo, hi = float(both.min()), float(both.max())
+    return lo > 0 and hi / lo > LOG_SCALE_RATIO
+
+
+def _short(text: str, limit: int) -> str:
+    """Middle ellipsis: the start and the end of a run path are the parts that tell runs apart."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 1
+    return text[: keep // 2] + "…" + text[-(keep - keep // 2):]
+
+
+def _label(metric: str) -> str:
+    return metric.replace("eval/", "val/") if metric.startswith("eval/") else metric
+
+
+def _draw_curve(ax, series: Series, annotations: dict, *, bold_width: float = 1.8) -> None:
+    color = metric_color(series.metric)
+    finite = series.finite
+    steps, values = series.steps[finite], series.values[finite]
+    label = _label(series.metric)
+    if steps.size:
+        # a learning-rate schedule is exact, not noisy: smoothing would only blur its steps and warm-up
+        smooth = None if series.metric == LEARNING_RATE else smoothed(steps, values)
+        raw_steps, raw_values = envelope(steps, values)
+        if smooth is None:
+            marker = "o" if steps.size <= 60 else None
+            ax.plot(raw_steps, raw_values, color=color, linewidth=bold_width, marker=marker, markersize=3,
+                    label=label)
+        else:
+            ax.plot(raw_steps, raw_values, color=color, linewidth=0.6, alpha=0.35)
+            ax.plot(smooth[0], smooth[1], color=color, linewidth=bold_width, label=f"{label} (smoothed)")
+    spikes = np.asarray(annotations.get("spikes", []) or [], dtype=np.int64)
+    if spikes.size and steps.size:
+        idx = np.searchsorted(steps, spikes)
+        ok = (idx < steps.size) & (steps[np.minimum(idx, steps.size - 1)] == spikes)
+        if ok.any():
+            ax.scatter(steps[idx[ok]], values[idx[ok]], marker="x", s=28, color=color, linewidths=1.2, zorder=5,
+                       label=f"spike ({label})")
+    for cp in annotations.get("change_points", []) or []:
+        ax.axvline(cp, color=color, linestyle=":", linewidth=1.0, alpha=0.9)
+
+
+def _mark_nonfinite(ax, series_list: Sequence[Series]) -> None:
+    """NaN/inf cannot sit on a y axis: they are drawn as red triangles along the top edge at their step."""
+    bad_steps = [s.steps[~s.finite] for s in series_list if (~s.finite).any()]
+    if not bad_steps:
+        return
+    steps = np.unique(np.concatenate(bad_steps))
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    ax.scatter(steps, np.full(steps.size, 0.97), transform=transform, marker="v", s=36, color=NONFINITE_COLOR,
+               zorder=6, clip_on=False, label=f"NaN/inf ({steps.size} step(s))")
+
+
+def _last_step(result: Result) -> int | None:
+    steps = result.run.data["step"]
+    return int(steps.max()) if len(steps) else None
+
+
+def _mark_early_stop(axes, result: Result, *, labels: bool) -> None:
+    best, stop = result.best_step, result.recommended_stop_step
+    end = _last_step(result)
+    for i, ax in enumerate(axes):
+        top = labels and i == 0
+        if stop is not None and end is not None and end > stop:
+            ax.axvspan(stop, end, color=SAVED_SHADE, alpha=0.25, linewidth=0,
+                       label=f"compute that could have been saved ({result.saved_fraction:.0%})" if top else None)
+        if best is not None:
+            ax.axvline(best, color=BEST_COLOR, linestyle="--", linewidth=1.2,
+                       label=f"best (step {best})" if top else None)
+        if stop is not None:
+            ax.axvline(stop, color=STOP_COLOR, linestyle="-", linewidth=1.4,
+                       label=f"recommended stop (step {stop})" if top else None)
+
+
+def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str) -> list[Series]:
+    series_list = [series_of(result, m) for m in metrics]
+    for series in series_list:
+        _draw_curve(ax, series, result.annotations.get(series.metric, {}))
+    if wants_log_scale([s.values for s in series_list]):
+        ax.set_yscale("log")
+    _mark_nonfinite(ax, series_list)
+    ax.set_ylabel(ylabel, fontsize=8)
+    ax.tick_params(labelsize=7)
+    ax.grid(True, alpha=0.25, linewidth=0.5)
+    return series_list
+
+
+def _draw_task_panel(ax, result: Result, metrics: Sequence[str]) -> None:
+    """Fractions (accuracy, F1, ROUGE as 0..1) share the left axis; larger-scale metrics (perplexity, BLEU 0..100,
+    WER in %) go on a right axis so neither group is squashed flat."""
+    small, large = [], []
+    for metric in metrics:
+        values = series_of(result, metric).values
+        finite = np.abs(values[np.isfinite(values)])
+        (large if finite.size and float(finite.max()) > FRACTION_MAX else small).append(metric)
+    left, right = (small, large) if small else (large, [])
+    _draw_panel(ax, result, left, "task metric")
+    if right:
+        twin = ax.twinx()
+        _draw_panel(twin, result, right, "")
+        handles, labels = ax.get_legend_handles_labels()
+        h2, l2 = twin.get_legend_handles_labels()
+        ax.legend(handles + h2, labels + l2, fontsize=7, loc="best", framealpha=0.8)
+    else:
+        ax.legend(fontsize=7, loc="best", framealpha=0.8)
+
+
+def _draw_optimizer_panel(ax, result: Result, metrics: Sequence[str]) -> None:
+    _draw_panel(ax, result, metrics[:1], _label(metrics[0]).split("/")[-1])
+    handles, labels = ax.get_legend_handles_labels()
+    if len(metrics) > 1:
+        twin = ax.twinx()
+        _draw_panel(twin, result, metrics[1:], _label(metrics[1]).split("/")[-1])
+        h2, l2 = twin.get_legend_handles_labels()
+        handles, labels = handles + h2, labels + l2
+    if handles:
+        ax.legend(handles, labels, fontsize=7, loc="best", framealpha=0.8)
+
+
+def run_figure(result: Result) -> Figure:
+    metrics = result.run.metrics()
+    losses, tasks, optim = pick_metrics(metrics)
+    if not losses:
+        # no loss logged: the monitored metric (or any split metric) still deserves the top panel
+        fallback = [result.monitored_metric] if result.monitored_metric in metrics else tasks[:1]
+        losses, tasks = fallback, [t for t in tasks if t not in fallback]
+    panels = [("loss", losses)] + ([("task", tasks)] if tasks else []) + ([("optim", optim)] if optim else [])
+    ratios = {"loss": 3.0, "task": 1.6, "optim": 1.0}
+    fig = Figure(figsize=RUN_FIGSIZE, dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False,
+                        gridspec_kw={"height_ratios": [ratios[k] for k, _ in panels]})[:, 0]
+    verdict = result.verdict
+    fig.suptitle(f"{_short(result.run.name, 90)} — verdict: {verdict}", fontsize=10, fontweight="bold",
+                 color=VERDICT_COLORS.get(verdict, "black"))
+    if not losses:
+        axes[0].text(0.5, 0.5, "no training or validation curve in this run", ha="center", va="center",
+                     transform=axes[0].transAxes, fontsize=9, color="#555555")
+        axes[0].set_xticks([])
+        axes[0].set_yticks([])
+    for ax, (kind, names) in zip(axes, panels):
+        if kind == "loss" and names:
+            _draw_panel(ax, result, names, "loss" if any(n.endswith("loss") for n in names) else _label(names[0]))
+        elif kind == "task":
+            _draw_task_panel(ax, result, names)
+        elif kind == "optim":
+            _draw_optimizer_panel(ax, result, names)
+    _mark_early_stop(axes, result, labels=True)
+    if losses:
+        axes[0].legend(fontsize=7, loc="best", framealpha=0.8, ncol=2 if len(axes[0].get_legend_handles_labels()[0]) > 5 else 1)
+    axes[-1].set_xlabel("step", fontsize=8)
+    fig.tight_layout(rect=(0, 0, 1, 0.96))
+    return fig
+
+
+def save(fig: Figure, path: Path, dpi: int = DPI) -> Path:
+    """Write a palette PNG. Anti-aliased line art in full RGBA is 3-4x larger than the same image in 128 colours,
+    with no difference a reader can see; small files matter in PR comments and CI artifacts."""
+    from PIL import Image  # a matplotlib dependency
+
+    fig.set_dpi(dpi)
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas.draw()
+    image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    image.convert("RGB").quantize(colors=PNG_COLORS, method=Image.Quantize.MEDIANCUT).save(
+        path, format="PNG", optimize=True)
+    return path
+
+
+def write_run_png(result: Result, path: Path) -> Path:
+    return save(run_figure(result), path)
+
+
+def overview_order(results: Sequence[Result]) -> list[Result]:
+    """Worst runs first (their findings' severity, then their verdict), input order otherwise: the cap must
+    drop the healthy runs, not the broken ones."""
+    verdict_rank = {"diverged": 0, "unstable": 1, "overfitting": 2, "underfitting": 3, "no-signal": 4, "good-fit": 5}
+
+    def key(item: tuple[int, Result]) -> tuple:
+        i, r = item
+        worst = r.worst_severity()
+        return (-(severity_rank(worst) + 1) if worst else 0, verdict_rank.get(r.verdict, 6), i)
+
+    return [r for _, r in sorted(enumerate(results), key=key)]
+
+
+def overview_figure(results: Sequence[Result], max_runs: int = OVERVIEW_MAX_RUNS) -> Figure:
+    shown = overview_order(results)[:max_runs]
+    n = max(len(shown), 1)
+    cols = min(OVERVIEW_COLS, n)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(OVERVIEW_CELL[0] * cols, OVERVIEW_CELL[1] * rows + 0.5), dpi=OVERVIEW_DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax in axes.flat[len(shown):]:
+        ax.set_axis_off()
+    for ax, result in zip(axes.flat, shown):
+        losses, tasks, _ = pick_metrics(result.run.metrics())
+        curves = [m for m in losses if m in (TRAIN_LOSS, EVAL_LOSS)] or losses[:2] or tasks[:1]
+        arrays = []
+        for metric in curves:
+            s = series_of(result, metric)
+            ok = s.finite
+            steps, values = s.steps[ok], s.values[ok]
+            if not steps.size:
+                continue
+            smooth = smoothed(steps, values, max_points=OVERVIEW_POINTS)
+            x, y = smooth if smooth is not None else envelope(steps, values, OVERVIEW_POINTS)
+            ax.plot(x, y, color=metric_color(metric), linewidth=1.0)
+            arrays.append(values)
+            if (~ok).any():
+                ax.scatter(s.steps[~ok][:1], [0.95], transform=blended_transform_factory(ax.transData, ax.transAxes),
+                           marker="v", s=16, color=NONFINITE_COLOR, clip_on=False)
+        if wants_log_scale(arrays):
+            ax.set_yscale("log")
+        _mark_early_stop([ax], result, labels=False)
+        ax.set_title(f"{_short(result.run.name, 30)}\n{result.verdict}", fontsize=7,
+                     color=VERDICT_COLORS.get(result.verdict, "black"))
+        ax.tick_params(labelsize=5, length=2)
+        ax.grid(True, alpha=0.2, linewidth=0.4)
+    note = f"{len(results)} run(s)"
+    if len(results) > len(shown):
+        note = f"showing {len(shown)} of {len(results)} runs (worst first); see report.md for all"
+    fig.suptitle(f"losslint overview: {note}   (blue: train loss, red: validation loss, orange line: recommended stop)",
+                 fontsize=8)
+    # fixed margins instead of tight_layout: with 48 axes tight_layout costs seconds and gains nothing
+    height = fig.get_figheight()
+    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.3 / height, top=1 - 0.75 / height, wspace=0.25,
+                        hspace=0.75 * 1.7 / OVERVIEW_CELL[1])
+    return fig
+
+
+def write_overview_png(results: Sequence[Result], path: Path, max_runs: int = OVERVIEW_MAX_RUNS) -> Path:
+    return save(overview_figure(results, max_runs), path, dpi=OVERVIEW_DPI)
