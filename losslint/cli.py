@@ -81,5 +81,37 @@ def export(paths: tuple[Path, ...], output: Path) -> None:
     sys.exit(EXIT_ERROR if errors else EXIT_CLEAN)
 
 
+@main.command("report")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Directory for report.md, one PNG per run and overview.png (created if missing).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="A losslint.toml or pyproject.toml (default: searched upward from the first path).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True)
+def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | None, jobs: int) -> None:
+    """Check the runs under PATHS and write a Markdown report with plots to OUTPUT.
+
+    Exits 0 once the report is written (findings are in the report; `check` is the gate), 2 when an input
+    could not be read.
+    """
+    from . import config as config_module
+    from .engine import check_paths
+    from .errors import ConfigError
+    from .report import ReportOptions, write_report
+
+    try:
+        config = config_module.coerce(config_path, list(paths))
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    results, errors = check_paths(list(paths), config=config, jobs=jobs)
+    try:
+        written = write_report(results, errors, out_dir, ReportOptions(fail_on=config.fail_on))
+    except OSError as exc:
+        raise click.UsageError(f"{out_dir}: cannot write the report: {exc.strerror or exc}") from None
+    click.echo(f"wrote {written} ({len(results)} run(s))", err=True)
+    echo_errors(errors)
+    sys.exit(EXIT_ERROR if errors else EXIT_CLEAN)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
