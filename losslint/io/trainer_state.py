@@ -152,8 +152,10 @@ def load_state(path: Path) -> tuple[dict[str, Any], bool]:
     try:
         state = json.loads(text, parse_constant=constant)
     except json.JSONDecodeError as exc:
-        truncated = exc.pos >= len(text.rstrip()) - 1
-        raise ReadError(path, f"invalid JSON ({'truncated file?' if truncated else exc.msg})", line=exc.lineno) from None
+        # A Trainer state always ends with its closing brace; without it the writer was cut off mid-file.
+        truncated = not text.rstrip().endswith("}")
+        detail = "the file ends mid-document (truncated?)" if truncated else exc.msg
+        raise ReadError(path, f"invalid JSON: {detail}", line=exc.lineno) from None
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
         raise ReadError(path, "no `log_history` list: not a Trainer state file")
     return state, saw_nan
