@@ -1,0 +1,52 @@
+"""Small helpers shared by the rule modules: building a Finding and writing numbers in messages."""
+from __future__ import annotations
+
+import math
+import sys
+from types import ModuleType
+
+from ..findings import Finding
+from . import CATEGORIES
+
+
+def emit(module_name: str, params: dict, metric: str | None, step: int | None, message: str,
+         severity: str | None = None) -> Finding:
+    """A finding of the rule module `module_name` with the configured severity (or one the rule escalated to)."""
+    rule: ModuleType = sys.modules[module_name]
+    return Finding(code=rule.CODE, name=rule.NAME, severity=severity or params.get("severity", rule.DEFAULT_SEVERITY),
+                   metric=metric, step=None if step is None else int(step), message=message,
+                   category=CATEGORIES[rule.CODE[0]])
+
+
+def num(x: float) -> str:
+    """A number as a person would write it in a message: 4 significant digits, nan/inf spelled out."""
+    if x is None:
+        return "n/a"
+    x = float(x)
+    if not math.isfinite(x):
+        return str(x)
+    if x != 0 and (abs(x) >= 1e5 or abs(x) < 1e-3):
+        return f"{x:.3g}"
+    return f"{x:.4g}"
+
+
+def pct(x: float) -> str:
+    return f"{100 * x:.0f}%"
+
+
+def tail_median(values, fraction: float = 0.1, max_points: int | None = None) -> float:
+    """Median of the last ~fraction of `values` (at least one point, at most `max_points`)."""
+    import numpy as np
+
+    k = max(1, int(math.ceil(len(values) * fraction)))
+    if max_points is not None:
+        k = min(k, max_points)
+    return float(np.median(values[-k:]))
+
+
+def train_change(view, from_step: int) -> tuple[str, float, float] | None:
+    """(metric, smoothed train loss at `from_step`, train loss level at the end), or None without a train loss."""
+    train = view.train_loss
+    if train is None or train.n < 3:
+        return None
+    return train.metric, train.level_at(from_step), train.tail_level()

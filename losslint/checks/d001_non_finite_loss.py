@@ -1,0 +1,47 @@
+"""Non-finite loss: NaN or +/-inf values in a training or validation loss curve.
+
+What it detects: any NaN, +inf or -inf value in a loss series (every metric named `*loss*`, train and eval).
+Why it matters: once a loss is NaN the weights usually are too; every later step is wasted and the checkpoints
+written after it are useless. SageMaker Debugger's built-in ExplodingTensor rule flags NaN/inf tensors for the
+same reason.
+What to do: lower the learning rate, clip gradients (HF `max_grad_norm`, Keras `clipnorm`, Lightning
+`gradient_clip_val`), check the inputs for NaN/inf and the loss for log(0) or a division by zero, and use
+bf16 or dynamic loss scaling with fp16.
+
+Defaults:
+- `min_count = 1`: a single non-finite value is already a finding (ExplodingTensor fires on the first one too).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import emit, num
+
+CODE = "D001"
+NAME = "non-finite-loss"
+CATEGORY = "integrity"
+DEFAULT_SEVERITY = "error"
+DEFAULTS = {"min_count": 1}
+
+
+def check(view, params):
+    for metric in view.loss_metrics:
+        series = view.series(metric)
+        bad_steps = series.nonfinite_steps
+        if len(bad_steps) < params["min_count"]:
+            continue
+        bad_values = series.all_values[~series.finite_mask]
+        nans = int(np.isnan(bad_values).sum())
+        infs = len(bad_values) - nans
+        first_bad = int(bad_steps[0])
+        before = series.steps[series.steps < first_bad]
+        if series.n == 0:
+            context = "no value is finite"
+        elif len(before):
+            context = f"last finite value before it {num(series.values[len(before) - 1])} at step {int(before[-1])}"
+        else:
+            context = "from the first logged value"
+        yield emit(__name__, params, metric, first_bad,
+                   f"{len(bad_steps)} of {series.n_total} values are non-finite ({nans} NaN, {infs} inf), first at "
+                   f"step {first_bad}, {context}; lower the learning rate, clip gradients, check the data for NaN "
+                   f"and the loss for log(0)")

@@ -1,0 +1,62 @@
+"""Step regression: the step counter went backwards or repeated (a resumed or restarted run).
+
+What it detects: step regressions the reader recorded while reading (`run.metadata["step_regressions"]`: a
+resumed TensorBoard run re-logging steps it had already written, Keras `CSVLogger(append=True)` restarting its
+epoch counter) and, within one metric, several values logged at the same step.
+Why it matters: overlapping steps mean two histories of one run are mixed; curves zig-zag, smoothing and change
+points see phantom jumps, and the best step may belong to the discarded history. losslint keeps the last value
+logged at each step (TensorBoard's own purge rule), which is right for a resume from a checkpoint and wrong for
+two unrelated runs written to one directory.
+What to do: write each run to its own directory (or a fresh `version_N`), resume with the step counter restored
+(HF `resume_from_checkpoint`, Keras `initial_epoch`), or delete the stale events.
+
+Defaults:
+- `min_count = 1`: one regression is enough to tell the user their history is spliced.
+"""
+from __future__ import annotations
+
+from ._common import emit
+
+CODE = "D002"
+NAME = "step-regression"
+CATEGORY = "integrity"
+DEFAULT_SEVERITY = "warning"
+DEFAULTS = {"min_count": 1}
+
+
+def _recorded(metadata) -> tuple[int, int | None]:
+    """(count, first step) from whatever shape the reader recorded."""
+    recorded = metadata.get("step_regressions")
+    if not recorded:
+        return 0, None
+    if isinstance(recorded, (int, float)):
+        return int(recorded), None
+    items = list(recorded)
+    first = items[0]
+    if isinstance(first, dict):
+        for key in ("step", "to_step", "at_step", "to", "new_step"):
+            if isinstance(first.get(key), (int, float)):
+                return len(items), int(first[key])
+        return len(items), None
+    if isinstance(first, (list, tuple)) and first and isinstance(first[-1], (int, float)):
+        return len(items), int(first[-1])
+    if isinstance(first, (int, float)):
+        return len(items), int(first)
+    return len(items), None
+
+
+def check(view, params):
+    count, first = _recorded(view.metadata)
+    if count >= params["min_count"]:
+        where = f", first back to step {first}" if first is not None else ""
+        yield emit(__name__, params, None, first,
+                   f"the step counter went backwards {count} time(s){where} (a resumed or appended run); the last "
+                   f"value logged at each step is used; write each run to its own directory")
+        return
+    duplicated = [(view.series(m).duplicate_steps, m) for m in view.judged_metrics()]
+    duplicated = [(n, m) for n, m in duplicated if n]
+    if sum(n for n, _ in duplicated) >= params["min_count"]:
+        n, metric = max(duplicated)
+        yield emit(__name__, params, metric, None,
+                   f"{n} step(s) of {metric} were logged more than once ({len(duplicated)} metric(s) affected); the "
+                   f"last value logged at each step is used; a resumed run re-logged steps it had already written")

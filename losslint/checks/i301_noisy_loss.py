@@ -1,0 +1,38 @@
+"""Noisy loss: the training loss scatters widely around its own smoothed curve.
+
+What it detects: the roughness of the training loss (robust spread, 1.4826 x MAD, of the residuals around a
+rolling-median curve, relative to the curve's level) is at least `threshold`, on at least `min_points` points.
+Why it matters: a loss this noisy hides trends (plateaus, slow rises) and makes the end-of-run value a lottery;
+it comes from a batch too small for the learning rate, a learning rate near the edge of stability, or very
+uneven batches.
+What to do: lower the learning rate or raise the batch size (or use gradient accumulation), add gradient
+clipping; for plots, log a running mean.
+
+Defaults:
+- `threshold = 0.3`: residuals spread over 30% of the loss level. Per-batch losses of healthy runs spread a few
+  percent to ~20% around their trend (the noise TensorBoard's default 0.6 EMA smoothing is there to hide); 30% is
+  beyond what that smoothing makes readable.
+- `min_points = 50`: roughness needs a window of points around each value.
+"""
+from __future__ import annotations
+
+from ._common import emit, pct
+
+CODE = "I301"
+NAME = "noisy-loss"
+CATEGORY = "instability"
+DEFAULT_SEVERITY = "info"
+DEFAULTS = {"threshold": 0.3, "min_points": 50}
+
+
+def check(view, params):
+    train = view.train_loss
+    if train is None or train.n < params["min_points"]:
+        return
+    rough = train.roughness
+    if not rough == rough or rough < params["threshold"]:
+        return
+    yield emit(__name__, params, train.metric, None,
+               f"{train.metric} scatters {pct(rough)} of its level around its smoothed curve (threshold "
+               f"{pct(params['threshold'])}); lower the learning rate, use a larger batch or gradient accumulation, "
+               f"clip gradients")

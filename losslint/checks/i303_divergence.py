@@ -1,0 +1,70 @@
+"""Divergence: the loss climbed back above where it started and far above its minimum, or ended in NaN/inf.
+
+What it detects, on the training loss (the validation loss when no training loss was logged):
+- the curve becomes non-finite and stays so to the end after having finite values; or
+- its smoothed end level is at least `back_to_start` of the way from its minimum back to its starting level
+  (1.0 = back at the start or above), at least `min_ratio` times its minimum, and `noise_k` noise-sigmas above it.
+Why it matters: the optimisation blew up; whatever the model learned is being destroyed, and every later step is
+wasted. (A validation-only rise with a falling training loss is overfitting, O101, not this.)
+What to do: lower the learning rate (often 3-10x), add gradient clipping and warm-up, check for fp16 overflow;
+restart from the last good checkpoint.
+
+Defaults:
+- `back_to_start = 1.0`: all progress undone.
+- `min_ratio = 2.0`: the loss at least doubled from its minimum, so a curve that barely moved is not "diverged".
+- `noise_k = 3.0`, `min_points = 5`.
+SageMaker Debugger's ExplodingTensor rule is the NaN/inf half of this; its LossNotDecreasing rule would
+only call the other half "not decreasing".
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ._common import emit, num
+
+CODE = "I303"
+NAME = "divergence"
+CATEGORY = "instability"
+DEFAULT_SEVERITY = "error"
+DEFAULTS = {"back_to_start": 1.0, "min_ratio": 2.0, "noise_k": 3.0, "min_points": 5}
+
+
+def _nonfinite_tail_start(series) -> int | None:
+    mask = series.finite_mask
+    if not len(mask) or mask[-1] or not mask.any():
+        return None
+    last_finite = int(np.flatnonzero(mask)[-1])
+    return int(series.all_steps[last_finite + 1])
+
+
+def check(view, params):
+    series = view.train_loss if view.train_loss is not None and view.train_loss.n_total else view.eval_loss
+    if series is None:
+        return
+    tail = _nonfinite_tail_start(series)
+    if tail is not None:
+        yield emit(__name__, params, series.metric, tail,
+                   f"{series.metric} became non-finite at step {tail} and stayed so until the end (last finite "
+                   f"value {num(series.values[-1])}); lower the learning rate, clip gradients, restart from the "
+                   f"last good checkpoint")
+        return
+    if series.n < params["min_points"]:
+        return
+    steps, _ = series.bucketed
+    smoothed = series.smoothed
+    i_min = int(smoothed.argmin())
+    low, start, end = float(smoothed[i_min]), series.head_level(), series.tail_level()
+    noise = series.noise if series.noise == series.noise else 0.0
+    rise = end - low
+    if rise <= 0 or rise < params["noise_k"] * noise:
+        return
+    if end < low + params["back_to_start"] * (start - low):
+        return
+    if low > 0 and end < params["min_ratio"] * low:
+        return
+    if low <= 0 and rise < abs(start - low):
+        return
+    yield emit(__name__, params, series.metric, int(steps[i_min]),
+               f"{series.metric} fell to {num(low)} at step {int(steps[i_min])}, then climbed to {num(end)} by step "
+               f"{int(steps[-1])}, above its start {num(start)}: the run diverged; lower the learning rate, add "
+               f"gradient clipping and warm-up, restart from the last good checkpoint")

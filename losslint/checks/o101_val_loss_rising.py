@@ -1,0 +1,75 @@
+"""Validation loss rising: it fell to a minimum, then rose clearly while the training loss kept falling.
+
+What it detects: a validation loss that improved, reached its minimum, and at the end of the run sits at least
+`min_rise` (relative) and `noise_k` noise-sigmas above that minimum, with at least `min_evals_after` evaluations
+after the minimum, while the training loss at the end is lower than at the minimum. The onset is the step of the
+minimum; the first change point after it (ruptures) is named when there is one.
+Why it matters: this is the textbook picture of overfitting: the model keeps fitting the training set and gets
+worse on unseen data. Every step after the minimum costs compute and yields worse checkpoints.
+What to do: stop at the minimum (early stopping, keep the best checkpoint: HF `load_best_model_at_end=True`), get
+more training data, add regularisation (dropout, weight decay, data augmentation) or use a smaller model.
+
+Defaults:
+- `min_rise = 0.10`: 10% above the minimum, twice Prechelt's (1998) GL5 stopping threshold (5% generalisation
+  loss), so that a stop Prechelt would call early is not yet reported as overfitting.
+- `noise_k = 3.0`: the rise must exceed 3 robust noise-sigmas of the curve (3-sigma rule).
+- `min_points = 5`, `min_evals_after = 2`: the minimum and two evaluations after it: HF
+  `EarlyStoppingCallback`'s smallest useful patience is 1-3 evaluations.
+- `improve_tol = 0.01`: the curve must first have improved by 1% on its first value, else O104 applies.
+- `severe_rise = 0.5`: a rise of 50% or more is reported at `severe_severity` ("error").
+"""
+from __future__ import annotations
+
+from ._common import emit, num, pct, tail_median, train_change
+
+CODE = "O101"
+NAME = "val-loss-rising"
+CATEGORY = "overfitting"
+DEFAULT_SEVERITY = "warning"
+DEFAULTS = {"min_rise": 0.10, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "improve_tol": 0.01,
+            "severe_rise": 0.5, "severe_severity": "error"}
+
+
+def rise_after_minimum(series, params) -> dict | None:
+    """The rise of a min-is-better curve after its minimum, when it is large enough to report."""
+    if series.n < params["min_points"]:
+        return None
+    steps, values = series.bucketed
+    i_min = int(values.argmin())
+    after = values[i_min + 1:]
+    if len(after) < params["min_evals_after"]:
+        return None
+    best, first = float(values[i_min]), float(values[0])
+    if not best < first - params["improve_tol"] * abs(first):
+        return None
+    end = tail_median(after, 0.1 * len(values) / max(len(after), 1), max_points=3)
+    rise = end - best
+    scale = max(abs(best), 1e-12)
+    noise = series.noise if series.noise == series.noise else 0.0
+    if rise < params["min_rise"] * scale or rise < params["noise_k"] * noise:
+        return None
+    return {"i_min": i_min, "step_min": int(steps[i_min]), "best": best, "end": end, "rel": rise / scale,
+            "last_step": int(steps[-1])}
+
+
+def check(view, params):
+    for series in view.eval_losses:
+        found = rise_after_minimum(series, params)
+        if found is None:
+            continue
+        trend = train_change(view, found["step_min"])
+        if trend is not None:
+            train_metric, at_min, at_end = trend
+            if at_end >= at_min:
+                continue  # the training loss rose too: not overfitting (see U203/I303)
+            train_text = f" while {train_metric} kept falling ({num(at_min)} -> {num(at_end)})"
+        else:
+            train_text = " (no training loss logged to compare)"
+        onset = [s for s in series.change_points.steps if s > found["step_min"]]
+        onset_text = f"; the rise is detected from step {onset[0]}" if onset else ""
+        severity = params["severe_severity"] if found["rel"] >= params["severe_rise"] else None
+        yield emit(__name__, params, series.metric, found["step_min"],
+                   f"{series.metric} reached its minimum {num(found['best'])} at step {found['step_min']}, then rose "
+                   f"{pct(found['rel'])} to {num(found['end'])} by step {found['last_step']}{train_text}{onset_text}; "
+                   f"stop at step {found['step_min']} (early stopping, keep the best checkpoint), get more data or add "
+                   f"regularisation (dropout, weight decay, augmentation)", severity=severity)

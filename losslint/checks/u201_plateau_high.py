@@ -1,0 +1,72 @@
+"""Plateau at a high level: the losses stopped improving while still close to where they started (or to chance).
+
+What it detects: the training loss (and the validation loss, when logged) is flat over the last `tail_fraction`
+of the run (no significant Mann-Kendall trend, or a Theil-Sen change over that window below `flat_tol` of the
+level) and its end level is still at least `high_ratio` of its starting level, or, for a classifier whose number
+of classes is known from the hyper-parameters (`num_classes`, `num_labels`), at least `chance_fraction` of the
+cross-entropy of a uniform guess, ln(num_classes).
+Why it matters: the model has stopped learning without having learned much: too little capacity, a learning rate
+too low (or decayed too early), or a bug such as frozen layers or shuffled labels.
+What to do: raise the learning rate, train a bigger model, check that all layers train and that inputs and labels
+match; train longer only if the curve is not flat.
+
+Defaults:
+- `high_ratio = 0.8`: the loss fell less than 20% from its start. SageMaker Debugger's LossNotDecreasing rule
+  flags a loss that improves by less than `diff_percent=0.1`% over its window; the whole-run 20% bar here is
+  deliberately stricter in what it calls "high", since it judges the whole run.
+- `chance_fraction = 0.9`: within 10% of ln(num_classes), the loss of predicting the class prior uniformly.
+- `tail_fraction = 0.25`, `alpha = 0.05`, `flat_tol = 0.02`: flat = no significant trend in the last quarter, or
+  less than 2% change over it.
+- `min_points = 10`.
+"""
+from __future__ import annotations
+
+import math
+
+from ._common import emit, num
+
+CODE = "U201"
+NAME = "plateau-high"
+CATEGORY = "underfitting"
+DEFAULT_SEVERITY = "warning"
+DEFAULTS = {"high_ratio": 0.8, "chance_fraction": 0.9, "tail_fraction": 0.25, "alpha": 0.05, "flat_tol": 0.02,
+            "min_points": 10}
+
+
+def _plateau(series, params) -> tuple[float, float] | None:
+    """(start level, end level) when the series ends flat at a high level, else None."""
+    trend = series.tail_trend(params["tail_fraction"], min_points=5)
+    if trend is None:
+        return None
+    mk, fit, steps, _ = trend
+    start, end = series.head_level(), series.tail_level()
+    if start <= 0 or end <= 0:
+        return None
+    change = abs(fit.slope * float(steps[-1] - steps[0]))
+    flat = (mk.trend == "no trend" or mk.p_value >= params["alpha"]) or change < params["flat_tol"] * end
+    if not flat:
+        return None
+    return start, end
+
+
+def check(view, params):
+    series_list = [s for s in (view.train_loss, view.eval_loss) if s is not None and s.n >= params["min_points"]]
+    if not series_list:
+        return
+    chance = math.log(view.num_classes) if view.num_classes else None
+    parts = []
+    for series in series_list:
+        found = _plateau(series, params)
+        if found is None:
+            return
+        start, end = found
+        near_chance = chance is not None and end >= params["chance_fraction"] * chance
+        if not (end >= params["high_ratio"] * start or near_chance):
+            return
+        text = f"{series.metric} flat at {num(end)} (started at {num(start)}"
+        text += f", chance level ln({view.num_classes})={num(chance)})" if chance is not None else ")"
+        parts.append(text)
+    main = series_list[0]
+    yield emit(__name__, params, main.metric, int(main.steps[-1]),
+               "; ".join(parts) + ": the model stopped learning at a high loss (underfitting); raise the learning "
+               "rate, use a bigger model, check that every layer trains and labels match inputs")

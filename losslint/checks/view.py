@@ -1,0 +1,374 @@
+"""What a rule sees: a `RunView` of one run, and one `SeriesView` per metric with its analysis cached.
+
+Every number a rule needs (sorted finite points, the smoothed curve, the noise level, change points, spikes,
+trend tests) is computed once per series, on first use, and shared by all rules; so enabling more rules costs
+no recomputation. Long series are bucket-averaged to at most `MAX_POINTS` before anything quadratic or
+per-window runs, so the cost per series stays linear in its length.
+
+Rules know nothing of file formats: they ask for roles (`train_loss`, `eval_loss`, `task_metrics`,
+`learning_rate`, `grad_norm`) that this module resolves from the canonical metric names of `losslint.schema`.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any, Iterable
+
+import numpy as np
+
+from .. import analysis
+from ..schema import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS, Run
+
+MAX_POINTS = 2000
+# Fewer finite loss points than this and there is no curve to judge (the no-signal verdict); 5 is the smallest
+# series with a best point and the patience-3 window after it (see D004).
+MIN_SIGNAL_POINTS = 5
+
+# Metrics that are bookkeeping, not curves to judge.
+BOOKKEEPING = re.compile(
+    r"(^|/)(epoch|global_step|step|iter|iteration|hp_metric|runtime|.*_runtime|.*samples_per_second|"
+    r".*steps_per_second|total_flos|.*flos|eta_seconds|data_time|time|.*_time|gen_len|_step|_runtime|_timestamp|"
+    r"mfu|num_input_tokens_seen)$"
+)
+
+# Name words whose better direction is known; a metric matching neither list is not judged as a task metric.
+_MIN_TOKEN = re.compile(r"^(loss\w*|perplexity|ppl|wer|cer|error|err|mse|mae|rmse|nll|fid)$")
+_MAX_TOKEN = re.compile(r"^(acc\w*|f1\w*|rouge\w*|bleu\w*|auc\w*|roc_auc|precision|recall|exprate|m?ap\d*[a-z]?|"
+                        r"iou|miou|dice|meteor|chrf|exact_match|em|top\d+|r2|sacrebleu|bertscore)$")
+
+
+def metric_leaf(metric: str) -> str:
+    return metric.rsplit("/", 1)[-1].lower()
+
+
+def is_loss(metric: str) -> bool:
+    leaf = metric_leaf(metric)
+    return leaf == "loss" or leaf.endswith("_loss") or leaf.startswith("loss")
+
+
+def known_direction(metric: str) -> str | None:
+    """"min"/"max" when the metric's name says which way is better, else None (the metric is not judged)."""
+    leaf = metric_leaf(metric)
+    tokens = [leaf, *re.split(r"[^a-z0-9]+", leaf)]
+    if any(_MIN_TOKEN.match(t) for t in tokens if t):
+        return "min"
+    if any(_MAX_TOKEN.match(t) for t in tokens if t):
+        return "max"
+    return None
+
+
+def split_of(metric: str) -> str | None:
+    head = metric.split("/", 1)[0] if "/" in metric else None
+    return head if head in ("train", "eval", "test") else None
+
+
+def odd_window(n: int, fraction: float = 0.1, lo: int = 3, hi: int = 101) -> int:
+    """An odd smoothing window of about `fraction` of n points (1: too few points to smooth)."""
+    if n < 7:
+        return 1
+    w = int(round(n * fraction))
+    w = max(lo, min(hi, w))
+    return w if w % 2 else w + 1
+
+
+@dataclass(frozen=True)
+class Spikes:
+    indices: np.ndarray  # into the finite arrays
+    steps: np.ndarray
+    values: np.ndarray
+    baseline: np.ndarray  # the local level each spike stood above
+
+
+class SeriesView:
+    """One metric of one run: its points sorted by step, with every derived quantity computed at most once."""
+
+    def __init__(self, metric: str, steps: np.ndarray, values: np.ndarray):
+        self.metric = metric
+        order = np.argsort(steps, kind="stable")
+        steps = np.asarray(steps, dtype=np.int64)[order]
+        values = np.asarray(values, dtype=np.float64)[order]
+        # Several points at one step (a restart re-logged it): the last one logged is the one that stands.
+        if len(steps) > 1:
+            last_of_step = np.ones(len(steps), dtype=bool)
+            last_of_step[:-1] = steps[1:] != steps[:-1]
+            self.duplicate_steps = int((~last_of_step).sum())
+            steps, values = steps[last_of_step], values[last_of_step]
+        else:
+            self.duplicate_steps = 0
+        self.all_steps = steps
+        self.all_values = values
+        finite = np.isfinite(values)
+        self.finite_mask = finite
+        self.steps = steps[finite]
+        self.values = values[finite]
+
+    # -- raw facts ---------------------------------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return int(len(self.values))
+
+    @property
+    def n_total(self) -> int:
+        return int(len(self.all_values))
+
+    @cached_property
+    def nonfinite_steps(self) -> np.ndarray:
+        return self.all_steps[~self.finite_mask]
+
+    @property
+    def direction(self) -> str | None:
+        return known_direction(self.metric)
+
+    @property
+    def first_step(self) -> int | None:
+        return int(self.all_steps[0]) if self.n_total else None
+
+    @property
+    def last_step(self) -> int | None:
+        return int(self.all_steps[-1]) if self.n_total else None
+
+    # -- bounded-size working copy -----------------------------------------------------------------------
+    @cached_property
+    def bucketed(self) -> tuple[np.ndarray, np.ndarray]:
+        if self.n <= MAX_POINTS:
+            return self.steps, self.values
+        return analysis.bucket_mean(self.steps, self.values, MAX_POINTS)
+
+    @cached_property
+    def smoothed(self) -> np.ndarray:
+        """Robust level of the bucketed curve: a centered rolling median over ~10% of the points."""
+        _, values = self.bucketed
+        window = odd_window(len(values))
+        if window <= 1:
+            return values.copy()
+        return analysis.rolling_median(values, window)
+
+    @cached_property
+    def noise(self) -> float:
+        """Robust white-noise sigma of the finite points (NaN with fewer than 3)."""
+        if self.n < 3:
+            return float("nan")
+        return float(analysis.noise_sigma(self.values))
+
+    @cached_property
+    def roughness(self) -> float:
+        """Spread of the bucketed points around the smoothed level, relative to that level."""
+        _, values = self.bucketed
+        if len(values) < 7:
+            return float("nan")
+        return float(analysis.roughness(values, self.smoothed))
+
+    @cached_property
+    def change_points(self):
+        if self.n < 10:
+            return analysis.ChangePoints()
+        return analysis.ChangePointDetector(max_points=MAX_POINTS).fit(self.steps, self.values)
+
+    # -- levels --------------------------------------------------------------------------------------------
+    def head_level(self, fraction: float = 0.05) -> float:
+        """Level at the start: median of the first ~5% of points (at least one)."""
+        _, values = self.bucketed
+        k = max(1, int(math.ceil(len(values) * fraction)))
+        return float(np.median(values[:k]))
+
+    def tail_level(self, fraction: float = 0.1, min_points: int = 1) -> float:
+        """Level at the end: median of the last ~10% of points (at least `min_points`)."""
+        _, values = self.bucketed
+        k = max(min_points, int(math.ceil(len(values) * fraction)))
+        return float(np.median(values[-k:]))
+
+    @cached_property
+    def smoothed_argmin(self) -> int:
+        return int(np.nanargmin(self.smoothed))
+
+    def best_index(self, direction: str | None = None) -> int:
+        """Index (into the finite arrays) of the best raw value."""
+        direction = direction or self.direction or "min"
+        return int(np.argmin(self.values) if direction == "min" else np.argmax(self.values))
+
+    def level_at(self, step: float) -> float:
+        """The smoothed level interpolated at `step` (held flat outside the series)."""
+        steps, _ = self.bucketed
+        return float(np.interp(step, steps, self.smoothed))
+
+    def window(self, start_step: float, end_step: float) -> np.ndarray:
+        """Finite values with start_step <= step <= end_step."""
+        lo, hi = np.searchsorted(self.steps, [start_step, end_step], side="left")
+        hi = np.searchsorted(self.steps, end_step, side="right")
+        return self.values[lo:hi]
+
+    # -- trends and spikes (cached per parameter set) -----------------------------------------------------
+    @cached_property
+    def _trend_cache(self) -> dict:
+        return {}
+
+    def tail_trend(self, fraction: float = 0.2, min_points: int = 5):
+        """Mann-Kendall test and Theil-Sen fit over the last `fraction` of the (bucketed) series, or None."""
+        key = ("tail", fraction, min_points)
+        if key not in self._trend_cache:
+            steps, values = self.bucketed
+            k = max(min_points, int(math.ceil(len(values) * fraction)))
+            if len(values) < min_points:
+                self._trend_cache[key] = None
+            else:
+                s, v = steps[-k:], values[-k:]
+                self._trend_cache[key] = (analysis.mann_kendall(v), analysis.theil_sen(s.astype(float), v), s, v)
+        return self._trend_cache[key]
+
+    def spikes(self, z_threshold: float, window: int, min_rel_jump: float) -> Spikes:
+        """Upward points with robust z >= z_threshold that also stand min_rel_jump above the local median."""
+        key = ("spikes", z_threshold, window, min_rel_jump)
+        if key not in self._trend_cache:
+            steps, values = self.bucketed
+            if len(values) < max(7, window // 2):
+                found = np.array([], dtype=int)
+                base = np.array([])
+            else:
+                found = np.asarray(analysis.find_spikes(values, z_threshold=z_threshold, window=window,
+                                                        direction="up"), dtype=int)
+                local = analysis.rolling_median(values, window if window % 2 else window + 1)
+                base = local[found] if len(found) else np.array([])
+                if len(found):
+                    scale = np.maximum(np.abs(base), 1e-12)
+                    keep = (values[found] - base) >= min_rel_jump * scale
+                    found, base = found[keep], base[keep]
+            self._trend_cache[key] = Spikes(found, steps[found], values[found], base)
+        return self._trend_cache[key]
+
+
+class RunView:
+    """One run as the rules see it: its series by metric (cached) and the roles rules ask for."""
+
+    def __init__(self, run: Run, monitor: str = EVAL_LOSS):
+        self.run = run
+        self.monitor = monitor
+        self._series: dict[str, SeriesView] = {}
+        self._groups = {name: group for name, group in run.data.groupby("metric", sort=True)} if len(run.data) else {}
+
+    @property
+    def name(self) -> str:
+        return self.run.name
+
+    @property
+    def metadata(self) -> dict[str, Any]:
+        return self.run.metadata
+
+    @cached_property
+    def metrics(self) -> list[str]:
+        return sorted(str(m) for m in self._groups)
+
+    def series(self, metric: str) -> SeriesView | None:
+        if metric not in self._series:
+            group = self._groups.get(metric)
+            if group is None:
+                return None
+            self._series[metric] = SeriesView(metric, group["step"].to_numpy(), group["value"].to_numpy())
+        return self._series[metric]
+
+    def judged_metrics(self) -> list[str]:
+        return [m for m in self.metrics if not BOOKKEEPING.search(m.lower())]
+
+    # -- roles ---------------------------------------------------------------------------------------------
+    @cached_property
+    def loss_metrics(self) -> list[str]:
+        return [m for m in self.judged_metrics() if is_loss(m) and split_of(m) != "test"]
+
+    def _first_usable(self, candidates: Iterable[str]) -> SeriesView | None:
+        fallback = None
+        for metric in candidates:
+            view = self.series(metric)
+            if view is None or view.n_total == 0:
+                continue
+            if view.n >= 2:
+                return view
+            fallback = fallback or view
+        return fallback
+
+    @cached_property
+    def train_loss(self) -> SeriesView | None:
+        """`train/loss`, else the train-side loss with the shortest name (`train/loss_epoch`, ...)."""
+        others = sorted((m for m in self.loss_metrics if split_of(m) == "train" and m != TRAIN_LOSS),
+                        key=lambda m: (len(m), m))
+        # A bare `loss` column of a format that names no split is the training loss too.
+        bare = [m for m in self.loss_metrics if split_of(m) is None and metric_leaf(m) == "loss"]
+        return self._first_usable([TRAIN_LOSS, *others, *bare])
+
+    @cached_property
+    def eval_losses(self) -> list[SeriesView]:
+        names = [m for m in self.loss_metrics if split_of(m) == "eval"]
+        names.sort(key=lambda m: (m != EVAL_LOSS, m != self.monitor, len(m), m))
+        return [v for v in (self.series(m) for m in names) if v is not None and v.n_total]
+
+    @cached_property
+    def eval_loss(self) -> SeriesView | None:
+        """The validation loss early stopping would watch: the monitor if it is a loss, `eval/loss`, else another."""
+        candidates = [v.metric for v in self.eval_losses]
+        if self.monitor in candidates:
+            candidates.remove(self.monitor)
+            candidates.insert(0, self.monitor)
+        return self._first_usable(candidates)
+
+    @cached_property
+    def task_metrics(self) -> list[SeriesView]:
+        """Validation metrics other than losses whose better direction is known from the name."""
+        out = []
+        for metric in self.judged_metrics():
+            if split_of(metric) != "eval" or is_loss(metric) or known_direction(metric) is None:
+                continue
+            view = self.series(metric)
+            if view is not None and view.n_total:
+                out.append(view)
+        derived = self.derived_perplexity
+        if derived is not None:
+            out.append(derived)
+        return out
+
+    @cached_property
+    def derived_perplexity(self) -> SeriesView | None:
+        """exp(eval loss) as `eval/perplexity` when the run logged a loss but no perplexity (language models)."""
+        if any(metric_leaf(m) in ("perplexity", "ppl") and split_of(m) == "eval" for m in self.metrics):
+            return None
+        if not self.is_language_model or self.eval_loss is None or self.eval_loss.n_total == 0:
+            return None
+        loss = self.eval_loss
+        with np.errstate(over="ignore", invalid="ignore"):
+            values = np.exp(loss.all_values)
+        view = SeriesView("eval/perplexity", loss.all_steps, values)
+        view.derived_from = loss.metric
+        return view
+
+    @cached_property
+    def is_language_model(self) -> bool:
+        """Perplexity is meaningful for token-level cross-entropy: say so only when the run tells us."""
+        text = " ".join(str(v) for k, v in self.run.hparams.items()
+                        if k.lower() in ("model_type", "architectures", "task", "model_name_or_path", "_name_or_path"))
+        text = (text + " " + self.run.name).lower()
+        return any(w in text for w in ("gpt", "llama", "causal", "lm", "language", "nanogpt", "mistral", "opt-"))
+
+    @property
+    def learning_rate(self) -> SeriesView | None:
+        return self.series(LEARNING_RATE)
+
+    @property
+    def grad_norm(self) -> SeriesView | None:
+        return self.series(GRAD_NORM)
+
+    @cached_property
+    def num_classes(self) -> int | None:
+        for key in ("num_classes", "num_labels", "n_classes", "nb_classes", "classes", "number_of_classes"):
+            for name, value in self.run.hparams.items():
+                if name.lower().rsplit(".", 1)[-1].rsplit("/", 1)[-1] == key:
+                    try:
+                        n = int(float(value))
+                    except (TypeError, ValueError):
+                        continue
+                    if n >= 2:
+                        return n
+        return None
+
+    @property
+    def has_loss(self) -> bool:
+        """A loss series long enough to judge: at least `MIN_SIGNAL_POINTS` finite points."""
+        return any(self.series(m).n >= MIN_SIGNAL_POINTS for m in self.loss_metrics)

@@ -1,0 +1,173 @@
+"""Run the enabled rules over runs and build one `Result` per run: findings, early stop, verdict.
+
+- `check_runs(runs, config)`: runs already read (the Python API, tests).
+- `check_paths(paths, config=None, jobs=1)`: discover, read and check; with `jobs > 1` each run group is read and
+  checked in a worker process (`concurrent.futures.ProcessPoolExecutor`). Results come back in discovery order, so
+  the output and exit code do not depend on `jobs`.
+
+Each run is wrapped in one `checks.view.RunView`; every series' analysis is cached there, so no rule recomputes
+another's work. The verdict comes from `verdict.decide` (the one precedence table).
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from . import analysis, discover
+from .checks import all_rules
+from .checks.view import RunView, SeriesView
+from .config import Config, coerce
+from .errors import ReadError
+from .findings import EarlyStop, Finding, Result, severity_rank
+from .schema import Run
+from .verdict import decide
+
+
+# -- early stop -------------------------------------------------------------------------------------------
+def monitored_series(view: RunView, monitor: str) -> SeriesView | None:
+    """The configured monitor if the run has it, else the validation loss, else a validation metric whose
+    direction is known (accuracy, WER, ...)."""
+    series = view.series(monitor)
+    if series is not None and series.n >= 1:
+        return series
+    if view.eval_loss is not None and view.eval_loss.n >= 1:
+        return view.eval_loss
+    for metric in view.task_metrics:
+        if not hasattr(metric, "derived_from") and metric.n >= 1:
+            return metric
+    return None
+
+
+def _step_of(steps: np.ndarray, index: int | None) -> int | None:
+    return None if index is None else int(steps[int(index)])
+
+
+def build_early_stop(view: RunView, config: Config) -> EarlyStop | None:
+    series = monitored_series(view, config.monitor)
+    if series is None:
+        return None
+    steps, values = series.steps, series.values
+    direction = series.direction or "min"
+    settings = dict(config.early_stop)
+    strategy = settings.pop("strategy", "default")
+    patience = settings.pop("patience", 3)
+    decision = analysis.recommend(steps, values, direction, strategy=strategy, **settings)
+    train = view.train_loss
+    train_steps = train.steps if train is not None and train.n >= 2 else None
+    train_values = train.values if train is not None and train.n >= 2 else None
+    stops: dict[str, int | None] = dict(analysis.baseline_stops(steps, values, direction, train_steps, train_values))
+    stops.setdefault(f"hf_patience_{patience}", analysis.patience_stop(values, patience, mode="hf", direction=direction))
+    baselines: dict[str, dict[str, Any]] = {}
+    for name, index in stops.items():
+        baselines[name] = {"stop_step": _step_of(steps, index), "stop_index": None if index is None else int(index),
+                           "saved_fraction": round(float(analysis.saved_fraction(steps, index)), 6)}
+    best_step = _step_of(steps, decision.best_index)
+    stop_step = _step_of(steps, decision.stop_index)
+    return EarlyStop(
+        metric=series.metric,
+        strategy=decision.strategy,
+        best_step=best_step,
+        recommended_stop_step=stop_step,
+        value_at_best=None if decision.best_index is None else float(values[decision.best_index]),
+        value_at_stop=None if decision.stop_index is None else float(values[decision.stop_index]),
+        value_at_end=float(values[-1]) if len(values) else None,
+        saved_fraction=float(analysis.saved_fraction(steps, decision.stop_index)),
+        baselines=baselines,
+    )
+
+
+# -- one run ----------------------------------------------------------------------------------------------
+def _annotations(view: RunView, early: EarlyStop | None, findings: Sequence[Finding]) -> dict[str, dict[str, Any]]:
+    """Per-metric marks for plots: change points of the losses, spike steps, best/stop steps, finding steps."""
+    marks: dict[str, dict[str, Any]] = {}
+    for series in (view.train_loss, view.eval_loss):
+        if series is None or series.n < 10:
+            continue
+        entry = marks.setdefault(series.metric, {})
+        entry["change_points"] = [int(s) for s in series.change_points.steps]
+    if early is not None:
+        entry = marks.setdefault(early.metric, {})
+        entry["best_step"] = early.best_step
+        entry["stop_step"] = early.recommended_stop_step
+    for finding in findings:
+        if finding.metric and finding.step is not None:
+            marks.setdefault(finding.metric, {}).setdefault("findings", []).append(
+                {"code": finding.code, "step": finding.step})
+    return marks
+
+
+def check_run(run: Run, config: Config) -> Result:
+    view = RunView(run, monitor=config.monitor)
+    rules = all_rules()
+    findings: list[Finding] = []
+    for code in config.codes_for_run(run.name):
+        rule = rules[code]
+        try:
+            findings.extend(rule.check(view, config.params_for(code)))
+        except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the other findings
+            if os.environ.get("LOSSLINT_DEBUG"):
+                raise
+            run.notes.append(f"rule {code} {rule.name} failed: {type(exc).__name__}: {exc}")
+    findings.sort(key=lambda f: (-severity_rank(f.severity), f.code, f.metric or "", f.step if f.step is not None else -1))
+    try:
+        early = build_early_stop(view, config)
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("LOSSLINT_DEBUG"):
+            raise
+        run.notes.append(f"early stop not computed: {type(exc).__name__}: {exc}")
+        early = None
+    verdict = decide(findings, has_signal=view.has_loss)
+    return Result(run=run, verdict=verdict, findings=findings, early_stop=early,
+                  annotations=_annotations(view, early, findings))
+
+
+def check_runs(runs: Iterable[Run], config: Config | None = None) -> list[Result]:
+    config = config if isinstance(config, Config) else coerce(config, ())
+    return [check_run(run, config) for run in runs]
+
+
+# -- paths ------------------------------------------------------------------------------------------------
+def _error_fields(error: ReadError) -> tuple:
+    # ReadError's constructor takes more than its message, so it does not survive pickling as an exception.
+    return (error.path, error.message, error.line, error.offset)
+
+
+def _check_group(group: discover.RunGroup, config: Config) -> tuple[list[Result], list[tuple]]:
+    runs, errors = discover.read_group(group, config.aliases)
+    return [check_run(run, config) for run in runs], [_error_fields(e) for e in errors]
+
+
+def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: Config | str | os.PathLike | None = None,
+                jobs: int = 1) -> tuple[list[Result], list[ReadError]]:
+    """Discover, read and check every run under `paths`; unreadable inputs come back as errors."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    paths = list(paths)
+    config = coerce(config, paths)
+    found = discover.discover(paths)
+    errors = list(found.errors)
+    groups = found.groups
+    if jobs > 1 and len(groups) > 1:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
+            outcomes = list(pool.map(_check_group, groups, repeat(config), chunksize=max(1, len(groups) // (4 * jobs))))
+    else:
+        outcomes = [_check_group(group, config) for group in groups]
+    results: list[Result] = []
+    for group_results, group_errors in outcomes:
+        results.extend(group_results)
+        errors.extend(ReadError(path, message, line=line, offset=offset) for path, message, line, offset in group_errors)
+    return results, errors
+
+
+def exit_code(results: Sequence[Result], errors: Sequence[ReadError], fail_on: str) -> int:
+    """0 clean, 1 a finding at or above `fail_on`, 2 an unreadable input (2 wins: the check is incomplete)."""
+    if errors:
+        return 2
+    threshold = severity_rank(fail_on)
+    if any(severity_rank(f.severity) >= threshold for r in results for f in r.findings):
+        return 1
+    return 0
