@@ -12,6 +12,7 @@ import pytest
 
 from losslint.errors import ReadError
 from losslint.io.trainer_state import READER, eval_set_names, metric_name
+from tensorboard_points import tensorboard_points
 
 HF = Path(__file__).parent / "data" / "hf"
 REALWORLD = Path("/work/shared/realworld")
@@ -38,34 +39,6 @@ def history(path: Path) -> list[dict]:
 
 def digest(paths) -> dict[str, str]:
     return {str(p): hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
-
-
-def tensorboard_points(directory: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """tag -> (steps, values) of every scalar in the event files below `directory`.
-
-    Uses losslint's own TensorBoard reader when it is importable; otherwise tbparse directly (FALLBACK, so that this
-    cross-format check runs while the TensorBoard reader is still being written)."""
-    files = sorted(p for p in directory.rglob("*") if p.is_file() and "tfevents" in p.name)
-    try:
-        from losslint.io.tensorboard import READER as TB
-    except ImportError:
-        TB = None
-    points: dict[str, list] = {}
-    if TB is not None:
-        for run in TB.read(files, "tb"):
-            for tag, group in run.data.groupby("tag"):
-                points.setdefault(str(tag), []).extend(zip(group["step"], group["value"]))
-    else:  # FALLBACK: tbparse
-        from tbparse import SummaryReader
-
-        for path in files:
-            scalars = SummaryReader(str(path), pivot=False).scalars
-            if scalars.empty:  # an hparams-only event file
-                continue
-            for tag, group in scalars.groupby("tag"):
-                points.setdefault(str(tag), []).extend(zip(group["step"], group["value"]))
-    return {tag: (np.array([s for s, _ in pts]), np.array([v for _, v in pts], dtype=float))
-            for tag, pts in points.items()}
 
 
 # --- the real Trainer runs written by tests/make_hf_fixture.py -------------------------------------------------

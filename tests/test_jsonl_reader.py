@@ -1,0 +1,265 @@
+"""JSON-lines reader: detectron2 metrics.json (real files) and hand-written edge cases."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from losslint.errors import ReadError
+from losslint.io.jsonl import READER
+from tensorboard_points import tensorboard_points
+
+REALWORLD = Path("/work/shared/realworld")
+FRUIT = REALWORLD / "jsonl" / "detectron2-fruit" / "metrics.json"
+WASTE = REALWORLD / "jsonl" / "detectron2-medical-waste" / "metrics.json"
+FLOAT32_RTOL = 1e-6  # TensorBoard stores float32
+
+
+def realworld(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+def write(tmp_path: Path, text: str, name: str = "log.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def read_one(path: Path, aliases=None):
+    runs = READER.read([path], "run", aliases)
+    assert len(runs) == 1
+    return runs[0]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- detectron2 ------------------------------------------------------------------------------------------------
+
+
+def test_detectron2_metrics_json_is_sniffed_and_read():
+    path = realworld(FRUIT)
+    assert READER.can_read(path)
+    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    train = [r for r in lines if "total_loss" in r]
+    run = read_one(path)
+    loss = run.series("train/loss")
+    assert loss["step"].tolist() == [r["iteration"] for r in train]
+    assert loss["value"].tolist() == [r["total_loss"] for r in train]
+    assert (loss["tag"] == "total_loss").all()
+    assert run.series("train/learning_rate")["value"].tolist() == [r["lr"] for r in train]
+    # bbox/APs is a bare NaN token at each of the 3 evaluations: kept as NaN values, not dropped
+    aps = run.series("bbox/APs")
+    assert len(aps) == 3 and aps["value"].isna().all()
+    assert run.series("bbox/AP")["value"].notna().all()
+
+
+def test_detectron2_jsonl_equals_its_tensorboard_file():
+    path = realworld(FRUIT)
+    tb_dir = realworld(REALWORLD / "tensorboard" / "detectron2-fruit")
+    tb = tensorboard_points(tb_dir)
+    run = read_one(path)
+    compared = 0
+    for tag in ("total_loss", "loss_cls", "loss_box_reg", "lr", "fast_rcnn/cls_accuracy", "bbox/AP", "bbox/AP50"):
+        rows = run.data[run.data["tag"] == tag]
+        steps, values = tb[tag]
+        assert rows["step"].tolist() == steps.tolist(), tag
+        np.testing.assert_allclose(rows["value"].to_numpy(), values, rtol=FLOAT32_RTOL, err_msg=tag)
+        compared += 1
+    assert compared == 7
+
+
+def test_detectron2_without_eval_rows():
+    path = realworld(WASTE)
+    run = read_one(path)
+    rows = sum(1 for line in path.read_text().splitlines() if line.strip())
+    assert len(run.series("train/loss")) == rows
+    assert not run.notes
+
+
+def test_realworld_files_unchanged():
+    paths = [realworld(FRUIT), realworld(WASTE)]
+    before = [digest(p) for p in paths]
+    for path in paths:
+        read_one(path)
+    assert [digest(p) for p in paths] == before
+
+
+# --- can_read --------------------------------------------------------------------------------------------------
+
+
+def test_can_read_by_name_and_sniff(tmp_path):
+    assert READER.can_read(write(tmp_path, '{"step": 1}\n', "a.jsonl"))
+    assert READER.can_read(write(tmp_path, '{"step": 1}\n', "a.ndjson"))
+    assert READER.can_read(write(tmp_path, '{"iteration": 1, "loss": 2}\n{"iteration": 2, "loss": 1}\n', "x.json"))
+    # one object on one line: a config or a W&B summary, unless detectron2's name says otherwise
+    assert not READER.can_read(write(tmp_path, '{"lr": 0.1, "epochs": 3}\n', "config.json"))
+    assert READER.can_read(write(tmp_path, '{"iteration": 19, "total_loss": 2.5}\n', "metrics.json"))
+    # pretty-printed JSON
+    assert not READER.can_read(write(tmp_path, '{\n  "iteration": 1\n}\n{\n  "iteration": 2\n}\n', "p.json"))
+    assert not READER.can_read(write(tmp_path, "[1, 2]\n[3]\n", "list.json"))
+    assert not READER.can_read(write(tmp_path, "", "empty.json"))
+    assert not READER.can_read(write(tmp_path, '{"_runtime": 1}\n{"_runtime": 2}\n', "wandb-events.jsonl"))
+    assert not READER.can_read(write(tmp_path, '{"step": 1}\n', "a.csv"))
+
+
+def test_sniff_reads_only_the_head(tmp_path):
+    # a first line longer than the sniff window cannot be confirmed as JSON lines
+    long_line = json.dumps({"step": 1, "blob": "x" * 10_000})
+    assert not READER.can_read(write(tmp_path, long_line + "\n" + long_line + "\n", "big.json"))
+
+
+# --- parsing ---------------------------------------------------------------------------------------------------
+
+
+def test_step_keys_in_order_of_preference(tmp_path):
+    run = read_one(write(tmp_path, '{"global_step": 10, "iter": 1, "loss": 1.0}\n{"global_step": 20, "iter": 2, "loss": 0.5}\n'))
+    assert run.series("train/loss")["step"].tolist() == [10, 20]
+    # only the chosen step key is the step; a second counter stays a plain (non-canonical) metric
+    assert run.series("iter")["value"].tolist() == [1.0, 2.0]
+    run = read_one(write(tmp_path, '{"_step": 3, "loss": 1.0}\n{"_step": 4, "loss": 0.5}\n'))
+    assert run.series("train/loss")["step"].tolist() == [3, 4]
+
+
+def test_no_step_key_uses_line_order_with_a_note(tmp_path):
+    run = read_one(write(tmp_path, '{"loss": 3.0}\n\n{"loss": 2.0}\n{"loss": 1.0}\n'))
+    assert run.series("train/loss")["step"].tolist() == [0, 1, 2]
+    assert any("no step key" in n for n in run.notes)
+
+
+def test_nested_objects_are_flattened_with_slash(tmp_path):
+    run = read_one(write(tmp_path, '{"step": 1, "train": {"loss": 2.0}, "val": {"loss": 2.5, "acc": 0.5}}\n'
+                                   '{"step": 2, "train": {"loss": 1.0}}\n'))
+    assert run.series("train/loss")["value"].tolist() == [2.0, 1.0]
+    assert run.series("eval/loss")["step"].tolist() == [1]
+    assert run.series("eval/accuracy")["value"].tolist() == [0.5]
+    assert set(run.data["tag"]) == {"train/loss", "val/loss", "val/acc"}
+
+
+def test_nan_and_infinity_tokens_are_values_and_missing_keys_are_not(tmp_path):
+    run = read_one(write(tmp_path, '{"step": 1, "loss": 1.0, "val_loss": NaN}\n'
+                                   '{"step": 2, "loss": Infinity}\n'
+                                   '{"step": 3, "loss": -Infinity, "val_loss": null}\n'
+                                   '{"step": 4, "loss": NaN, "val_loss": 0.5}\n'))
+    loss = run.series("train/loss")["value"].tolist()
+    assert loss[0] == 1.0 and math.isinf(loss[1]) and loss[1] > 0 and math.isinf(loss[2]) and loss[2] < 0
+    assert math.isnan(loss[3])
+    val = run.series("eval/loss")
+    assert val["step"].tolist() == [1, 4]
+    assert math.isnan(val["value"].iloc[0]) and val["value"].iloc[1] == 0.5
+
+
+def test_epoch_and_wall_time_columns(tmp_path):
+    run = read_one(write(tmp_path, '{"step": 1, "epoch": 0.5, "timestamp": 1700000000.5, "loss": 1.0}\n'
+                                   '{"step": 2, "epoch": 1.0, "timestamp": 1700000001.5, "loss": 0.5}\n'))
+    assert run.metrics() == ["train/loss"]
+    loss = run.series("train/loss")
+    assert loss["epoch"].tolist() == [0.5, 1.0]
+    assert loss["wall_time"].tolist() == [1700000000.5, 1700000001.5]
+
+
+def test_truncated_final_line_is_dropped_with_a_note(tmp_path):
+    run = read_one(write(tmp_path, '{"step": 1, "loss": 1.0}\n{"step": 2, "loss": 0.9}\n{"step": 3, "lo'))
+    assert run.series("train/loss")["step"].tolist() == [1, 2]
+    assert any("line 3" in n and "cut short" in n for n in run.notes)
+
+
+def test_malformed_middle_line_is_a_read_error_with_its_line(tmp_path):
+    path = write(tmp_path, '{"step": 1, "loss": 1.0}\n{"step": 2, "loss": 0.9}\n\n{"step": 3 "loss": 1}\n{"step": 4}\n')
+    with pytest.raises(ReadError) as info:
+        READER.read([path], "run")
+    assert info.value.line == 4 and "invalid JSON" in info.value.message
+
+
+def test_two_objects_on_one_line_is_a_read_error(tmp_path):
+    path = write(tmp_path, '{"step": 1}\n{"step": 2}, {"step": 3}\n{"step": 4}\n')
+    with pytest.raises(ReadError) as info:
+        READER.read([path], "run")
+    assert info.value.line == 2
+
+
+def test_a_line_that_is_not_an_object_is_a_read_error(tmp_path):
+    path = write(tmp_path, '{"step": 1}\n[1, 2]\n{"step": 4}\n')
+    with pytest.raises(ReadError) as info:
+        READER.read([path], "run")
+    assert info.value.line == 2 and "object" in info.value.message
+
+
+def test_non_numeric_values_give_one_note_per_key(tmp_path):
+    lines = ['{"step": %d, "loss": %s, "phase": "train", "ok": true}' % (i, v)
+             for i, v in enumerate(["1.0", '"oops"', "0.8", '"bad"', "0.6"], start=1)]
+    run = read_one(write(tmp_path, "\n".join(lines) + "\n"))
+    assert run.series("train/loss")["step"].tolist() == [1, 3, 5]
+    loss_notes = [n for n in run.notes if "`loss`" in n]
+    assert len(loss_notes) == 1 and "2 non-numeric" in loss_notes[0] and "line 2" in loss_notes[0]
+    assert len([n for n in run.notes if "`phase`" in n]) == 1
+    assert len([n for n in run.notes if "`ok`" in n]) == 1  # booleans are not numbers
+    assert set(run.metrics()) == {"train/loss"}
+
+
+def test_many_skipped_keys_are_capped(tmp_path):
+    row = {"step": 1, **{f"name{i}": "text" for i in range(12)}, "loss": 1.0}
+    run = read_one(write(tmp_path, json.dumps(row) + "\n" + json.dumps({**row, "step": 2}) + "\n"))
+    assert len(run.notes) == 6 and "7 more keys" in run.notes[-1]
+
+
+def test_lines_without_the_step_key_are_left_out_with_a_note(tmp_path):
+    run = read_one(write(tmp_path, '{"step": 1, "loss": 1.0}\n{"final_accuracy": 0.9}\n{"step": 2, "loss": 0.5}\n'))
+    assert run.series("train/loss")["step"].tolist() == [1, 2]
+    assert "final_accuracy" not in run.metrics()
+    assert any("without `step`" in n and "line 2" in n for n in run.notes)
+
+
+@pytest.mark.parametrize("text, fragment, line", [
+    ('{"step": "abc", "loss": 1}\n', "not a whole number", 1),
+    ('{"step": 1, "loss": 1}\n{"step": 2.5, "loss": 1}\n', "not a whole number", 2),
+    ('{"step": 1, "loss": 1}\n{"step": NaN, "loss": 1}\n', "not a whole number", 2),
+    ("", "empty file", None),
+    ("   \n\n", "empty file", None),
+])
+def test_bad_input_is_one_read_error(tmp_path, text, fragment, line):
+    path = write(tmp_path, text)
+    with pytest.raises(ReadError) as info:
+        READER.read([path], "run")
+    assert fragment in info.value.message and info.value.line == line
+
+
+def test_binary_garbage_is_a_read_error(tmp_path):
+    path = tmp_path / "log.jsonl"
+    path.write_bytes(b'{"step": 1}\n' + bytes(range(256)))
+    with pytest.raises(ReadError, match="binary"):
+        READER.read([path], "run")
+    path.write_bytes(b'{"step": 1}\n\xff\xfe\xfa{"step": 2}\n')
+    with pytest.raises(ReadError, match="UTF-8") as info:
+        READER.read([path], "run")
+    assert info.value.line == 2
+
+
+def test_file_is_unchanged(tmp_path):
+    path = write(tmp_path, '{"step": 1, "loss": NaN}\n{"step": 2, "lo')
+    before = digest(path)
+    read_one(path)
+    assert digest(path) == before
+
+
+def test_two_files_with_different_metrics_are_one_run(tmp_path):
+    train = write(tmp_path, '{"step": 1, "loss": 1.0}\n{"step": 2, "loss": 0.5}\n', "train.jsonl")
+    val = write(tmp_path, '{"step": 2, "val_loss": 0.7}\n', "eval.jsonl")
+    runs = READER.read([train, val], "run")
+    assert len(runs) == 1
+    assert set(runs[0].metrics()) == {"train/loss", "eval/loss"} and len(runs[0].sources) == 2
+
+
+def test_two_files_with_the_same_metrics_are_separate_runs(tmp_path):
+    a = write(tmp_path, '{"step": 1, "loss": 1.0}\n', "seed0.jsonl")
+    b = write(tmp_path, '{"step": 1, "loss": 2.0}\n', "seed1.jsonl")
+    runs = READER.read([a, b], "run")
+    assert sorted(r.name for r in runs) == ["run/seed0", "run/seed1"]
+    assert all(len(r.series("train/loss")) == 1 for r in runs)
