@@ -4,7 +4,9 @@
   the binary `run-<id>.wandb` record log (decoded in `wandb_binary`, no wandb package, no network),
   `files/wandb-summary.json`, `files/config.yaml`; wandb 0.8-era folders hold `wandb-history.jsonl` instead.
 - History exports from `run.history()` / `scan_history()` saved as CSV, JSON, JSONL or parquet: columns `_step`,
-  `_runtime`, `_timestamp` plus one per logged key (the file is the run).
+  `_runtime`, `_timestamp` plus one per logged key (the file is the run). `run.history()` is a pandas table in which
+  NaN fills every key not logged on a row, so in CSV and parquet an empty/NaN cell is a gap (a logged NaN cannot
+  survive that export); JSON keeps them apart (`NaN` token = logged NaN, null or absent = not logged).
 - The UI's chart export CSV (`wandb_export*.csv`): one x column and `<run> - <metric>` columns for MANY runs; one
   `Run` per W&B run, named `<name>/<wandb run name>`.
 
@@ -44,6 +46,7 @@ TABLE_KINDS = ("chart", "history_csv", "history_json", "history_parquet")
 SNIFF_BYTES = 1 << 16
 STEP_KEY, TIME_KEY, EPOCH_KEY = "_step", "_timestamp", "epoch"
 CONFIG_INTERNAL_KEYS = {"_wandb", "wandb_version"}
+MAX_KEY_NOTES = 5  # as the JSONL reader: 30 histogram keys must not bury a run's other notes
 
 
 def _run_dir(path: Path) -> Path | None:
@@ -108,10 +111,40 @@ def _flatten(values: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str,
             yield name, value
 
 
+def _where_text(where: Mapping[str, int]) -> str:
+    if "line" in where:
+        return f"line {where['line']}"
+    if "offset" in where:
+        return f"offset {where['offset']}"
+    return f"row {where.get('row', 0) + 1}"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 @dataclass
 class _TextSeen:
-    where: dict[str, int]
+    count: int
+    where: Mapping[str, int]
     text: str
+
+
+def skipped_text_notes(seen: Mapping[str, _TextSeen], number_keys: set[str] | None = None) -> list[str]:
+    """One note per key where text sat among numbers (capped), one for keys that only ever hold text."""
+    notes = []
+    mixed = [key for key in seen if number_keys is None or key in number_keys]
+    for key in mixed[:MAX_KEY_NOTES]:
+        first = seen[key]
+        notes.append(f"key {key!r}: {first.count} non-numeric value(s) skipped "
+                     f"(first at {_where_text(first.where)}: {_short(first.text)})")
+    if len(mixed) > MAX_KEY_NOTES:
+        notes.append(f"{len(mixed) - MAX_KEY_NOTES} more key(s) with non-numeric values skipped")
+    text_only = sorted(key for key in seen if key not in mixed)
+    if text_only:
+        notes.append(f"text-valued key(s) skipped: {', '.join(text_only)}")
+    return notes
 
 
 @dataclass
@@ -125,7 +158,7 @@ class RowCollector:
     objects_skipped: int = 0
     rows: int = 0
 
-    def add(self, row: Mapping[str, Any], step: int | None, where: dict[str, int]) -> None:
+    def add(self, row: Mapping[str, Any], step: int | None, where: Mapping[str, int]) -> None:
         if step is None:
             logged = row.get(STEP_KEY)
             step = int(logged) if is_number(logged) and math.isfinite(logged) else self.rows
@@ -135,24 +168,22 @@ class RowCollector:
         epoch = float(epoch) if is_number(epoch) else math.nan
         self.rows += 1
         for key, value in _flatten(row):
-            if key.startswith("_"):
+            if key.startswith("_") or key == EPOCH_KEY:
                 continue
             if is_number(value):
                 self.records.append((key, step, float(value), wall, epoch))
                 self.number_keys.add(key)
             elif isinstance(value, str):
-                self.text_keys.setdefault(key, _TextSeen(where, value))
+                seen = self.text_keys.get(key)
+                if seen is None:
+                    self.text_keys[key] = _TextSeen(1, where, value)
+                else:
+                    seen.count += 1
             elif value is not None and not isinstance(value, bool):
                 self.objects_skipped += 1
 
     def frame(self, aliases: Mapping[str, str] | None, notes: list[str]) -> pd.DataFrame:
-        for key, seen in self.text_keys.items():
-            if key in self.number_keys:
-                raise ReadError(self.path, f"key {key!r}: {seen.text!r} is not a number (other rows log numbers)",
-                                **seen.where)
-        text_only = sorted(self.text_keys)
-        if text_only:
-            notes.append(f"text-valued key(s) skipped: {', '.join(text_only)}")
+        notes.extend(skipped_text_notes(self.text_keys, self.number_keys))
         if self.objects_skipped:
             notes.append(f"{self.objects_skipped} non-scalar value(s) skipped (media, histograms, tables)")
         return frame_from_records(self.records, aliases)
@@ -344,18 +375,19 @@ def _history_table_run(path: Path, table: pd.DataFrame, name: str, aliases: Mapp
     steps = step_col.values.astype(np.int64)
     wall = _table_column(path, table, TIME_KEY).values if TIME_KEY in table.columns else np.full(len(table), np.nan)
     epoch = _table_column(path, table, EPOCH_KEY).values if EPOCH_KEY in table.columns else np.full(len(table), np.nan)
-    tags, step_parts, value_parts, wall_parts, epoch_parts, text_only = [], [], [], [], [], []
+    tags, step_parts, value_parts, wall_parts, epoch_parts = [], [], [], [], []
+    text_seen: dict[str, _TextSeen] = {}
+    number_columns: set[str] = set()
     for column in table.columns:
         column = str(column)
-        if column.startswith("_"):
+        if column.startswith("_") or column == EPOCH_KEY:
             continue
         col = _table_column(path, table, column)
+        if col.any_number:
+            number_columns.add(column)
         if col.first_bad is not None:
-            if col.any_number:
-                raise ReadError(path, f"column {column!r}: {col.bad_text!r} is not a number",
-                                **line_of(col.first_bad))
-            text_only.append(column)
-            continue
+            text_seen[column] = _TextSeen(col.bad_count, line_of(col.first_bad) or {"row": col.first_bad},
+                                          col.bad_text)
         mask = col.present
         count = int(mask.sum())
         if not count:
@@ -365,8 +397,7 @@ def _history_table_run(path: Path, table: pd.DataFrame, name: str, aliases: Mapp
         value_parts.append(col.values[mask])
         wall_parts.append(wall[mask])
         epoch_parts.append(epoch[mask])
-    if text_only:
-        notes.append(f"text-valued column(s) skipped: {', '.join(text_only)}")
+    notes.extend(skipped_text_notes(text_seen, number_columns))
     data = _long_frame(tags, step_parts, value_parts, wall_parts, epoch_parts, aliases, row_major=True)
     return Run(name=name, format="wandb", sources=[str(path)], data=data, metadata={"wandb_export": "history"},
                notes=notes)

@@ -96,6 +96,7 @@ class NumericColumn:
     first_bad: int | None  # row index of the first cell that is neither empty nor a number
     bad_text: str = ""
     any_number: bool = False
+    bad_count: int = 0
 
 
 def numeric_column(texts: pd.Series) -> NumericColumn:
@@ -107,7 +108,7 @@ def numeric_column(texts: pd.Series) -> NumericColumn:
     present = nonempty & ~bad
     first_bad = int(np.argmax(bad)) if bad.any() else None
     return NumericColumn(values, present, first_bad, stripped.iloc[first_bad] if first_bad is not None else "",
-                         bool(present.any()))
+                         bool(present.any()), int(bad.sum()))
 
 
 def step_column(path: Path, table: pd.DataFrame, column: str, header_lines: int = 1) -> tuple[np.ndarray, bool]:
@@ -170,7 +171,8 @@ def read_chart_export(path: Path) -> ChartExport:
             continue
         col = numeric_column(table[column])
         if col.first_bad is not None:
-            raise ReadError(path, f"column {column!r}: {col.bad_text!r} is not a number", line=col.first_bad + 2)
+            notes.append(f"column {column!r}: {col.bad_count} non-numeric value(s) skipped "
+                         f"(first at line {col.first_bad + 2}: {col.bad_text[:40]!r})")
         run = runs.setdefault(parsed.run, ChartRun(parsed.run))
         mask = col.present
         run.tags.append(np.full(int(mask.sum()), parsed.metric, dtype=object))

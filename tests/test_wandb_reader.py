@@ -1,0 +1,451 @@
+"""W&B reader: binary run logs, legacy history, history exports and UI chart exports.
+
+Expected values come from outside the reader: MANIFEST.md counts, each run's own `wandb-summary.json` (written by
+W&B independently of the history records), the `logged.json` the fixture generator wrote from what it passed to
+`wandb.log`, and the CSV files parsed here with the `csv` module.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import shutil
+import struct
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from losslint.errors import ReadError
+from losslint.io.wandb import READER
+
+REALWORLD = Path("/work/shared/realworld/wandb")
+FIXTURES = Path(__file__).parent / "data" / "wandb"
+LOGGED = json.loads((FIXTURES / "logged.json").read_text())
+FIXTURE_RUN = FIXTURES / LOGGED["run_folder"]
+DA6401 = REALWORLD / "da6401-numpy-ffn-sweep" / "wandb"
+NANOGPT_RUN = REALWORLD / "nanogpt-run-jqe8zy9r" / "wandb" / "run-20241012_160630-jqe8zy9r"
+CHART_EXPORT = REALWORLD / "nanogpt-ui-chart-export" / "wandb_export.csv"
+
+
+def realworld(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"real-world data not present: {path}")
+    return path
+
+
+def read_tree(root: Path) -> list:
+    """Group files the way discovery does (claim, then run_key) and read each group with the W&B reader."""
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    groups: dict[Path, list[Path]] = {}
+    for path in files:
+        if READER.can_read(path):
+            groups.setdefault(READER.run_key(path), []).append(path)
+    runs = []
+    for key, paths in groups.items():
+        runs.extend(READER.read(paths, key.name))
+    return runs
+
+
+def read_one(root: Path):
+    (run,) = read_tree(root)
+    return run
+
+
+def last_values(run) -> dict[str, float]:
+    return {tag: float(group["value"].iloc[-1]) for tag, group in run.data.groupby("tag", sort=False)}
+
+
+def same(a: float, b: float) -> bool:
+    return (math.isnan(a) and math.isnan(b)) or a == b
+
+
+def digest(root: Path) -> dict[str, str]:
+    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+# --- binary run logs ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("run_id, steps, exit_code", [
+    ("nqwecnan", 6, 0), ("6sr1oy55", 6, 0), ("kd3g5fta", 6, 0), ("yy2b2in7", 31, 0)])
+def test_da6401_binary_history_matches_manifest_and_summary(run_id, steps, exit_code):
+    (folder,) = realworld(DA6401).glob(f"run-*-{run_id}")
+    run = read_one(folder)
+    assert run.format == "wandb"
+    assert run.metrics() == ["eval/accuracy", "eval/loss", "test/accuracy", "train/loss"]
+    # MANIFEST: `steps` history records, each its own _step
+    assert run.data["step"].nunique() == steps
+    assert run.metadata["run_id"] == run_id
+    assert run.metadata["exit_code"] == exit_code
+    summary = json.loads((folder / "files" / "wandb-summary.json").read_text())
+    shared = set(summary) & set(run.data["tag"])
+    assert shared >= {"training_loss", "validation loss", "validation_accuracy", "test_accuracy"}
+    for tag, value in last_values(run).items():
+        if tag in summary:
+            assert same(value, float(summary[tag])), tag
+    assert run.hparams["optimizer"] == summary.get("optimizer", run.hparams["optimizer"])
+    assert "_wandb" not in run.hparams and "wandb_version" not in run.hparams
+
+
+def test_da6401_non_finite_losses_are_kept():
+    nan_run = read_one(next(realworld(DA6401).glob("run-*-6sr1oy55")))
+    assert nan_run.series("train/loss")["value"].isna().any()
+    inf_run = read_one(next(DA6401.glob("run-*-kd3g5fta")))
+    assert np.isposinf(inf_run.series("train/loss")["value"].iloc[-1])
+
+
+def test_da6401_config_yaml_gives_hparams():
+    folder = next(realworld(DA6401).glob("run-*-kd3g5fta"))
+    run = read_one(folder)
+    assert run.hparams["batch_size"] == 16
+    assert run.hparams["optimizer"] == "nesterov"
+    assert run.hparams["epsilon"] == pytest.approx(1e-8)  # `1e-08` is text to YAML 1.1; W&B wrote a float
+
+
+def test_nanogpt_binary_history():
+    run = read_one(realworld(NANOGPT_RUN))
+    # MANIFEST: 13 history records with iter, lr, mfu, train/loss, val/loss
+    for metric in ("train/loss", "eval/loss", "train/learning_rate"):
+        assert len(run.series(metric)) == 13, metric
+    assert run.series("train/loss")["step"].tolist() == list(range(13))
+    summary = json.loads((NANOGPT_RUN / "files" / "wandb-summary.json").read_text())
+    for tag, value in last_values(run).items():
+        assert same(value, float(summary[tag])), tag
+    assert np.allclose(run.series("train/loss")["wall_time"].iloc[-1], summary["_timestamp"])
+    assert run.metadata["exit_code"] == 255
+    assert any("exit code 255" in note for note in run.notes)
+
+
+def test_fixture_matches_what_the_generator_logged():
+    run = read_one(FIXTURE_RUN)
+    rows = LOGGED["rows"]
+    expected = {"loss": [], "opt.lr": [], "val_loss": [], "validation accuracy": []}
+    for row in rows:
+        expected["loss"].append((row["step"], row["loss"]))
+        expected["opt.lr"].append((row["step"], row["opt"]["lr"]))
+        for key in ("val_loss", "validation accuracy"):
+            if key in row:
+                expected[key].append((row["step"], row[key]))
+    for tag, points in expected.items():
+        got = run.data[run.data["tag"] == tag]
+        assert got["step"].tolist() == [s for s, _ in points], tag
+        assert all(same(a, b) for a, b in zip(got["value"].tolist(), [v for _, v in points])), tag
+    assert {"loss": "train/loss", "val_loss": "eval/loss", "validation accuracy": "eval/accuracy"}.items() <= \
+        dict(zip(run.data["tag"], run.data["metric"])).items()
+    assert any("phase" in note for note in run.notes)  # a text key is skipped, and said so
+    assert run.hparams["learning_rate"] == 0.01 and run.hparams["batch_size"] == 32
+    assert run.hparams["long_note"] == "x" * 70_000  # one record split over three blocks, reassembled
+    assert run.metadata["display_name"] == "fixture-offline"
+    # offline runs keep the summary only in the record log: it must agree with the last logged values
+    for tag, value in last_values(run).items():
+        assert same(value, float(run.metadata["summary"][tag])), tag
+
+
+def _chunk_types(data: bytes) -> list[tuple[int, int, int]]:
+    """(offset, length, type) of every chunk, walked independently of the reader."""
+    chunks, pos = [], 7
+    while pos + 7 <= len(data):
+        space = 32768 - pos % 32768
+        if space < 7:
+            pos += space
+            continue
+        _crc, length, kind = struct.unpack_from("<IHB", data, pos)
+        chunks.append((pos, length, kind))
+        pos += 7 + length
+    return chunks
+
+
+def test_fixture_exercises_fragmented_records():
+    (binary,) = FIXTURE_RUN.glob("run-*.wandb")
+    kinds = {kind for _, _, kind in _chunk_types(binary.read_bytes())}
+    assert {1, 2, 3, 4} <= kinds
+
+
+def _copy_fixture(tmp_path: Path) -> Path:
+    target = tmp_path / FIXTURE_RUN.name
+    shutil.copytree(FIXTURE_RUN, target)
+    return next(target.glob("run-*.wandb"))
+
+
+def test_truncated_file_reads_the_complete_records(tmp_path):
+    binary = _copy_fixture(tmp_path)
+    full = binary.read_bytes()
+    whole = read_one(binary.parent).data
+    chunks = _chunk_types(full)
+    history_cut = chunks[len(chunks) * 3 // 4][0] + 9  # inside a late record
+    for cut in (40_000, history_cut, len(full) - 3):
+        binary.write_bytes(full[:cut])
+        run = read_one(binary.parent)
+        assert any("ends inside a record" in note for note in run.notes), cut
+        # what was read is a prefix of the whole history
+        part = run.data.reset_index(drop=True)
+        head = whole.iloc[:0] if part.empty else whole[whole["step"] <= part["step"].max()]
+        assert len(part) <= len(head)
+        assert part[["tag", "step"]].values.tolist() == head[["tag", "step"]].values.tolist()[:len(part)]
+
+
+def test_flipped_byte_is_a_checksum_error_at_that_chunk(tmp_path):
+    binary = _copy_fixture(tmp_path)
+    data = bytearray(binary.read_bytes())
+    offset, length, _kind = _chunk_types(bytes(data))[40]
+    data[offset + 7 + length // 2] ^= 0x01
+    binary.write_bytes(bytes(data))
+    with pytest.raises(ReadError) as info:
+        READER.read([binary], "r")
+    assert info.value.offset == offset
+    assert "checksum" in info.value.message
+
+
+def test_flipped_crc_byte_is_an_error(tmp_path):
+    binary = _copy_fixture(tmp_path)
+    data = bytearray(binary.read_bytes())
+    offset = _chunk_types(bytes(data))[5][0]
+    data[offset] ^= 0xFF
+    binary.write_bytes(bytes(data))
+    with pytest.raises(ReadError) as info:
+        READER.read([binary], "r")
+    assert info.value.offset == offset
+    assert info.value.text.count("\n") == 0
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "empty file"),
+    (b"\x89PNG\r\n\x1a\n" + bytes(200), "not a W&B run log"),
+    (b":W&B\x00\x00\x00" + bytes(20), "magic"),
+    (b"version https://git-lfs.github.com/spec/v1\noid sha256:abc\nsize 12\n", "Git LFS pointer"),
+])
+def test_bad_binary_files_give_one_line(tmp_path, content, message):
+    folder = tmp_path / "run-20250101_000000-abcd1234"
+    folder.mkdir()
+    binary = folder / "run-abcd1234.wandb"
+    binary.write_bytes(content)
+    assert READER.can_read(binary)
+    with pytest.raises(ReadError) as info:
+        READER.read([binary], "r")
+    assert message in info.value.text
+    assert "\n" not in info.value.text
+
+
+def test_garbage_protobuf_inside_valid_framing_is_an_error(tmp_path):
+    import zlib
+
+    payload = b"\x12\xff\xff\xff\xff\x0f"  # field 2 (history), length far past the record
+    chunk = struct.pack("<IHB", zlib.crc32(payload, zlib.crc32(b"\x01")), len(payload), 1) + payload
+    binary = tmp_path / "run-x.wandb"
+    binary.write_bytes(b":W&B" + struct.pack("<HB", 0xBEE1, 0) + chunk)
+    with pytest.raises(ReadError) as info:
+        READER.read([binary], "r")
+    assert info.value.offset == 7 and "protobuf" in info.value.message
+
+
+def test_summary_without_history_is_refused(tmp_path):
+    folder = tmp_path / "wandb" / "run-20250101_000000-abcd1234" / "files"
+    folder.mkdir(parents=True)
+    (folder / "wandb-summary.json").write_text('{"loss": 1.0, "_step": 3}')
+    (folder / "config.yaml").write_text("lr:\n  value: 0.1\n")
+    with pytest.raises(ReadError, match="without history"):
+        read_tree(tmp_path)
+
+
+def test_reading_never_changes_the_inputs(tmp_path):
+    roots = [FIXTURES] + ([REALWORLD] if REALWORLD.exists() else [])
+    before = {root: digest(root) for root in roots}
+    for root in roots:
+        read_tree(root)
+    assert {root: digest(root) for root in roots} == before
+
+
+# --- legacy wandb-history.jsonl -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("folder, rows, loss_points", [
+    ("cdaut-mnist-mlp-run-st277t0v", 4000, 4000), ("cdaut-tictactoe-run-tbayonq6", 4883, 4882)])
+def test_legacy_history_jsonl(folder, rows, loss_points):
+    root = realworld(REALWORLD / folder)
+    run = read_one(root)
+    assert run.metrics() == ["train/loss"]
+    assert len(run.series("train/loss")) == loss_points
+    history = [json.loads(line) for line in (root / "wandb-history.jsonl").read_text().splitlines()]
+    assert len(history) == rows
+    with_loss = [row for row in history if "loss" in row]
+    assert run.series("train/loss")["step"].tolist() == [row["_step"] for row in with_loss]
+    assert run.series("train/loss")["wall_time"].tolist() == [row["_timestamp"] for row in with_loss]
+    summary = json.loads((root / "wandb-summary.json").read_text())
+    assert same(run.series("train/loss")["value"].iloc[-1], summary["loss"])
+    assert any("non-scalar" in note for note in run.notes)  # gradient histograms from wandb.watch
+
+
+def test_legacy_history_cut_last_line_is_a_note(tmp_path):
+    (tmp_path / "wandb-history.jsonl").write_text('{"loss": 1.5, "_step": 0}\n{"loss": 1.2, "_step": 1}\n{"lo')
+    run = read_one(tmp_path)
+    assert run.series("train/loss")["value"].tolist() == [1.5, 1.2]
+    assert any("cut off" in note for note in run.notes)
+
+
+def test_legacy_history_bad_middle_line_is_an_error(tmp_path):
+    (tmp_path / "wandb-history.jsonl").write_text('{"loss": 1.5, "_step": 0}\nnot json\n{"loss": 1, "_step": 2}\n')
+    with pytest.raises(ReadError) as info:
+        read_tree(tmp_path)
+    assert info.value.line == 2
+
+
+def test_strings_among_numbers_are_skipped_with_their_line(tmp_path):
+    (tmp_path / "wandb-history.jsonl").write_text(
+        '{"loss": 1.5, "_step": 0}\n{"loss": "oops", "_step": 1}\n{"loss": 1.1, "_step": 2}\n')
+    run = read_one(tmp_path)
+    assert run.series("train/loss")["step"].tolist() == [0, 2]
+    (note,) = [n for n in run.notes if "non-numeric" in n]
+    assert "line 2" in note and "'oops'" in note
+
+
+def test_empty_history_file_is_an_error(tmp_path):
+    (tmp_path / "wandb-history.jsonl").write_text("")
+    with pytest.raises(ReadError, match="empty file"):
+        read_tree(tmp_path)
+
+
+# --- UI chart export ------------------------------------------------------------------------------------------
+
+
+def test_realworld_chart_export_splits_runs():
+    path = realworld(CHART_EXPORT)
+    with open(path, newline="") as handle:
+        rows = list(csv.reader(handle))
+    header, body = rows[0], rows[1:]
+    mean_columns = {i: col.split(" - ")[0] for i, col in enumerate(header)
+                    if " - " in col and not col.endswith(("__MIN", "__MAX"))}
+    expected = {run: sum(1 for row in body if row[i] != "") for i, run in mean_columns.items()}
+    assert len(expected) == 8  # MANIFEST: 8 runs of train/loss
+
+    runs = READER.read([path], "export")
+    assert {run.name: len(run.data) for run in runs} == {f"export/{k}": v for k, v in expected.items()}
+    for run in runs:
+        assert run.metrics() == ["train/loss"]
+        assert run.data["step"].is_monotonic_increasing
+    longest = max(runs, key=lambda r: len(r.data))
+    assert len(longest.data) == len(body) == 386  # MANIFEST: 386 rows; one run logged every step
+
+
+def test_chart_export_groups_envelopes_gaps_and_bad_cells(tmp_path):
+    path = tmp_path / "wandb_export_2025.csv"
+    path.write_text(
+        '"Step","Group: sweep-a - val/loss","Group: sweep-a - val/loss__MIN","Group: sweep-a - val/loss__MAX",'
+        '"run - b - train_loss","run - b - train_loss__MIN","run - b - train_loss__MAX"\n'
+        '"0","2.5","2.0","3.0","4","4","4"\n'
+        '"10","","","","3.5","3.5","3.5"\n'
+        '"20","1.5","1.0","2.0","oops","",""\n'
+        '"30","NaN","","","Infinity","",""\n')
+    assert READER.can_read(path)
+    runs = {run.name: run for run in READER.read([path], "x")}
+    assert set(runs) == {"x/sweep-a", "x/run - b"}
+    val = runs["x/sweep-a"].series("eval/loss")
+    assert val["step"].tolist() == [0, 20, 30]
+    assert val["value"].tolist()[:2] == [2.5, 1.5] and math.isnan(val["value"].iloc[2])
+    train = runs["x/run - b"].series("train/loss")
+    assert train["step"].tolist() == [0, 10, 30]
+    assert np.isposinf(train["value"].iloc[-1])
+    assert any("line 4" in note and "oops" in note for note in runs["x/run - b"].notes)
+
+
+def test_chart_export_with_fractional_epoch_axis(tmp_path):
+    path = tmp_path / "wandb_export.csv"
+    path.write_text("epoch,r1 - loss\n0.5,2.0\n1.0,1.5\n1.5,1.2\n")
+    (run,) = READER.read([path], "x")
+    assert run.series("train/loss")["epoch"].tolist() == [0.5, 1.0, 1.5]
+    assert run.series("train/loss")["step"].tolist() == [0, 1, 2]
+    assert any("not an integer step" in note for note in run.notes)
+
+
+def test_chart_export_malformed_row_is_an_error(tmp_path):
+    path = tmp_path / "wandb_export.csv"
+    path.write_text("Step,r1 - loss\n0,2.0\n1,1.5,9,9\n")
+    with pytest.raises(ReadError) as info:
+        READER.read([path], "x")
+    assert info.value.line == 3
+
+
+def test_plain_csv_is_not_claimed(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("epoch,loss,val_loss\n0,1,2\n")
+    assert not READER.can_read(path)
+
+
+# --- run.history() exports -------------------------------------------------------------------------------------
+
+
+def _history_frame() -> pd.DataFrame:
+    return pd.DataFrame({
+        "_step": [0, 1, 2, 3],
+        "_runtime": [1.0, 2.0, 3.0, 4.0],
+        "_timestamp": [1.7e9, 1.7e9 + 1, 1.7e9 + 2, 1.7e9 + 3],
+        "training_loss": [2.0, 1.5, float("nan"), 1.0],
+        "validation loss": [None, 1.8, None, 1.4],
+        "epoch": [0, 0, 1, 1],
+    })
+
+
+@pytest.mark.parametrize("suffix", ["csv", "csv-index", "json", "jsonl", "parquet"])
+def test_history_exports(tmp_path, suffix):
+    frame = _history_frame()
+    path = tmp_path / f"history.{suffix.split('-')[0]}"
+    if suffix == "csv":
+        frame.to_csv(path, index=False)
+    elif suffix == "csv-index":
+        frame.to_csv(path)  # pandas' default writes the index as an unnamed first column
+    elif suffix == "json":  # scan_history() rows saved with json.dump: null where a key was not logged
+        path.write_text(json.dumps([{k: (None if v != v and k != "training_loss" else v) for k, v in row.items()}
+                                    for row in frame.to_dict("records")]))
+    elif suffix == "jsonl":  # ... or one row per line, leaving such keys out
+        path.write_text("".join(json.dumps({k: v for k, v in row.items() if v == v or k == "training_loss"}) + "\n"
+                                for row in frame.to_dict("records")))
+    else:
+        frame.to_parquet(path)
+    assert READER.can_read(path)
+    (run,) = read_tree(path)
+    assert run.metrics() == ["eval/loss", "train/loss"]
+    train = run.series("train/loss")
+    if suffix.startswith("json"):
+        # JSON keeps a logged NaN (the NaN token) apart from a key not logged (absent or null)
+        assert train["step"].tolist() == [0, 1, 2, 3]
+        assert train["value"].tolist()[:2] == [2.0, 1.5] and math.isnan(train["value"].iloc[2])
+        assert train["wall_time"].tolist() == frame["_timestamp"].tolist()
+        assert train["epoch"].tolist() == [0.0, 0.0, 1.0, 1.0]
+    else:
+        # pandas writes NaN to CSV as an empty cell and to parquet as a float NaN, the same as a key that was
+        # not logged on that row: a logged NaN cannot survive `run.history().to_csv()`, so it reads as a gap
+        assert train["step"].tolist() == [0, 1, 3]
+        assert train["value"].tolist() == [2.0, 1.5, 1.0]
+        assert train["wall_time"].tolist() == frame["_timestamp"].iloc[[0, 1, 3]].tolist()
+        assert train["epoch"].tolist() == [0.0, 0.0, 1.0]
+    val = run.series("eval/loss")
+    assert val["step"].tolist() == [1, 3] and val["value"].tolist() == [1.8, 1.4]
+
+
+def test_two_history_exports_in_one_folder_stay_two_runs(tmp_path):
+    for name in ("a.csv", "b.csv"):
+        _history_frame().to_csv(tmp_path / name, index=False)
+    runs = read_tree(tmp_path)
+    assert sorted(run.name for run in runs) == ["a.csv", "b.csv"]
+
+
+# --- registry -------------------------------------------------------------------------------------------------
+
+
+def test_registry_offers_wandb_files_to_wandb_first(tmp_path):
+    from losslint import discover
+
+    (tmp_path / "legacy").mkdir()
+    (tmp_path / "legacy" / "wandb-history.jsonl").write_text('{"loss": 1.0, "_step": 0, "_timestamp": 1.0}\n')
+    (tmp_path / "legacy" / "wandb-events.jsonl").write_text('{"system.cpu": 5, "_runtime": 1}\n')
+    (tmp_path / "export").mkdir()
+    (tmp_path / "export" / "wandb_export.csv").write_text("Step,r1 - loss\n0,1.0\n")
+    _history_frame().to_csv(tmp_path / "export" / "history.csv", index=False)
+    shutil.copytree(FIXTURE_RUN, tmp_path / "wandb" / FIXTURE_RUN.name)
+    found = discover.discover([tmp_path])
+    assert found.errors == []
+    formats = {group.name: group.format for group in found.groups}
+    assert formats == {"legacy": "wandb", "export/wandb_export.csv": "wandb", "export/history.csv": "wandb",
+                       f"wandb/{FIXTURE_RUN.name}": "wandb"}
