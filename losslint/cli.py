@@ -6,6 +6,7 @@ unreadable input.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pandas as pd
 
 from . import discover
 from .errors import ReadError
+from .report import available_formats
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -79,6 +81,110 @@ def export(paths: tuple[Path, ...], output: Path) -> None:
     click.echo(f"wrote {len(table)} rows from {len(runs)} run(s) to {output}", err=True)
     echo_errors(errors)
     sys.exit(EXIT_ERROR if errors else EXIT_CLEAN)
+
+
+def _codes(values: tuple[str, ...]) -> list[str]:
+    return [part for value in values for part in value.split(",") if part.strip()]
+
+
+@main.command("check")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="A losslint.toml or pyproject.toml (default: searched upward from the first path).")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Rules to run, replacing the configured selection: codes, prefixes (O, U2) or names; ALL.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Rules to skip, added to the configured ignores.")
+@click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to run in addition to the selection.")
+@click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default=None,
+              help="Exit 1 when a finding is at or above this severity [configured; default: warning].")
+@click.option("--format", "fmt", type=click.Choice(available_formats()), default="text", show_default=True)
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes, one run group each [default: the number of CPU cores].")
+@click.option("--verify", is_flag=True, help="Verify TensorBoard record checksums (slower; corrupt records are errors).")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Also write the Markdown + PNG report to this directory.")
+def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tuple[str, ...], ignore: tuple[str, ...],
+                  extend_select: tuple[str, ...], fail_on: str | None, fmt: str, jobs: int | None, verify: bool,
+                  report_dir: Path | None) -> None:
+    """Lint the training runs under PATHS: findings, verdict and recommended early stop per run.
+
+    Exit codes: 0 clean; 1 a finding at or above the fail level; 2 a usage or configuration error, or an
+    input that could not be read (2 wins over 1: the check is incomplete; the readable runs are still checked
+    and printed).
+    """
+    from . import config as config_module
+    from .engine import check_paths, exit_code
+    from .errors import ConfigError
+    from .report import ReportOptions, render
+
+    if verify:
+        os.environ["LOSSLINT_VERIFY_CRC"] = "1"
+    try:
+        config = config_module.coerce(config_path, list(paths)).with_options(
+            select=_codes(select), ignore=_codes(ignore), extend_select=_codes(extend_select), fail_on=fail_on)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    try:
+        results, errors = check_paths(list(paths), config=config, jobs=jobs or os.cpu_count() or 1)
+    except ConfigError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_ERROR)
+    options = ReportOptions(fail_on=config.fail_on)
+    click.echo(render(fmt, results, errors, options))
+    if report_dir is not None:
+        # --report: the report bundle (report/bundle.py) next to the linter output
+        from .report import write_report
+
+        try:
+            written = write_report(results, errors, report_dir, options)
+        except OSError as exc:
+            click.echo(f"error: {report_dir}: cannot write the report: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        click.echo(f"wrote {written}", err=True)
+    if fmt != "text":
+        echo_errors(errors)  # the text format already lists them
+    sys.exit(exit_code(results, errors, config.fail_on))
+
+
+@main.command("rules")
+@click.argument("code", required=False)
+@click.option("--verdicts", is_flag=True, help="Print the verdict precedence table.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+def rules_command(code: str | None, verdicts: bool, fmt: str) -> None:
+    """List the rules, or print one rule's documentation and default parameters (CODE or name)."""
+    from .checks import all_rules, rule
+    from .verdict import precedence_text
+
+    if verdicts:
+        click.echo(precedence_text())
+        return
+    if code is None:
+        rules = list(all_rules().values())
+        if fmt == "json":
+            click.echo(json.dumps([{"code": r.code, "name": r.name, "category": r.category,
+                                    "severity": r.default_severity, "summary": r.summary, "defaults": r.defaults}
+                                   for r in rules], indent=2))
+            return
+        for r in rules:
+            click.echo(f"{r.code}  {r.name:<24} {r.category:<13} {r.default_severity:<8} {r.summary}")
+        return
+    try:
+        found = rule(code)
+    except KeyError:
+        click.echo(f"error: unknown rule {code!r} (see `losslint rules`)", err=True)
+        sys.exit(EXIT_ERROR)
+    if fmt == "json":
+        click.echo(json.dumps({"code": found.code, "name": found.name, "category": found.category,
+                               "severity": found.default_severity, "defaults": found.defaults, "doc": found.doc},
+                              indent=2))
+        return
+    click.echo(f"{found.code} {found.name} ({found.category}, default severity {found.default_severity})\n")
+    click.echo(found.doc.strip())
+    click.echo("\nParameters ([tool.losslint.rules." + found.code + "]):")
+    click.echo(f"  severity = {json.dumps(found.default_severity)}")
+    for name, value in found.defaults.items():
+        click.echo(f"  {name} = {json.dumps(value)}")
 
 
 @main.command("report")
