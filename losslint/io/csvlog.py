@@ -73,8 +73,11 @@ class CsvLogReader:
         delimiter = DELIMITERS.get(path.suffix.lower())
         if delimiter is None:
             return False
-        with open(path, "rb") as fh:
-            fields = header_fields(fh.read(SNIFF_BYTES), delimiter)
+        try:
+            with open(path, "rb") as fh:
+                fields = header_fields(fh.read(SNIFF_BYTES), delimiter)
+        except OSError:
+            return True  # claim it by name, so that `read` reports why it cannot be opened
         if not fields or any(_WANDB_EXPORT_COLUMN.fullmatch(f) for f in fields):
             return False
         return find_step_column(fields) is not None

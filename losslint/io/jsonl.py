@@ -94,8 +94,11 @@ class JsonLinesReader:
             return True
         if not name.endswith(SNIFFED_SUFFIX):
             return False
-        with open(path, "rb") as fh:
-            head = fh.read(SNIFF_BYTES + 1)
+        try:
+            with open(path, "rb") as fh:
+                head = fh.read(SNIFF_BYTES + 1)
+        except OSError:
+            return name == DETECTRON2_NAME  # claimed by name, so that `read` reports why it cannot be opened
         return sniff_json_lines(head[:SNIFF_BYTES], whole_file=len(head) <= SNIFF_BYTES,
                                 single_line_ok=name == DETECTRON2_NAME)
 

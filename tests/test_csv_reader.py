@@ -1,0 +1,232 @@
+"""CSV logger reader: real Lightning and Keras CSVLogger files, and hand-written edge cases."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import math
+from pathlib import Path
+
+import pytest
+
+from losslint.errors import ReadError
+from losslint.io.csvlog import READER
+
+REALWORLD = Path("/work/shared/realworld")
+KERAS_APPENDED = REALWORLD / "keras_csv" / "brain-tumor-cnn-appended" / "training_log.csv"
+KERAS_TOMATO = REALWORLD / "keras_csv" / "tomato-leaf-cnn" / "training_log.csv"
+LIGHTNING = REALWORLD / "lightning_csv" / "slm-training"
+WANDB_EXPORT = REALWORLD / "wandb" / "nanogpt-ui-chart-export" / "wandb_export.csv"
+
+
+def realworld(path: Path) -> Path:
+    if not path.exists():
+        pytest.skip(f"{path} not present")
+    return path
+
+
+def rows_of(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def write(tmp_path: Path, text: str, name: str = "log.csv") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def read_one(path: Path):
+    runs = READER.read([path], "run")
+    assert len(runs) == 1
+    return runs[0]
+
+
+def digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --- Keras -----------------------------------------------------------------------------------------------------
+
+
+def test_keras_appended_fits_are_split_into_runs():
+    path = realworld(KERAS_APPENDED)
+    rows = rows_of(path)
+    epochs = [int(r["epoch"]) for r in rows]
+    starts = [0] + [i for i in range(1, len(epochs)) if epochs[i] < epochs[i - 1]]
+    assert len(starts) == 4  # the manifest: four fits appended into one file
+    runs = READER.read([path], "keras")
+    assert [r.name for r in runs] == ["keras/fit-1", "keras/fit-2", "keras/fit-3", "keras/fit-4"]
+    for run, start, stop in zip(runs, starts, starts[1:] + [len(rows)]):
+        fit = rows[start:stop]
+        val = run.series("eval/loss")
+        assert val["step"].tolist() == [int(r["epoch"]) for r in fit]
+        assert val["value"].tolist() == [float(r["val_loss"]) for r in fit]
+        assert run.series("train/loss")["value"].tolist() == [float(r["loss"]) for r in fit]
+        assert run.series("train/learning_rate")["value"].tolist() == [float(r["learning_rate"]) for r in fit]
+        assert any("4 Keras fits" in n for n in run.notes)
+        assert run.metadata["logger"] == "keras"
+
+
+def test_keras_single_fit_steps_are_epochs():
+    path = realworld(KERAS_TOMATO)
+    rows = rows_of(path)
+    run = read_one(path)
+    assert set(run.metrics()) == {"train/loss", "train/accuracy", "eval/loss", "eval/accuracy"}
+    acc = run.series("eval/accuracy")
+    assert acc["step"].tolist() == list(range(len(rows)))
+    assert acc["value"].tolist() == [float(r["val_accuracy"]) for r in rows]
+    assert acc["epoch"].tolist() == [float(r["epoch"]) for r in rows]
+
+
+# --- Lightning -------------------------------------------------------------------------------------------------
+
+
+def test_lightning_sparse_rows():
+    path = realworld(LIGHTNING / "version_0" / "metrics.csv")
+    rows = rows_of(path)
+    run = read_one(path)
+    step_rows = [r for r in rows if r["train_loss_step"]]
+    loss = run.series("train/loss")
+    assert (loss["tag"] == "train_loss_step").all()
+    assert loss["step"].tolist() == [int(r["step"]) for r in step_rows]
+    assert loss["value"].tolist() == [float(r["train_loss_step"]) for r in step_rows]
+    assert loss["epoch"].tolist() == [float(r["epoch"]) for r in step_rows]
+    val_rows = [r for r in rows if r["val_loss"]]
+    assert run.series("eval/loss")["value"].tolist() == [float(r["val_loss"]) for r in val_rows]
+    assert len(val_rows) == 10  # epochs 0-9 (manifest)
+    # no empty cell became a point
+    assert len(run.data) == sum(1 for r in rows for k, v in r.items() if v and k not in ("step", "epoch"))
+    assert run.metadata["logger"] == "lightning"
+
+
+def test_lightning_resumed_version_starts_where_the_first_ended():
+    first = read_one(realworld(LIGHTNING / "version_0" / "metrics.csv")).series("train/loss")
+    resumed = read_one(realworld(LIGHTNING / "version_5" / "metrics.csv")).series("train/loss")
+    assert resumed["step"].min() > first["step"].max()
+    assert resumed["epoch"].min() == 10
+
+
+def test_lightning_hparams_yaml_is_read(tmp_path):
+    write(tmp_path, "epoch,step,train_loss\n0,9,1.5\n0,19,1.2\n", "metrics.csv")
+    write(tmp_path, "lr: 0.001\nbatch_size: 32\n", "hparams.yaml")
+    run = read_one(tmp_path / "metrics.csv")
+    assert run.hparams == {"lr": 0.001, "batch_size": 32}
+    write(tmp_path, "model: !!python/object:foo.Bar {}\n", "hparams.yaml")
+    run = read_one(tmp_path / "metrics.csv")
+    assert run.hparams == {} and any("hparams.yaml" in n for n in run.notes)
+
+
+# --- W&B exports are someone else's ----------------------------------------------------------------------------
+
+
+def test_wandb_export_is_declined_but_does_not_crash():
+    path = realworld(WANDB_EXPORT)
+    assert not READER.can_read(path)
+    READER.read([path], "run")  # read directly it is a plain step-column CSV; it must not raise
+
+
+def test_realworld_files_unchanged():
+    paths = [realworld(KERAS_APPENDED), realworld(KERAS_TOMATO), *sorted(realworld(LIGHTNING).rglob("*.csv"))]
+    before = [digest(p) for p in paths]
+    for path in paths:
+        READER.read([path], "run")
+    assert [digest(p) for p in paths] == before
+
+
+# --- can_read --------------------------------------------------------------------------------------------------
+
+
+def test_can_read_needs_a_step_or_epoch_column(tmp_path):
+    assert READER.can_read(write(tmp_path, "Step,loss\n1,2\n", "a.csv"))
+    assert READER.can_read(write(tmp_path, '"global_step","loss"\n1,2\n', "b.csv"))
+    assert READER.can_read(write(tmp_path, "\ufeffepoch,loss\n0,2\n", "bom.csv"))
+    assert READER.can_read(write(tmp_path, "iteration\tloss\n1\t2\n", "c.tsv"))
+    assert not READER.can_read(write(tmp_path, "name,score\nx,2\n", "d.csv"))
+    assert not READER.can_read(write(tmp_path, "step,loss\n1,2\n", "e.txt"))
+    assert not READER.can_read(write(tmp_path, "", "empty.csv"))
+    (tmp_path / "bin.csv").write_bytes(b"step,\x00\xff\xfe\n")
+    assert not READER.can_read(tmp_path / "bin.csv")
+
+
+# --- values and errors -----------------------------------------------------------------------------------------
+
+
+def test_written_nan_is_a_value_and_an_empty_cell_is_not(tmp_path):
+    run = read_one(write(tmp_path, "step,loss,val_loss\n1,1.0,\n2,nan,0.5\n3,inf,NaN\n4,-inf,\n"))
+    loss = run.series("train/loss")["value"].tolist()
+    assert loss[0] == 1.0 and math.isnan(loss[1]) and loss[2] == math.inf and loss[3] == -math.inf
+    val = run.series("eval/loss")
+    assert val["step"].tolist() == [2, 3]
+    assert val["value"].iloc[0] == 0.5 and math.isnan(val["value"].iloc[1])
+
+
+def test_text_in_a_metric_column_is_skipped_with_one_note(tmp_path):
+    run = read_one(write(tmp_path, "step,loss,phase\n1,1.0,warmup\n2,oops,main\n3,0.5,main\n4,bad,main\n"))
+    assert run.series("train/loss")["step"].tolist() == [1, 3]
+    notes = [n for n in run.notes if "`loss`" in n]
+    assert len(notes) == 1 and "2 non-numeric" in notes[0] and "line 3" in notes[0]
+    assert "phase" not in run.metrics()
+
+
+def test_generic_step_column_and_wall_time(tmp_path):
+    run = read_one(write(tmp_path, "iteration,wall_time,loss,val_acc\n100,1700000000,2.0,\n200,1700000010,1.0,0.8\n"))
+    assert set(run.metrics()) == {"train/loss", "eval/accuracy"}
+    loss = run.series("train/loss")
+    assert loss["step"].tolist() == [100, 200] and loss["wall_time"].tolist() == [1.7e9, 1.7e9 + 10]
+    assert run.metadata["logger"] == "generic"
+
+
+def test_tsv(tmp_path):
+    run = read_one(write(tmp_path, "step\tloss\n1\t0.5\n2\t0.25\n", "log.tsv"))
+    assert run.series("train/loss")["value"].tolist() == [0.5, 0.25]
+
+
+def test_fractional_epoch_only_is_stepped_in_order(tmp_path):
+    run = read_one(write(tmp_path, "epoch,loss\n0.5,2.0\n1.0,1.5\n1.5,1.0\n"))
+    loss = run.series("train/loss")
+    assert loss["step"].tolist() == [0, 1, 2] and loss["epoch"].tolist() == [0.5, 1.0, 1.5]
+    assert any("fractional" in n for n in run.notes)
+
+
+def test_rows_without_a_step_are_left_out(tmp_path):
+    run = read_one(write(tmp_path, "step,loss\n1,1.0\n,0.7\n\n3,0.5\n"))
+    assert run.series("train/loss")["step"].tolist() == [1, 3]
+    assert any("1 row(s) without `step`" in n and "line 3" in n for n in run.notes)
+
+
+@pytest.mark.parametrize("text, fragment, line", [
+    ("step,loss\n1,1.0\nabc,0.5\n", "not a number", 3),
+    ("step,loss\n1,1.0\n2.5,0.5\n", "not a whole number", 3),
+    ("step,loss\n1,1.0\n2,0.5\n3,0.4,extra,cells\n", "malformed CSV", 4),
+    ("", "empty file", None),
+    ("name,score\nx,1\n", "no step column", 1),
+])
+def test_bad_input_is_one_read_error(tmp_path, text, fragment, line):
+    path = write(tmp_path, text)
+    with pytest.raises(ReadError) as info:
+        READER.read([path], "run")
+    assert fragment in info.value.message and info.value.line == line
+
+
+def test_binary_garbage_is_a_read_error(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_bytes(b"step,loss\n1,2\n" + bytes(range(256)))
+    with pytest.raises(ReadError, match="binary"):
+        READER.read([path], "run")
+
+
+def test_file_is_unchanged(tmp_path):
+    path = write(tmp_path, "epoch,loss\n0,1\n1,0.5\n0,2\n")
+    before = digest(path)
+    READER.read([path], "run")
+    assert digest(path) == before
+
+
+def test_two_csv_files_in_one_directory(tmp_path):
+    a = write(tmp_path, "epoch,loss\n0,1.0\n1,0.5\n", "seed0.csv")
+    b = write(tmp_path, "epoch,loss\n0,2.0\n1,1.5\n", "seed1.csv")
+    runs = READER.read([a, b], "run")
+    assert sorted(r.name for r in runs) == ["run/seed0", "run/seed1"]
+    appended = write(tmp_path, "epoch,loss\n0,1.0\n1,0.5\n0,2.0\n", "seed2.csv")
+    runs = READER.read([a, appended], "run")
+    assert sorted(r.name for r in runs) == ["run/seed0", "run/seed2/fit-1", "run/seed2/fit-2"]
