@@ -1,0 +1,552 @@
+"""Speed benchmark: losslint's readers and `losslint check` against the public tools, in one run on one machine.
+
+    python benchmarks/bench.py [--quick] [--reps N] [--sections tb,jsonl,check,hf] [--inputs DIR]
+
+Inputs are generated into a temporary folder (or `--inputs DIR`, reused when already there):
+
+- a TensorBoard event file holding one 1M-step run: `train/loss` at every step, `eval/loss` and
+  `train/learning_rate` every 100 steps (1.02M scalars), written with TensorBoard's own `RecordWriter`
+  (the writer behind `EventFileWriter`; the three public writers are timed on a sample first and the fastest is used);
+- the same run as a JSONL log (1.01M lines, `{"step", "train/loss"}` / `{"step", "eval/loss"}`);
+- a tree of 1,000 HF `trainer_state.json` runs (200 training logs + 20 evaluations each, labels mixed).
+
+Every measurement runs in its own subprocess (fresh interpreter, so peak RSS belongs to that measurement alone), is
+repeated `--reps` times, and the median is printed. Ratios compare tools measured in this same run. Read times
+exclude the interpreter start and imports; `losslint check` times are the whole command as a user runs it.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "tests"))  # synthetic_curves lives with the tests
+
+FULL_STEPS = 1_000_000
+QUICK_STEPS = 20_000
+FULL_HF_RUNS = 1_000
+QUICK_HF_RUNS = 40
+EVAL_EVERY = 100
+WRITER_SAMPLE = 20_000
+
+TARGET_TB_SPEEDUP = 20.0
+TARGET_CHECK_1M_S = 2.0
+TARGET_HF_TREE_S = 20.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# inputs
+
+
+def big_run(n_steps: int):
+    from synthetic_curves import make_run
+
+    # an overfitting run with a few spikes, so `check` has findings to compute, not only a clean pass
+    return make_run("overfitting", 0, family="u-shape-power", n_train=n_steps, log_every=1, eval_every=EVAL_EVERY,
+                    noise=0.03, noise_kind="gaussian", spikes=5)
+
+
+def learning_rate_at(steps):
+    import numpy as np
+
+    return 1e-4 * 0.5 * (1 + np.cos(np.pi * steps / steps[-1]))
+
+
+def tb_events(run):
+    """(wall_time, step, tag, value) in the order a training loop logs them."""
+    import numpy as np
+
+    lr_steps = run.eval_steps
+    lr = learning_rate_at(lr_steps) if len(lr_steps) else np.zeros(0)
+    eval_at = dict(zip(run.eval_steps.tolist(), run.eval_values.tolist()))
+    lr_at = dict(zip(lr_steps.tolist(), lr.tolist()))
+    t0 = 1.7e9
+    for step, value in zip(run.train_steps.tolist(), run.train_values.tolist()):
+        wall = t0 + step * 0.01
+        yield wall, step, "train/loss", value
+        if step in lr_at:
+            yield wall, step, "train/learning_rate", lr_at[step]
+        if step in eval_at:
+            yield wall, step, "eval/loss", eval_at[step]
+
+
+def write_tb_records(events, folder: Path) -> Path:
+    """TensorBoard's RecordWriter writing Event protos, as EventFileWriter does but without its queue thread."""
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "events.out.tfevents.1700000000.bench.1.0"
+    with open(path, "wb") as fh:
+        writer = RecordWriter(fh)
+        writer.write(Event(wall_time=1.7e9, file_version="brain.Event:2").SerializeToString())
+        for wall, step, tag, value in events:
+            summary = Summary(value=[Summary.Value(tag=tag, simple_value=value)])
+            writer.write(Event(wall_time=wall, step=step, summary=summary).SerializeToString())
+    return path
+
+
+def write_tb_summarywriter(events, folder: Path, kind: str) -> Path:
+    if kind == "torch":
+        from torch.utils.tensorboard import SummaryWriter
+    elif kind == "tensorboardX":
+        from tensorboardX import SummaryWriter
+    else:
+        raise ValueError(kind)
+    writer = SummaryWriter(str(folder))
+    for wall, step, tag, value in events:
+        writer.add_scalar(tag, value, step, walltime=wall)
+    writer.close()
+    return next(folder.glob("events.out.tfevents.*"))
+
+
+def time_writers(run, workdir: Path) -> dict[str, float]:
+    """Scalars/s of each public writer on the first WRITER_SAMPLE scalars."""
+    sample = list(tb_events(run))[:WRITER_SAMPLE]
+    rates = {}
+    for kind in ("torch", "tensorboardX", "tensorboard-records"):
+        folder = workdir / f"writer-{kind}"
+        start = time.perf_counter()
+        if kind == "tensorboard-records":
+            write_tb_records(iter(sample), folder)
+        else:
+            write_tb_summarywriter(iter(sample), folder, kind)
+        rates[kind] = len(sample) / (time.perf_counter() - start)
+        shutil.rmtree(folder, ignore_errors=True)
+    return rates
+
+
+def hf_log_history(run, steps_per_epoch: int = 100) -> list[dict]:
+    key = {"train/loss": "loss", "train/learning_rate": "learning_rate"}.get(run.train_tag, run.train_tag)
+    entries = []
+    for step, value in zip(run.train_steps.tolist(), run.train_values.tolist()):
+        entries.append({"epoch": round(step / steps_per_epoch, 2), "grad_norm": 1.0, "learning_rate": 5e-5,
+                        key: value, "step": step})
+    for step, value in zip(run.eval_steps.tolist(), run.eval_values.tolist()):
+        entries.append({"epoch": round(step / steps_per_epoch, 2), "eval_loss": value, "eval_runtime": 1.5,
+                        "eval_samples_per_second": 100.0, "eval_steps_per_second": 12.5, "step": step})
+    entries.sort(key=lambda e: (e["step"], "eval_loss" in e))
+    return entries
+
+
+def write_hf_tree(root: Path, n_runs: int) -> Path:
+    from synthetic_curves import LABELS, make_run
+
+    for i in range(n_runs):
+        label = LABELS[i % len(LABELS)]
+        run = make_run(label, i, n_train=200, log_every=10, eval_every=100)
+        last = int(run.train_steps[-1]) if len(run.train_steps) else 0
+        state = {"best_metric": None, "best_model_checkpoint": None, "epoch": last / 100, "global_step": last,
+                 "is_hyper_param_search": False, "is_local_process_zero": True, "is_world_process_zero": True,
+                 "log_history": hf_log_history(run), "logging_steps": 10, "max_steps": last, "eval_steps": 100,
+                 "num_train_epochs": max(1, last // 100), "total_flos": 0.0, "trial_name": None, "trial_params": None}
+        folder = root / f"run-{i:04d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "trainer_state.json").write_text(json.dumps(state, indent=2))
+    return root
+
+
+@dataclass
+class Inputs:
+    tb: Path
+    jsonl: Path
+    hf_tree: Path
+    tb_scalars: int
+    jsonl_lines: int
+    hf_runs: int
+    writer_rates: dict[str, float]
+    tb_write_s: float
+
+
+def make_inputs(root: Path, n_steps: int, n_hf: int, time_all_writers: bool) -> Inputs:
+    from synthetic_curves import write_jsonl
+
+    manifest = root / "inputs.json"
+    if manifest.exists():
+        saved = json.loads(manifest.read_text())
+        if saved["n_steps"] == n_steps and saved["n_hf"] == n_hf:
+            return Inputs(Path(saved["tb"]), Path(saved["jsonl"]), Path(saved["hf_tree"]), saved["tb_scalars"],
+                          saved["jsonl_lines"], saved["hf_runs"], saved["writer_rates"], saved["tb_write_s"])
+    run = big_run(n_steps)
+    rates = time_writers(run, root) if time_all_writers else {}
+    start = time.perf_counter()
+    tb = write_tb_records(tb_events(run), root / "tb" / "run")
+    tb_write_s = time.perf_counter() - start
+    tb_scalars = len(run.train_steps) + 2 * len(run.eval_steps)
+    jsonl = write_jsonl(run, root / "jsonl" / "run" / "metrics.jsonl")
+    hf_tree = write_hf_tree(root / "hf", n_hf)
+    inputs = Inputs(tb, jsonl, hf_tree, tb_scalars, len(run.train_steps) + len(run.eval_steps), n_hf, rates,
+                    tb_write_s)
+    manifest.write_text(json.dumps({"n_steps": n_steps, "n_hf": n_hf, "tb": str(tb), "jsonl": str(jsonl),
+                                    "hf_tree": str(hf_tree), "tb_scalars": tb_scalars,
+                                    "jsonl_lines": inputs.jsonl_lines, "hf_runs": n_hf, "writer_rates": rates,
+                                    "tb_write_s": tb_write_s}))
+    return inputs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# child side: one measurement in a fresh interpreter, result as one JSON line on stdout
+
+
+def rows_digest(tags, steps, values) -> str:
+    """Order-free identity of a scalar table: rows sorted by (tag, step), values compared as float32 (the event
+    file's precision)."""
+    import numpy as np
+    import pandas as pd
+
+    frame = pd.DataFrame({"tag": pd.array(list(tags), dtype=object), "step": np.asarray(steps, dtype=np.int64),
+                          "value": np.asarray(values, dtype=np.float64).astype(np.float32)})
+    frame = frame.sort_values(["tag", "step"], kind="stable")
+    digest = hashlib.sha256()
+    digest.update("\n".join(frame["tag"].tolist()).encode())
+    digest.update(frame["step"].to_numpy().tobytes())
+    digest.update(frame["value"].to_numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def read_losslint(module: str, path: Path):
+    import importlib
+
+    import pandas as pd
+
+    reader = importlib.import_module(f"losslint.io.{module}").READER
+
+    def run():
+        runs = reader.read([path], "bench")
+        return pd.concat([r.data for r in runs], ignore_index=True) if len(runs) > 1 else runs[0].data
+
+    def table(data):
+        return data["tag"], data["step"], data["value"]
+
+    return run, table
+
+
+def read_tbparse(path: Path):
+    from tbparse import SummaryReader
+
+    def run():
+        return SummaryReader(str(path), pivot=False, event_types={"scalars"}).scalars
+
+    return run, lambda df: (df["tag"], df["step"], df["value"])
+
+
+def read_event_accumulator(path: Path):
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    def run():
+        acc = ea.EventAccumulator(str(path), size_guidance={ea.SCALARS: 0})  # 0 = keep every point
+        acc.Reload()
+        return {tag: acc.Scalars(tag) for tag in acc.Tags()["scalars"]}
+
+    def table(scalars):
+        tags, steps, values = [], [], []
+        for tag, events in scalars.items():
+            tags += [tag] * len(events)
+            steps += [e.step for e in events]
+            values += [e.value for e in events]
+        return tags, steps, values
+
+    return run, table
+
+
+def read_pandas_jsonl(path: Path):
+    import pandas as pd
+
+    def run():
+        return pd.read_json(path, lines=True)
+
+    def table(df):
+        long = df.melt(id_vars="step", var_name="tag", value_name="value").dropna(subset=["value"])
+        return long["tag"], long["step"], long["value"]
+
+    return run, table
+
+
+CHILD_TASKS = {
+    "tb-losslint": lambda p: read_losslint("tensorboard", p),
+    "tb-tbparse": read_tbparse,
+    "tb-event-accumulator": read_event_accumulator,
+    "jsonl-losslint": lambda p: read_losslint("jsonl", p),
+    "jsonl-pandas": read_pandas_jsonl,
+}
+
+
+def child(task: str, path: Path) -> None:
+    run, table = CHILD_TASKS[task](path)
+    start = time.perf_counter()
+    result = run()
+    seconds = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB
+    tags, steps, values = table(result)
+    print(json.dumps({"seconds": seconds, "rows": len(steps), "peak_mib": peak_kib / 1024,
+                      "digest": rows_digest(tags, steps, values)}))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# parent side
+
+
+@dataclass
+class Measurement:
+    name: str
+    section: str
+    seconds: float | None = None
+    rows: int | None = None
+    peak_mib: float | None = None
+    digest: str | None = None
+    exit_codes: tuple[int, ...] = ()
+    error: str | None = None
+
+    @property
+    def rate(self) -> float | None:
+        return self.rows / self.seconds if self.rows and self.seconds else None
+
+
+def run_child(task: str, path: Path, reps: int, timeout: float) -> Measurement:
+    section = task.split("-", 1)[0]
+    results = []
+    for _ in range(reps):
+        try:
+            proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", task, str(path)],
+                                  capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return Measurement(task, section, error=f"timed out after {timeout:.0f} s")
+        if proc.returncode != 0:
+            last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+            return Measurement(task, section, error=last[:160])
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    digests = {r["digest"] for r in results}
+    return Measurement(task, section, seconds=statistics.median(r["seconds"] for r in results),
+                       rows=results[0]["rows"], peak_mib=statistics.median(r["peak_mib"] for r in results),
+                       digest=digests.pop() if len(digests) == 1 else "unstable")
+
+
+def run_check(name: str, args: list[str], reps: int, timeout: float) -> Measurement:
+    """Wall time of the whole `losslint check` command; peak RSS of its largest process (wait4 rusage: the child
+    and the workers it reaped)."""
+    times, peaks, codes = [], [], []
+    for _ in range(reps):
+        with tempfile.TemporaryFile() as err:
+            start = time.perf_counter()
+            proc = subprocess.Popen(losslint_command() + ["check", *args], stdout=subprocess.DEVNULL, stderr=err)
+            timer = threading.Timer(timeout, proc.kill)
+            timer.start()
+            _, status, usage = os.wait4(proc.pid, 0)
+            elapsed = time.perf_counter() - start
+            timer.cancel()
+            proc.returncode = code = os.waitstatus_to_exitcode(status)
+            err.seek(0)
+            stderr = err.read().decode(errors="replace")
+        if code < 0:
+            return Measurement(name, "check", error=f"killed (signal {-code}); timeout {timeout:.0f} s")
+        codes.append(code)
+        if code not in (0, 1):  # 0 clean, 1 findings; 2 = usage error or unreadable input
+            last = (stderr.strip().splitlines() or ["(no output)"])[-1]
+            return Measurement(name, "check", exit_codes=tuple(codes), error=f"exit {code}: {last[:140]}")
+        times.append(elapsed)
+        peaks.append(usage.ru_maxrss / 1024)
+    return Measurement(name, "check", seconds=statistics.median(times), peak_mib=statistics.median(peaks),
+                       exit_codes=tuple(codes))
+
+
+def losslint_command() -> list[str]:
+    script = Path(sys.executable).parent / "losslint"
+    return [str(script)] if script.exists() else [sys.executable, "-c", "from losslint.cli import main; main()"]
+
+
+def available(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def check_available() -> bool:
+    proc = subprocess.run(losslint_command() + ["check", "--help"], capture_output=True, text=True)
+    return proc.returncode == 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# report
+
+
+def machine_lines() -> list[str]:
+    import numpy
+    import pandas
+
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return [f"machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}; load average {load}",
+            f"python {platform.python_version()}, numpy {numpy.__version__}, pandas {pandas.__version__}"]
+
+
+def fmt_num(x: float | None, digits: int = 2) -> str:
+    return "-" if x is None else f"{x:,.{digits}f}"
+
+
+def fmt_rate(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x / 1e6:.2f}M" if x >= 1e6 else f"{x / 1e3:.1f}k"
+
+
+def table(measurements: list[Measurement], reference: dict[str, str]) -> list[str]:
+    """One row per measurement; `ratio` = reference tool's time / this tool's time (x faster than reference)."""
+    head = f"{'section':<8} {'tool':<28} {'rows':>10} {'median s':>9} {'rows/s':>8} {'peak MiB':>9} " \
+           f"{'losslint speedup':>16}  rows id"
+    lines = [head, "-" * len(head)]
+    by_name = {m.name: m for m in measurements}
+    for m in measurements:
+        if m.error:
+            lines.append(f"{m.section:<8} {m.name:<28} {'':>10} {'':>9} {'':>8} {'':>9} {'':>16}  ERROR {m.error}")
+            continue
+        ours = by_name.get(reference.get(m.section, ""))
+        ratio = "-"
+        if ours is not None and ours is not m and ours.seconds and m.seconds:
+            ratio = f"{m.seconds / ours.seconds:.1f}x"
+        rows = f"{m.rows:,}" if m.rows is not None else "-"
+        lines.append(f"{m.section:<8} {m.name:<28} {rows:>10} {fmt_num(m.seconds, 3):>9} {fmt_rate(m.rate):>8} "
+                     f"{fmt_num(m.peak_mib, 0):>9} {ratio:>16}  {m.digest or ''}")
+    return lines
+
+
+def verdict(ok: bool | None) -> str:
+    return "NOT RUN" if ok is None else ("PASS" if ok else "FAIL")
+
+
+def targets(by: dict[str, Measurement], n_hf: int, quick: bool) -> list[str]:
+    out = []
+
+    def ok(name):
+        m = by.get(name)
+        return m if m is not None and m.error is None else None
+
+    ours, tbp, acc = ok("tb-losslint"), ok("tb-tbparse"), ok("tb-event-accumulator")
+    speed = tbp.seconds / ours.seconds if ours and tbp else None
+    out.append((f"TB read >= {TARGET_TB_SPEEDUP:.0f}x faster than tbparse", f"{fmt_num(speed, 1)}x",
+                None if speed is None else speed >= TARGET_TB_SPEEDUP))
+    same = None
+    if ours and tbp and acc:
+        same = ours.digest == tbp.digest == acc.digest and ours.rows == tbp.rows == acc.rows
+    out.append(("TB rows identical (losslint = tbparse = EventAccumulator)",
+                "-" if same is None else ("yes" if same else f"no: {ours.digest} {tbp.digest} {acc.digest}"), same))
+    mem = None if not (ours and tbp) else ours.peak_mib <= tbp.peak_mib
+    out.append(("TB read peak RSS <= tbparse's",
+                "-" if mem is None else f"{ours.peak_mib:.0f} vs {tbp.peak_mib:.0f} MiB", mem))
+    for name in ("check-1M-tb", "check-1M-jsonl"):
+        m = ok(name)
+        out.append((f"`check` on the 1M-step run ({name.rsplit('-', 1)[1]}) < {TARGET_CHECK_1M_S:.0f} s",
+                    f"{fmt_num(m.seconds, 2)} s" if m else "-", None if m is None else m.seconds < TARGET_CHECK_1M_S))
+    m = ok("check-hf-jobs2")
+    out.append((f"`check` {n_hf} HF runs, --jobs 2 < {TARGET_HF_TREE_S:.0f} s",
+                f"{fmt_num(m.seconds, 2)} s" if m else "-", None if m is None else m.seconds < TARGET_HF_TREE_S))
+    lines = ["targets" + (" (--quick: sizes too small for the targets to mean anything)" if quick else "")]
+    width = max(len(t[0]) for t in out)
+    for text, value, good in out:
+        lines.append(f"  {text:<{width}}  {value:<24} {verdict(good)}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS:,} steps and {QUICK_HF_RUNS} HF runs")
+    parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement; the median is printed")
+    parser.add_argument("--sections", default="tb,jsonl,check,hf",
+                        help="comma list of: tb (TB readers), jsonl (JSONL readers), check (1M-step run), hf (tree)")
+    parser.add_argument("--inputs", type=Path, help="generate inputs here and reuse them on later runs")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds before one measurement is abandoned")
+    parser.add_argument("--_child", nargs=2, metavar=("TASK", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args._child:
+        child(args._child[0], Path(args._child[1]))
+        return 0
+
+    sections = {s.strip() for s in args.sections.split(",") if s.strip()}
+    n_steps = QUICK_STEPS if args.quick else FULL_STEPS
+    n_hf = QUICK_HF_RUNS if args.quick else FULL_HF_RUNS
+    tmp = None
+    if args.inputs:
+        root = args.inputs
+        root.mkdir(parents=True, exist_ok=True)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="losslint-bench-")
+        root = Path(tmp.name)
+    try:
+        start = time.perf_counter()
+        inputs = make_inputs(root, n_steps, n_hf, time_all_writers="tb" in sections and not args.quick)
+        made_s = time.perf_counter() - start
+        lines = [f"losslint speed benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+                 f"  reps={args.reps}{'  --quick' if args.quick else ''}", *machine_lines(),
+                 f"inputs ({made_s:.1f} s to prepare): TB file {inputs.tb_scalars:,} scalars "
+                 f"({inputs.tb.stat().st_size / 2**20:.1f} MiB, written in {inputs.tb_write_s:.1f} s by tensorboard "
+                 f"RecordWriter); JSONL {inputs.jsonl_lines:,} lines ({inputs.jsonl.stat().st_size / 2**20:.1f} MiB); "
+                 f"{inputs.hf_runs:,} trainer_state.json runs"]
+        if inputs.writer_rates:
+            lines.append("TB writer speed on a 20k-scalar sample (scalars/s): " + ", ".join(
+                f"{k} {v:,.0f}" for k, v in inputs.writer_rates.items()))
+        lines.append("")
+        measurements: list[Measurement] = []
+        if "tb" in sections:
+            tasks = ["tb-losslint", "tb-tbparse", "tb-event-accumulator"]
+            if not available("losslint.io.tensorboard"):
+                measurements.append(Measurement("tb-losslint", "tb", error="losslint.io.tensorboard not available"))
+                tasks = tasks[1:]
+            measurements += [run_child(t, inputs.tb, args.reps, args.timeout) for t in tasks]
+        if "jsonl" in sections:
+            tasks = ["jsonl-losslint", "jsonl-pandas"]
+            if not available("losslint.io.jsonl"):
+                measurements.append(Measurement("jsonl-losslint", "jsonl", error="losslint.io.jsonl not available"))
+                tasks = tasks[1:]
+            measurements += [run_child(t, inputs.jsonl, args.reps, args.timeout) for t in tasks]
+        have_check = ("check" in sections or "hf" in sections) and check_available()
+        if "check" in sections:
+            if have_check:
+                measurements.append(run_check("check-1M-tb", [str(inputs.tb)], args.reps, args.timeout))
+                measurements.append(run_check("check-1M-jsonl", [str(inputs.jsonl)], args.reps, args.timeout))
+            else:
+                measurements.append(Measurement("check-1M-tb", "check", error="`losslint check` not available"))
+        if "hf" in sections:
+            if have_check:
+                for jobs in (1, 2):
+                    m = run_check(f"check-hf-jobs{jobs}", [str(inputs.hf_tree), "--jobs", str(jobs)], args.reps,
+                                  args.timeout)
+                    m.rows, m.section = inputs.hf_runs, "hf"
+                    measurements.append(m)
+            else:
+                measurements.append(Measurement("check-hf-jobs2", "hf", error="`losslint check` not available"))
+        lines += table(measurements, {"tb": "tb-losslint", "jsonl": "jsonl-losslint"})
+        lines.append("(hf rows/s column: runs/s; check peak MiB: the largest process of the command)")
+        lines.append("")
+        lines += targets({m.name: m for m in measurements}, inputs.hf_runs, args.quick)
+        print("\n".join(lines))
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

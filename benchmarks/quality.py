@@ -1,0 +1,466 @@
+"""Detection quality: how often losslint's verdict is right, and how good its recommended stop is.
+
+    python benchmarks/quality.py [--n-per-kind 50] [--seed0 0] [--corpus synthetic,fixtures,realworld]
+                                 [--via-files] [--jobs N]
+
+Corpora, each printed as its own tables:
+
+- synthetic: `tests/synthetic_curves.corpus(n_per_kind, seed0)`, labels true by construction, checked in memory
+  (`losslint.engine.check_runs`) or, with `--via-files`, written as JSONL and read back (`check_paths`);
+- fixtures: `fixtures/runs/<scenario>/` with the verdicts in `fixtures/expected.toml`;
+- realworld: `/work/shared/realworld/` (or `$LOSSLINT_REALWORLD`) with hand labels from
+  `tests/data/realworld_labels.toml`.
+
+Printed per corpus:
+
+(a) the confusion matrix (rows: true label, columns: verdict) and per-verdict precision, recall, F1 and their macro
+    average over the verdicts that occur in the labels or the predictions (a verdict absent from both says nothing);
+(b) for runs with a finite validation curve, each stopping method's **regret** and **compute saved**:
+    regret = (metric at the stop - best in the whole run) / |best|, turned so that worse is positive for metrics
+    that are maximised; "kept" regret uses the best evaluation up to the stop instead (what
+    `load_best_model_at_end` / `restore_best_weights` / Prechelt 1998 keep); compute saved = share of the run's
+    steps after the stop step. A method that never stops, stops at the end (regret of the last value, 0 saved).
+    Methods: losslint's recommended stop (default strategy), the baselines of
+    `losslint.analysis.early_stop.baseline_stops` and "end".
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+import tempfile
+import time
+import tomllib
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(REPO / "tests"))
+
+VERDICTS = ("good-fit", "overfitting", "underfitting", "unstable", "diverged", "no-signal")
+OTHER = "(none)"  # no result for the run (read error)
+
+TARGET_MACRO_F1_SYNTHETIC = 0.95
+TARGET_MACRO_F1_REALWORLD = 0.90
+SHORT = {"good-fit": "good", "overfitting": "over", "underfitting": "under", "unstable": "unst",
+         "diverged": "div", "no-signal": "nosig", OTHER: "none"}
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# classification scores (pure)
+
+
+def confusion(truth: Sequence[str], predicted: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    """Counts with rows = true label, columns = predicted label; one extra last column for anything else."""
+    index = {label: i for i, label in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels) + 1), dtype=np.int64)
+    for t, p in zip(truth, predicted):
+        matrix[index[t], index.get(p, len(labels))] += 1
+    return matrix
+
+
+@dataclass(frozen=True)
+class Score:
+    label: str
+    support: int
+    predicted: int
+    precision: float
+    recall: float
+    f1: float
+
+
+def scores(matrix: np.ndarray, labels: Sequence[str]) -> list[Score]:
+    """Per-label precision/recall/F1; an undefined ratio (0/0) is 0, as scikit-learn's zero_division=0."""
+    out = []
+    for i, label in enumerate(labels):
+        tp = int(matrix[i, i])
+        support = int(matrix[i].sum())
+        predicted = int(matrix[:, i].sum())
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out.append(Score(label, support, predicted, precision, recall, f1))
+    return out
+
+
+def macro_f1(per_label: Iterable[Score]) -> float:
+    """Mean F1 over labels that occur in the truth or the predictions."""
+    used = [s.f1 for s in per_label if s.support or s.predicted]
+    return float(np.mean(used)) if used else float("nan")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# stopping quality (pure)
+
+
+def regret_at(values: np.ndarray, stop_index: int, direction: str) -> tuple[float, float]:
+    """(regret of the value at the stop, regret of the best value kept up to the stop), relative to the best of the
+    whole curve; positive = worse than the best."""
+    sign = 1.0 if direction == "min" else -1.0
+    best = float(np.min(values * sign)) * sign
+    kept = float(np.min(values[: stop_index + 1] * sign)) * sign
+    scale = abs(best) if best != 0 else 1.0
+    return sign * (float(values[stop_index]) - best) / scale, sign * (kept - best) / scale
+
+
+def saved_share(first_step: int, last_step: int, stop_step: int) -> float:
+    span = last_step - first_step
+    return max(0.0, (last_step - stop_step) / span) if span > 0 else 0.0
+
+
+@dataclass
+class StopRow:
+    method: str
+    regrets: list[float] = field(default_factory=list)
+    kept: list[float] = field(default_factory=list)
+    saved: list[float] = field(default_factory=list)
+
+    def summary(self) -> tuple[float, float, float, float, float]:
+        r, k, s = np.array(self.regrets), np.array(self.kept), np.array(self.saved)
+        return (float(np.mean(r)), float(np.median(r)), float(np.mean(k)), float(np.mean(s)),
+                float(np.mean(r <= 0.01)))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# running the engine
+
+
+@dataclass
+class Case:
+    """One labeled run and what losslint said about it."""
+
+    name: str
+    label: str
+    family: str
+    result: Any | None  # losslint.findings.Result
+    truth: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return self.result.verdict if self.result is not None else OTHER
+
+
+def synthetic_cases(n_per_kind: int, seed0: int, via_files: bool, jobs: int) -> list[Case]:
+    from synthetic_curves import corpus, to_run, write_jsonl
+
+    from losslint import engine
+
+    runs = corpus(n_per_kind, seed0)
+    if via_files:
+        with tempfile.TemporaryDirectory(prefix="losslint-quality-") as tmp:
+            for run in runs:
+                write_jsonl(run, Path(tmp) / run.name / "metrics.jsonl")
+            results, errors = engine.check_paths([tmp], jobs=jobs)
+            for error in errors:
+                print(f"  read error: {error.text}", file=sys.stderr)
+            by_name = {r.run.name: r for r in results}
+    else:
+        results = engine.check_runs([to_run(run) for run in runs])
+        by_name = {r.run.name: r for r in results}
+    return [Case(run.name, run.label, run.family, by_name.get(run.name), run.truth) for run in runs]
+
+
+def labeled_path_cases(root: Path, labels: dict[str, dict[str, Any]], jobs: int) -> list[Case]:
+    """Check each labeled run folder/file under root; labels: relative path -> {"verdict": ..., ...}."""
+    from losslint import engine
+
+    cases = []
+    for rel, entry in labels.items():
+        path = root / rel
+        if not path.exists():
+            print(f"  missing: {path}", file=sys.stderr)
+            continue
+        results, errors = engine.check_paths([path], jobs=jobs)
+        for error in errors:
+            print(f"  read error: {error.text}", file=sys.stderr)
+        family = rel.split("/", 1)[0]
+        wanted = entry.get("run")
+        picked = [r for r in results if wanted is None or r.run.name == wanted]
+        if len(picked) != 1:
+            names = ", ".join(r.run.name for r in results) or "none"
+            print(f"  {rel}: expected one run{f' named {wanted!r}' if wanted else ''}, got {names}", file=sys.stderr)
+        cases.append(Case(rel, entry["verdict"], family, picked[0] if picked else None, dict(entry)))
+    return cases
+
+
+def stop_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str, int], int]:
+    """Regret and compute saved per method over the cases whose monitored metric is finite everywhere; and, for the
+    cases where it turns non-finite, how many each method stopped before the first non-finite evaluation."""
+    from losslint.analysis.early_stop import BASELINES, metric_direction
+
+    rows: dict[str, StopRow] = {m: StopRow(m) for m in ("losslint", *BASELINES, "end")}
+    used, nonfinite_runs = 0, 0
+    stopped_before_nan: Counter[str] = Counter()
+    for case in cases:
+        result = case.result
+        if result is None or result.early_stop is None:
+            continue
+        early = result.early_stop
+        series = result.run.series(early.metric).sort_values("step", kind="stable")
+        steps = series["step"].to_numpy()
+        values = series["value"].to_numpy(dtype=np.float64)
+        if len(values) < 2:
+            continue
+        all_steps = result.run.data["step"].to_numpy()
+        first, last = int(all_steps.min()), int(all_steps.max())
+        stops: dict[str, int | None] = {"losslint": early.recommended_stop_step, "end": None}
+        for name in BASELINES:
+            stops[name] = (early.baselines.get(name) or {}).get("stop_step")
+        finite = np.isfinite(values)
+        if not finite.all():
+            nonfinite_runs += 1
+            first_bad = int(steps[np.argmin(finite)])
+            for method, step in stops.items():
+                if step is not None and step < first_bad:
+                    stopped_before_nan[method] += 1
+            continue
+        used += 1
+        direction = metric_direction(early.metric)
+        for method, step in stops.items():
+            index = len(steps) - 1 if step is None else int(np.searchsorted(steps, step, side="right") - 1)
+            index = min(max(index, 0), len(steps) - 1)
+            regret, kept = regret_at(values, index, direction)
+            rows[method].regrets.append(regret)
+            rows[method].kept.append(kept)
+            rows[method].saved.append(saved_share(first, last, int(steps[index])))
+    return rows, used, dict(stopped_before_nan), nonfinite_runs
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# printing
+
+
+def classification_lines(cases: Sequence[Case], labels: Sequence[str] = VERDICTS) -> tuple[list[str], float]:
+    truth = [c.label for c in cases]
+    predicted = [c.verdict for c in cases]
+    matrix = confusion(truth, predicted, labels)
+    per_label = scores(matrix, labels)
+    cols = [SHORT[label] for label in labels] + [SHORT[OTHER]]
+    lines = ["confusion matrix (rows: true label, columns: losslint verdict)",
+             f"  {'':<13}" + "".join(f"{c:>7}" for c in cols)]
+    for label, row in zip(labels, matrix):
+        if row.sum():
+            lines.append(f"  {label:<13}" + "".join(f"{int(x):>7}" for x in row))
+    lines += ["", f"  {'verdict':<13} {'support':>7} {'predicted':>9} {'precision':>9} {'recall':>7} {'F1':>6}"]
+    for s in per_label:
+        if s.support or s.predicted:
+            lines.append(f"  {s.label:<13} {s.support:>7} {s.predicted:>9} {s.precision:>9.3f} {s.recall:>7.3f} "
+                         f"{s.f1:>6.3f}")
+    macro = macro_f1(per_label)
+    accuracy = float(np.trace(matrix[:, : len(labels)]) / max(1, matrix.sum()))
+    lines.append(f"  macro-F1 {macro:.3f}   accuracy {accuracy:.3f}   runs {len(cases)}")
+    return lines, macro
+
+
+def stop_lines(cases: Sequence[Case]) -> tuple[list[str], dict[str, StopRow]]:
+    rows, used, before_nan, nonfinite = stop_rows(cases)
+    lines = [f"stopping quality on {used} runs with a finite monitored validation curve "
+             "(regret: relative, positive = worse than the run's best; saved: share of steps after the stop)",
+             f"  {'method':<22} {'mean regret':>11} {'median':>8} {'kept regret':>11} {'saved':>7} "
+             f"{'regret<=1%':>10}"]
+    if used == 0:
+        return lines + ["  (no run with a validation curve)"], rows
+    for method, row in rows.items():
+        mean_r, med_r, kept, saved, good = row.summary()
+        lines.append(f"  {method:<22} {mean_r:>11.4f} {med_r:>8.4f} {kept:>11.4f} {saved:>7.3f} {good:>10.2f}")
+    if nonfinite:
+        lines.append(f"  runs whose monitored metric turns non-finite: {nonfinite}; stopped before it: " + ", ".join(
+            f"{m} {before_nan.get(m, 0)}" for m in rows))
+    return lines, rows
+
+
+def stop_target(rows: dict[str, StopRow]) -> tuple[str, bool | None]:
+    """losslint's mean regret <= the best baseline's (lowest mean regret, 'end' included) while saving more."""
+    if not rows["losslint"].regrets:
+        return "no runs with a validation curve", None
+    summary = {m: r.summary() for m, r in rows.items() if m != "losslint" and r.regrets}
+    best = min(summary, key=lambda m: (summary[m][0], -summary[m][3]))
+    ours = rows["losslint"].summary()
+    ok = ours[0] <= summary[best][0] + 1e-12 and ours[3] > summary[best][3]
+    return (f"losslint regret {ours[0]:.4f} vs best baseline {best} {summary[best][0]:.4f}; saved {ours[3]:.3f} vs "
+            f"{summary[best][3]:.3f}"), ok
+
+
+def family_lines(cases: Sequence[Case]) -> list[str]:
+    """Per family: how verdicts spread, and which rules (warning or above) fired on the misjudged runs."""
+    by_family: dict[tuple[str, str], list[Case]] = defaultdict(list)
+    for case in cases:
+        by_family[(case.label, case.family)].append(case)
+    lines = ["per family: verdicts, and the rules (warning+) that fired on the misjudged runs (count)",
+             f"  {'label/family':<28} {'n':>4} {'right':>6}  verdicts | misfiring rules"]
+    for (label, family), group in sorted(by_family.items()):
+        verdicts = Counter(c.verdict for c in group)
+        right = verdicts.get(label, 0)
+        wrong_rules: Counter[str] = Counter()
+        for c in group:
+            if c.verdict != label and c.result is not None:
+                wrong_rules.update({f"{f.code}:{f.severity[0]}" for f in c.result.findings
+                                    if f.severity in ("warning", "error")})
+        spread = " ".join(f"{SHORT.get(v, v)}={n}" for v, n in verdicts.most_common())
+        misfires = " ".join(f"{code}={n}" for code, n in wrong_rules.most_common(6))
+        lines.append(f"  {label + '/' + family:<28} {len(group):>4} {right / len(group):>6.0%}  {spread} | {misfires}")
+    return lines
+
+
+def rule_rate_lines(cases: Sequence[Case], labels: Sequence[str] = VERDICTS) -> list[str]:
+    """Share of runs of each true label on which each rule fired at warning or above."""
+    fired: dict[str, Counter[str]] = defaultdict(Counter)
+    totals = Counter(c.label for c in cases)
+    for case in cases:
+        if case.result is None:
+            continue
+        for code in {f.code for f in case.result.findings if f.severity in ("warning", "error")}:
+            fired[code][case.label] += 1
+    present = [label for label in labels if totals.get(label)]
+    lines = ["rule firing rate (warning+) by true label",
+             f"  {'rule':<6}" + "".join(f"{SHORT[label]:>7}" for label in present)]
+    for code in sorted(fired):
+        lines.append(f"  {code:<6}" + "".join(f"{fired[code][label] / totals[label]:>7.0%}" for label in present))
+    return lines
+
+
+def best_step_lines(cases: Sequence[Case]) -> list[str]:
+    """Synthetic only: distance of losslint's best step from the planted noise-free minimum, as a share of the run."""
+    errors, upturn_errors = [], []
+    for case in cases:
+        r = case.result
+        minimum = case.truth.get("minimum_step")
+        if r is None or r.early_stop is None or r.early_stop.best_step is None or minimum is None:
+            continue
+        if case.truth.get("nan_step") is not None:
+            continue
+        last = int(r.run.data["step"].max())
+        err = abs(r.early_stop.best_step - minimum) / max(last, 1)
+        errors.append(err)
+        if case.label == "overfitting":
+            upturn_errors.append(err)
+    if not errors:
+        return []
+    out = [f"best step vs planted minimum (share of run length): median {np.median(errors):.3f}, "
+           f"90th pct {np.percentile(errors, 90):.3f} over {len(errors)} runs"]
+    if upturn_errors:
+        out.append(f"  overfitting runs only: median {np.median(upturn_errors):.3f}, 90th pct "
+                   f"{np.percentile(upturn_errors, 90):.3f} over {len(upturn_errors)} runs")
+    return out
+
+
+def misjudged_lines(cases: Sequence[Case], limit: int) -> list[str]:
+    wrong = [c for c in cases if c.verdict != c.label]
+    if not wrong:
+        return []
+    lines = [f"misjudged runs ({len(wrong)}; first {min(limit, len(wrong))}):"]
+    for c in wrong[:limit]:
+        codes = ", ".join(f"{f.code}/{f.severity}" for f in (c.result.findings if c.result else [])) or "no findings"
+        lines.append(f"  {c.name}: label {c.label}, verdict {c.verdict}; {codes}")
+    return lines
+
+
+def corpus_report(title: str, cases: Sequence[Case], macro_target: float | None, misjudged_limit: int,
+                  synthetic: bool) -> tuple[list[str], list[tuple[str, str, bool | None]]]:
+    lines = ["=" * 100, f"{title}: {len(cases)} labeled runs", "=" * 100]
+    cls, macro = classification_lines(cases)
+    lines += cls + [""]
+    stop, rows = stop_lines(cases)
+    lines += stop + [""]
+    if synthetic:
+        lines += best_step_lines(cases) + [""]
+    lines += family_lines(cases) + [""] + rule_rate_lines(cases) + [""]
+    lines += misjudged_lines(cases, misjudged_limit)
+    targets = []
+    if macro_target is not None:
+        targets.append((f"{title}: macro-F1 >= {macro_target}", f"{macro:.3f}",
+                        None if math.isnan(macro) else macro >= macro_target))
+    text, ok = stop_target(rows)
+    targets.append((f"{title}: losslint regret <= best baseline's while saving more", text, ok))
+    return lines, targets
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# label files
+
+
+def load_fixture_labels(path: Path) -> dict[str, dict[str, Any]]:
+    """`fixtures/expected.toml`: a table per scenario with at least `verdict`; the scenario folder is
+    `fixtures/runs/<scenario>` unless the table names a `path`."""
+    data = tomllib.loads(path.read_text())
+    table = data.get("runs", data.get("scenarios", data))
+    labels = {}
+    for name, entry in table.items():
+        if isinstance(entry, dict) and "verdict" in entry:
+            labels[str(entry.get("path", name))] = entry
+    return labels
+
+
+def load_realworld_labels(path: Path) -> dict[str, dict[str, Any]]:
+    """`tests/data/realworld_labels.toml`: a table per run, keyed by its path below the corpus root (or naming it in
+    `path`), with `verdict`; entries without a verdict are skipped."""
+    data = tomllib.loads(path.read_text())
+    table = data.get("runs", data)
+    labels = {}
+    for key, entry in table.items():
+        if isinstance(entry, dict) and entry.get("verdict") in VERDICTS:
+            labels[str(entry.get("path", key))] = entry
+    return labels
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n-per-kind", type=int, default=50, help="synthetic runs per label (default 50)")
+    parser.add_argument("--seed0", type=int, default=0)
+    parser.add_argument("--corpus", default="synthetic,fixtures,realworld")
+    parser.add_argument("--via-files", action="store_true", help="synthetic runs go through JSONL files and readers")
+    parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--misjudged", type=int, default=25, help="misjudged runs listed per corpus")
+    args = parser.parse_args(argv)
+    wanted = {c.strip() for c in args.corpus.split(",") if c.strip()}
+
+    import numpy
+    import pandas
+
+    out = [f"losslint detection-quality benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
+           f"python {sys.version.split()[0]}, numpy {numpy.__version__}, pandas {pandas.__version__}", ""]
+    all_targets: list[tuple[str, str, bool | None]] = []
+    if "synthetic" in wanted:
+        start = time.perf_counter()
+        cases = synthetic_cases(args.n_per_kind, args.seed0, args.via_files, args.jobs)
+        title = f"synthetic (n_per_kind={args.n_per_kind}, seed0={args.seed0}" + \
+                (", via JSONL files)" if args.via_files else ", in memory)")
+        lines, targets = corpus_report(title, cases, TARGET_MACRO_F1_SYNTHETIC, args.misjudged, synthetic=True)
+        out += lines + [f"({time.perf_counter() - start:.1f} s)", ""]
+        all_targets += targets
+    if "fixtures" in wanted:
+        expected = REPO / "fixtures" / "expected.toml"
+        if expected.exists():
+            cases = labeled_path_cases(REPO / "fixtures" / "runs", load_fixture_labels(expected), args.jobs)
+            lines, targets = corpus_report("fixtures", cases, None, args.misjudged, synthetic=False)
+            out += lines + [""]
+            all_targets += targets
+        else:
+            out += [f"fixtures: {expected} not found, skipped", ""]
+    if "realworld" in wanted:
+        root = Path(os.environ.get("LOSSLINT_REALWORLD", "/work/shared/realworld"))
+        label_file = REPO / "tests" / "data" / "realworld_labels.toml"
+        if root.exists() and label_file.exists():
+            cases = labeled_path_cases(root, load_realworld_labels(label_file), args.jobs)
+            lines, targets = corpus_report("realworld", cases, TARGET_MACRO_F1_REALWORLD, args.misjudged,
+                                           synthetic=False)
+            out += lines + [""]
+            all_targets += targets
+        else:
+            out += [f"realworld: {root} or {label_file} not found, skipped", ""]
+    out.append("targets")
+    width = max((len(t[0]) for t in all_targets), default=10)
+    for text, value, ok in all_targets:
+        out.append(f"  {text:<{width}}  {'NOT RUN' if ok is None else 'PASS' if ok else 'FAIL'}  {value}")
+    print("\n".join(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
