@@ -43,19 +43,27 @@ class Discovery:
 
 
 def _walk_files(root: Path, errors: list[ReadError]) -> Iterable[Path]:
-    """Every file below root, following directory links once; loops and unreadable folders become errors."""
+    """Every file below root, following directory links once; loops and unreadable folders become errors.
+
+    A link back to a folder above itself is a loop (one error). A second link to a folder already walked (W&B's
+    `wandb/latest-run`) is not: it is skipped silently. Linked folders are walked after the real ones, so that a run
+    is found, and named, by its real path.
+    """
     seen: set[tuple[int, int]] = set()
-    stack = [root]
-    while stack:
-        directory = stack.pop()
+    stack: list[tuple[Path, frozenset]] = [(root, frozenset())]
+    links: list[tuple[Path, frozenset]] = []
+    while stack or links:
+        directory, ancestors = stack.pop() if stack else links.pop(0)
         try:
             st = directory.stat()
         except OSError as exc:
             errors.append(ReadError(directory, f"cannot open directory: {exc.strerror or exc}"))
             continue
         ident = (st.st_dev, st.st_ino)
+        if ident in ancestors:
+            errors.append(ReadError(directory, "directory symlink loop (links to a folder above it), skipped"))
+            continue
         if ident in seen:
-            errors.append(ReadError(directory, "directory symlink loop (already visited), skipped"))
             continue
         seen.add(ident)
         try:
@@ -63,6 +71,7 @@ def _walk_files(root: Path, errors: list[ReadError]) -> Iterable[Path]:
         except OSError as exc:
             errors.append(ReadError(directory, f"cannot list directory: {exc.strerror or exc}"))
             continue
+        below = ancestors | {ident}
         subdirs = []
         for entry in entries:
             path = Path(entry.path)
@@ -71,11 +80,18 @@ def _walk_files(root: Path, errors: list[ReadError]) -> Iterable[Path]:
             except OSError:
                 is_dir = False
             if is_dir:
-                if entry.name not in SKIP_DIRS:
-                    subdirs.append(path)
+                if entry.name in SKIP_DIRS:
+                    pass
+                elif entry.is_symlink():
+                    links.append((path, below))
+                else:
+                    subdirs.append((path, below))
                 continue
             try:
                 if not entry.is_file(follow_symlinks=True):
+                    # is_file() answers False, not OSError, for a link whose target is gone
+                    if entry.is_symlink() and not os.path.exists(entry.path):
+                        errors.append(ReadError(path, "broken symbolic link"))
                     continue
             except OSError:
                 if entry.is_symlink():
@@ -111,6 +127,7 @@ def discover(paths: Sequence[str | os.PathLike]) -> Discovery:
     # (format, key) -> files; insertion order keeps output stable
     claimed: dict[tuple[str, Path], list[Path]] = {}
     names: dict[tuple[str, Path], str] = {}
+    seen_files: set[Path] = set()
 
     for raw in paths:
         root = Path(raw)
@@ -131,6 +148,10 @@ def discover(paths: Sequence[str | os.PathLike]) -> Discovery:
             # the whole run that holds the file, not the file alone
             candidates = [p for p in _walk_files(key_dir, errors)] if key_dir.is_dir() else [root]
         for path in candidates:
+            real = path.resolve()
+            if real in seen_files:  # one file reached twice (two arguments, a linked folder): read it once
+                continue
+            seen_files.add(real)
             reader = _claim(path, all_readers)
             if reader is None:
                 continue
