@@ -1,0 +1,550 @@
+"""TensorBoard event files (`*tfevents*`): every scalar point, never downsampled.
+
+Own TFRecord reader (`tfrecord.py`) + the `Event` protos shipped with the `tensorboard` package (upb C parser), rather
+than `EventAccumulator`, which keeps a reservoir sample and checks CRCs in pure Python.
+
+Scalars come from `summary.value[].simple_value` (PyTorch, tensorboardX, TF1) and from scalar-shaped numeric tensors
+(TF2 `tf.summary.scalar`, Keras callback: plugin `scalars`, or no plugin at all). Other plugins (histograms, images,
+text, hparams) are skipped.
+
+Restarts follow TensorBoard (event_accumulator.py, `_MaybePurgeOrphanedData`): in a file of version >= 2, a
+`SessionLog.START` drops every earlier point of that directory with step >= its step; in older files an event whose
+step is below the latest step seen drops the earlier points of its own tags with step >= its step. TensorBoard
+applies no rule to the common modern case (a resumed writer opening a new file), so across files of one directory,
+ordered by file name as TensorBoard loads them, a file whose first step for a tag is <= the last step seen for that
+tag drops the earlier points of that tag with step >= that first step. Each such regression is recorded in
+`metadata["step_regressions"]` and a note.
+"""
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..errors import ReadError
+from ..schema import Run, canonical_metric, frame_from_columns
+from .base import check_lfs_pointer
+from .tfrecord import RecordError, checksum_function, frame_records, verify_records
+
+# Sub-folders one Keras/TF2 run writes per split; their files belong to the parent run. TF2 custom training loops
+# conventionally log validation to `test/`, and early stopping must see it as the eval curve.
+SPLIT_DIRS = {"train": "train", "validation": "eval", "val": "eval", "eval": "eval", "test": "eval"}
+# HF Trainer writes hparams into a `<time.time()>/` sub-folder of its run folder.
+_TIMESTAMP_DIR = re.compile(r"^\d{9,}\.\d+$")
+# `SummaryWriter` names files `events.out.tfevents.<unix time>.<host>...`
+_NAME_TIME = re.compile(r"tfevents\.(\d+)")
+
+# dtype enum (tensorflow/core/framework/types.proto) -> (numpy dtype of tensor_content, TensorProto field)
+_TENSOR_DTYPES: dict[int, tuple[str, str]] = {
+    1: ("<f4", "float_val"),
+    2: ("<f8", "double_val"),
+    3: ("<i4", "int_val"),
+    4: ("<u1", "int_val"),
+    5: ("<i2", "int_val"),
+    6: ("<i1", "int_val"),
+    9: ("<i8", "int64_val"),
+    10: ("?", "bool_val"),
+    14: ("bfloat16", "half_val"),
+    17: ("<u2", "int_val"),
+    19: ("<f2", "half_val"),
+    22: ("<u4", "uint32_val"),
+    23: ("<u8", "uint64_val"),
+}
+_SESSION_START = 1  # SessionLog.START
+_HPARAMS_START_TAG = "_hparams_/session_start_info"
+
+
+def _event_class() -> Any:
+    from tensorboard.compat.proto import event_pb2
+
+    return event_pb2.Event
+
+
+def tensor_scalar(tensor: Any) -> float | None:
+    """The value of a scalar-shaped numeric TensorProto, else None (strings, histograms, shaped tensors)."""
+    kind = _TENSOR_DTYPES.get(tensor.dtype)
+    if kind is None or len(tensor.tensor_shape.dim):
+        return None
+    content = tensor.tensor_content
+    np_dtype, field_name = kind
+    if content:
+        if np_dtype == "bfloat16":
+            return float(np.frombuffer(b"\x00\x00" + content[:2], "<f4")[0])
+        return float(np.frombuffer(content, np_dtype, count=1)[0])
+    values = getattr(tensor, field_name)
+    if not values:
+        return 0.0  # as tensorflow's make_ndarray: an empty value list means zeros
+    first = values[0]
+    if np_dtype == "<f2":
+        return float(np.array([first], np.uint16).view(np.float16)[0])
+    if np_dtype == "bfloat16":
+        return float(np.array([first << 16], np.uint32).view(np.float32)[0])
+    return float(first)
+
+
+@dataclass
+class FileScalars:
+    """Scalar points of one event file in logged order, plus the purge events TensorBoard would act on."""
+
+    path: Path
+    tags: list[str]
+    codes: np.ndarray  # index into tags, per point
+    steps: np.ndarray
+    values: np.ndarray
+    wall_times: np.ndarray
+    # (points logged before it, step, tag code or -1 for "all tags"): purge earlier points with step >= step
+    purges: list[tuple[int, int, int]] = field(default_factory=list)
+    file_version: str | None = None
+    records: int = 0
+    truncated_at: int | None = None
+    hparams: dict[str, Any] = field(default_factory=dict)
+    non_scalar_tags: int = 0
+    first_wall_time: float | None = None
+
+    def __len__(self) -> int:
+        return len(self.steps)
+
+    def kept(self) -> np.ndarray:
+        """Mask of points that survive this file's own purges (what TensorBoard shows for this file alone)."""
+        return _apply_purges(self.codes, self.steps, self.purges)
+
+
+def _apply_purges(codes: np.ndarray, steps: np.ndarray, purges: Sequence[tuple[int, int, int]]) -> np.ndarray:
+    keep = np.ones(len(steps), dtype=bool)
+    for before, step, code in purges:
+        doomed = steps[:before] >= step
+        if code >= 0:
+            doomed &= codes[:before] == code
+        keep[:before] &= ~doomed
+    return keep
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except OSError as exc:
+        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _hparams_from(content: bytes) -> dict[str, Any]:
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    data = plugin_data_pb2.HParamsPluginData.FromString(content)
+    found: dict[str, Any] = {}
+    for name, value in data.session_start_info.hparams.items():
+        kind = value.WhichOneof("kind")
+        if kind in ("number_value", "string_value", "bool_value"):
+            found[name] = getattr(value, kind)
+    return found
+
+
+def _distinct_rows(rows: np.ndarray, direct_passes: int = 32) -> list[tuple[bytes, np.ndarray]]:
+    """(row bytes, indices of the rows equal to it) for each distinct row of a (n, length) uint8 matrix.
+
+    A run logs a handful of tags, so peeling off one tag per pass (one vectorised comparison) beats sorting a
+    million rows; past `direct_passes` tags the rest is sorted.
+    """
+    found: list[tuple[bytes, np.ndarray]] = []
+    remaining = np.arange(len(rows))
+    while len(remaining) and len(found) < direct_passes:
+        key = rows[remaining[0]]
+        same = (rows[remaining] == key).all(axis=1)
+        found.append((key.tobytes(), remaining[same]))
+        remaining = remaining[~same]
+    if len(remaining):
+        keys = np.ascontiguousarray(rows[remaining]).view(f"V{rows.shape[1]}").ravel()
+        distinct, which = np.unique(keys, return_inverse=True)
+        which = which.ravel()
+        found.extend((bytes(key), remaining[which == number]) for number, key in enumerate(distinct))
+    return found
+
+
+@dataclass
+class _FastScalars:
+    records: np.ndarray  # record index of each decoded point
+    tag_ids: np.ndarray
+    tags: list[str]
+    steps: np.ndarray
+    values: np.ndarray
+    walls: np.ndarray
+
+
+_HEAD = 32  # bytes of a record that hold everything before the tag in the fast layout (step varint <= 10 bytes)
+
+
+def _fast_simple_values(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> _FastScalars:
+    """Decode, all at once, the records laid out exactly as PyTorch/tensorboardX/TF1 write one `simple_value`:
+
+    ``09 <f64 wall_time> [10 <varint step>] 2a <n> { 0a <n> { 0a <n> <tag> 15 <f32 value> } }``
+
+    (field order as protobuf serialises it; a zero step is omitted). Records in any other layout are left to the
+    protobuf parser; `records` says which ones were decoded here.
+    """
+    candidates = np.flatnonzero((lengths >= 21) & (starts + _HEAD <= len(buf)))
+    starts, lengths = starts[candidates], lengths[candidates]
+    head = np.lib.stride_tricks.sliding_window_view(buf, _HEAD)[starts]
+    ok = head[:, 0] == 0x09
+    has_step = head[:, 9] == 0x10
+    # step varint: its length is where the first byte without the continuation bit is
+    varint = head[:, 10:20]
+    step_bytes = np.argmin(varint >= 0x80, axis=1) + 1
+    ok &= ~has_step | (varint[np.arange(len(starts)), step_bytes - 1] < 0x80)
+    widest = int(step_bytes[has_step].max()) if has_step.any() else 1
+    groups = (varint[:, :widest] & 0x7F).astype(np.uint64) << (np.arange(widest, dtype=np.uint64) * np.uint64(7))
+    groups[np.arange(widest) >= step_bytes[:, None]] = 0
+    step = np.bitwise_or.reduce(groups, axis=1)
+    q = 9 + np.where(has_step, 1 + step_bytes, 0)  # offset of the summary field within the record
+    flat = head.ravel()
+    at = np.arange(len(starts)) * _HEAD + q
+
+    def byte(shift: int) -> np.ndarray:
+        return flat[at + shift].astype(np.int64)
+
+    ok &= (byte(0) == 0x2A) & (byte(1) < 0x80) & (q + 2 + byte(1) == lengths)
+    ok &= (byte(2) == 0x0A) & (byte(3) < 0x80) & (q + 4 + byte(3) == lengths)
+    tag_length = byte(5)
+    ok &= (byte(4) == 0x0A) & (tag_length > 0) & (tag_length < 0x80) & (q + 6 + tag_length + 5 == lengths)
+    tail = np.lib.stride_tricks.sliding_window_view(buf, 5)[starts + lengths - 5]
+    ok &= tail[:, 0] == 0x15
+
+    chosen = np.flatnonzero(ok)
+    values = np.ascontiguousarray(tail[chosen, 1:]).view("<f4").ravel().astype(np.float64)
+    walls = np.ascontiguousarray(head[chosen, 1:9]).view("<f8").ravel()
+    steps = np.where(has_step[chosen], step[chosen].view(np.int64), 0)
+    tag_starts, tag_length = starts[chosen] + q[chosen] + 6, tag_length[chosen]
+    tag_ids = np.full(len(chosen), -1, dtype=np.int64)
+    tags: list[str] = []
+    for length in np.unique(tag_length).tolist():
+        members = np.flatnonzero(tag_length == length)
+        rows = np.lib.stride_tricks.sliding_window_view(buf, length)[tag_starts[members]]
+        for key, same in _distinct_rows(rows):
+            try:
+                tag = key.decode("utf-8")
+            except UnicodeDecodeError:
+                continue  # proto3 strings are UTF-8: leave the record to the parser, which will refuse it
+            tag_ids[members[same]] = len(tags)
+            tags.append(tag)
+    good = tag_ids >= 0
+    return _FastScalars(candidates[chosen[good]], tag_ids[good], tags, steps[good], values[good], walls[good])
+
+
+def parse_event_file(path: Path, data: bytes | None = None, verify: bool | None = None) -> FileScalars:
+    """Every scalar point of one event file; raises ReadError for anything that is not a readable event file."""
+    from google.protobuf.message import DecodeError
+
+    if data is None:
+        data = _read_bytes(path)
+    check_lfs_pointer(path, data[:64])
+    framing = frame_records(data)
+    crc = checksum_function(verify)
+    try:
+        if crc is not None:
+            verify_records(data, framing, crc)
+        if framing.error is not None:
+            raise framing.error
+    except RecordError as exc:
+        raise ReadError(path, f"not a valid TensorBoard event file: {exc.message}", offset=exc.offset) from None
+
+    from_string = _event_class().FromString
+    buf = np.frombuffer(data, dtype=np.uint8)
+    starts, lengths = framing.payload_starts, framing.lengths
+    offsets = framing.offsets.tolist()
+
+    def event_at(index: int) -> Any:
+        start = int(starts[index])
+        try:
+            return from_string(data[start:start + int(lengths[index])])
+        except DecodeError:
+            raise ReadError(path, "not a valid TensorBoard event file: record is not an Event protobuf",
+                            offset=offsets[index]) from None
+
+    # The vectorised decoder only applies where TensorBoard's purge rule is the SessionLog one (file version >= 2),
+    # which every current writer declares in its first record; older files go event by event.
+    fast = None
+    if len(framing):
+        first = event_at(0)
+        if first.WhichOneof("what") == "file_version" and _parse_version(first.file_version) >= 2:
+            fast = _fast_simple_values(buf, starts, lengths)
+    slow_records = np.arange(len(framing))
+    if fast is not None and len(fast.records):
+        slow_mask = np.ones(len(framing), dtype=bool)
+        slow_mask[fast.records] = False
+        slow_records = np.flatnonzero(slow_mask)
+
+    tag_codes: dict[str, int] = {}
+    tensor_plugins: dict[str, str] = {}
+    owners: list[int] = []  # record index of each slow point
+    codes: list[int] = []
+    steps: list[int] = []
+    values: list[float] = []
+    walls: list[float] = []
+    purges: list[tuple[int, int, int]] = []  # (record index, step, tag code or -1)
+    hparams: dict[str, Any] = {}
+    file_version: str | None = None
+    version_number: float | None = None
+    latest_step = -1  # EventAccumulator.most_recent_step, used by files older than version 2
+    skipped: set[str] = set()
+    for index in slow_records.tolist():
+        event = event_at(index)
+        what = event.WhichOneof("what")
+        if what == "file_version":
+            file_version = event.file_version
+            version_number = _parse_version(file_version)
+        step = event.step
+        if version_number is not None and version_number >= 2:
+            if what == "session_log" and event.session_log.status == _SESSION_START:
+                purges.append((index, step, -1))
+        elif step < latest_step and what == "summary":
+            for value in event.summary.value:
+                purges.append((index, step, tag_codes.setdefault(value.tag, len(tag_codes))))
+        else:
+            latest_step = step
+        if what != "summary":
+            continue
+        wall = event.wall_time
+        for value in event.summary.value:
+            kind = value.WhichOneof("value")
+            tag = value.tag
+            if kind == "simple_value":
+                number = value.simple_value
+            elif kind == "tensor":
+                plugin = tensor_plugins.get(tag)
+                if plugin is None:
+                    plugin = value.metadata.plugin_data.plugin_name if value.HasField("metadata") else ""
+                    tensor_plugins[tag] = plugin
+                    if plugin == "hparams" and tag == _HPARAMS_START_TAG:
+                        hparams.update(_hparams_from(value.metadata.plugin_data.content))
+                if plugin not in ("scalars", ""):
+                    skipped.add(tag)
+                    continue
+                number = tensor_scalar(value.tensor)
+                if number is None:
+                    skipped.add(tag)
+                    continue
+            else:
+                # PyTorch/Lightning hparams: a value with plugin metadata and no payload at all
+                if kind is None and tag == _HPARAMS_START_TAG and value.HasField("metadata"):
+                    hparams.update(_hparams_from(value.metadata.plugin_data.content))
+                skipped.add(tag)
+                continue
+            code = tag_codes.get(tag)
+            if code is None:
+                code = tag_codes[tag] = len(tag_codes)
+            owners.append(index)
+            codes.append(code)
+            steps.append(step)
+            values.append(number)
+            walls.append(wall)
+
+    point_records = np.asarray(owners, dtype=np.int64)
+    point_codes = np.asarray(codes, dtype=np.int32)
+    point_steps = np.asarray(steps, dtype=np.int64)
+    point_values = np.asarray(values, dtype=np.float64)
+    point_walls = np.asarray(walls, dtype=np.float64)
+    if fast is not None and len(fast.records):
+        remap = np.array([tag_codes.setdefault(tag, len(tag_codes)) for tag in fast.tags], dtype=np.int32)
+        point_records = np.concatenate([fast.records, point_records])
+        point_codes = np.concatenate([remap[fast.tag_ids], point_codes])
+        point_steps = np.concatenate([fast.steps, point_steps])
+        point_values = np.concatenate([fast.values, point_values])
+        point_walls = np.concatenate([fast.walls, point_walls])
+        if len(owners):
+            order = np.argsort(point_records, kind="stable")
+            point_records, point_codes, point_steps, point_values, point_walls = (
+                point_records[order], point_codes[order], point_steps[order], point_values[order],
+                point_walls[order])
+    # purges are kept as "points logged before them", the unit `_apply_purges` works in
+    purge_points = [(int(np.searchsorted(point_records, index)), step, code) for index, step, code in purges]
+    return FileScalars(
+        path=path, tags=list(tag_codes), codes=point_codes, steps=point_steps, values=point_values,
+        wall_times=point_walls, purges=purge_points, file_version=file_version, records=len(framing),
+        truncated_at=framing.truncated_at, hparams=hparams, non_scalar_tags=len(skipped - set(tag_codes)),
+        first_wall_time=float(first.wall_time) if len(framing) else None,
+    )
+
+
+def _parse_version(text: str) -> float:
+    try:
+        return float(text.split("brain.Event:")[-1])
+    except ValueError:
+        return -1.0  # as event_util.ParseFileVersion: unknown versions use the out-of-order rule
+
+
+def split_of(directory: str) -> str | None:
+    """The split a run's sub-folder stands for (`validation/` -> eval), None for the run folder itself."""
+    return SPLIT_DIRS.get(directory.lower())
+
+
+def _file_order(scalars: FileScalars) -> tuple[float, str]:
+    # TensorBoard loads a folder's files in name order, whose `tfevents.<unix time>` encodes creation time; the
+    # first record's wall time says the same with sub-second precision, and does not put `.10` before `.9`.
+    name_time = _NAME_TIME.search(scalars.path.name)
+    started = scalars.first_wall_time if scalars.first_wall_time is not None else (
+        float(name_time.group(1)) if name_time else math.inf)
+    return (started, scalars.path.name)
+
+
+@dataclass
+class _Series:
+    """The points of one run folder or split sub-folder, files concatenated in load order."""
+
+    split: str | None
+    files: list[FileScalars]
+
+
+def _assemble(series: _Series, notes: list[str], regressions: list[dict[str, Any]], base: Path
+              ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Concatenate one directory's files, apply TensorBoard's purges and the cross-file restart rule."""
+    tags: list[str] = []
+    index: dict[str, int] = {}
+    code_parts, step_parts, value_parts, wall_parts, file_ids = [], [], [], [], []
+    purges: list[tuple[int, int, int]] = []
+    total = 0
+    for number, scalars in enumerate(series.files):
+        remap = np.array([index.setdefault(t, len(index)) for t in scalars.tags] or [0], dtype=np.int32)
+        for tag in scalars.tags:
+            if tag not in tags:
+                tags.append(tag)
+        code_parts.append(remap[scalars.codes] if len(scalars) else scalars.codes)
+        purges.extend((total + before, step, int(remap[code]) if code >= 0 else -1)
+                      for before, step, code in scalars.purges)
+        step_parts.append(scalars.steps)
+        value_parts.append(scalars.values)
+        wall_parts.append(scalars.wall_times)
+        file_ids.append(np.full(len(scalars), number, dtype=np.int32))
+        total += len(scalars)
+    codes = np.concatenate(code_parts) if code_parts else np.zeros(0, np.int32)
+    steps = np.concatenate(step_parts) if step_parts else np.zeros(0, np.int64)
+    values = np.concatenate(value_parts) if value_parts else np.zeros(0)
+    walls = np.concatenate(wall_parts) if wall_parts else np.zeros(0)
+    owner = np.concatenate(file_ids) if file_ids else np.zeros(0, np.int32)
+    keep = _apply_purges(codes, steps, purges)
+    if purges:
+        dropped = int((~keep).sum())
+        if dropped:
+            notes.append(f"{dropped} point(s) dropped by TensorBoard's restart purge (SessionLog.START or "
+                         f"out-of-order steps in a pre-v2 event file)")
+
+    # A later file that resumes a tag at or below the last step seen for it replaces the overlapping points.
+    for number in range(1, len(series.files)):
+        in_file = owner == number
+        for code in np.unique(codes[in_file & keep]):
+            mine = in_file & keep & (codes == code)
+            first_step = int(steps[mine.argmax()])
+            earlier = (owner < number) & keep & (codes == code)
+            if not earlier.any():
+                continue
+            last_step = int(steps[earlier].max())
+            if first_step > last_step:
+                continue
+            doomed = earlier & (steps >= first_step)
+            keep &= ~doomed
+            tag = tags[code]
+            where = _relative(series.files[number].path, base)
+            regressions.append({"tag": tag, "split": series.split, "file": where, "from_step": last_step,
+                                "to_step": first_step, "dropped_points": int(doomed.sum())})
+            notes.append(f"step regression: {where} logs {tag!r} from step {first_step} after an earlier file "
+                         f"reached step {last_step}; {int(doomed.sum())} earlier point(s) at step >= {first_step} "
+                         f"replaced (TensorBoard restart rule)")
+    return tags, codes[keep], steps[keep], values[keep], walls[keep]
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return path.as_posix()
+
+
+def _epochs_by_step(tags: list[str], codes: np.ndarray, steps: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Epoch of each point, taken from an `epoch` scalar logged at the same step (Lightning, HF); NaN elsewhere."""
+    epochs = np.full(len(steps), np.nan)
+    epoch_codes = [i for i, t in enumerate(tags) if t.strip().lower() in ("epoch", "train/epoch")]
+    if not epoch_codes:
+        return epochs
+    marked = np.isin(codes, epoch_codes)
+    epoch_steps, epoch_values = steps[marked], values[marked]
+    order = np.argsort(epoch_steps, kind="stable")
+    epoch_steps, epoch_values = epoch_steps[order], epoch_values[order]
+    # the last epoch value logged at a step wins (Lightning logs `epoch` again at each validation)
+    last = np.r_[epoch_steps[1:] != epoch_steps[:-1], True]
+    epoch_steps, epoch_values = epoch_steps[last], epoch_values[last]
+    where = np.searchsorted(epoch_steps, steps)
+    found = where < len(epoch_steps)
+    found[found] &= epoch_steps[where[found]] == steps[found]
+    epochs[found] = epoch_values[where[found]]
+    return epochs
+
+
+class TensorBoardReader:
+    format = "tensorboard"
+    priority = 30
+
+    def can_read(self, path: Path) -> bool:
+        return "tfevents" in path.name
+
+    def run_key(self, path: Path) -> Path:
+        parent = path.parent
+        if parent.name.lower() in SPLIT_DIRS or _TIMESTAMP_DIR.match(parent.name):
+            return parent.parent
+        return parent
+
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+        paths = sorted(Path(p) for p in paths)
+        if not paths:
+            raise ReadError(name, "no event files")
+        root = self.run_key(paths[0])
+        by_dir: dict[Path, _Series] = {}
+        notes: list[str] = []
+        metadata: dict[str, Any] = {"file_versions": {}, "step_regressions": []}
+        hparams: dict[str, Any] = {}
+        parsed = sorted((parse_event_file(path) for path in paths), key=_file_order)
+        paths = [scalars.path for scalars in parsed]
+        for scalars in parsed:
+            path = scalars.path
+            where = _relative(path, root)
+            metadata["file_versions"][where] = scalars.file_version
+            hparams.update(scalars.hparams)
+            if scalars.truncated_at is not None:
+                notes.append(f"{where}: last record cut short at byte {scalars.truncated_at} (file still being "
+                             f"written?); read the {scalars.records} complete record(s) before it")
+            if scalars.records == 0:
+                notes.append(f"{where}: empty event file")
+            directory = path.parent
+            split = split_of(directory.name) if directory != root else None
+            by_dir.setdefault(directory, _Series(split, [])).files.append(scalars)
+
+        metric_parts, step_parts, value_parts, wall_parts, epoch_parts, tag_parts = [], [], [], [], [], []
+        for series in by_dir.values():
+            tags, codes, steps, values, walls = _assemble(series, notes, metadata["step_regressions"], root)
+            if not len(steps):
+                continue
+            names = np.array([canonical_metric(t, series.split, aliases) for t in tags], dtype=object)
+            raw = np.array(tags, dtype=object)
+            metric_parts.append(names[codes])
+            tag_parts.append(raw[codes])
+            step_parts.append(steps)
+            value_parts.append(values)
+            wall_parts.append(walls)
+            epoch_parts.append(_epochs_by_step(tags, codes, steps, values))
+        if not step_parts:
+            raise ReadError(root if len(paths) > 1 else paths[0], "no scalar summaries (hparams/graph only)")
+        data = frame_from_columns(
+            np.concatenate(metric_parts), np.concatenate(step_parts), np.concatenate(value_parts),
+            np.concatenate(wall_parts), np.concatenate(epoch_parts), np.concatenate(tag_parts))
+        nonfinite = int((~np.isfinite(data["value"].to_numpy())).sum())
+        if nonfinite:
+            metadata["nonfinite_points"] = nonfinite
+        return [Run(name=name, format=self.format, sources=[str(p) for p in paths], data=data,
+                    metadata=metadata, hparams=hparams, notes=notes)]
+
+
+READER = TensorBoardReader()
+
+__all__ = ["READER", "TensorBoardReader", "FileScalars", "parse_event_file", "tensor_scalar", "split_of",
+           "SPLIT_DIRS"]

@@ -1,0 +1,251 @@
+"""TFRecord framing and its masked CRC-32C, as TensorFlow writes event files.
+
+Each record is ``uint64 length | uint32 masked_crc32c(length bytes) | data | uint32 masked_crc32c(data)``, all
+little-endian (tensorflow/core/lib/io/record_writer.cc). The mask is ``((crc >> 15) | (crc << 17)) + 0xa282ead8``.
+
+CRC checking costs two checksum calls per record: with a C implementation (`google_crc32c` built with its C
+extension, or the `crc32c` package) that is noise next to protobuf decoding, so it is on by default; the pure-Python
+table version is ~100x slower, so it is off unless `LOSSLINT_VERIFY_CRC=1` (what `losslint --verify` sets) forces it.
+`LOSSLINT_VERIFY_CRC=0` turns checking off even with a C implementation.
+"""
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+HEADER = struct.Struct("<QI")
+HEADER_SIZE = HEADER.size  # 12: length + masked crc of length
+FOOTER_SIZE = 4
+_UINT32 = struct.Struct("<I")
+_UINT64 = struct.Struct("<Q")
+_MASK_DELTA = 0xA282EAD8
+VERIFY_ENV = "LOSSLINT_VERIFY_CRC"
+
+
+def _make_table() -> list[int]:
+    table = []
+    for byte in range(256):
+        crc = byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1  # reflected Castagnoli polynomial
+        table.append(crc)
+    return table
+
+
+_TABLE = _make_table()
+
+
+def crc32c_python(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    table = _TABLE
+    for byte in data:
+        crc = table[(crc ^ byte) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def _c_crc32c() -> Callable[[bytes], int] | None:
+    try:
+        import google_crc32c
+
+        if getattr(google_crc32c, "implementation", None) == "c":
+            return google_crc32c.value
+    except ImportError:
+        pass
+    try:
+        import crc32c  # type: ignore[import-not-found]
+
+        return crc32c.crc32c
+    except ImportError:
+        return None
+
+
+C_CRC32C = _c_crc32c()
+
+
+def mask(crc: int) -> int:
+    return (((crc >> 15) | (crc << 17)) + _MASK_DELTA) & 0xFFFFFFFF
+
+
+def masked_crc32c(data: bytes) -> int:
+    return mask((C_CRC32C or crc32c_python)(data))
+
+
+def checksum_function(verify: bool | None = None) -> Callable[[bytes], int] | None:
+    """The raw CRC-32C function to check records with, or None when checking is off (see module docstring)."""
+    if verify is None:
+        setting = os.environ.get(VERIFY_ENV, "").strip().lower()
+        if setting in ("1", "true", "yes", "on"):
+            verify = True
+        elif setting in ("0", "false", "no", "off"):
+            verify = False
+        else:
+            verify = C_CRC32C is not None
+    if not verify:
+        return None
+    return C_CRC32C or crc32c_python
+
+
+class RecordError(Exception):
+    """A record that is not valid TFRecord framing; `offset` is the byte offset of the record's start."""
+
+    def __init__(self, offset: int, message: str):
+        self.offset = offset
+        self.message = message
+        super().__init__(f"offset {offset}: {message}")
+
+
+@dataclass
+class Framing:
+    """Where the complete records of a file are. `offsets` are record starts, `lengths` payload sizes.
+
+    A record cut short at the very end (a file still being written) ends the framing and sets `truncated_at`; it is
+    told apart from garbage by its length CRC, which is checked for that one record even when checking is off.
+    Framing that runs into garbage stops there and keeps the problem in `error` so that a checksum failure earlier
+    in the file, the real first fault, can be reported instead.
+    """
+
+    offsets: np.ndarray
+    lengths: np.ndarray
+    truncated_at: int | None = None
+    error: RecordError | None = None
+
+    @property
+    def payload_starts(self) -> np.ndarray:
+        return self.offsets + HEADER_SIZE
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+
+def frame_records(data: bytes) -> Framing:
+    """Walk the length fields of `data`; this chain is the one inherently sequential step of reading a file."""
+    unpack = _UINT64.unpack_from
+    size = len(data)
+    offsets: list[int] = []
+    add = offsets.append
+    offset = 0
+    truncated_at = None
+    error = None
+    limit = size - HEADER_SIZE - FOOTER_SIZE
+    while offset <= limit:
+        end = offset + HEADER_SIZE + FOOTER_SIZE + unpack(data, offset)[0]
+        if end > size:
+            break
+        add(offset)
+        offset = end
+    if offset < size:
+        if size - offset < HEADER_SIZE:
+            truncated_at = offset
+        else:
+            length, length_crc = HEADER.unpack_from(data, offset)
+            if masked_crc32c(data[offset:offset + 8]) == length_crc:
+                truncated_at = offset
+            else:
+                error = RecordError(offset, "corrupt record header (length checksum mismatch)")
+    starts = np.asarray(offsets, dtype=np.int64)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    lengths = _gather_u64(buf, starts).astype(np.int64) if len(starts) else np.zeros(0, np.int64)
+    return Framing(starts, lengths, truncated_at, error)
+
+
+def _gather_u64(buf: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    return np.lib.stride_tricks.sliding_window_view(buf, 8)[positions].view("<u8").ravel()
+
+
+def _gather_u32(buf: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    return np.lib.stride_tricks.sliding_window_view(buf, 4)[positions].view("<u4").ravel()
+
+
+_NP_TABLE = np.array(_TABLE, dtype=np.uint32)
+# Records up to this size are checksummed many at a time with numpy; longer ones (graphs, histograms) one call each.
+_VECTOR_MAX_LENGTH = 512
+_VECTOR_MIN_COUNT = 64
+_VECTOR_CHUNK = 1 << 15
+
+
+def _position_tables(length: int) -> tuple[np.ndarray, int]:
+    """CRC-32C is affine in the message bits: crc(x) = crc(zeros) ^ XOR_k table[k][x[k]] for a fixed length.
+
+    Row k holds what byte value b at position k contributes (b followed by length-k-1 zero bytes, no init/xorout).
+    """
+    tables = np.empty((length, 256), dtype=np.uint32)
+    row = _NP_TABLE.copy()
+    for position in range(length - 1, -1, -1):
+        tables[position] = row
+        row = _NP_TABLE[row & 0xFF] ^ (row >> 8)  # push one more zero byte through the register
+    return tables, crc32c_python(bytes(length))
+
+
+def _crc32c_rows(rows: np.ndarray, tables: np.ndarray, zeros_crc: int) -> np.ndarray:
+    """Raw CRC-32C of each row of a (n, length) uint8 matrix."""
+    crc = np.full(rows.shape[0], zeros_crc, dtype=np.uint32)
+    for table, column in zip(tables, np.ascontiguousarray(rows.T)):
+        crc ^= table.take(column)
+    return crc
+
+
+def _mask_array(crc: np.ndarray) -> np.ndarray:
+    wide = crc.astype(np.uint64)
+    return ((((wide >> 15) | (wide << 17)) + _MASK_DELTA) & 0xFFFFFFFF).astype(np.uint32)
+
+
+def _checksums(data: bytes, buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray,
+               crc: Callable[[bytes], int]) -> np.ndarray:
+    """Masked CRC-32C of `data[start:start+length]` for every record."""
+    out = np.zeros(len(starts), dtype=np.uint32)
+    if not len(starts):
+        return out
+    for length, members in _groups(lengths):
+        if length == 0:
+            out[members] = mask(crc(b""))
+        elif length <= _VECTOR_MAX_LENGTH and len(members) >= _VECTOR_MIN_COUNT:
+            windows = np.lib.stride_tricks.sliding_window_view(buf, length)
+            tables, zeros_crc = _position_tables(length)
+            for chunk in range(0, len(members), _VECTOR_CHUNK):
+                part = members[chunk:chunk + _VECTOR_CHUNK]
+                out[part] = _mask_array(_crc32c_rows(windows[starts[part]], tables, zeros_crc))
+        else:
+            out[members] = [mask(crc(data[s:s + length])) for s in starts[members].tolist()]
+    return out
+
+
+def _length_checksums(lengths: np.ndarray, crc: Callable[[bytes], int]) -> np.ndarray:
+    """The masked CRC of each record's 8-byte length field: one computation per distinct length."""
+    which, distinct = pd.factorize(lengths)
+    table = np.array([mask(crc(_UINT64.pack(int(n)))) for n in distinct], dtype=np.uint32)
+    return table[which]
+
+
+def _groups(lengths: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(length, indices) per distinct length; hashing, not sorting, since a file has few distinct lengths."""
+    which, distinct = pd.factorize(lengths)
+    order = np.argsort(which.astype(np.int32 if len(distinct) > 32767 else np.int16), kind="stable")
+    bounds = np.flatnonzero(np.r_[True, np.diff(which[order]) != 0, True])
+    return [(int(distinct[which[order[lo]]]), order[lo:hi]) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def verify_records(data: bytes, framing: Framing, crc: Callable[[bytes], int]) -> None:
+    """Raise RecordError at the first record whose length or data checksum is wrong."""
+    if not len(framing):
+        return
+    buf = np.frombuffer(data, dtype=np.uint8)
+    offsets, lengths = framing.offsets, framing.lengths
+    header_ok = _length_checksums(lengths, crc) == _gather_u32(buf, offsets + 8)
+    data_ok = _checksums(data, buf, offsets + HEADER_SIZE, lengths, crc) == _gather_u32(
+        buf, offsets + HEADER_SIZE + lengths)
+    bad = np.flatnonzero(~(header_ok & data_ok))
+    if len(bad):
+        first = int(bad[0])
+        what = "length" if not header_ok[first] else "data"
+        raise RecordError(int(offsets[first]), f"corrupt record ({what} checksum mismatch)")
+
+
+def frame(payload: bytes) -> bytes:
+    """One TFRecord around `payload` (used by tests and tools that write event files)."""
+    header = struct.pack("<Q", len(payload))
+    return header + _UINT32.pack(masked_crc32c(header)) + payload + _UINT32.pack(masked_crc32c(payload))
