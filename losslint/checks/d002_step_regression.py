@@ -16,6 +16,7 @@ Defaults:
 from __future__ import annotations
 
 from ._common import emit
+from .view import BOOKKEEPING
 
 CODE = "D002"
 NAME = "step-regression"
@@ -31,7 +32,10 @@ def _recorded(metadata) -> tuple[int, int | None]:
         return 0, None
     if isinstance(recorded, (int, float)):
         return int(recorded), None
-    items = list(recorded)
+    # Regressions of bookkeeping tags (`train/epoch` re-logged with the final eval) are not two histories.
+    items = [r for r in recorded if not (isinstance(r, dict) and BOOKKEEPING.search(str(r.get("tag", "")).lower()))]
+    if not items:
+        return 0, None
     first = items[0]
     if isinstance(first, dict):
         for key in ("step", "to_step", "at_step", "to", "new_step"):

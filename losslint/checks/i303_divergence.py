@@ -2,8 +2,9 @@
 
 What it detects, on the training loss (the validation loss when no training loss was logged):
 - the curve becomes non-finite and stays so to the end after having finite values; or
-- its smoothed end level is at least `back_to_start` of the way from its minimum back to its starting level
-  (1.0 = back at the start or above), at least `min_ratio` times its minimum, and `noise_k` noise-sigmas above it.
+- its smoothed end level is `noise_k` noise-sigmas above its smoothed minimum and either back at or above its
+  starting level (`back_to_start` = 1.0 of the way from the minimum back to the start), or at least `min_ratio`
+  times the minimum while the rise undoes at least `min_undone` of the descent from the start to the minimum.
 Why it matters: the optimisation blew up; whatever the model learned is being destroyed, and every later step is
 wasted. (A validation-only rise with a falling training loss is overfitting, O101, not this.)
 What to do: lower the learning rate (often 3-10x), add gradient clipping and warm-up, check for fp16 overflow;
@@ -11,7 +12,10 @@ restart from the last good checkpoint.
 
 Defaults:
 - `back_to_start = 1.0`: all progress undone.
-- `min_ratio = 2.0`: the loss at least doubled from its minimum, so a curve that barely moved is not "diverged".
+- `min_ratio = 1.5`: the loss ends 50% above its best and stays there: a loss spike that never recovered (the
+  "loss blow-up" of large-model training logs), beyond the 10% of U203's "training loss rising".
+- `min_undone = 0.1`: and the rise undoes at least a tenth of what training had gained, so a loss that sits near
+  zero (0.0001 -> 0.0002) is not called diverged.
 - `noise_k = 3.0`, `min_points = 5`.
 SageMaker Debugger's ExplodingTensor rule is the NaN/inf half of this; its LossNotDecreasing rule would
 only call the other half "not decreasing".
@@ -26,7 +30,7 @@ CODE = "I303"
 NAME = "divergence"
 CATEGORY = "instability"
 DEFAULT_SEVERITY = "error"
-DEFAULTS = {"back_to_start": 1.0, "min_ratio": 2.0, "noise_k": 3.0, "min_points": 5}
+DEFAULTS = {"back_to_start": 1.0, "min_ratio": 1.5, "min_undone": 0.1, "noise_k": 3.0, "min_points": 5}
 
 
 def _nonfinite_tail_start(series) -> int | None:
@@ -58,13 +62,14 @@ def check(view, params):
     rise = end - low
     if rise <= 0 or rise < params["noise_k"] * noise:
         return
-    if end < low + params["back_to_start"] * (start - low):
+    # "Back at the start" needs a real descent first; a loss that never fell is judged by how far it rose.
+    descended = start - low > params["noise_k"] * noise
+    back_at_start = descended and end >= low + params["back_to_start"] * (start - low)
+    blown_up = low > 0 and end >= params["min_ratio"] * low and rise >= params["min_undone"] * (start - low)
+    if not (back_at_start or blown_up):
         return
-    if low > 0 and end < params["min_ratio"] * low:
-        return
-    if low <= 0 and rise < abs(start - low):
-        return
+    where = f"above its start {num(start)}" if back_at_start else f"{num(end / low)}x its minimum, and stayed there"
     yield emit(__name__, params, series.metric, int(steps[i_min]),
                f"{series.metric} fell to {num(low)} at step {int(steps[i_min])}, then climbed to {num(end)} by step "
-               f"{int(steps[-1])}, above its start {num(start)}: the run diverged; lower the learning rate, add "
-               f"gradient clipping and warm-up, restart from the last good checkpoint")
+               f"{int(steps[-1])}, {where}: the run diverged; lower the learning rate, add gradient clipping and "
+               f"warm-up, restart from the last good checkpoint")

@@ -3,7 +3,7 @@
 What it detects: each stretch where `train/learning_rate` increases (warm-up, a warm restart, a manual change)
 is followed, within `lag_fraction` of the run's steps after the stretch ends, by a training-loss spike (as I302,
 with this rule's `z_threshold`/`window`/`min_rel_jump`) or by a rise of the smoothed training loss of at least
-`min_rise` above its level when the rise began.
+`min_rise` above its lowest level since the rise began.
 Why it matters: it names the cause of the instability: the peak learning rate is too high for this model and
 batch size.
 What to do: lower the peak learning rate, lengthen warm-up, or soften the restart; clip gradients.
@@ -11,7 +11,7 @@ What to do: lower the peak learning rate, lengthen warm-up, or soften the restar
 Defaults:
 - `lag_fraction = 0.05`: 5% of the run after the rise ends; instabilities caused by the rise show within a few
   hundred steps, much shorter than a typical run.
-- `min_rise = 0.2`: the smoothed loss 20% above its level at the start of the rise.
+- `min_rise = 0.2`: the smoothed loss 20% above its lowest level since the start of the rise.
 - `z_threshold = 6.0`, `window = 10`, `min_rel_jump = 0.5`: as I302.
 - `min_lr_rise = 0.1`: the learning rate must grow by 10% over the stretch to count (float noise does not).
 """
@@ -65,15 +65,17 @@ def check(view, params):
         if len(in_window):
             hits.append((start, end, before, after, f"a loss spike at step {int(in_window[0])}", int(in_window[0])))
             continue
-        base = train.level_at(start)
-        inside = (steps >= start) & (steps <= window_end)
-        if base > 0 and inside.any():
-            peak_i = int(np.argmax(np.where(inside, train.smoothed, -np.inf)))
-            peak = float(train.smoothed[peak_i])
-            if peak >= base * (1 + params["min_rise"]):
+        inside = np.flatnonzero((steps >= start) & (steps <= window_end))
+        if len(inside) >= 2:
+            level = train.smoothed[inside]
+            low_so_far = np.minimum.accumulate(level)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                climb = np.where(low_so_far > 0, level / low_so_far - 1, 0.0)
+            k = int(np.argmax(climb))
+            if climb[k] >= params["min_rise"]:
                 hits.append((start, end, before, after,
-                             f"the loss rising {pct(peak / base - 1)} to {num(peak)} by step {int(steps[peak_i])}",
-                             int(steps[peak_i])))
+                             f"the loss rising {pct(climb[k])} from {num(low_so_far[k])} to {num(level[k])} by step "
+                             f"{int(steps[inside[k]])}", int(steps[inside[k]])))
     if not hits:
         return
     start, end, before, after, what, at = hits[0]

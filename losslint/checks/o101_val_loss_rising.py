@@ -10,8 +10,8 @@ What to do: stop at the minimum (early stopping, keep the best checkpoint: HF `l
 more training data, add regularisation (dropout, weight decay, data augmentation) or use a smaller model.
 
 Defaults:
-- `min_rise = 0.10`: 10% above the minimum, twice Prechelt's (1998) GL5 stopping threshold (5% generalisation
-  loss), so that a stop Prechelt would call early is not yet reported as overfitting.
+- `min_rise = 0.05`: 5% above the minimum, Prechelt's (1998) GL5 criterion (generalisation loss above 5%), the
+  best-performing of his GL stopping thresholds.
 - `noise_k = 3.0`: the rise must exceed 3 robust noise-sigmas of the curve (3-sigma rule).
 - `min_points = 5`, `min_evals_after = 2`: the minimum and two evaluations after it: HF
   `EarlyStoppingCallback`'s smallest useful patience is 1-3 evaluations.
@@ -26,7 +26,7 @@ CODE = "O101"
 NAME = "val-loss-rising"
 CATEGORY = "overfitting"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"min_rise": 0.10, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "improve_tol": 0.01,
+DEFAULTS = {"min_rise": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "improve_tol": 0.01,
             "severe_rise": 0.5, "severe_severity": "error"}
 
 

@@ -12,7 +12,8 @@ Defaults:
 - `tail_fraction = 0.2`: the last fifth of the run, the window Keras/HF users read off as "the end of the curve".
 - `min_drop = 0.05`: at least 5% lower at the end of that window than at its start; smaller end-of-run drift is
   what a decaying learning rate leaves on a converged run.
-- `alpha = 0.05`: the usual significance level. `min_points = 10`.
+- `alpha = 0.05`: the usual significance level. `min_points = 5`: five epochs falling in a row are significant
+  (Mann-Kendall p < 0.05) and a run stopped there is the typical "train longer" case.
 - `eval_rise_tol = 0.02`: the validation loss counts as rising when its end is 2% above its minimum.
 """
 from __future__ import annotations
@@ -23,7 +24,7 @@ CODE = "U202"
 NAME = "not-converged"
 CATEGORY = "underfitting"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"tail_fraction": 0.2, "min_drop": 0.05, "alpha": 0.05, "min_points": 10, "eval_rise_tol": 0.02}
+DEFAULTS = {"tail_fraction": 0.2, "min_drop": 0.05, "alpha": 0.05, "min_points": 5, "eval_rise_tol": 0.02}
 
 
 def check(view, params):

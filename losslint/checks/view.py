@@ -40,7 +40,7 @@ _MAX_TOKEN = re.compile(r"^(acc\w*|f1\w*|rouge\w*|bleu\w*|auc\w*|roc_auc|precisi
 
 
 def metric_leaf(metric: str) -> str:
-    return metric.rsplit("/", 1)[-1].lower()
+    return metric.rsplit("/", 1)[-1].lower().replace(" ", "_")
 
 
 def is_loss(metric: str) -> bool:
@@ -268,7 +268,8 @@ class RunView:
         return self._series[metric]
 
     def judged_metrics(self) -> list[str]:
-        return [m for m in self.metrics if not BOOKKEEPING.search(m.lower())]
+        # Keras' `evaluation_*_vs_iterations` repeat the epoch curves on an iteration axis: judged once, as epochs.
+        return [m for m in self.metrics if not BOOKKEEPING.search(m.lower()) and not m.endswith("_vs_iterations")]
 
     # -- roles ---------------------------------------------------------------------------------------------
     @cached_property
@@ -293,7 +294,10 @@ class RunView:
                         key=lambda m: (len(m), m))
         # A bare `loss` column of a format that names no split is the training loss too.
         bare = [m for m in self.loss_metrics if split_of(m) is None and metric_leaf(m) == "loss"]
-        return self._first_usable([TRAIN_LOSS, *others, *bare])
+        # A run whose only loss names no split (RL `episode/MSE Loss`) is judged as its training loss.
+        unsplit = [m for m in self.loss_metrics if split_of(m) is None]
+        sole = unsplit if len(unsplit) == 1 and not any(split_of(m) for m in self.loss_metrics) else []
+        return self._first_usable([TRAIN_LOSS, *others, *bare, *sole])
 
     @cached_property
     def eval_losses(self) -> list[SeriesView]:
