@@ -446,7 +446,7 @@ def targets(by: dict[str, Measurement], n_hf: int, quick: bool) -> list[str]:
 
     ours, tbp, acc = ok("tb-losslint"), ok("tb-tbparse"), ok("tb-event-accumulator")
     speed = tbp.seconds / ours.seconds if ours and tbp else None
-    out.append((f"TB read >= {TARGET_TB_SPEEDUP:.0f}x faster than tbparse", f"{fmt_num(speed, 1)}x",
+    out.append((f"TB read >= {TARGET_TB_SPEEDUP:.0f}x faster than tbparse", "-" if speed is None else f"{speed:.1f}x",
                 None if speed is None else speed >= TARGET_TB_SPEEDUP))
     same = None
     if ours and tbp and acc:

@@ -1,0 +1,100 @@
+"""Smoke tests of the benchmark harnesses: their scoring arithmetic, their inputs, and a `--quick` run.
+Timings are printed by the harnesses, never asserted here."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCH_DIR = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def load(name: str):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    spec.loader.exec_module(module)
+    return module
+
+
+quality = load("quality")
+bench = load("bench")
+
+
+def test_confusion_and_scores_match_hand_counts():
+    labels = ("good-fit", "overfitting", "diverged")
+    truth = ["good-fit", "good-fit", "overfitting", "overfitting", "overfitting", "diverged"]
+    pred = ["good-fit", "overfitting", "overfitting", "overfitting", "good-fit", "weird"]
+    matrix = quality.confusion(truth, pred, labels)
+    assert matrix.tolist() == [[1, 1, 0, 0], [1, 2, 0, 0], [0, 0, 0, 1]]
+    by = {s.label: s for s in quality.scores(matrix, labels)}
+    assert by["good-fit"].precision == pytest.approx(1 / 2) and by["good-fit"].recall == pytest.approx(1 / 2)
+    assert by["overfitting"].precision == pytest.approx(2 / 3) and by["overfitting"].recall == pytest.approx(2 / 3)
+    assert by["diverged"].f1 == 0.0 and by["diverged"].support == 1
+    assert quality.macro_f1(by.values()) == pytest.approx((0.5 + 2 / 3 + 0.0) / 3)
+
+
+def test_macro_f1_ignores_labels_absent_from_truth_and_predictions():
+    labels = ("good-fit", "overfitting", "no-signal")
+    matrix = quality.confusion(["good-fit", "overfitting"], ["good-fit", "overfitting"], labels)
+    assert quality.macro_f1(quality.scores(matrix, labels)) == 1.0
+
+
+def test_regret_is_relative_and_direction_aware():
+    loss = np.array([2.0, 1.0, 0.5, 0.8, 1.0])
+    at_stop, kept = quality.regret_at(loss, 3, "min")
+    assert at_stop == pytest.approx((0.8 - 0.5) / 0.5) and kept == 0.0
+    assert quality.regret_at(loss, 1, "min") == pytest.approx(((1.0 - 0.5) / 0.5, (1.0 - 0.5) / 0.5))
+    accuracy = np.array([0.5, 0.8, 0.9, 0.85])
+    assert quality.regret_at(accuracy, 3, "max")[0] == pytest.approx((0.9 - 0.85) / 0.9)
+    assert quality.saved_share(0, 1000, 250) == pytest.approx(0.75)
+    assert quality.saved_share(0, 1000, 1000) == 0.0
+
+
+def test_hf_tree_input_is_read_as_trainer_state_runs(tmp_path):
+    pytest.importorskip("losslint.io.trainer_state", reason="trainer_state reader not written yet")
+    from losslint.discover import load as load_runs
+
+    bench.write_hf_tree(tmp_path, 6)
+    runs, errors = load_runs([tmp_path])
+    assert errors == [] and len(runs) == 6
+    assert {r.format for r in runs} == {"trainer_state"}
+    state = json.loads((tmp_path / "run-0000" / "trainer_state.json").read_text())
+    logged_losses = [e["loss"] for e in state["log_history"] if "loss" in e]
+    run0 = next(r for r in runs if r.name == "run-0000")
+    np.testing.assert_allclose(run0.series("train/loss")["value"].to_numpy(), logged_losses)
+
+
+def test_quick_bench_readers_agree_row_for_row(tmp_path):
+    pytest.importorskip("losslint.io.tensorboard", reason="TensorBoard reader not written yet")
+    pytest.importorskip("tbparse")
+    proc = subprocess.run([sys.executable, str(BENCH_DIR / "bench.py"), "--quick", "--reps", "1",
+                           "--sections", "tb,jsonl", "--inputs", str(tmp_path)],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
+    assert "ERROR" not in out
+    identical = next(line for line in out.splitlines() if "rows identical" in line)
+    assert identical.rstrip().endswith("PASS"), out
+    rows = {line.split()[1]: line.split() for line in out.splitlines()
+            if line.startswith(("tb ", "jsonl ")) and len(line.split()) > 2}
+    assert rows["jsonl-losslint"][-1] == rows["jsonl-pandas"][-1]  # same row digest as pandas.read_json
+    expected_tb = bench.QUICK_STEPS + 2 * (bench.QUICK_STEPS // bench.EVAL_EVERY)
+    assert rows["tb-losslint"][2] == f"{expected_tb:,}"
+
+
+def test_quality_runs_end_to_end_on_a_small_synthetic_corpus():
+    pytest.importorskip("losslint.engine", reason="engine not written yet")
+    proc = subprocess.run([sys.executable, str(BENCH_DIR / "quality.py"), "--n-per-kind", "1", "--corpus",
+                           "synthetic"], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert "confusion matrix" in proc.stdout and "macro-F1" in proc.stdout
+    matrix_rows = [line for line in proc.stdout.splitlines()
+                   if line.startswith("  ") and line.split()[:1] and line.split()[0] in quality.VERDICTS
+                   and len(line.split()) == 8]
+    assert sum(int(x) for row in matrix_rows for x in row.split()[1:]) == len(quality.VERDICTS)
