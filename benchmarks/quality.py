@@ -166,26 +166,21 @@ def synthetic_cases(n_per_kind: int, seed0: int, via_files: bool, jobs: int) -> 
     return [Case(run.name, run.label, run.family, by_name.get(run.name), run.truth) for run in runs]
 
 
-def labeled_path_cases(root: Path, labels: dict[str, dict[str, Any]], jobs: int) -> list[Case]:
-    """Check each labeled run folder/file under root; labels: relative path -> {"verdict": ..., ...}."""
+def labeled_tree_cases(root: Path, labels: dict[str, dict[str, Any]], jobs: int) -> list[Case]:
+    """`losslint check root` once; each labeled run is matched by the run name check prints (labels: name ->
+    {"verdict": ..., ...}). A labeled run that check did not produce counts as a miss (verdict "(none)")."""
     from losslint import engine
 
+    results, errors = engine.check_paths([root], jobs=jobs)
+    for error in errors:
+        print(f"  read error: {error.text}", file=sys.stderr)
+    by_name = {r.run.name: r for r in results}
     cases = []
-    for rel, entry in labels.items():
-        path = root / rel
-        if not path.exists():
-            print(f"  missing: {path}", file=sys.stderr)
-            continue
-        results, errors = engine.check_paths([path], jobs=jobs)
-        for error in errors:
-            print(f"  read error: {error.text}", file=sys.stderr)
-        family = rel.split("/", 1)[0]
-        wanted = entry.get("run")
-        picked = [r for r in results if wanted is None or r.run.name == wanted]
-        if len(picked) != 1:
-            names = ", ".join(r.run.name for r in results) or "none"
-            print(f"  {rel}: expected one run{f' named {wanted!r}' if wanted else ''}, got {names}", file=sys.stderr)
-        cases.append(Case(rel, entry["verdict"], family, picked[0] if picked else None, dict(entry)))
+    for name, entry in labels.items():
+        if name not in by_name:
+            print(f"  labeled run not found by check: {name}", file=sys.stderr)
+        family = name.split("/", 1)[0]
+        cases.append(Case(name, entry["verdict"], family, by_name.get(name), dict(entry)))
     return cases
 
 
@@ -357,7 +352,8 @@ def misjudged_lines(cases: Sequence[Case], limit: int) -> list[str]:
     lines = [f"misjudged runs ({len(wrong)}; first {min(limit, len(wrong))}):"]
     for c in wrong[:limit]:
         codes = ", ".join(f"{f.code}/{f.severity}" for f in (c.result.findings if c.result else [])) or "no findings"
-        lines.append(f"  {c.name}: label {c.label}, verdict {c.verdict}; {codes}")
+        known = " [known disagreement]" if c.truth.get("known_disagreement") else ""
+        lines.append(f"  {c.name}: label {c.label}, verdict {c.verdict}{known}; {codes}")
     return lines
 
 
@@ -385,28 +381,13 @@ def corpus_report(title: str, cases: Sequence[Case], macro_target: float | None,
 # label files
 
 
-def load_fixture_labels(path: Path) -> dict[str, dict[str, Any]]:
-    """`fixtures/expected.toml`: a table per scenario with at least `verdict`; the scenario folder is
-    `fixtures/runs/<scenario>` unless the table names a `path`."""
-    data = tomllib.loads(path.read_text())
-    table = data.get("runs", data.get("scenarios", data))
-    labels = {}
-    for name, entry in table.items():
-        if isinstance(entry, dict) and "verdict" in entry:
-            labels[str(entry.get("path", name))] = entry
-    return labels
-
-
-def load_realworld_labels(path: Path) -> dict[str, dict[str, Any]]:
-    """`tests/data/realworld_labels.toml`: a table per run, keyed by its path below the corpus root (or naming it in
-    `path`), with `verdict`; entries without a verdict are skipped."""
+def load_labels(path: Path) -> dict[str, dict[str, Any]]:
+    """A label file: one table per run, keyed by the run name `losslint check <root>` prints, with a `verdict`
+    (`tests/data/realworld_labels.toml`, `fixtures/expected.toml`); tables without a known verdict are skipped."""
     data = tomllib.loads(path.read_text())
     table = data.get("runs", data)
-    labels = {}
-    for key, entry in table.items():
-        if isinstance(entry, dict) and entry.get("verdict") in VERDICTS:
-            labels[str(entry.get("path", key))] = entry
-    return labels
+    return {str(key): entry for key, entry in table.items()
+            if isinstance(entry, dict) and entry.get("verdict") in VERDICTS}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -437,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     if "fixtures" in wanted:
         expected = REPO / "fixtures" / "expected.toml"
         if expected.exists():
-            cases = labeled_path_cases(REPO / "fixtures" / "runs", load_fixture_labels(expected), args.jobs)
+            cases = labeled_tree_cases(REPO / "fixtures" / "runs", load_labels(expected), args.jobs)
             lines, targets = corpus_report("fixtures", cases, None, args.misjudged, synthetic=False)
             out += lines + [""]
             all_targets += targets
@@ -447,7 +428,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(os.environ.get("LOSSLINT_REALWORLD", "/work/shared/realworld"))
         label_file = REPO / "tests" / "data" / "realworld_labels.toml"
         if root.exists() and label_file.exists():
-            cases = labeled_path_cases(root, load_realworld_labels(label_file), args.jobs)
+            cases = labeled_tree_cases(root, load_labels(label_file), args.jobs)
             lines, targets = corpus_report("realworld", cases, TARGET_MACRO_F1_REALWORLD, args.misjudged,
                                            synthetic=False)
             out += lines + [""]
