@@ -104,11 +104,12 @@ def _scalar_tensor_value(tag: str, value: float, dtype: str, with_metadata: bool
     return summary_value
 
 
-def write_tensor_summaries(log_dir: Path) -> Path:
+def write_tensor_summaries(log_dir: Path, integers: bool = True) -> Path:
     """A TF2-style file (clearly not written by tensorflow, see module docstring): scalars as tensors.
 
-    Metadata only on the first value of each tag, as TF's FileWriter strips it from later ones; also a text tensor,
-    a histogram-shaped tensor and an hparams value, none of which are scalars.
+    Metadata only on the first value of each tag, as TF's FileWriter strips it from later ones; also a text tensor
+    and a histogram-shaped tensor, neither of which is a scalar. `integers=False` leaves out the int64 tag, which
+    tbparse 0.0.9 cannot decode with this tensorboard (its tensor_util names `dtypes.int4`, which the stub lacks).
     """
     from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
@@ -116,6 +117,8 @@ def write_tensor_summaries(log_dir: Path) -> Path:
     writer = EventFileWriter(str(log_dir))
     kinds = {"epoch_loss": "float_content", "epoch_accuracy": "double_val", "f32": "float_val",
              "half": "half_val", "count": "int64_val"}
+    if not integers:
+        del kinds["count"]
     for step in range(30):
         values = []
         for tag, kind in kinds.items():

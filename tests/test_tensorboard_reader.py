@@ -1,0 +1,477 @@
+"""TensorBoard reader: tbparse is the oracle for the points of every single file; run-level rules are checked
+against what the fixtures were written to contain and against /work/shared/realworld/MANIFEST.md."""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from losslint import discover
+from losslint.errors import ReadError
+from losslint.io import tfrecord
+from losslint.io.tensorboard import READER, parse_event_file
+
+import tb_fixtures as fx
+
+REALWORLD = Path("/work/shared/realworld/tensorboard")
+LFS_RUN = "edge-git-lfs-pointer-flax-swe-gpt"
+HPARAMS_ONLY_RUN = "keras-hparam-root"
+
+
+def realworld_files() -> list[Path]:
+    return fx.event_files(REALWORLD) if REALWORLD.is_dir() else []
+
+
+def need_realworld() -> None:
+    if not REALWORLD.is_dir():
+        pytest.skip(f"{REALWORLD} not present")
+
+
+# ---------------------------------------------------------------- oracle
+
+
+def tbparse_rows(path: Path) -> pd.DataFrame:
+    """The scalar points tbparse reports for one file: `scalars` plus the numeric scalar-shaped `tensors`."""
+    from tbparse import SummaryReader
+
+    reader = SummaryReader(str(path), pivot=False, extra_columns={"wall_time"}, event_types={"scalars", "tensors"})
+    frames = []
+    for table in (reader.scalars, reader.tensors):
+        if table.empty:
+            continue
+        numeric = table["value"].map(lambda v: isinstance(v, (float, int, np.floating, np.integer))
+                                     and not isinstance(v, (bool, np.bool_)))
+        frames.append(table[numeric & ~table["tag"].str.startswith("_hparams_/")])
+    if not frames:
+        return _rows([], [], [], [])
+    table = pd.concat(frames, ignore_index=True)
+    return _rows(table["tag"], table["step"], table["value"].astype(float), table["wall_time"])
+
+
+def reader_rows(path: Path) -> pd.DataFrame:
+    scalars = parse_event_file(path)
+    keep = scalars.kept()
+    tags = np.array(scalars.tags + [""], dtype=object)[scalars.codes[keep]]
+    return _rows(tags, scalars.steps[keep], scalars.values[keep], scalars.wall_times[keep])
+
+
+def _rows(tags, steps, values, walls) -> pd.DataFrame:
+    table = pd.DataFrame({"tag": pd.Series(list(tags), dtype=object), "step": np.asarray(steps, dtype=np.int64),
+                          "value": np.asarray(values, dtype=np.float64),
+                          "wall_time": np.asarray(walls, dtype=np.float64)})
+    return table.sort_values(["tag", "step", "wall_time", "value"], kind="stable").reset_index(drop=True)
+
+
+def assert_same_rows(path: Path) -> pd.DataFrame:
+    mine, oracle = reader_rows(path), tbparse_rows(path)
+    pd.testing.assert_frame_equal(mine, oracle, check_exact=True)
+    return mine
+
+
+# ---------------------------------------------------------------- fixtures
+
+
+@pytest.fixture(scope="module")
+def torch_run(tmp_path_factory) -> Path:
+    return fx.write_torch_scalars(tmp_path_factory.mktemp("torch") / "run", points=10_000)
+
+
+@pytest.fixture(scope="module")
+def restart_run(tmp_path_factory) -> Path:
+    directory = tmp_path_factory.mktemp("restart") / "run"
+    fx.write_torch_restart(directory)
+    return directory
+
+
+@pytest.fixture(scope="module")
+def tensor_file(tmp_path_factory) -> Path:
+    return fx.write_tensor_summaries(tmp_path_factory.mktemp("tf2") / "run")
+
+
+@pytest.fixture(scope="module")
+def session_start_file(tmp_path_factory) -> Path:
+    return fx.write_session_start_restart(tmp_path_factory.mktemp("start") / "run")
+
+
+def digest(paths) -> dict[str, str]:
+    return {str(p): hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
+
+
+# ---------------------------------------------------------------- tbparse agreement
+
+
+def test_torch_files_match_tbparse(torch_run):
+    files = fx.event_files(torch_run)
+    assert len(files) == 3  # the main file and the two `add_scalars` writers
+    for path in files:
+        rows = assert_same_rows(path)
+        assert len(rows) > 0
+    main = reader_rows(sorted(torch_run.glob("events*"))[0])
+    assert (main["tag"] == "train/loss").sum() == 10_000
+
+
+def test_tensor_summaries_match_tbparse(tmp_path):
+    path = fx.write_tensor_summaries(tmp_path / "run", integers=False)
+    rows = assert_same_rows(path)
+    assert sorted(rows["tag"].unique()) == ["epoch_accuracy", "epoch_loss", "f32", "half"]
+
+
+def test_restart_files_match_tbparse_one_by_one(restart_run):
+    for path in fx.event_files(restart_run):
+        assert_same_rows(path)
+
+
+def test_session_start_purge_matches_tbparse(session_start_file):
+    rows = assert_same_rows(session_start_file)
+    # written: steps 0-9 = step, then START at step 5, then steps 5-11 = 100 + step
+    assert rows["step"].tolist() == list(range(12))
+    assert rows["value"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0] + [100.0 + s for s in range(5, 12)]
+
+
+@pytest.mark.parametrize("path", realworld_files(), ids=lambda p: p.relative_to(REALWORLD).as_posix())
+def test_realworld_files_match_tbparse(path):
+    if LFS_RUN in path.parts:
+        with pytest.raises(ReadError, match="git lfs pull"):
+            parse_event_file(path)
+        return
+    assert_same_rows(path)
+
+
+# ---------------------------------------------------------------- values and run fields
+
+
+def test_torch_run_fields(torch_run):
+    before = digest(fx.event_files(torch_run))
+    runs, errors = discover.load(torch_run)
+    assert digest(fx.event_files(torch_run)) == before
+    assert errors == []
+    main = next(r for r in runs if r.name == "run")
+    assert main.format == "tensorboard"
+    assert main.sources == [str(p) for p in sorted(torch_run.glob("events*"))]
+    loss = main.series("train/loss")
+    assert len(loss) == 10_000
+    assert loss["step"].tolist() == list(range(10_000))
+    at = loss.set_index("step")["value"]
+    assert math.isnan(at[5000]) and at[5001] == math.inf and at[5002] == -math.inf
+    assert at[0] == pytest.approx(2.0, rel=1e-6)  # float32 on disk
+    assert len(main.series("train/learning_rate")) == 10_000  # tag `lr`
+    assert main.series("eval/loss")["step"].tolist() == list(range(499, 10_000, 500))  # tag `val/loss`
+    assert main.data["wall_time"].notna().all() and main.data["epoch"].isna().all()
+    assert main.metadata["file_versions"] == {sorted(torch_run.glob("events*"))[0].name: "brain.Event:2"}
+    assert main.metadata["nonfinite_points"] == 3
+    # `add_scalars` writes one sub-run per key; they are runs of their own, as TensorBoard shows them
+    assert {r.name for r in runs} == {"run", "acc_train", "acc_val"}
+
+
+def test_tensor_summary_values(tensor_file):
+    run = READER.read([tensor_file], "tf2")[0]
+    by_tag = {tag: group.set_index("step")["value"] for tag, group in run.data.groupby("tag")}
+    assert set(by_tag) == {"count", "epoch_accuracy", "epoch_loss", "f32", "half"}  # no text, histogram
+    assert len(by_tag["epoch_loss"]) == 30  # plugin metadata only on the first value of the tag
+    assert math.isnan(by_tag["epoch_loss"][7])
+    assert by_tag["epoch_loss"][3] == pytest.approx(0.25)
+    assert by_tag["epoch_accuracy"][3] == 0.1  # double_val: exact
+    assert by_tag["half"][5] == 2.5 and by_tag["count"][4] == 28.0 and by_tag["f32"][2] == 0.5
+    # bare Keras names in the run folder itself are training-side metrics (schema.BARE_TRAIN_METRICS)
+    assert len(run.series("train/loss")) == 30 and len(run.series("train/accuracy")) == 30
+
+
+def test_restart_across_files_keeps_the_resumed_points(restart_run):
+    first, second = fx.event_files(restart_run)
+    before = digest([first, second])
+    run = READER.read([second, first], "restart")[0]
+    assert digest([first, second]) == before
+    loss = run.series("train/loss")
+    # first session: loss = 1/(step+1) for 0..99; second: 10+step for 60..149
+    assert loss["step"].tolist() == list(range(150))
+    assert loss["value"].tolist()[:60] == pytest.approx([1.0 / (s + 1) for s in range(60)])
+    assert loss["value"].tolist()[60:] == pytest.approx([10.0 + s for s in range(60, 150)])
+    assert len(run.series("train/learning_rate")) == 100  # only the first session logged lr
+    assert run.metadata["step_regressions"] == [
+        {"tag": "loss", "split": None, "file": second.name, "from_step": 99, "to_step": 60, "dropped_points": 40}]
+    assert any("step regression" in note and "'loss'" in note for note in run.notes)
+    assert run.sources == [str(first), str(second)]
+
+
+def test_file_order_uses_first_wall_time_not_name(tmp_path):
+    """Writer counters `.9` and `.10` sort the wrong way by name; the first record's time does not."""
+    early = fx.write_torch_restart(tmp_path / "src")
+    target = tmp_path / "run"
+    target.mkdir()
+    shutil.copy(early[0], target / "events.out.tfevents.1.host.10")
+    shutil.copy(early[1], target / "events.out.tfevents.1.host.9")
+    run = READER.read(sorted(target.iterdir()), "run")[0]
+    assert run.series("train/loss")["value"].iloc[-1] == 149 + 10.0
+    assert run.metadata["step_regressions"][0]["to_step"] == 60
+
+
+# ---------------------------------------------------------------- damaged and odd files
+
+
+def test_truncated_last_record_is_tolerated(restart_run, tmp_path):
+    _, second = fx.event_files(restart_run)
+    cut = fx.copy_truncated(second, tmp_path / "run" / second.name, cut=7)
+    run = READER.read([cut], "run")[0]
+    # the second writer logged loss at steps 60..149; the last record is cut short
+    assert run.series("train/loss")["step"].tolist() == list(range(60, 149))
+    assert any("cut short" in note for note in run.notes)
+    assert_same_rows(cut)  # tbparse stops at the same place
+
+
+@pytest.mark.parametrize("implementation", ["c", "python"])
+def test_flipped_byte_is_a_checksum_error_at_its_record(restart_run, tmp_path, monkeypatch, implementation):
+    first, _ = fx.event_files(restart_run)
+    offsets = fx.record_offsets(first)
+    record = offsets[50]
+    target = fx.copy_with_flipped_byte(first, tmp_path / first.name, record + 20)
+    monkeypatch.setenv(tfrecord.VERIFY_ENV, "1")
+    if implementation == "python":
+        monkeypatch.setattr(tfrecord, "C_CRC32C", None)
+    with pytest.raises(ReadError) as caught:
+        READER.read([target], "run")
+    assert caught.value.offset == record
+    assert "checksum" in caught.value.message
+    assert caught.value.path == str(target)
+
+
+def test_flipped_length_byte_is_reported_even_without_checking(restart_run, tmp_path, monkeypatch):
+    first, _ = fx.event_files(restart_run)
+    record = fx.record_offsets(first)[10]
+    target = fx.copy_with_flipped_byte(first, tmp_path / first.name, record + 6)  # length becomes huge
+    monkeypatch.setenv(tfrecord.VERIFY_ENV, "0")
+    with pytest.raises(ReadError) as caught:
+        parse_event_file(target)
+    assert caught.value.offset == record
+
+
+def test_checking_defaults_follow_the_available_implementation(monkeypatch):
+    monkeypatch.delenv(tfrecord.VERIFY_ENV, raising=False)
+    monkeypatch.setattr(tfrecord, "C_CRC32C", None)
+    assert tfrecord.checksum_function() is None
+    monkeypatch.setenv(tfrecord.VERIFY_ENV, "1")
+    assert tfrecord.checksum_function() is tfrecord.crc32c_python
+    monkeypatch.setattr(tfrecord, "C_CRC32C", len)
+    monkeypatch.setenv(tfrecord.VERIFY_ENV, "0")
+    assert tfrecord.checksum_function() is None
+    monkeypatch.delenv(tfrecord.VERIFY_ENV)
+    assert tfrecord.checksum_function() is len
+
+
+def test_crc32c_known_answers():
+    # RFC 3720 B.4 test vectors and the common "123456789" check value
+    assert tfrecord.crc32c_python(b"123456789") == 0xE3069283
+    assert tfrecord.crc32c_python(bytes(32)) == 0x8A9136AA
+    assert tfrecord.crc32c_python(b"\xff" * 32) == 0x62A8AB43
+    if tfrecord.C_CRC32C is not None:
+        assert tfrecord.C_CRC32C(b"123456789") == 0xE3069283
+
+
+def test_vectorised_checksums_equal_the_reference(restart_run):
+    data = fx.event_files(restart_run)[0].read_bytes()
+    framing = tfrecord.frame_records(data)
+    buf = np.frombuffer(data, np.uint8)
+    got = tfrecord._checksums(data, buf, framing.payload_starts, framing.lengths, tfrecord.crc32c_python)
+    want = [tfrecord.mask(tfrecord.crc32c_python(data[s:s + n]))
+            for s, n in zip(framing.payload_starts.tolist(), framing.lengths.tolist())]
+    assert got.tolist() == want
+    assert len(framing) >= tfrecord._VECTOR_MIN_COUNT  # so the vectorised branch did run
+
+
+def test_garbage_is_one_clear_error(tmp_path):
+    target = fx.write_garbage(tmp_path / "events.out.tfevents.123.garbage")
+    with pytest.raises(ReadError) as caught:
+        READER.read([target], "run")
+    assert caught.value.offset == 0
+    assert "not a valid TensorBoard event file" in caught.value.message
+
+
+def test_empty_files(restart_run, tmp_path):
+    empty = tmp_path / "solo" / "events.out.tfevents.1.empty"
+    empty.parent.mkdir()
+    empty.write_bytes(b"")
+    with pytest.raises(ReadError, match=r"no scalar summaries \(hparams/graph only\)"):
+        READER.read([empty], "solo")
+    first, _ = fx.event_files(restart_run)
+    (tmp_path / "pair").mkdir()
+    good = Path(shutil.copy(first, tmp_path / "pair" / first.name))
+    other = tmp_path / "pair" / "events.out.tfevents.9999999999.empty"
+    other.write_bytes(b"")
+    run = READER.read([good, other], "pair")[0]
+    assert len(run.series("train/loss")) == 100
+    assert any("empty event file" in note for note in run.notes)
+
+
+def test_lfs_pointer_in_place_of_an_event_file(tmp_path):
+    target = tmp_path / "events.out.tfevents.1626280018.host.1.v2"
+    target.write_text("version https://git-lfs.github.com/spec/v1\noid sha256:" + "0" * 64 + "\nsize 25500000\n")
+    with pytest.raises(ReadError, match="git lfs pull"):
+        READER.read([target], "run")
+
+
+def test_unreadable_file(tmp_path):
+    as_directory = tmp_path / "events.out.tfevents.1.dir"
+    as_directory.mkdir()
+    with pytest.raises(ReadError, match="cannot read"):
+        READER.read([as_directory], "run")
+    locked = tmp_path / "events.out.tfevents.2.locked"
+    locked.write_bytes(b"")
+    locked.chmod(0)
+    try:
+        if os.access(locked, os.R_OK):
+            pytest.skip("running with privileges that ignore file permissions")
+        with pytest.raises(ReadError, match="cannot read"):
+            READER.read([locked], "run")
+    finally:
+        locked.chmod(0o644)
+
+
+def test_hparams_only_subfolder_merges_into_its_run(restart_run, tmp_path):
+    first, _ = fx.event_files(restart_run)
+    run_dir = tmp_path / "runs" / "Jun29_06-31-19_host"
+    run_dir.mkdir(parents=True)
+    shutil.copy(first, run_dir / first.name)
+    fx.write_torch_hparams_only(run_dir / "1719642696.8209522")
+    runs, errors = discover.load(tmp_path / "runs")
+    assert errors == []
+    assert [r.name for r in runs] == ["Jun29_06-31-19_host"]
+    assert runs[0].hparams == {"lr": 0.01, "optimizer": "adam"}
+    assert len(runs[0].sources) == 2
+
+
+def test_hparams_only_run_is_refused(tmp_path):
+    path = fx.write_torch_hparams_only(tmp_path / "hp")
+    with pytest.raises(ReadError, match=r"no scalar summaries \(hparams/graph only\)"):
+        READER.read([path], "hp")
+
+
+# ---------------------------------------------------------------- grouping
+
+
+@pytest.mark.parametrize("sub, key", [
+    ("train", "run"), ("validation", "run"), ("val", "run"), ("eval", "run"), ("test", "run"),
+    ("1719642696.8209522", "run"), ("version_0", "run/version_0"), ("acc_train", "run/acc_train")])
+def test_run_key(tmp_path, sub, key):
+    path = tmp_path / "run" / sub / "events.out.tfevents.1.host"
+    assert READER.run_key(path) == tmp_path / key
+
+
+def test_can_read():
+    assert READER.can_read(Path("events.out.tfevents.1690485354.host.80091.0.v2"))
+    assert READER.can_read(Path("x/events.out.tfevents.1.host.0.profile-empty"))
+    assert not READER.can_read(Path("metrics.csv"))
+
+
+# ---------------------------------------------------------------- real-world runs (MANIFEST.md)
+
+# metric -> points, from the tag counts in MANIFEST.md (sub-folder = split; `test/` is the TF2 validation writer)
+EXPECTED_POINTS = {
+    "keras-imdb": {"train/loss": 20, "eval/loss": 20, "train/accuracy": 20, "eval/accuracy": 20},
+    "keras-reuters-mod1": {"train/loss": 20, "eval/loss": 20, "train/accuracy": 20, "eval/accuracy": 20},
+    "keras-hw07-lstm-plateau": {"train/loss": 15, "eval/loss": 15},
+    "keras-hw08-autoencoder-rising-loss": {"train/loss": 10, "eval/loss": 10},
+    "keras-swahili-stt-mlflow-artifact": {"train/loss": 10},
+    "lightning-satd/version_0": {"train/loss": 240, "eval/loss": 120, "train/learning_rate": 240, "epoch": 360},
+    "lightning-naf-dqn-rl/version_0": {"episode/Return": 21780, "episode/MSE Loss": 1742},
+    "lightning-aics-seg/version_0": {"hp_metric": 1},
+    "lightning-sparse-resnet-multirun/version_114": {"eval/loss": 3, "eval/accuracy": 3, "FLOPS": 10},
+    "detectron2-fruit": {"train/loss": 15, "train/learning_rate": 15, "bbox/AP": 3},
+    "tf2-cifar-cnn-original": {"train/loss": 15, "eval/loss": 15, "train/accuracy": 15, "eval/accuracy": 15},
+    "tf2-cifar-cnn-all-regularizers": {"train/loss": 15, "eval/loss": 15},
+    "tf2-mnist-subtask-adam": {"train/loss": 100, "eval/loss": 100},
+    # 100 points (steps 0-99), then a session resumed at step 91 with 241 points: 91 + 241 kept
+    "tf2-textgen-resumed": {"train/loss": 332, "train/accuracy": 332},
+    # main file: 6 loss/lr points; the final-eval file: one eval point
+    "hf-trainer-gpt2-lain/runs/Jun29_06-31-19_6a29ce405cda": {"train/loss": 6, "train/learning_rate": 6,
+                                                              "eval/loss": 1},
+}
+REFUSED = {LFS_RUN: "git lfs pull", HPARAMS_ONLY_RUN: "no scalar summaries (hparams/graph only)"}
+
+
+@pytest.fixture(scope="module")
+def realworld_load():
+    need_realworld()
+    before = digest(realworld_files())
+    runs, errors = discover.load(REALWORLD)
+    assert digest(realworld_files()) == before
+    return {run.name: run for run in runs}, errors
+
+
+def test_realworld_runs_have_the_manifest_points(realworld_load):
+    runs, _ = realworld_load
+    for name, expected in EXPECTED_POINTS.items():
+        assert name in runs, name
+        summary = runs[name].summary()["metrics"]
+        got = {metric: summary[metric]["points"] for metric in expected if metric in summary}
+        assert got == expected, name
+        assert runs[name].format == "tensorboard"
+
+
+def test_realworld_refusals(realworld_load):
+    runs, errors = realworld_load
+    by_run = {}
+    for error in errors:
+        for run_dir, reason in REFUSED.items():
+            if f"/{run_dir}/" in error.path + "/":
+                by_run[run_dir] = error.message
+    assert set(by_run) == set(REFUSED)
+    for run_dir, reason in REFUSED.items():
+        assert reason in by_run[run_dir]
+    assert not any(name.startswith(tuple(REFUSED)) for name in runs)
+    assert len(errors) == len(REFUSED)
+
+
+def test_realworld_resumed_run(realworld_load):
+    runs, _ = realworld_load
+    run = runs["tf2-textgen-resumed"]
+    loss = run.series("train/loss")
+    assert loss["step"].tolist() == list(range(332))
+    regressions = run.metadata["step_regressions"]
+    assert {(r["tag"], r["from_step"], r["to_step"], r["dropped_points"]) for r in regressions} == {
+        ("loss", 99, 91, 9), ("accuracy", 99, 91, 9)}
+    assert len(run.sources) == 3  # the 40-byte file of the crashed start is one of them
+    assert list(run.metadata["file_versions"].values()) == ["brain.Event:2"] * 3
+
+
+def test_realworld_lightning_epoch_column(realworld_load):
+    runs, _ = realworld_load
+    loss = runs["lightning-satd/version_0"].series("train/loss")
+    # Lightning logs `epoch` at every step where it logs train_loss (MANIFEST: epoch 360 = 240 train + 120 val)
+    assert loss["epoch"].notna().all()
+    assert loss["epoch"].is_monotonic_increasing
+
+
+def test_realworld_show_json_through_the_cli(realworld_load):
+    from click.testing import CliRunner
+
+    from losslint.cli import main
+
+    result = CliRunner().invoke(main, ["show", str(REALWORLD), "--format", "json"])
+    assert result.exit_code == 1, result.output  # refused runs are reported, exit 1
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    shown = {entry["run"]: entry for entry in json.loads(result.stdout)}
+    for name, expected in EXPECTED_POINTS.items():
+        assert {m: shown[name]["metrics"][m]["points"] for m in expected} == expected
+    for run_dir, reason in REFUSED.items():
+        assert reason in result.stderr
+
+
+def test_realworld_single_run_exit_zero():
+    need_realworld()
+    from click.testing import CliRunner
+
+    from losslint.cli import main
+
+    result = CliRunner().invoke(main, ["show", str(REALWORLD / "keras-imdb"), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    shown = json.loads(result.stdout)
+    assert [entry["run"] for entry in shown] == ["keras-imdb"]
+    assert shown[0]["metrics"]["eval/loss"]["points"] == 20
+    assert shown[0]["metrics"]["train/loss"]["points"] == 20
