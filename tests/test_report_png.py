@@ -1,0 +1,145 @@
+"""PNG plots: valid, small, not blank images that show what the report says (marks, NaN, panels, colours)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from matplotlib import image as mpimg
+from matplotlib.lines import Line2D
+
+from losslint.report import png
+from losslint.schema import EVAL_LOSS, TRAIN_LOSS
+
+from report_support import descending, finding, load_runs, realworld, result_for, write_jsonl_run
+
+MAX_BYTES = 150_000
+
+
+def assert_good_png(path, size=(900, 650)):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert len(data) <= MAX_BYTES, f"{path.name}: {len(data)} bytes"
+    pixels = mpimg.imread(path)
+    assert (pixels.shape[1], pixels.shape[0]) == size
+    rgb = pixels[..., :3].reshape(-1, 3)
+    # a blank (or text-only) canvas is almost all one colour; curves and shading give many distinct colours
+    assert float(rgb.std()) > 0.05
+    assert len(np.unique((rgb * 255).astype(np.uint8), axis=0)) > 20
+
+
+def _labels(fig) -> list[str]:
+    return [label for ax in fig.axes for label in ax.get_legend_handles_labels()[1]]
+
+
+def _diverging_run(tmp_path):
+    train = descending(120) + [float("nan")] * 3
+    write_jsonl_run(tmp_path, "diverging", train, val=descending(13, seed=2))
+    runs, errors = load_runs(tmp_path / "diverging")
+    assert not errors
+    return runs[0]
+
+
+@pytest.mark.parametrize("rel", ["trainer_state/cpt-rouge-summarization", "trainer_state/whisper-tiny-nob-resumed",
+                                 "jsonl/detectron2-fruit", "keras_csv/tomato-leaf-cnn",
+                                 "tensorboard/lightning-naf-dqn-rl"])
+def test_real_run_png_is_a_valid_nonblank_small_image(tmp_path, rel):
+    runs, errors = load_runs(realworld(rel))
+    if not runs:
+        pytest.skip(f"no reader for {rel} yet: {[e.text for e in errors]}")
+    out = png.write_run_png(result_for(runs[0], "good-fit"), tmp_path / "run.png")
+    assert_good_png(out)
+
+
+def test_panels_follow_the_metrics_a_run_has():
+    runs, _ = load_runs(realworld("trainer_state/cpt-rouge-summarization"))
+    fig = png.run_figure(result_for(runs[0]))
+    labels = " ".join(_labels(fig))
+    # loss panel, task panel (ROUGE), optimiser panel (learning rate + grad norm on a twin axis)
+    assert "train/loss" in labels and "val/loss" in labels
+    assert "val/rouge-1" in labels
+    assert "train/learning_rate" in labels and "train/grad_norm" in labels
+    main_axes = [ax for ax in fig.axes if ax.get_subplotspec() is not None and ax.get_label() != "twin"]
+    assert len({ax.get_subplotspec().rowspan.start for ax in main_axes}) == 3
+
+
+def test_early_stop_marks_and_saved_compute_are_drawn(tmp_path):
+    run = _diverging_run(tmp_path)
+    result = result_for(run, "diverged", [finding(code="D001", severity="error")], best=600, stop=800,
+                        annotations={TRAIN_LOSS: {"change_points": [400, 900], "spikes": [100]}})
+    fig = png.run_figure(result)
+    labels = _labels(fig)
+    assert "best (step 600)" in labels
+    assert "recommended stop (step 800)" in labels
+    assert f"compute that could have been saved ({result.saved_fraction:.0%})" in labels
+    assert any(label.startswith("NaN/inf (3 step(s))") for label in labels)
+    assert "spike (train/loss)" in labels
+    top = fig.axes[0]
+    dotted = [ln for ln in top.get_lines() if ln.get_linestyle() == ":"]
+    assert sorted(float(ln.get_xdata()[0]) for ln in dotted) == [400.0, 900.0]
+    assert "diverged" in fig._suptitle.get_text()
+    assert_good_png(png.save(fig, tmp_path / "d.png"))
+
+
+def test_a_metric_has_the_same_colour_in_every_run(tmp_path):
+    colours = []
+    for seed, name in enumerate(["r1", "r2"]):
+        write_jsonl_run(tmp_path, name, descending(80, seed=seed), val=descending(8, seed=seed + 5))
+        run = load_runs(tmp_path / name)[0][0]
+        fig = png.run_figure(result_for(run))
+        by_label = {ln.get_label(): ln.get_color() for ln in fig.axes[0].get_lines()}
+        colours.append((by_label["train/loss (smoothed)"], by_label["val/loss"]))
+    assert colours[0] == colours[1] == (png.METRIC_COLORS[TRAIN_LOSS], png.METRIC_COLORS[EVAL_LOSS])
+    assert png.metric_color("eval/bleu") == png.metric_color("eval/bleu")
+
+
+def test_log_scale_only_for_wide_positive_ranges():
+    assert png.wants_log_scale([np.array([10.0, 5.0, 0.2])])
+    assert not png.wants_log_scale([np.array([2.0, 1.0, 0.5])])
+    assert not png.wants_log_scale([np.array([100.0, -1.0, 0.5])])
+    assert not png.wants_log_scale([np.array([np.nan, np.inf])])
+    assert png.wants_log_scale([np.array([np.nan, 100.0]), np.array([1.0])])
+
+
+def test_envelope_keeps_every_extreme_of_a_long_series():
+    rng = np.random.default_rng(3)
+    steps = np.arange(1_000_000, dtype=np.int64)
+    values = rng.standard_normal(steps.size)
+    values[123_457] = 50.0  # one spike in a million points
+    values[876_543] = -50.0
+    s, v = png.envelope(steps, values)
+    assert s.size <= png.MAX_DRAWN_POINTS
+    assert np.all(np.diff(s) > 0)
+    assert 123_457 in s and 876_543 in s
+    assert v.max() == 50.0 and v.min() == -50.0
+
+
+def test_overview_is_capped_and_says_so(tmp_path):
+    write_jsonl_run(tmp_path, "one", descending(60), val=descending(6, seed=1))
+    run = load_runs(tmp_path / "one")[0][0]
+    results = [result_for(run, "good-fit") for _ in range(png.OVERVIEW_MAX_RUNS + 2)]
+    results[-1] = result_for(run, "diverged", [finding(severity="error")])
+    fig = png.overview_figure(results)
+    visible = [ax for ax in fig.axes if ax.axison]
+    assert len(visible) == png.OVERVIEW_MAX_RUNS
+    assert f"showing {png.OVERVIEW_MAX_RUNS} of {len(results)} runs" in fig._suptitle.get_text()
+    # the cap drops healthy runs first: the one failing run is shown, first
+    assert "diverged" in visible[0].get_title()
+    out = png.save(fig, tmp_path / "overview.png", dpi=png.OVERVIEW_DPI)
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) <= MAX_BYTES
+    pixels = mpimg.imread(out)
+    cols, rows = png.OVERVIEW_COLS, math.ceil(png.OVERVIEW_MAX_RUNS / png.OVERVIEW_COLS)
+    assert pixels.shape[1] == round(png.OVERVIEW_CELL[0] * cols * png.OVERVIEW_DPI)
+    assert pixels.shape[0] == round((png.OVERVIEW_CELL[1] * rows + 0.5) * png.OVERVIEW_DPI)
+    assert float(pixels[..., :3].std()) > 0.05
+
+
+def test_a_run_with_no_curves_still_gets_a_figure(tmp_path):
+    runs, errors = load_runs(realworld("tensorboard/lightning-aics-seg"))
+    if not runs:
+        pytest.skip(f"tensorboard reader not available: {[e.text for e in errors]}")
+    out = png.write_run_png(result_for(runs[0], "no-signal"), tmp_path / "empty.png")
+    data = out.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    assert mpimg.imread(out).shape[:2] == (650, 900)
