@@ -1,0 +1,70 @@
+"""Data-integrity rules D001-D005 on hand-built runs whose defects are planted at known steps."""
+import numpy as np
+
+from checks_support import descent, make_run, run_rule
+
+STEPS = np.arange(1, 41) * 10
+
+
+def test_d001_reports_first_nan_step_and_counts():
+    values = descent(40)
+    values[25:] = np.nan
+    values[30] = np.inf
+    run = make_run({"train/loss": (STEPS, values), "eval/loss": (STEPS[::4], descent(10))})
+    [finding] = run_rule("D001", run)
+    assert finding.metric == "train/loss"
+    assert finding.step == STEPS[25]
+    assert "15 of 40" in finding.message and "14 NaN, 1 inf" in finding.message
+    assert finding.severity == "error"
+
+
+def test_d001_all_nan_from_the_start():
+    run = make_run({"train/loss": (STEPS[:5], [np.nan] * 5)})
+    [finding] = run_rule("D001", run)
+    assert finding.step == STEPS[0] and "no value is finite" in finding.message
+
+
+def test_d001_silent_on_finite_losses_and_ignores_non_loss_nan():
+    run = make_run({"train/loss": (STEPS, descent(40)), "eval/bbox_aps": (STEPS[:3], [np.nan] * 3)})
+    assert run_rule("D001", run) == []
+
+
+def test_d002_uses_reader_recorded_regressions_and_skips_bookkeeping_tags():
+    regressions = [{"tag": "loss", "from_step": 99, "to_step": 91, "dropped_points": 9}]
+    run = make_run({"train/loss": (STEPS, descent(40))}, metadata={"step_regressions": regressions})
+    [finding] = run_rule("D002", run)
+    assert finding.step == 91 and "1 time" in finding.message
+    epoch_only = [{"tag": "train/epoch", "from_step": 3100, "to_step": 3100, "dropped_points": 1}]
+    run = make_run({"train/loss": (STEPS, descent(40))}, metadata={"step_regressions": epoch_only})
+    assert run_rule("D002", run) == []
+
+
+def test_d002_duplicate_steps_within_a_series():
+    steps = np.concatenate([STEPS, STEPS[-5:]])
+    run = make_run({"train/loss": (steps, np.concatenate([descent(40), descent(5)]))})
+    [finding] = run_rule("D002", run)
+    assert finding.metric == "train/loss" and "5 step(s)" in finding.message
+
+
+def test_d003_no_validation_only_when_a_training_loss_exists():
+    assert [f.code for f in run_rule("D003", make_run({"train/loss": (STEPS, descent(40))}))] == ["D003"]
+    with_eval = make_run({"train/loss": (STEPS, descent(40)), "eval/accuracy": (STEPS[::8], np.linspace(.5, .9, 5))})
+    assert run_rule("D003", with_eval) == []
+    assert run_rule("D003", make_run({"train/learning_rate": (STEPS, np.ones(40))})) == []
+
+
+def test_d004_too_few_evals():
+    few = make_run({"train/loss": (STEPS, descent(40)), "eval/loss": (STEPS[[9, 19, 29]], [1.0, 0.8, 0.7])})
+    [finding] = run_rule("D004", few)
+    assert "only 3" in finding.message
+    enough = make_run({"train/loss": (STEPS, descent(40)), "eval/loss": (STEPS[::8], descent(5))})
+    assert run_rule("D004", enough) == []
+
+
+def test_d005_dead_accuracy_but_not_a_moving_one_nor_a_constant_learning_rate():
+    run = make_run({"train/loss": (STEPS, descent(40)), "eval/accuracy": (STEPS[::4], np.zeros(10)),
+                    "train/learning_rate": (STEPS, np.full(40, 1e-5))})
+    [finding] = run_rule("D005", run)
+    assert finding.metric == "eval/accuracy" and "constant at 0" in finding.message
+    moving = make_run({"eval/accuracy": (STEPS[::4], np.linspace(0.1, 0.2, 10))})
+    assert run_rule("D005", moving) == []

@@ -1,0 +1,56 @@
+"""Underfitting rules U201-U203."""
+import math
+
+import numpy as np
+
+from checks_support import check, descent, make_run, run_rule
+
+STEPS = np.arange(1, 201) * 10
+EVAL_STEPS = np.arange(1, 21) * 100
+
+
+def test_u201_plateau_near_its_start():
+    train = descent(200, 2.3, 2.0, rate=20)
+    run = make_run({"train/loss": (STEPS, train), "eval/loss": (EVAL_STEPS, descent(20, 2.3, 2.05, rate=20))})
+    [finding] = run_rule("U201", run)
+    assert "flat at" in finding.message
+    assert check(run).verdict == "underfitting"
+
+
+def test_u201_chance_level_from_hparams():
+    # fell 30% from its start (not "high" by ratio) but sits at 95% of ln(10): only the chance level tells
+    chance = math.log(10)
+    train = descent(200, chance / 0.66, chance * 0.95, rate=20)
+    run = make_run({"train/loss": (STEPS, train)})
+    assert run_rule("U201", run) == []
+    run = make_run({"train/loss": (STEPS, train)}, hparams={"num_classes": 10})
+    [finding] = run_rule("U201", run)
+    assert "ln(10)" in finding.message
+
+
+def test_u201_silent_on_a_good_descent():
+    run = make_run({"train/loss": (STEPS, descent(200)), "eval/loss": (EVAL_STEPS, descent(20) * 1.1)})
+    assert run_rule("U201", run) == []
+
+
+def test_u202_still_falling_at_the_end():
+    linear = np.linspace(2.0, 1.0, 200)
+    run = make_run({"train/loss": (STEPS, linear), "eval/loss": (EVAL_STEPS, np.linspace(2.1, 1.1, 20))})
+    [finding] = run_rule("U202", run)
+    assert "still falling" in finding.message and finding.step == STEPS[-1]
+    converged = make_run({"train/loss": (STEPS, descent(200, rate=12))})
+    assert run_rule("U202", converged) == []
+
+
+def test_u202_not_reported_when_validation_rises():
+    linear = np.linspace(2.0, 1.0, 200)
+    evals = np.concatenate([np.linspace(2.0, 1.2, 10), np.linspace(1.25, 1.6, 10)])
+    run = make_run({"train/loss": (STEPS, linear), "eval/loss": (EVAL_STEPS, evals)})
+    assert run_rule("U202", run) == []
+
+
+def test_u203_training_loss_rising():
+    values = np.concatenate([descent(100, 2.0, 0.5, rate=8), np.linspace(0.52, 0.8, 100)])
+    [finding] = run_rule("U203", make_run({"train/loss": (STEPS, values)}))
+    assert "rose" in finding.message
+    assert run_rule("U203", make_run({"train/loss": (STEPS, descent(200))})) == []
