@@ -15,6 +15,7 @@ Defaults:
 - `min_rel_jump = 0.5`: 50% above the local level. Lightning's `SpikeDetection` default `rtol=2.0` flags a loss
   above 3x its running mean; half of that would still be missed on curves whose level is far from zero, so a
   smaller relative bar is paired with the z-score.
+- `min_points = 20`: two windows of points, so the rolling median has something to stand on.
 - `severe_count = 5`: five or more spikes are reported at `severe_severity` ("error").
 """
 from __future__ import annotations

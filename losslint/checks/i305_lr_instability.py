@@ -13,6 +13,7 @@ Defaults:
   hundred steps, much shorter than a typical run.
 - `min_rise = 0.2`: the smoothed loss 20% above its lowest level since the start of the rise.
 - `z_threshold = 6.0`, `window = 10`, `min_rel_jump = 0.5`: as I302.
+- `min_points = 20`: as I302.
 - `min_lr_rise = 0.1`: the learning rate must grow by 10% over the stretch to count (float noise does not).
 """
 from __future__ import annotations

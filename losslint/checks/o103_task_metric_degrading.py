@@ -1,5 +1,4 @@
-"""Task metric degrading: a validation metric (accuracy, F1, WER, ROUGE, ...) got worse after its best value
-while the training loss kept falling.
+"""Task metric degrading: a validation metric got worse after its best value while the training loss fell.
 
 What it detects: for each validation task metric whose better direction is known from its name (accuracy, F1,
 ROUGE, BLEU, exact match, AUC higher; WER, CER, perplexity, error lower), the value at the end of the run is at

@@ -1,0 +1,145 @@
+"""The engine: verdict precedence, caching, parallel == serial, unreadable inputs, early stop."""
+import numpy as np
+import pytest
+
+import synthetic_curves as sc
+from checks_support import descent, make_run
+from losslint import analysis
+from losslint.checks.view import MAX_POINTS, SeriesView
+from losslint.config import Config, load_config
+from losslint.engine import check_paths, check_run, check_runs, exit_code
+from losslint.findings import Finding
+from losslint.verdict import decide, precedence_text
+
+
+def finding(code, severity="warning"):
+    return Finding(code=code, name="x", severity=severity, metric=None, step=None, message="")
+
+
+@pytest.mark.parametrize("codes,has_signal,verdict", [
+    ([], True, "good-fit"),
+    ([], False, "no-signal"),
+    ([("D003", "info"), ("T401", "info"), ("I301", "info")], True, "good-fit"),
+    ([("O101", "warning"), ("U202", "warning")], True, "overfitting"),
+    ([("U202", "warning"), ("I302", "warning")], True, "underfitting"),
+    ([("O101", "warning"), ("I302", "error")], True, "unstable"),
+    ([("I302", "warning")], True, "unstable"),
+    ([("O101", "error"), ("I303", "error"), ("I302", "error")], True, "diverged"),
+    ([("D001", "error")], False, "diverged"),
+    ([("D001", "warning")], True, "good-fit"),
+    ([("O101", "warning")], False, "no-signal"),
+])
+def test_verdict_precedence(codes, has_signal, verdict):
+    assert decide([finding(c, s) for c, s in codes], has_signal) == verdict
+
+
+def test_precedence_table_is_printable():
+    text = precedence_text()
+    assert text.index("diverged") < text.index("no-signal") < text.index("overfitting") < text.index("good-fit")
+
+
+def test_each_series_is_analysed_once(monkeypatch):
+    calls = []
+    original = analysis.ChangePointDetector.fit
+
+    def counting(self, steps, values):
+        calls.append(len(values))
+        return original(self, steps, values)
+
+    monkeypatch.setattr(analysis.ChangePointDetector, "fit", counting)
+    steps = np.arange(1, 301) * 10
+    evals = np.concatenate([descent(15, 2.0, 0.6), np.linspace(0.62, 1.0, 15)])
+    run = make_run({"train/loss": (steps, descent(300, 2.0, 0.05)), "eval/loss": (steps[::10], evals)})
+    result = check_run(run, load_config())
+    assert any(f.code == "O101" for f in result.findings)  # O101 used the change points, so did the annotations
+    assert len(calls) == 2  # train/loss and eval/loss, once each
+
+
+def test_long_series_are_bucketed():
+    n = 1_000_000
+    view = SeriesView("train/loss", np.arange(n), np.linspace(2.0, 1.0, n))
+    steps, values = view.bucketed
+    assert len(values) <= MAX_POINTS and steps[-1] == n - 1
+
+
+def test_a_failing_rule_becomes_a_note_not_a_traceback(monkeypatch):
+    from losslint.checks import all_rules
+
+    rule = all_rules()["D003"]
+
+    def broken(view, params):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(all_rules(), "D003", rule.__class__(**{**rule.__dict__, "check": broken}))
+    result = check_run(make_run({"train/loss": (np.arange(10), descent(10))}), load_config())
+    assert any("D003" in note and "boom" in note for note in result.run.notes)
+
+
+def test_per_run_ignores_apply(tmp_path):
+    steps = np.arange(1, 41)
+    run = make_run({"train/loss": (steps, descent(40))}, name="sweeps/a")
+    config = Config(per_run_ignores={"sweeps/*": ("D003",)})
+    assert [f.code for f in check_runs([run], config)[0].findings] == []
+    run.name = "main"
+    assert [f.code for f in check_runs([run], config)[0].findings] == ["D003"]
+
+
+def write_corpus(root):
+    for label in ("good-fit", "overfitting", "diverged", "underfitting"):
+        for seed in range(2):
+            run = sc.make_run(label, seed, n_train=200)
+            sc.write_jsonl(run, root / f"{label}-{seed}" / "metrics.jsonl")
+    (root / "broken").mkdir()
+    (root / "broken" / "metrics.jsonl").write_text('{"step": 1, "loss": 0.5}\n{"step": 2, "lo', encoding="utf-8")
+
+
+def test_parallel_equals_serial_and_unreadable_inputs_do_not_hide_the_others(tmp_path):
+    write_corpus(tmp_path)
+    serial, serial_errors = check_paths(tmp_path, Config(), jobs=1)
+    parallel, parallel_errors = check_paths([tmp_path], Config(), jobs=3)
+    assert [r.as_dict() for r in serial] == [r.as_dict() for r in parallel]
+    assert [e.text for e in serial_errors] == [e.text for e in parallel_errors]
+    assert len(serial) >= 8
+    assert exit_code(serial, serial_errors, "warning") == exit_code(parallel, parallel_errors, "warning")
+    missing, errors = check_paths([tmp_path / "nope", tmp_path / "good-fit-0"], Config())
+    assert len(missing) == 1 and errors and "nope" in errors[0].text
+    assert exit_code(missing, errors, "error") == 2
+
+
+def test_exit_codes():
+    run = make_run({"train/loss": (np.arange(40), descent(40))})
+    result = check_runs([run], Config())[0]  # D003 info only
+    assert exit_code([result], [], "warning") == 0
+    assert exit_code([result], [], "info") == 1
+
+
+# -- early stop -----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("seed", range(12))
+def test_early_stop_on_clear_overfitting_lands_near_the_true_minimum(seed):
+    run = sc.make_run("overfitting", seed, n_train=400)
+    result = check_runs([sc.to_run(run)], Config())[0]
+    stop = result.early_stop
+    assert stop is not None and stop.metric == "eval/loss"
+    eval_steps = run.eval_steps
+    spacing = int(eval_steps[1] - eval_steps[0])
+    truth = run.truth["minimum_step"]
+    assert stop.recommended_stop_step is not None
+    assert abs(stop.best_step - truth) <= 3 * spacing
+    assert truth <= stop.recommended_stop_step <= truth + 8 * spacing
+    assert 0 < stop.saved_fraction < 1
+    assert {"hf_patience_3", "prechelt_gl5"} <= set(stop.baselines)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_no_early_stop_on_good_fits(seed):
+    run = sc.make_run("good-fit", seed, n_train=400)
+    result = check_runs([sc.to_run(run)], Config())[0]
+    assert result.early_stop is not None and result.recommended_stop_step is None
+    assert result.saved_fraction == 0.0
+
+
+def test_monitor_falls_back_to_a_validation_metric_with_a_direction():
+    steps = np.arange(1, 11) * 100
+    run = make_run({"train/loss": (steps, descent(10)), "eval/accuracy": (steps, np.linspace(0.5, 0.9, 10))})
+    result = check_runs([run], Config())[0]
+    assert result.monitored_metric == "eval/accuracy" and result.best_step == 1000
