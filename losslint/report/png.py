@@ -196,16 +196,25 @@ def wants_log_scale(value_arrays: Sequence[np.ndarray]) -> bool:
     return lo > 0 and hi / lo > LOG_SCALE_RATIO
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def plain(text: str) -> str:
+    """Text from a log as matplotlib should draw it: literally. An even number of `$` would otherwise switch to
+    mathtext (and a malformed formula raises), and control characters have no glyph."""
+    return _CONTROL.sub("?", text).replace("$", r"\$")
+
+
 def _short(text: str, limit: int) -> str:
     """Middle ellipsis: the start and the end of a run path are the parts that tell runs apart."""
-    if len(text) <= limit:
-        return text
-    keep = limit - 1
-    return text[: keep // 2] + "…" + text[-(keep - keep // 2):]
+    if len(text) > limit:
+        keep = limit - 1
+        text = text[: keep // 2] + "…" + text[-(keep - keep // 2):]
+    return plain(text)
 
 
 def _label(metric: str) -> str:
-    return metric.replace("eval/", "val/") if metric.startswith("eval/") else metric
+    return plain(metric.replace("eval/", "val/", 1) if metric.startswith("eval/") else metric)
 
 
 def _draw_curve(ax, series: Series, annotations: dict, *, bold_width: float = 1.8) -> None:

@@ -1,0 +1,111 @@
+"""The report directory: report.md + one PNG per run + overview.png, links that resolve, names that cannot escape."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from losslint.errors import ReadError
+from losslint.report import ReportOptions, write_report
+from losslint.report.bundle import MAX_STEM, safe_stem, unique_stems
+
+from report_support import descending, finding, load_runs, realworld, result_for, write_jsonl_run
+
+SAFE_FILE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
+MD_LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def local_links(md: str) -> list[str]:
+    return [t for t in MD_LINK.findall(md) if not re.match(r"^[a-z]+://|^#", t)]
+
+
+def _small_run(tmp_path, name):
+    write_jsonl_run(tmp_path / "logs", name, descending(40), val=descending(4, seed=4))
+    run = load_runs(tmp_path / "logs" / name)[0][0]
+    return run
+
+
+def test_report_for_real_runs_links_only_files_that_exist(tmp_path):
+    runs, errors = load_runs(realworld("trainer_state/cpt-rouge-summarization"),
+                             realworld("keras_csv/tomato-leaf-cnn"), realworld("jsonl/detectron2-fruit"))
+    assert len(runs) == 3 and not errors
+    results = [result_for(r, "good-fit") for r in runs]
+    results[0] = result_for(runs[0], "overfitting", [finding(step=int(runs[0].data["step"].max()))],
+                            best=int(runs[0].data["step"].median()), stop=int(runs[0].data["step"].quantile(0.7)))
+    out = tmp_path / "report"
+    report = write_report(results, [ReadError("logs/broken.jsonl", "not JSON", line=3)], out, ReportOptions())
+    assert report == out / "report.md"
+    md = report.read_text(encoding="utf-8")
+    links = local_links(md)
+    images = [p for p in links if p.endswith(".png")]
+    assert len(images) == len(results) + 1  # one per run + the overview
+    for link in links:
+        target = (out / link).resolve()
+        assert target.is_file(), link
+        assert target.parent == out.resolve()
+    assert sorted(p.name for p in out.iterdir()) == sorted({*images, "report.md"})
+    assert "## Errors" in md and "logs/broken.jsonl:3" in md
+
+
+def test_a_single_run_gets_its_png_and_no_overview(tmp_path):
+    out = tmp_path / "r"
+    write_report([result_for(_small_run(tmp_path, "only"))], [], out, ReportOptions())
+    assert sorted(p.name for p in out.iterdir()) == ["only.png", "report.md"]
+
+
+def test_run_names_cannot_write_outside_the_report_directory(tmp_path):
+    hostile = ["../../etc/x", "/etc/passwd", "..", ".", "a/../../b", "C:\\Windows\\x", "a|b<script>`c", "", "\x00x"]
+    base = _small_run(tmp_path, "base")
+    results = []
+    for name in hostile:
+        r = result_for(base)
+        r.run = type(base)(name=name, format=base.format, sources=base.sources, data=base.data)
+        results.append(r)
+    out = tmp_path / "deep" / "report"
+    before = {p for p in tmp_path.rglob("*")}
+    write_report(results, [], out, ReportOptions())
+    created = {p for p in tmp_path.rglob("*")} - before
+    assert all(out.resolve() in (p.resolve(), *p.resolve().parents) or p.resolve() in out.resolve().parents
+               for p in created), created
+    pngs = [p for p in out.iterdir() if p.suffix == ".png" and p.name != "overview.png"]
+    assert len(pngs) == len(hostile)
+    assert all(SAFE_FILE.match(p.name) for p in pngs)
+
+
+def test_colliding_names_get_distinct_files():
+    stems = unique_stems(["a/b", "a__b", "A__B", "a?b", "a_b", "overview", "report"])
+    assert len({s.lower() for s in stems}) == len(stems)
+    assert stems[0] == "a__b" and stems[1] == "a__b-2"
+    assert "overview" not in stems and "report" not in stems
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(min_size=0, max_size=300))
+def test_safe_stem_is_always_a_plain_file_name(name):
+    stem = safe_stem(name)
+    assert SAFE_FILE.match(stem)
+    assert len(stem) <= MAX_STEM
+    assert (Path("/r") / f"{stem}.png").parent == Path("/r")
+
+
+def test_long_names_stay_distinct():
+    a, b = "x" * 300 + "1", "x" * 300 + "2"
+    assert safe_stem(a) != safe_stem(b)
+
+
+def test_report_command_writes_the_directory(tmp_path):
+    pytest.importorskip("losslint.engine")
+    from click.testing import CliRunner
+
+    from losslint.cli import main
+
+    write_jsonl_run(tmp_path / "runs", "clean", descending(100), val=descending(10, seed=1))
+    out = tmp_path / "rep"
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "runs"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    md = (out / "report.md").read_text(encoding="utf-8")
+    assert "clean" in md
+    assert all((out / link).is_file() for link in local_links(md))

@@ -1,0 +1,161 @@
+"""CI formats: GitHub workflow commands, JUnit XML (validated against junit-10.xsd) and SARIF 2.1.0 (validated
+against the OASIS schema)."""
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from losslint.errors import ReadError
+from losslint.report import ReportOptions, render
+from losslint.report.github import escape_data, escape_property
+
+from report_support import descending, finding, load_runs, realworld, result_for, write_jsonl_run
+
+SCHEMAS = Path(__file__).parent / "schemas"
+HOSTILE = "a|b<script>`c, d:e%f\r\ng\x01"
+
+
+@pytest.fixture(scope="module")
+def junit_schema():
+    xmlschema = pytest.importorskip("xmlschema")
+    return xmlschema.XMLSchema(str(SCHEMAS / "junit-10.xsd"))
+
+
+@pytest.fixture(scope="module")
+def sarif_validator():
+    jsonschema = pytest.importorskip("jsonschema")
+    schema = json.loads((SCHEMAS / "sarif-schema-2.1.0.json").read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    cls.check_schema(schema)
+    return cls(schema, format_checker=cls.FORMAT_CHECKER)
+
+
+@pytest.fixture()
+def results(tmp_path, monkeypatch):
+    """Real runs, one hand-made failing result per severity, and a run with a hostile name."""
+    monkeypatch.chdir(tmp_path)
+    write_jsonl_run(tmp_path / "logs", "clean", descending(50), val=descending(5, seed=1))
+    write_jsonl_run(tmp_path / "logs", "bad", descending(50) + [float("nan")], val=descending(5, seed=2))
+    runs, errors = load_runs(Path("logs"))
+    assert not errors
+    by_name = {r.name: r for r in runs}
+    hostile = type(by_name["bad"])(name=HOSTILE, format="jsonl", sources=by_name["bad"].sources,
+                                   data=by_name["bad"].data)
+    return [
+        result_for(by_name["clean"], "good-fit", [finding(code="D004", severity="info", name="too-few-evals",
+                                                          message="only 5 evaluations")]),
+        result_for(by_name["bad"], "diverged", [finding(code="D001", severity="error", name="non-finite-loss",
+                                                        metric="train/loss", step=500, message="loss is NaN"),
+                                                finding(code="O101", severity="warning", step=40)],
+                   best=20, stop=30),
+        result_for(hostile, "overfitting", [finding(message=HOSTILE)]),
+    ]
+
+
+ERRORS = [ReadError("logs/broken, one:x.jsonl", "line is not JSON\nat all", line=4)]
+
+
+# -- GitHub ------------------------------------------------------------------------------------------------
+def test_github_escaping_follows_the_actions_toolkit():
+    # @actions/core command.ts: escapeData and escapeProperty
+    assert escape_data("50% done\r\nnext") == "50%25 done%0D%0Anext"
+    assert escape_property("a:b,c%d\ne") == "a%3Ab%2Cc%25d%0Ae"
+
+
+def _unescape(text: str) -> str:
+    return (text.replace("%0D", "\r").replace("%0A", "\n").replace("%3A", ":").replace("%2C", ",")
+            .replace("%25", "%"))
+
+
+def test_github_annotations_one_per_finding_and_error(results):
+    out = render("github", results, ERRORS, ReportOptions())
+    commands = [line for line in out.splitlines() if line.startswith("::")]
+    pattern = re.compile(r"^::(error|warning|notice) ((?:[a-z]+=[^,:]*)(?:,[a-z]+=[^,:]*)*)::(.*)$")
+    parsed = []
+    for line in commands:
+        m = pattern.match(line)
+        assert m, line
+        props = dict(p.split("=", 1) for p in m.group(2).split(","))
+        parsed.append((m.group(1), {k: _unescape(v) for k, v in props.items()}, _unescape(m.group(3))))
+    levels = [p[0] for p in parsed]
+    assert levels.count("error") == 2  # D001 + the unreadable input
+    assert levels.count("warning") == 2
+    assert levels.count("notice") == 2  # the info finding + the early-stop notice
+    hostile = [p for p in parsed if p[2].startswith(HOSTILE)]
+    assert hostile and hostile[0][2] == f"{HOSTILE}: {HOSTILE} (metric eval/loss)"
+    d001 = next(p for p in parsed if p[1].get("title", "").startswith("losslint D001"))
+    assert d001[1]["file"] == "logs/bad/metrics.jsonl"
+    unreadable = next(p for p in parsed if p[1].get("title") == "losslint: unreadable input")
+    assert unreadable[1]["file"] == "logs/broken, one:x.jsonl" and unreadable[1]["line"] == "4"
+    assert unreadable[2] == "line is not JSON\nat all"
+    assert not out.splitlines()[-1].startswith("::")  # a plain summary closes the log
+
+
+# -- JUnit -------------------------------------------------------------------------------------------------
+def test_junit_validates_and_counts_failures_at_the_fail_level(results, junit_schema):
+    for fail_on, failing in (("warning", 2), ("error", 1), ("info", 3)):
+        xml = render("junit", results, ERRORS, ReportOptions(fail_on=fail_on))
+        junit_schema.validate(xml)
+        suite = ET.fromstring(xml).find("testsuite")
+        assert suite.get("tests") == "4" and suite.get("errors") == "1"
+        assert suite.get("failures") == str(failing)
+        cases = suite.findall("testcase")
+        assert len(cases) == 4
+        assert sum(c.find("failure") is not None for c in cases) == failing
+        assert sum(c.find("error") is not None for c in cases) == 1
+
+
+def test_junit_keeps_hostile_text_well_formed(results, junit_schema):
+    xml = render("junit", results, ERRORS, ReportOptions())
+    junit_schema.validate(xml)
+    names = [c.get("name") for c in ET.fromstring(xml).iter("testcase")]
+    # XML 1.0 cannot carry U+0001 even escaped: it becomes U+FFFD; everything else round-trips exactly
+    assert HOSTILE.replace("\x01", "\ufffd") in names
+
+
+def test_junit_for_real_runs(junit_schema):
+    runs, errors = load_runs(realworld("trainer_state/whisper-tiny-nob-resumed"), realworld("keras_csv/tomato-leaf-cnn"))
+    xml = render("junit", [result_for(r) for r in runs], errors, ReportOptions())
+    junit_schema.validate(xml)
+    assert len(ET.fromstring(xml).findall("testsuite/testcase")) == len(runs) + len(errors)
+
+
+# -- SARIF -------------------------------------------------------------------------------------------------
+def test_sarif_validates_against_the_official_schema(results, sarif_validator):
+    doc = json.loads(render("sarif", results, ERRORS, ReportOptions()))
+    errors = sorted(sarif_validator.iter_errors(doc), key=lambda e: list(e.path))
+    assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+
+
+def test_sarif_results_point_at_rules_runs_and_relative_files(results):
+    doc = json.loads(render("sarif", results, ERRORS, ReportOptions(rule_doc_base="https://x.org/r/")))
+    run = doc["runs"][0]
+    rules = run["tool"]["driver"]["rules"]
+    ids = [r["id"] for r in rules]
+    assert len(run["results"]) == sum(len(r.findings) for r in results)
+    for res in run["results"]:
+        assert rules[res["ruleIndex"]]["id"] == res["ruleId"]
+        assert res["level"] in ("error", "warning", "note")
+        loc = res["locations"][0]
+        uri = loc["physicalLocation"]["artifactLocation"]["uri"]
+        assert not uri.startswith("/") and "\\" not in uri and uri.endswith("metrics.jsonl")
+        assert loc["logicalLocations"][0]["name"] in {r.run.name for r in results}
+    levels = {r["ruleId"]: r["level"] for r in run["results"]}
+    assert levels["D001"] == "error" and levels["D004"] == "note" and levels["O101"] == "warning"
+    assert rules[ids.index("O101")]["helpUri"] == "https://x.org/r/O101.md"
+    notes = run["invocations"][0]["toolExecutionNotifications"]
+    assert len(notes) == 1 and run["invocations"][0]["executionSuccessful"] is False
+
+
+def test_sarif_rules_come_from_the_rule_registry(results):
+    checks = pytest.importorskip("losslint.checks")
+    registry = checks.all_rules()
+    doc = json.loads(render("sarif", results, [], ReportOptions()))
+    rules = {r["id"]: r for r in doc["runs"][0]["tool"]["driver"]["rules"]}
+    assert set(registry) <= set(rules)
+    for code, rule in registry.items():
+        assert rules[code]["fullDescription"]["text"] == rule.doc.strip()
