@@ -143,3 +143,17 @@ def test_monitor_falls_back_to_a_validation_metric_with_a_direction():
     run = make_run({"train/loss": (steps, descent(10)), "eval/accuracy": (steps, np.linspace(0.5, 0.9, 10))})
     result = check_runs([run], Config())[0]
     assert result.monitored_metric == "eval/accuracy" and result.best_step == 1000
+
+
+def test_public_check_api_accepts_none_config_or_path(tmp_path):
+    import losslint
+
+    run = sc.make_run("overfitting", 3, n_train=200)
+    sc.write_jsonl(run, tmp_path / "run" / "metrics.jsonl")
+    (tmp_path / "losslint.toml").write_text('ignore = ["O"]\n', encoding="utf-8")
+    found_upward = losslint.check(tmp_path / "run")
+    assert [f.code for f in found_upward[0].findings if f.code.startswith("O")] == []
+    explicit = losslint.check(tmp_path / "run", config=load_config())
+    assert any(f.code.startswith("O") for f in explicit[0].findings)
+    (tmp_path / "strict.toml").write_text('extends = "strict"\n', encoding="utf-8")
+    assert losslint.check(tmp_path / "run", config=tmp_path / "strict.toml")[0].verdict == explicit[0].verdict
