@@ -201,12 +201,8 @@ def find_config_file(start: str | os.PathLike) -> Path | None:
         if candidate.is_file():
             return candidate
         candidate = directory / "pyproject.toml"
-        if candidate.is_file():
-            try:
-                if _table_of(candidate) is not None:
-                    return candidate
-            except ConfigError:
-                raise
+        if candidate.is_file() and _table_of(candidate) is not None:
+            return candidate
     return None
 
 
@@ -244,16 +240,14 @@ def _normalised(table: Mapping[str, Any], where: Path) -> dict[str, Any]:
         if norm in ("rules", "per_run_ignores", "aliases", "early_stop") and not isinstance(value, dict):
             raise ConfigError(f"{where}: {key!r} must be a table")
         if norm == "rules":
-            value = {str(code): {_norm_key(k): v for k, v in (params or {}).items()} if isinstance(params, dict)
-                     else _bad(where, f"rules.{code} must be a table") for code, params in value.items()}
+            for code, params in value.items():
+                if not isinstance(params, dict):
+                    raise ConfigError(f"{where}: rules.{code} must be a table")
+            value = {str(code): {_norm_key(k): v for k, v in params.items()} for code, params in value.items()}
         if norm == "early_stop":
             value = {_norm_key(k): v for k, v in value.items()}
         out[norm] = value
     return out
-
-
-def _bad(where: Path, message: str):
-    raise ConfigError(f"{where}: {message}")
 
 
 def _resolve_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, Any], list[str]]:
@@ -281,10 +275,9 @@ def _resolve_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, A
 
 
 def _build(table: Mapping[str, Any], files: list[str]) -> Config:
-    from .checks import all_rules
+    from .checks import rule as find_rule
 
     where = files[-1] if files else "configuration"
-    rules = all_rules()
 
     def str_list(key: str) -> tuple[str, ...]:
         value = table.get(key, [])
@@ -304,8 +297,6 @@ def _build(table: Mapping[str, Any], files: list[str]) -> Config:
     checked_rules: dict[str, dict[str, Any]] = {}
     for code, params in table.get("rules", {}).items():
         try:
-            from .checks import rule as find_rule
-
             rule = find_rule(code)
         except KeyError:
             raise ConfigError(f"{where}: rules.{code}: unknown rule code (see `losslint rules`)") from None
@@ -346,7 +337,6 @@ def _build(table: Mapping[str, Any], files: list[str]) -> Config:
     if "patience" in early and (not isinstance(early["patience"], int) or early["patience"] < 1):
         raise ConfigError(f"{where}: early-stop.patience must be a positive integer")
 
-    del rules
     return Config(select=str_list("select") or ("ALL",), ignore=str_list("ignore"),
                   extend_select=str_list("extend_select"), fail_on=fail_on, monitor=monitor, early_stop=early,
                   rules=checked_rules, per_run_ignores=per_run, aliases=dict(aliases), sources=tuple(files))
