@@ -263,3 +263,27 @@ def test_two_files_with_the_same_metrics_are_separate_runs(tmp_path):
     runs = READER.read([a, b], "run")
     assert sorted(r.name for r in runs) == ["run/seed0", "run/seed1"]
     assert all(len(r.series("train/loss")) == 1 for r in runs)
+
+
+def test_fast_and_slow_parse_paths_agree(tmp_path, monkeypatch):
+    """pyarrow's reader and the json-module fallback must give the same run, NaN/Infinity and nesting included."""
+    pytest.importorskip("pyarrow")
+    import losslint.io.jsonl as jsonl
+
+    text = ('{"step": 1, "loss": 1.5, "val": {"loss": NaN, "acc": 0.5}, "lr": 0.1}\n'
+            '\n'
+            '{"step": 2, "loss": Infinity, "lr": 0.1}\n'
+            '{"step": 3, "loss": -Infinity, "val": {"loss": 0.25, "acc": null}, "lr": 0.05}\n'
+            '{"step": 4, "loss": NaN, "lr": 0.05, "epoch": 1}\n')
+    path = write(tmp_path, text)
+    assert jsonl._parse_with_arrow(path.read_bytes()) is not None  # the fast path does take this file
+    fast = read_one(path)
+    monkeypatch.setattr(jsonl, "_parse_with_arrow", lambda data: None)
+    slow = read_one(path)
+    assert fast.data.equals(slow.data)
+    assert fast.series("eval/loss")["step"].tolist() == [1, 3]
+    fruit = realworld(FRUIT)
+    monkeypatch.undo()
+    fast = read_one(fruit)
+    monkeypatch.setattr(jsonl, "_parse_with_arrow", lambda data: None)
+    assert fast.data.equals(read_one(fruit).data)

@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReadError
-from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
-from .jsonl import _short, cap_notes, load_text, merge_or_split
+from ..schema import Run, canonical_metric, empty_frame
+from .jsonl import _short, cap_notes, load_bytes, long_frame, merge_or_split
 
 FORMAT = "csv"
 DELIMITERS = {".csv": ",", ".tsv": "\t"}
@@ -100,11 +100,14 @@ class CsvLogReader:
 
 
 def load_table(path: Path) -> pd.DataFrame:
-    """Every cell as text (empty cell -> NA), so that an empty cell and a written `nan` stay apart."""
-    text = load_text(path).lstrip("\ufeff")
+    """The table with numbers parsed by pandas' C reader. Only empty cells are NA (`keep_default_na=False`), so a
+    column holding a written `nan` or any text stays text and `to_numbers` sorts it out; every other column is
+    numeric, and NA in it means an empty cell."""
+    data = load_bytes(path)
     try:
-        table = pd.read_csv(io.StringIO(text), sep=DELIMITERS.get(path.suffix.lower(), ","), dtype=str,
-                            keep_default_na=False, na_values=[""], skip_blank_lines=False, skipinitialspace=True)
+        table = pd.read_csv(io.BytesIO(data), sep=DELIMITERS.get(path.suffix.lower(), ","), encoding="utf-8-sig",
+                            keep_default_na=False, na_values=[""], skip_blank_lines=False, skipinitialspace=True,
+                            low_memory=False)
     except pd.errors.EmptyDataError:
         raise ReadError(path, "no header row") from None
     except pd.errors.ParserError as exc:
@@ -116,12 +119,15 @@ def load_table(path: Path) -> pd.DataFrame:
 
 
 def to_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(values, present, not_a_number) for a text column."""
+    """(values, present, not_a_number) for one column."""
     present = column.notna().to_numpy()
-    values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        return column.to_numpy(dtype=float, na_value=np.nan), present, np.zeros(len(column), bool)
+    text = column.astype("str")
+    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     bad = present & np.isnan(values)
     if bad.any():
-        bad &= ~column.str.strip().str.lower().isin(NAN_WORDS).to_numpy(dtype=bool, na_value=False)
+        bad &= ~text.str.strip().str.lower().isin(NAN_WORDS).to_numpy(dtype=bool, na_value=False)
     return values, present, bad
 
 
@@ -210,16 +216,7 @@ def fit_boundaries(epochs: np.ndarray, present: np.ndarray) -> list[int]:
 def _long_frame(parts, span: np.ndarray, steps: np.ndarray, walls: np.ndarray, epochs: np.ndarray) -> pd.DataFrame:
     chosen = [(metric, tag, np.flatnonzero(rows & span), values) for metric, tag, rows, values in parts]
     chosen = [c for c in chosen if len(c[2])]
-    if not chosen:
-        return empty_frame()
-    idx = np.concatenate([c[2] for c in chosen])
-    return frame_from_columns(
-        np.concatenate([np.full(len(c[2]), c[0], dtype=object) for c in chosen]),
-        steps[idx].astype(np.int64),
-        np.concatenate([c[3][c[2]] for c in chosen]),
-        walls[idx], epochs[idx],
-        np.concatenate([np.full(len(c[2]), c[1], dtype=object) for c in chosen]),
-    )
+    return long_frame(chosen, steps, walls, epochs) if chosen else empty_frame()
 
 
 def lightning_hparams(path: Path) -> tuple[dict, list[str]]:

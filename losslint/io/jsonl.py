@@ -11,16 +11,22 @@
 - A final line cut short (the writer was killed mid-line) is dropped with a note; a bad line anywhere else is a
   `ReadError` with its line number.
 
-Speed: the whole file is parsed by one `json.loads` call over `[line,line,...]` (C speed; unlike
-`pandas.read_json` it accepts the NaN/Infinity tokens, and a NaN token parses to a marker so that it stays apart from
-a missing key). Only when that fails is the file parsed line by line, to find the bad line or the truncated tail.
+Speed: pyarrow's JSON reader (C++, no Python per line) reads the file when pyarrow is installed and the file is plain
+JSON lines; NaN/Infinity tokens are swapped for finite stand-ins first, since pyarrow rejects them. Anything it
+refuses (mixed types in one key, a bad line, two objects on one line) goes to the slow path: one `json.loads` over
+`[line,line,...]` (C speed, takes NaN/Infinity natively, a NaN token parses to a marker so that it stays apart from a
+missing key), then line by line only to find the bad line. `pandas.read_json(lines=True)` was not used: it turns a
+NaN token into an empty cell (a logged NaN would vanish) and took 9 s on a 1M-line, 76 MB file where pyarrow took
+1.8 s and the json path 3.6 s (shared 2-core machine).
 """
 from __future__ import annotations
 
+import io
 import json
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -136,22 +142,157 @@ def merge_or_split(runs: list[Run], name: str) -> list[Run]:
     return [merged]
 
 
-def load_text(path: Path) -> str:
-    """The file as text; empty, binary and LFS-pointer files are a `ReadError`."""
+def load_bytes(path: Path) -> bytes:
+    """The file's bytes, checked to be text: empty, binary, non-UTF-8 and LFS-pointer files are a `ReadError`."""
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
     check_lfs_pointer(path, data[:100])
-    if not data.strip():
+    if not data or data.isspace():
         raise ReadError(path, "empty file")
     nul = data.find(b"\x00")
     if nul >= 0:
         raise ReadError(path, "binary data (NUL byte), not a text log", line=data.count(b"\n", 0, nul) + 1)
     try:
-        return data.decode("utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ReadError(path, "not UTF-8 text (binary file?)", line=data.count(b"\n", 0, exc.start) + 1) from None
+    return data
+
+
+def load_text(path: Path) -> str:
+    return load_bytes(path).decode("utf-8")
+
+
+@dataclass
+class Column:
+    """One key of a JSON-lines file, one entry per parsed line."""
+
+    values: np.ndarray  # float64; NaN where absent or not a number (and where a NaN was logged)
+    present: np.ndarray  # the line holds the key (null counts as absent)
+    bad: np.ndarray  # the line holds something that is not a number: a string, a boolean, a list
+    cell: Callable[[int], Any]  # the value as written on parsed line i, for notes
+
+
+@dataclass
+class Parsed:
+    columns: dict[str, Column]
+    rows: int
+    line_numbers: Callable[[], np.ndarray]  # 1-based file line of each parsed line (computed on demand)
+    notes: list[str] = field(default_factory=list)
+
+
+def _nonblank_line_numbers(text: str) -> np.ndarray:
+    return np.asarray([i + 1 for i, line in enumerate(text.split("\n")) if line.strip()], dtype=np.int64)
+
+
+def drop_truncated_tail(data: bytes) -> tuple[bytes, list[str]]:
+    """A last line without its newline that does not parse is the tail of an interrupted write: drop it."""
+    if data.endswith(b"\n"):
+        return data, []
+    cut = data.rfind(b"\n") + 1
+    tail = data[cut:]
+    if not tail.strip() or not data[:cut].strip():
+        return data, []
+    try:
+        json.loads(tail, parse_constant=_constant)
+        return data, []
+    except ValueError as exc:
+        line = data.count(b"\n") + 1
+        return data[:cut], [_truncation_note(line, exc)]
+
+
+def _truncation_note(line: int, exc: ValueError) -> str:
+    return f"line {line}: final line is cut short ({exc.args[0].split(':')[0]}); ignored (was the writer interrupted?)"
+
+
+def parse(path: Path, data: bytes) -> Parsed:
+    data, notes = drop_truncated_tail(data)
+    parsed = _parse_with_arrow(data)
+    if parsed is None:
+        parsed = _parse_with_json(path, data.decode("utf-8"))
+    parsed.notes[:0] = notes
+    return parsed
+
+
+# --- fast path: pyarrow's JSON reader (C++), when installed and the file is plain JSON lines -------------------
+
+# pyarrow rejects the NaN/Infinity tokens, so they are swapped for finite stand-ins first and swapped back after.
+# Stand-ins are values no logger writes; a file that does hold one of them takes the slow path.
+_STAND_INS = {b"-Infinity": -1.3407807929942596e306, b"Infinity": 1.3407807929942596e306,
+              b"NaN": -1.3407807929942596e307}
+_STAND_IN_TEXT = {token: repr(value).encode() for token, value in _STAND_INS.items()}
+# Values as `json.dumps` writes them (`": NaN"`, or `":NaN"` with compact separators); any other spelling makes
+# pyarrow fail and the file takes the slow path, which reads it right. Plain `bytes.replace` is ~50x faster here
+# than a regular expression with look-arounds.
+_VALUE_PREFIXES = (b": ", b":")
+_BLANK_LINE = re.compile(rb"(?m)^[ \t\r]*\n")
+
+
+def _parse_with_arrow(data: bytes) -> Parsed | None:
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.json as pa_json
+    except ImportError:
+        return None
+    if any(text in data for text in _STAND_IN_TEXT.values()):
+        return None
+    for token, stand_in in _STAND_IN_TEXT.items():  # -Infinity before Infinity: dict order
+        if token in data:
+            for prefix in _VALUE_PREFIXES:
+                data = data.replace(prefix + token, prefix + stand_in)
+    try:
+        table = pa_json.read_json(io.BytesIO(data))
+    except (pa.ArrowException, ValueError):
+        return None  # the slow path finds the bad line or reads the mixed types
+    lines = data.count(b"\n") + (not data.endswith(b"\n"))
+    if table.num_rows != lines and table.num_rows != lines - len(_BLANK_LINE.findall(data)):
+        return None  # two objects on one line: pyarrow reads both, JSON lines does not allow it
+    columns: dict[str, Column] = {}
+    for name, array in zip(table.column_names, table.columns):
+        _arrow_leaves(name, array.combine_chunks(), columns, pa, pc)
+    text_cache: list[np.ndarray] = []
+
+    def line_numbers() -> np.ndarray:
+        if not text_cache:
+            text_cache.append(_nonblank_line_numbers(data.decode("utf-8")))
+        return text_cache[0]
+
+    return Parsed(columns, table.num_rows, line_numbers)
+
+
+def _arrow_leaves(name: str, array, out: dict[str, Column], pa, pc) -> None:
+    if pa.types.is_struct(array.type):
+        for child_field, child in zip(array.type, array.flatten()):
+            _arrow_leaves(f"{name}/{child_field.name}", child, out, pa, pc)
+        return
+    present = array.is_valid().to_numpy(zero_copy_only=False)
+    cell = lambda i, a=array: a[i].as_py()  # noqa: E731
+    if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
+        values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+        if pa.types.is_floating(array.type):
+            values = values.copy()
+            values[values == _STAND_INS[b"NaN"]] = np.nan
+            values[values == _STAND_INS[b"Infinity"]] = np.inf
+            values[values == _STAND_INS[b"-Infinity"]] = -np.inf
+        out[name] = Column(values, present, np.zeros(len(array), bool), cell)
+    else:
+        out[name] = Column(np.full(len(array), np.nan), present, present.copy(), cell)
+
+
+# --- slow path: the json module (accepts NaN/Infinity natively; reports the bad line) -------------------------
+
+
+def _parse_with_json(path: Path, text: str) -> Parsed:
+    rows, numbers, notes = parse_lines(path, text)
+    table = flatten(pd.DataFrame(rows)) if rows else pd.DataFrame()
+    columns = {}
+    for key in table.columns:
+        values, present, bad = numeric_column(table[key])
+        columns[str(key)] = Column(values, present, bad, lambda i, c=table[key]: c.iloc[i])
+    return Parsed(columns, len(rows), lambda: numbers, notes)
 
 
 def parse_lines(path: Path, text: str) -> tuple[list[dict], np.ndarray, list[str]]:
@@ -176,8 +317,7 @@ def _parse_line_by_line(path: Path, body: list[str], numbers: list[int]) -> tupl
             obj = json.loads(line, parse_constant=_constant)
         except ValueError as exc:
             if k == len(body) - 1 and k > 0:
-                notes.append(f"line {number}: final line is cut short ({exc.args[0].split(':')[0]}); ignored "
-                             "(was the writer interrupted?)")
+                notes.append(_truncation_note(number, exc))
                 break
             raise ReadError(path, f"invalid JSON: {exc.args[0]}", line=number) from None
         if type(obj) is not dict:
@@ -187,17 +327,21 @@ def _parse_line_by_line(path: Path, body: list[str], numbers: list[int]) -> tupl
 
 
 def flatten(table: pd.DataFrame) -> pd.DataFrame:
-    """Nested objects become `parent/child` columns; only object columns are looked at."""
-    for column in [c for c in table.columns if table[c].dtype == object]:
-        cells = table[column].to_numpy()
-        is_dict = np.fromiter((type(v) is dict for v in cells), dtype=bool, count=len(cells))
-        if not is_dict.any():
+    """Nested objects become `parent/child` columns, in the parent's place; only object columns are looked at."""
+    pieces: list[pd.DataFrame | pd.Series] = []
+    nested_any = False
+    for column in table.columns:
+        cells = table[column].to_numpy() if table[column].dtype == object else None
+        is_dict = None if cells is None else np.fromiter((type(v) is dict for v in cells), dtype=bool,
+                                                         count=len(cells))
+        if is_dict is None or not is_dict.any():
+            pieces.append(table[column])
             continue
-        nested = pd.json_normalize([v if d else {} for v, d in zip(cells, is_dict)], sep="/")
+        nested_any = True
+        nested = flatten(pd.DataFrame([v if d else {} for v, d in zip(cells, is_dict)], index=table.index))
         nested.columns = [f"{column}/{c}" for c in nested.columns]
-        nested.index = table.index
-        table = pd.concat([table.drop(columns=[column]), nested], axis=1)
-    return table
+        pieces.append(nested)
+    return pd.concat(pieces, axis=1) if nested_any else table
 
 
 def numeric_column(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -220,63 +364,65 @@ def numeric_column(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 
 def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -> Run:
-    rows, line_numbers, notes = parse_lines(path, load_text(path))
-    run = Run(name=name, format=FORMAT, sources=[str(path)], data=empty_frame(), notes=notes)
-    if not rows:
+    parsed = parse(path, load_bytes(path))
+    run = Run(name=name, format=FORMAT, sources=[str(path)], data=empty_frame(), notes=parsed.notes)
+    n = parsed.rows
+    if not n:
         return run
-    table = flatten(pd.DataFrame(rows))
-    keys = [str(c) for c in table.columns]
-    table.columns = keys
+    columns = parsed.columns
 
-    step_key = next((k for k in STEP_KEYS if k in table.columns), None)
+    step_key = next((k for k in STEP_KEYS if k in columns), None)
     if step_key is None:
-        steps = np.arange(len(table), dtype=np.float64)
-        has_step = np.ones(len(table), bool)
+        steps = np.arange(n, dtype=np.float64)
+        has_step = np.ones(n, bool)
         run.notes.append(f"no step key ({', '.join(STEP_KEYS)}); lines are numbered in order from 0")
     else:
-        steps, has_step, bad = numeric_column(table[step_key])
-        bad |= has_step & ~bad & ~(np.isfinite(steps) & (np.nan_to_num(steps) % 1 == 0))
+        step = columns[step_key]
+        steps, has_step = step.values, step.present
+        bad = step.bad | (has_step & ~(np.isfinite(steps) & (np.nan_to_num(steps) % 1 == 0)))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ReadError(path, f"`{step_key}` {table[step_key].iloc[i]!r} is not a whole number",
-                            line=int(line_numbers[i]))
+            raise ReadError(path, f"`{step_key}` {_short(step.cell(i))} is not a whole number",
+                            line=int(parsed.line_numbers()[i]))
         if not has_step.all():
-            first = int(line_numbers[np.flatnonzero(~has_step)[0]])
+            first = int(parsed.line_numbers()[np.flatnonzero(~has_step)[0]])
             run.notes.append(f"{int((~has_step).sum())} line(s) without `{step_key}` left out (first: line {first})")
 
-    epochs = np.full(len(table), np.nan)
-    if EPOCH_KEY in table.columns and EPOCH_KEY != step_key:
-        epochs, _, _ = numeric_column(table[EPOCH_KEY])
-    wall_key = next((k for k in WALL_TIME_KEYS if k in table.columns), None)
-    walls = np.full(len(table), np.nan)
-    if wall_key is not None:
-        walls, _, _ = numeric_column(table[wall_key])
+    epochs = columns[EPOCH_KEY].values if EPOCH_KEY in columns and EPOCH_KEY != step_key else np.full(n, np.nan)
+    wall_key = next((k for k in WALL_TIME_KEYS if k in columns), None)
+    walls = columns[wall_key].values if wall_key is not None else np.full(n, np.nan)
 
     position_keys = {step_key, EPOCH_KEY, wall_key}
     parts: list[tuple[str, str, np.ndarray, np.ndarray]] = []  # (metric, tag, rows, values)
     skipped: list[str] = []
-    for key in keys:
+    for key, column in columns.items():
         if key in position_keys:
             continue
-        values, present, bad = numeric_column(table[key])
-        rows_used = present & ~bad & has_step
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            skipped.append(f"key `{key}`: {int(bad.sum())} non-numeric value(s) skipped "
-                           f"(first at line {int(line_numbers[i])}: {_short(table[key].iloc[i])})")
-        if rows_used.any():
-            parts.append((canonical_metric(key, aliases=aliases), key, np.flatnonzero(rows_used), values))
+        if column.bad.any():
+            i = int(np.flatnonzero(column.bad)[0])
+            skipped.append(f"key `{key}`: {int(column.bad.sum())} non-numeric value(s) skipped "
+                           f"(first at line {int(parsed.line_numbers()[i])}: {_short(column.cell(i))})")
+        rows_used = np.flatnonzero(column.present & ~column.bad & has_step)
+        if len(rows_used):
+            parts.append((canonical_metric(key, aliases=aliases), key, rows_used, column.values))
     run.notes.extend(cap_notes(skipped))
     if parts:
-        idx = np.concatenate([p[2] for p in parts])
-        run.data = frame_from_columns(
-            np.concatenate([np.full(len(p[2]), p[0], dtype=object) for p in parts]),
-            steps[idx].astype(np.int64),
-            np.concatenate([p[3][p[2]] for p in parts]),
-            walls[idx], epochs[idx],
-            np.concatenate([np.full(len(p[2]), p[1], dtype=object) for p in parts]),
-        )
+        run.data = long_frame(parts, steps, walls, epochs)
     return run
+
+
+def long_frame(parts: list[tuple[str, str, np.ndarray, np.ndarray]], steps: np.ndarray, walls: np.ndarray,
+               epochs: np.ndarray) -> pd.DataFrame:
+    """The schema's long table from per-key (metric, tag, row indices, values of all rows)."""
+    idx = np.concatenate([p[2] for p in parts])
+    counts = [len(p[2]) for p in parts]
+    return frame_from_columns(
+        np.repeat(np.array([p[0] for p in parts], dtype=object), counts),
+        steps[idx].astype(np.int64),
+        np.concatenate([p[3][p[2]] for p in parts]),
+        walls[idx], epochs[idx],
+        np.repeat(np.array([p[1] for p in parts], dtype=object), counts),
+    )
 
 
 def cap_notes(notes: list[str], limit: int = MAX_KEY_NOTES) -> list[str]:
