@@ -102,6 +102,7 @@ def test_can_read_by_name_and_sniff(tmp_path):
     # one object on one line: a config or a W&B summary, unless detectron2's name says otherwise
     assert not READER.can_read(write(tmp_path, '{"lr": 0.1, "epochs": 3}\n', "config.json"))
     assert READER.can_read(write(tmp_path, '{"iteration": 19, "total_loss": 2.5}\n', "metrics.json"))
+    assert not READER.can_read(write(tmp_path, '{"accuracy": 0.9, "f1": 0.8}\n', "metrics.json"))  # DVC-style
     # pretty-printed JSON
     assert not READER.can_read(write(tmp_path, '{\n  "iteration": 1\n}\n{\n  "iteration": 2\n}\n', "p.json"))
     assert not READER.can_read(write(tmp_path, "[1, 2]\n[3]\n", "list.json"))

@@ -246,6 +246,9 @@ def test_eval_set_detection_needs_a_loss_key():
     assert metric_name("loss", sets) == "train/loss"
     assert metric_name("mean_token_accuracy", sets) == "train/mean_token_accuracy"
     assert metric_name("test_loss", sets) == "test/loss"
+    assert metric_name("val_loss", sets) == "eval/loss"  # evaluate(metric_key_prefix="val")
+    assert metric_name("learning_rate", sets) == "train/learning_rate"
+    assert metric_name("grad_norm", sets) == "train/grad_norm"
 
 
 def test_user_alias_wins(tmp_path):

@@ -85,7 +85,10 @@ def sniff_json_lines(head: bytes, whole_file: bool, single_line_ok: bool) -> boo
     if not isinstance(first, dict):
         return False
     rest = text[end:].lstrip()
-    return rest.startswith(b"{") or (single_line_ok and whole_file and not rest)
+    if rest.startswith(b"{"):
+        return True
+    # one line only: detectron2 after its first 20 iterations, not a one-line config or summary
+    return single_line_ok and whole_file and not rest and any(key in first for key in STEP_KEYS)
 
 
 class JsonLinesReader:

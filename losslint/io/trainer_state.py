@@ -9,7 +9,8 @@
 - every other entry with a step is a training log (`loss`, `learning_rate`, `grad_norm`, custom keys).
 
 Names follow what the Trainer's own TensorBoard callback writes (`eval_x` -> `eval/x`, `test_x` -> `test/x`,
-anything else -> `train/x`), then `canonical_metric`. Several eval sets (`eval_dataset={"a": ..., "b": ...}`) give
+anything else -> `train/x`), then `canonical_metric`; a key that names its own split (`val_loss`, from
+`evaluate(metric_key_prefix="val")`) keeps it. Several eval sets (`eval_dataset={"a": ..., "b": ...}`) give
 keys `eval_<set>_<metric>`; a set is recognised by its `eval_<set>_loss` key (the Trainer always reports a loss per
 set), so `eval_g0_accuracy` becomes `eval/g0/accuracy` while `eval_rouge-1`, `eval_gen_len` and `eval_wer` stay plain
 metrics (`eval/rouge-1`, ...).
@@ -74,6 +75,10 @@ def metric_name(key: str, eval_sets: Sequence[str], aliases: Mapping[str, str] |
         return canonical_metric(key, aliases=aliases)
     if key.startswith("test_"):
         return canonical_metric("test/" + key[len("test_"):], aliases=aliases)
+    # `evaluate(metric_key_prefix="val")` logs `val_loss`: a split the key names itself wins over the train default
+    named = canonical_metric(key, aliases=aliases)
+    if named != key.strip():
+        return named
     return canonical_metric("train/" + key, aliases=aliases)
 
 
