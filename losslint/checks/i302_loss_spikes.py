@@ -15,6 +15,8 @@ Defaults:
 - `min_rel_jump = 0.5`: 50% above the local level. Lightning's `SpikeDetection` default `rtol=2.0` flags a loss
   above 3x its running mean; half of that would still be missed on curves whose level is far from zero, so a
   smaller relative bar is paired with the z-score.
+- `min_range_fraction = 0.01`: and 1% of the curve's 5-95% range above it, so that a loss quantised near zero
+  (0.0001 -> 0.0002) is not a "spike".
 - `min_points = 20`: two windows of points, so the rolling median has something to stand on.
 - `severe_count = 5`: five or more spikes are reported at `severe_severity` ("error").
 """
@@ -26,7 +28,7 @@ CODE = "I302"
 NAME = "loss-spikes"
 CATEGORY = "instability"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"window": 10, "z_threshold": 6.0, "min_rel_jump": 0.5, "min_points": 20, "severe_count": 5,
+DEFAULTS = {"window": 10, "z_threshold": 6.0, "min_rel_jump": 0.5, "min_range_fraction": 0.01, "min_points": 20, "severe_count": 5,
             "severe_severity": "error"}
 
 
@@ -42,7 +44,7 @@ def check(view, params):
         else view.eval_loss
     if series is None or series.n < params["min_points"]:
         return
-    found = series.spikes(params["z_threshold"], params["window"], params["min_rel_jump"])
+    found = series.spikes(params["z_threshold"], params["window"], params["min_rel_jump"], params["min_range_fraction"])
     if not len(found.indices):
         return
     severity = params["severe_severity"] if len(found.indices) >= params["severe_count"] else None

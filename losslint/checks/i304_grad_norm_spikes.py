@@ -10,7 +10,7 @@ lengthen warm-up, look for bad batches.
 Defaults:
 - `window = 10`, `z_threshold = 6.0`: as I302 (Lightning `SpikeDetection(window=10)`).
 - `min_rel_jump = 1.0`: at least twice the local level; gradient norms are noisier than losses.
-- `min_points = 20`.
+- `min_range_fraction = 0.01`, `min_points = 20`: as I302.
 """
 from __future__ import annotations
 
@@ -21,14 +21,14 @@ CODE = "I304"
 NAME = "grad-norm-spikes"
 CATEGORY = "instability"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"window": 10, "z_threshold": 6.0, "min_rel_jump": 1.0, "min_points": 20}
+DEFAULTS = {"window": 10, "z_threshold": 6.0, "min_rel_jump": 1.0, "min_range_fraction": 0.01, "min_points": 20}
 
 
 def check(view, params):
     series = view.grad_norm
     if series is None or series.n < params["min_points"]:
         return
-    found = series.spikes(params["z_threshold"], params["window"], params["min_rel_jump"])
+    found = series.spikes(params["z_threshold"], params["window"], params["min_rel_jump"], params["min_range_fraction"])
     if not len(found.indices):
         return
     yield emit(__name__, params, series.metric, int(found.steps[0]),

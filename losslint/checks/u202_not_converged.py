@@ -1,8 +1,11 @@
 """Not converged: the training loss was still falling clearly when the run ended.
 
 What it detects: over the last `tail_fraction` of the run the training loss has a significant decreasing trend
-(Mann-Kendall, p < `alpha`) and its Theil-Sen fit fell by at least `min_drop` of the level over that window,
-while the validation loss (when logged) was not rising at the end.
+(Mann-Kendall, p < `alpha`), its Theil-Sen fit fell by at least `min_drop` of the level over that window, and it
+ends at a new low (within `new_low_tol` of its smoothed minimum: a loss recovering from a spike is not
+"still improving"); the validation loss, when logged, reached its best within that same last stretch. A loss
+that already fell below `converged_fraction` of its start is a fitted training set (what remains is the
+learning-rate decay), not an unfinished run.
 Why it matters: the run was stopped before the model got what it could from the data: more steps would still
 have lowered the loss, on training and (with a validation loss still falling) on unseen data.
 What to do: train longer (more epochs or steps) or, if the budget is fixed, raise the learning rate or shorten
@@ -14,17 +17,21 @@ Defaults:
   what a decaying learning rate leaves on a converged run.
 - `alpha = 0.05`: the usual significance level. `min_points = 5`: five epochs falling in a row are significant
   (Mann-Kendall p < 0.05) and a run stopped there is the typical "train longer" case.
-- `eval_rise_tol = 0.02`: the validation loss counts as rising when its end is 2% above its minimum.
+- `new_low_tol = 0.02`: ending within 2% of the lowest smoothed level counts as a new low.
+- `converged_fraction = 0.05`: a loss down to 5% of its start (a 95% fall) is not called unfinished.
 """
 from __future__ import annotations
 
-from ._common import emit, num, pct, tail_median
+import math
+
+from ._common import emit, num, pct
 
 CODE = "U202"
 NAME = "not-converged"
 CATEGORY = "underfitting"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"tail_fraction": 0.2, "min_drop": 0.05, "alpha": 0.05, "min_points": 5, "eval_rise_tol": 0.02}
+DEFAULTS = {"tail_fraction": 0.2, "min_drop": 0.05, "alpha": 0.05, "min_points": 5, "new_low_tol": 0.02,
+            "converged_fraction": 0.05}
 
 
 def check(view, params):
@@ -41,11 +48,15 @@ def check(view, params):
     drop = -fit.slope * float(steps[-1] - steps[0])
     if level <= 0 or drop < params["min_drop"] * level:
         return
+    if level > float(train.smoothed.min()) * (1 + params["new_low_tol"]):
+        return
+    if level <= params["converged_fraction"] * train.head_level():
+        return
     evals = view.eval_loss
     if evals is not None and evals.n >= 3:
         _, values = evals.bucketed
-        end = tail_median(values, 0.1, max_points=3)
-        if end > values.min() + params["eval_rise_tol"] * abs(values.min()):
+        tail_start = len(values) - max(1, int(math.ceil(len(values) * params["tail_fraction"])))
+        if int(values.argmin()) < tail_start:
             return
     yield emit(__name__, params, train.metric, int(steps[-1]),
                f"{train.metric} was still falling at the end: {pct(drop / (level + drop))} lower over the last "

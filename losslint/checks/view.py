@@ -167,11 +167,13 @@ class SeriesView:
         return analysis.ChangePointDetector(max_points=MAX_POINTS).fit(self.steps, self.values)
 
     # -- levels --------------------------------------------------------------------------------------------
-    def head_level(self, fraction: float = 0.05) -> float:
-        """Level at the start: median of the first ~5% of points (at least one)."""
+    def head_level(self) -> float:
+        """Level at the start: the first point of a short (epoch-level) curve, whose points are already averages;
+        the median of the first 3 points of a long one, where neighbours are close but single values noisy."""
         _, values = self.bucketed
-        k = max(1, int(math.ceil(len(values) * fraction)))
-        return float(np.median(values[:k]))
+        if len(values) < 20:
+            return float(values[0])
+        return float(np.median(values[:3]))
 
     def tail_level(self, fraction: float = 0.1, min_points: int = 1) -> float:
         """Level at the end: median of the last ~10% of points (at least `min_points`)."""
@@ -217,9 +219,11 @@ class SeriesView:
                 self._trend_cache[key] = (analysis.mann_kendall(v), analysis.theil_sen(s.astype(float), v), s, v)
         return self._trend_cache[key]
 
-    def spikes(self, z_threshold: float, window: int, min_rel_jump: float) -> Spikes:
-        """Upward points with robust z >= z_threshold that also stand min_rel_jump above the local median."""
-        key = ("spikes", z_threshold, window, min_rel_jump)
+    def spikes(self, z_threshold: float, window: int, min_rel_jump: float, min_range_fraction: float = 0.01) -> Spikes:
+        """Upward jumps: points with robust z >= z_threshold that stand `min_rel_jump` above the local median and
+        `min_range_fraction` of the curve's 5-95% range above it, and that rose from the point before (the first
+        point has no level to jump from; a steep first descent is not a spike)."""
+        key = ("spikes", z_threshold, window, min_rel_jump, min_range_fraction)
         if key not in self._trend_cache:
             steps, values = self.bucketed
             if len(values) < max(7, window // 2):
@@ -231,8 +235,12 @@ class SeriesView:
                 local = analysis.rolling_median(values, window if window % 2 else window + 1)
                 base = local[found] if len(found) else np.array([])
                 if len(found):
-                    scale = np.maximum(np.abs(base), 1e-12)
-                    keep = (values[found] - base) >= min_rel_jump * scale
+                    low, high = np.percentile(values, [5, 95])
+                    jump = values[found] - base
+                    previous = values[np.maximum(found - 1, 0)]
+                    keep = ((found > 0) & (values[found] > previous)
+                            & (jump >= min_rel_jump * np.maximum(np.abs(base), 1e-12))
+                            & (jump >= min_range_fraction * (high - low)))
                     found, base = found[keep], base[keep]
             self._trend_cache[key] = Spikes(found, steps[found], values[found], base)
         return self._trend_cache[key]
