@@ -4,9 +4,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from losslint.errors import ReadError
 from losslint.io.csvlog import READER
@@ -230,3 +233,20 @@ def test_two_csv_files_in_one_directory(tmp_path):
     appended = write(tmp_path, "epoch,loss\n0,1.0\n1,0.5\n0,2.0\n", "seed2.csv")
     runs = READER.read([a, appended], "run")
     assert sorted(r.name for r in runs) == ["run/seed0", "run/seed2/fit-1", "run/seed2/fit-2"]
+
+
+LIGHTNING_HEAD = b"epoch,step,train_loss_step,val_loss\n0,49,7.6,\n0,99,7.5,\n0,99,,7.2\n1,149,nan,\n"
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(0, len(LIGHTNING_HEAD)), junk=st.binary(max_size=8), at=st.integers(0, len(LIGHTNING_HEAD)))
+def test_damaged_file_reads_or_is_one_read_error(cut, junk, at):
+    """Cut anywhere, bytes spliced in anywhere: Runs or a ReadError, never another exception."""
+    data = LIGHTNING_HEAD[:at] + junk + LIGHTNING_HEAD[at:cut] if at < cut else LIGHTNING_HEAD[:cut]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "metrics.csv"
+        path.write_bytes(data)
+        try:
+            READER.read([path], "run")
+        except ReadError:
+            pass

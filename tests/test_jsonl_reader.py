@@ -4,10 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from losslint.errors import ReadError
 from losslint.io.jsonl import READER
@@ -288,3 +291,23 @@ def test_fast_and_slow_parse_paths_agree(tmp_path, monkeypatch):
     fast = read_one(fruit)
     monkeypatch.setattr(jsonl, "_parse_with_arrow", lambda data: None)
     assert fast.data.equals(read_one(fruit).data)
+
+
+DETECTRON2_HEAD = ('{"data_time": 0.005, "iteration": 19, "lr": 1.6e-05, "total_loss": 2.63}\n'
+                   '{"bbox/AP": 23.9, "bbox/APs": NaN, "iteration": 99}\n'
+                   '{"data_time": 0.005, "iteration": 39, "lr": 3.2e-05, "total_loss": 2.09}\n').encode()
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(0, len(DETECTRON2_HEAD)), junk=st.binary(max_size=8), at=st.integers(0, len(DETECTRON2_HEAD)))
+def test_damaged_file_reads_or_is_one_read_error(cut, junk, at):
+    """Cut anywhere, bytes spliced in anywhere: a Run or a ReadError, never another exception."""
+    data = DETECTRON2_HEAD[:at] + junk + DETECTRON2_HEAD[at:cut] if at < cut else DETECTRON2_HEAD[:cut]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "metrics.jsonl"
+        path.write_bytes(data)
+        try:
+            runs = READER.read([path], "run")
+        except ReadError:
+            return
+        assert len(runs) == 1

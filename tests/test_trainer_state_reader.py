@@ -5,10 +5,15 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from losslint.errors import ReadError
 from losslint.io.trainer_state import READER, eval_set_names, metric_name
@@ -324,3 +329,39 @@ def test_can_read_only_trainer_state_json(tmp_path):
     assert READER.can_read(Path("x/trainer_state.json"))
     assert not READER.can_read(Path("x/trainer_state.json.bak"))
     assert not READER.can_read(Path("x/config.json"))
+
+
+STATE = (HF / "single_eval" / "checkpoint-30" / "trainer_state.json").read_bytes()
+
+
+@settings(max_examples=60, deadline=None)
+@given(cut=st.integers(0, len(STATE)), junk=st.binary(max_size=8), at=st.integers(0, len(STATE)))
+def test_damaged_file_reads_or_is_one_read_error(cut, junk, at):
+    """Cut anywhere, bytes spliced in anywhere: a Run or a ReadError, never another exception."""
+    data = STATE[:at] + junk + STATE[at:cut] if at < cut else STATE[:cut]
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "trainer_state.json"
+        path.write_bytes(data)
+        try:
+            runs = READER.read([path], "run")
+        except ReadError:
+            return
+        assert len(runs) == 1
+
+
+@pytest.mark.slow
+def test_fixture_script_reproduces_the_committed_runs(tmp_path):
+    """tests/make_hf_fixture.py still runs with the installed transformers and writes the committed runs again."""
+    pytest.importorskip("transformers")
+    pytest.importorskip("accelerate")  # the Trainer needs it
+    script = Path(__file__).parent / "make_hf_fixture.py"
+    subprocess.run([sys.executable, str(script), str(tmp_path)], check=True, capture_output=True, timeout=600)
+    for name in ("single_eval", "two_eval_sets"):
+        assert sorted(p.relative_to(tmp_path / name).parts[0] for p in (tmp_path / name).rglob("trainer_state.json")) \
+            == ["checkpoint-30", "checkpoint-40", "trainer_state.json"]
+        assert list((tmp_path / name / "runs").rglob("events.out.tfevents*"))
+        new, old = read_one(tmp_path / name / "trainer_state.json"), read_one(HF / name / "trainer_state.json")
+        assert new.metrics() == old.metrics()
+        # same seeds, same data, CPU: the same curve up to float noise across machines
+        np.testing.assert_allclose(new.series("train/loss")["value"].to_numpy(),
+                                   old.series("train/loss")["value"].to_numpy(), rtol=1e-4)
