@@ -45,10 +45,12 @@ def write_jsonl_run(directory: Path, name: str, train: list[float], val: list[fl
     return path
 
 
-def descending(n: int = 200, start: float = 2.5, floor: float = 0.2, noise: float = 0.02, seed: int = 0) -> list[float]:
+def descending(n: int = 200, start: float = 2.5, floor: float = 0.2, noise: float = 0.02, seed: int = 0,
+               time_constants: float = 5.0) -> list[float]:
+    """An exponential decay to `floor` over `time_constants` time constants, with Gaussian noise."""
     rng = np.random.default_rng(seed)
     x = np.arange(n)
-    return list(floor + (start - floor) * np.exp(-x / (n / 5)) + noise * rng.standard_normal(n))
+    return list(floor + (start - floor) * np.exp(-x * time_constants / n) + noise * rng.standard_normal(n))
 
 
 def result_for(run, verdict: str = "good-fit", findings=(), best: int | None = None, stop: int | None = None,
