@@ -88,13 +88,16 @@ def test_quick_bench_readers_agree_row_for_row(tmp_path):
     assert rows["tb-losslint"][2] == f"{expected_tb:,}"
 
 
-def test_quality_runs_end_to_end_on_a_small_synthetic_corpus():
+def test_quality_scores_every_synthetic_run_once():
     pytest.importorskip("losslint.engine", reason="engine not written yet")
-    proc = subprocess.run([sys.executable, str(BENCH_DIR / "quality.py"), "--n-per-kind", "1", "--corpus",
-                           "synthetic"], capture_output=True, text=True, timeout=240)
-    assert proc.returncode == 0, proc.stderr
-    assert "confusion matrix" in proc.stdout and "macro-F1" in proc.stdout
-    matrix_rows = [line for line in proc.stdout.splitlines()
-                   if line.startswith("  ") and line.split()[:1] and line.split()[0] in quality.VERDICTS
-                   and len(line.split()) == 8]
-    assert sum(int(x) for row in matrix_rows for x in row.split()[1:]) == len(quality.VERDICTS)
+    cases = quality.synthetic_cases(1, 0, via_files=False, jobs=1)
+    assert sorted(c.label for c in cases) == sorted(quality.VERDICTS)
+    assert all(c.result is not None and c.result.verdict in quality.VERDICTS for c in cases)
+    lines, targets = quality.corpus_report("synthetic", cases, 0.95, 5, synthetic=True)
+    text = "\n".join(lines)
+    assert "confusion matrix" in text and "macro-F1" in text
+    matrix_rows = [line.split() for line in lines if line.startswith("  ") and line.split()[:1]
+                   and line.split()[0] in quality.VERDICTS and len(line.split()) == 8]
+    assert sum(int(x) for row in matrix_rows for x in row[1:]) == len(cases)
+    assert [t[0] for t in targets] == ["synthetic: macro-F1 >= 0.95",
+                                       "synthetic: losslint regret <= best baseline's while saving more"]
