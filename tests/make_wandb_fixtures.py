@@ -5,12 +5,13 @@ the tests read the committed copy. What the run logs is chosen to exercise the r
 
 - `loss` every step with one NaN and one +Infinity (W&B stores them as the JSON tokens `NaN`/`Infinity`);
 - `val_loss` and `validation accuracy` every 10 steps only (sparse keys, a name with a space);
-- a nested dict (`opt/lr`, stored as a nested history item) and a string value (not a metric);
+- a nested dict (`{"opt": {"lr": x}}`, stored as a nested history item, read as `opt.lr`) and a string value (not a metric);
 - a config value longer than two 32 KiB blocks, so the record log needs FIRST/MIDDLE/LAST fragments.
 
 What was passed to `wandb.log` is also written to `logged.json` beside the run folder: the tests compare the
-reader's output with it, an oracle independent of losslint. Only the files the reader uses are kept (the `.wandb` record log, `files/wandb-summary.json`,
-`files/config.yaml`); logs, debug files and machine metadata are deleted.
+reader's output with it, an oracle independent of losslint. Only the files the reader uses are kept (the `.wandb`
+record log, and `files/wandb-summary.json` / `files/config.yaml` when this wandb version writes them offline);
+logs, debug files and machine metadata are deleted.
 """
 from __future__ import annotations
 

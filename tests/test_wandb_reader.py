@@ -164,6 +164,70 @@ def test_fixture_exercises_fragmented_records():
     assert {1, 2, 3, 4} <= kinds
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, n = n & 0x7F, n >> 7
+        out.append(low | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def _field(number: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(payload)) + payload
+
+
+def _history_record(step: int, items: dict[str, str]) -> bytes:
+    """A Record{history: HistoryRecord{item: [{key, value_json}], step: {num}}}, encoded by hand."""
+    body = b"".join(_field(1, _field(1, k.encode()) + _field(16, v.encode())) for k, v in items.items())
+    return _field(2, body + _field(2, b"\x08" + _varint(step)))
+
+
+def _write_log(records: list[bytes]) -> bytes:
+    """W&B's writer (wandb/sdk/internal/datastore.py `_write_data`), restated: pad a block tail shorter than a
+    chunk header with zeros; split a record that does not fit into FIRST/MIDDLE/LAST (FIRST may be empty)."""
+    import zlib
+
+    out = bytearray(b":W&B" + struct.pack("<HB", 0xBEE1, 0))
+
+    def chunk(data: bytes, kind: int) -> None:
+        out.extend(struct.pack("<IHB", zlib.crc32(data, zlib.crc32(bytes([kind]))), len(data), kind) + data)
+
+    for record in records:
+        space = 32768 - len(out) % 32768
+        if space < 7:
+            out.extend(bytes(space))
+            space = 32768
+        if len(record) + 7 <= space:
+            chunk(record, 1)
+            continue
+        chunk(record[:space - 7], 2)
+        rest = record[space - 7:]
+        while len(rest) > 32768 - 7:
+            chunk(rest[:32768 - 7], 3)
+            rest = rest[32768 - 7:]
+        chunk(rest, 4)
+    return bytes(out)
+
+
+@pytest.mark.parametrize("block_tail", [0, 3, 6, 7, 8])
+def test_block_padding_and_empty_first_chunk(tmp_path, block_tail):
+    """A first record sized to leave `block_tail` bytes in block 0: under 7 is zero padding, 7 is an empty FIRST."""
+    target = 32768 - 7 - 7 - block_tail  # file header, chunk header, then the tail left over
+    filler = ""
+    while len(record := _history_record(0, {"note": json.dumps(filler)})) < target:
+        filler += "x" * max(1, (target - len(record)) // 2)
+    assert len(record) == target
+    records = [record, _history_record(1, {"loss": "1.25"}), _history_record(2, {"loss": "NaN"})]
+    folder = tmp_path / "run-20250101_000000-pad12345"
+    folder.mkdir()
+    (folder / "run-pad12345.wandb").write_bytes(_write_log(records))
+    run = read_one(folder)
+    loss = run.series("train/loss")
+    assert loss["step"].tolist() == [1, 2]
+    assert loss["value"].iloc[0] == 1.25 and math.isnan(loss["value"].iloc[1])
+
+
 def _copy_fixture(tmp_path: Path) -> Path:
     target = tmp_path / FIXTURE_RUN.name
     shutil.copytree(FIXTURE_RUN, target)

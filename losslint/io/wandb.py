@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReadError
-from ..schema import Run, canonical_metric, empty_frame, frame_from_columns, frame_from_records
+from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
 from . import wandb_csv
 from .base import check_lfs_pointer
 from .wandb_binary import FormatError, decode_run_log, is_number
@@ -154,7 +154,6 @@ class RowCollector:
     path: Path
     records: list[tuple[str, int, float, float, float]] = field(default_factory=list)
     text_keys: dict[str, _TextSeen] = field(default_factory=dict)
-    number_keys: set[str] = field(default_factory=set)
     objects_skipped: int = 0
     rows: int = 0
 
@@ -167,26 +166,52 @@ class RowCollector:
         epoch = row.get(EPOCH_KEY)
         epoch = float(epoch) if is_number(epoch) else math.nan
         self.rows += 1
-        for key, value in _flatten(row):
-            if key.startswith("_") or key == EPOCH_KEY:
+        append = self.records.append
+        for key, value in row.items():
+            kind = type(value)
+            if kind is float or kind is int:
+                if key[0] != "_" and key != EPOCH_KEY:
+                    append((key, step, float(value), wall, epoch))
                 continue
-            if is_number(value):
-                self.records.append((key, step, float(value), wall, epoch))
-                self.number_keys.add(key)
-            elif isinstance(value, str):
-                seen = self.text_keys.get(key)
-                if seen is None:
-                    self.text_keys[key] = _TextSeen(1, where, value)
-                else:
-                    seen.count += 1
-            elif value is not None and not isinstance(value, bool):
-                self.objects_skipped += 1
+            if kind is dict and "_type" not in value:
+                for sub_key, sub_value in _flatten(value, f"{key}."):
+                    self._add_other(sub_key, sub_value, step, wall, epoch, where)
+            else:
+                self._add_other(key, value, step, wall, epoch, where)
+
+    def _add_other(self, key: str, value: Any, step: int, wall: float, epoch: float,
+                   where: Mapping[str, int]) -> None:
+        if key.startswith("_") or key == EPOCH_KEY:
+            return
+        if is_number(value):
+            self.records.append((key, step, float(value), wall, epoch))
+        elif isinstance(value, str):
+            seen = self.text_keys.get(key)
+            if seen is None:
+                self.text_keys[key] = _TextSeen(1, where, value)
+            else:
+                seen.count += 1
+        elif value is not None and not isinstance(value, bool):
+            self.objects_skipped += 1
 
     def frame(self, aliases: Mapping[str, str] | None, notes: list[str]) -> pd.DataFrame:
-        notes.extend(skipped_text_notes(self.text_keys, self.number_keys))
+        number_keys = {record[0] for record in self.records} if self.text_keys else set()
+        notes.extend(skipped_text_notes(self.text_keys, number_keys))
         if self.objects_skipped:
             notes.append(f"{self.objects_skipped} non-scalar value(s) skipped (media, histograms, tables)")
-        return frame_from_records(self.records, aliases)
+        return records_frame(self.records, aliases)
+
+
+def records_frame(records: list[tuple[str, int, float, float, float]],
+                  aliases: Mapping[str, str] | None) -> pd.DataFrame:
+    """`(tag, step, value, wall_time, epoch)` tuples -> table, canonicalising each distinct tag once."""
+    if not records:
+        return empty_frame()
+    tags, steps, values, walls, epochs = zip(*records)
+    names = {tag: canonical_metric(tag, None, aliases) for tag in set(tags)}
+    return frame_from_columns([names[tag] for tag in tags], np.fromiter(steps, np.int64, len(steps)),
+                              np.fromiter(values, np.float64, len(values)), np.fromiter(walls, np.float64, len(walls)),
+                              np.fromiter(epochs, np.float64, len(epochs)), tags)
 
 
 # --- run folders ----------------------------------------------------------------------------------------------
@@ -228,26 +253,37 @@ def _read_binary(path: Path, collector: RowCollector, metadata: dict[str, Any], 
     return log.config
 
 
-def _json_rows(path: Path, notes: list[str]) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) of each JSON-lines row; a cut-off last line is a note, other bad lines errors."""
+def _json_rows(path: Path, notes: list[str]) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, object) of each JSON-lines row; a cut-off last line is a note, other bad lines errors.
+
+    The whole file is parsed by one `json.loads` over `[line,line,...]` (C speed); only when that fails is it
+    parsed line by line, to find the bad line or the cut-off tail.
+    """
     data = _read_bytes(path)
     check_lfs_pointer(path, data[:64])
     if not data.strip():
         raise ReadError(path, "empty file")
     lines = data.split(b"\n")
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
+    numbers = [number for number, raw in enumerate(lines, start=1) if raw.strip()]
+    try:
+        rows = json.loads(b"[" + b",".join(lines[n - 1] for n in numbers) + b"]")
+    except (ValueError, UnicodeDecodeError):
+        rows = None
+    if rows is not None and all(isinstance(row, dict) for row in rows):
+        return list(zip(numbers, rows))
+    out = []
+    for number in numbers:
         try:
-            row = json.loads(raw)
+            row = json.loads(lines[number - 1])
         except (ValueError, UnicodeDecodeError) as exc:
             if number == len(lines) and not data.endswith(b"\n"):
                 notes.append(f"{path.name}: last line {number} is cut off (a run still being written); skipped")
-                return
+                break
             raise ReadError(path, f"not valid JSON: {exc}", line=number) from None
         if not isinstance(row, dict):
             raise ReadError(path, f"expected a JSON object per line, got {type(row).__name__}", line=number)
-        yield number, row
+        out.append((number, row))
+    return out
 
 
 def _scalar_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
@@ -346,16 +382,7 @@ def _read_run_folder(files: Sequence[tuple[Path, str]], name: str, aliases: Mapp
 
 
 def _table_column(path: Path, table: pd.DataFrame, column: str) -> wandb_csv.NumericColumn:
-    series = table[column]
-    if pd.api.types.is_bool_dtype(series):
-        return wandb_csv.NumericColumn(np.full(len(series), np.nan), np.zeros(len(series), bool), None)
-    if pd.api.types.is_numeric_dtype(series):
-        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
-        present = ~series.isna().to_numpy()
-        return wandb_csv.NumericColumn(values, present, None, "", bool(present.any()))
-    if series.map(lambda v: isinstance(v, (dict, list, np.ndarray))).any():
-        return wandb_csv.NumericColumn(np.full(len(series), np.nan), np.zeros(len(series), bool), None)
-    return wandb_csv.numeric_column(series.where(series.notna(), ""))
+    return wandb_csv.numeric_column(table[column])
 
 
 def _history_table_run(path: Path, table: pd.DataFrame, name: str, aliases: Mapping[str, str] | None,
@@ -459,7 +486,7 @@ def _read_table_file(path: Path, kind: str, name: str, aliases: Mapping[str, str
         return _chart_runs(path, name, aliases)
     if kind == "history_csv":
         check_lfs_pointer(path, _head(path)[:64])
-        return [_history_table_run(path, wandb_csv.read_text_table(path), name, aliases, header_lines=1)]
+        return [_history_table_run(path, wandb_csv.read_table(path), name, aliases, header_lines=1)]
     if kind == "history_parquet":
         try:
             table = pd.read_parquet(path)

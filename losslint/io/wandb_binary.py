@@ -17,7 +17,6 @@ Field numbers are from wandb's `wandb_internal.proto`.
 from __future__ import annotations
 
 import json
-import math
 import struct
 import zlib
 from dataclasses import dataclass, field
@@ -93,7 +92,10 @@ def split_records(data: bytes) -> RecordLog:
     while True:
         space = BLOCK_LEN - pos % BLOCK_LEN
         if space < HEADER_LEN:
-            pos += space  # zero padding at the end of a block
+            if data.count(0, pos, min(pos + space, size)) != min(space, size - pos):
+                raise FormatError("non-zero bytes in a block's end padding: the file is corrupt", pos)
+            pos += space
+            space = BLOCK_LEN
         if pos >= size:
             break
         if pos + HEADER_LEN > size:
@@ -246,7 +248,77 @@ class RunLog:
     record_count: int = 0
 
 
-def _decode_history(buf: bytes, offset: int) -> HistoryRow:
+# Tag bytes of the HistoryRecord / HistoryItem fields on the fast path (field number << 3 | wire type 2).
+_TAG_ITEM, _TAG_STEP = 0x0A, 0x12  # HistoryRecord.item = 1, .step = 2
+_TAG_KEY, _TAG_NESTED = 0x0A, 0x12  # HistoryItem.key = 1, .nested_key = 2
+_TAG_VALUE_JSON = (0x82, 0x01)  # HistoryItem.value_json = 16: a two-byte tag
+
+
+def _history_value(raw: bytes) -> Any:
+    """value_json of a history item; numbers (NaN/Infinity included) without a JSON parse."""
+    try:
+        return float(raw)
+    except ValueError:
+        return _loads(raw.decode("utf-8", errors="replace"))
+
+
+def _decode_history(buf: bytes, offset: int, keys: dict[bytes, str]) -> HistoryRow:
+    """Decode a HistoryRecord. A hand-unrolled loop over the common shape (one-byte tags, one-byte lengths):
+    history is the bulk of a run log and the generic field iterator is several times slower.
+    Anything else goes through the generic path."""
+    step = None
+    values: dict[str, Any] = {}
+    pos, end = 0, len(buf)
+    while pos < end:
+        tag = buf[pos]
+        length = buf[pos + 1] if pos + 1 < end else 0x80
+        if length & 0x80 or tag not in (_TAG_ITEM, _TAG_STEP):
+            return _decode_history_generic(buf, offset)
+        pos += 2
+        stop = pos + length
+        if stop > end:
+            raise ValueError("field runs past the end of its message")
+        if tag == _TAG_STEP:
+            for sub, sub_wire, sub_raw in iter_fields(buf, pos, stop):
+                if sub == HISTORY_STEP_NUM and sub_wire == 0:
+                    step = sub_raw
+            pos = stop
+            continue
+        key = None
+        nested = None
+        value = None
+        p = pos
+        while p < stop:
+            t = buf[p]
+            if t == _TAG_KEY or t == _TAG_NESTED:
+                n = buf[p + 1]
+                if n & 0x80:
+                    break
+                text = buf[p + 2:p + 2 + n]
+                name = keys.get(text)
+                if name is None:
+                    name = keys[text] = text.decode("utf-8", errors="replace")
+                if t == _TAG_KEY:
+                    key = name
+                else:
+                    nested = [name] if nested is None else nested + [name]
+                p += 2 + n
+            elif t == _TAG_VALUE_JSON[0] and buf[p + 1] == _TAG_VALUE_JSON[1] and not buf[p + 2] & 0x80:
+                n = buf[p + 2]
+                value = _history_value(buf[p + 3:p + 3 + n])
+                p += 3 + n
+            else:
+                break
+        if p != stop:  # a shape the fast loop does not handle (long value, typed value): decode this item fully
+            item = _decode_item(buf, (pos, stop))
+            values[item.key] = item.value
+        else:
+            values[".".join(nested) if nested else (key or "")] = value
+        pos = stop
+    return HistoryRow(offset, step, values)
+
+
+def _decode_history_generic(buf: bytes, offset: int) -> HistoryRow:
     step = None
     values: dict[str, Any] = {}
     for number, wire, raw in iter_fields(buf):
@@ -301,13 +373,14 @@ def decode_run_log(data: bytes) -> RunLog:
     split = split_records(data)
     log = RunLog(truncated_at=split.truncated_at, record_count=len(split.records))
     wanted = (RECORD_HISTORY, RECORD_SUMMARY, RECORD_CONFIG, RECORD_RUN, RECORD_EXIT)
+    keys: dict[bytes, str] = {}
     for offset, buf in split.records:
         try:
             for number, wire, raw in iter_fields(buf):
                 if number not in wanted or wire != 2:
                     continue
                 if number == RECORD_HISTORY:
-                    log.history.append(_decode_history(buf[raw[0]:raw[1]], offset))
+                    log.history.append(_decode_history(buf[raw[0]:raw[1]], offset, keys))
                 elif number == RECORD_SUMMARY:
                     _apply_updates(buf, raw, log.summary)
                 elif number == RECORD_CONFIG:
@@ -316,7 +389,7 @@ def decode_run_log(data: bytes) -> RunLog:
                     _decode_run(buf, raw, log)
                 elif number == RECORD_EXIT:
                     log.exit = _decode_exit(buf, raw)
-        except (ValueError, struct.error) as exc:
+        except (ValueError, IndexError, struct.error) as exc:
             raise FormatError(f"record is not a valid protobuf message ({exc})", offset) from None
     return log
 
@@ -324,7 +397,3 @@ def decode_run_log(data: bytes) -> RunLog:
 def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
-
-def same_value(a: float, b: float) -> bool:
-    """Equality that treats NaN as equal to NaN (a logged NaN is a value, not a gap)."""
-    return (math.isnan(a) and math.isnan(b)) or a == b

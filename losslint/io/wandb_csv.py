@@ -1,7 +1,8 @@
 """W&B tables: the UI chart export CSV (many runs in one file) and `run.history()` exports (one run).
 
-Both are read as text columns first so that an empty cell (a run that logged nothing at that x) stays a gap and a
-stray word in a number column is reported with its line instead of silently becoming NaN.
+Only an empty cell is a gap (a run that logged nothing at that x); a `NaN` written in a cell is a logged NaN. Columns
+pandas parses as numbers are used as they are (C speed); the others are re-read as text so that a stray word is
+reported with its line instead of silently becoming NaN.
 """
 from __future__ import annotations
 
@@ -75,10 +76,10 @@ def split_chart_column(column: str) -> ChartColumn | None:
     return ChartColumn(run, metric.strip(), column)
 
 
-def read_text_table(path: Path) -> pd.DataFrame:
-    """Every cell as text ('' for empty), so gaps and stray words are visible."""
+def read_table(path: Path) -> pd.DataFrame:
+    """The CSV with only empty cells as missing: `NaN`/`Infinity` text keeps a column textual (read later)."""
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False, encoding="utf-8-sig")
+        return pd.read_csv(path, keep_default_na=False, na_values=[""], encoding="utf-8-sig", low_memory=False)
     except pd.errors.EmptyDataError:
         raise ReadError(path, "empty file") from None
     except pd.errors.ParserError as exc:
@@ -99,7 +100,24 @@ class NumericColumn:
     bad_count: int = 0
 
 
-def numeric_column(texts: pd.Series) -> NumericColumn:
+def _no_numbers(n: int) -> NumericColumn:
+    return NumericColumn(np.full(n, np.nan), np.zeros(n, bool), None)
+
+
+def numeric_column(series: pd.Series) -> NumericColumn:
+    """Numbers of one column, whatever pandas made of it: numbers as they are, text parsed, objects skipped."""
+    if pd.api.types.is_bool_dtype(series):
+        return _no_numbers(len(series))
+    if pd.api.types.is_numeric_dtype(series):
+        values = series.to_numpy(dtype=np.float64, na_value=np.nan)
+        present = ~series.isna().to_numpy()
+        return NumericColumn(values, present, None, "", bool(present.any()))
+    if series.map(lambda v: isinstance(v, (dict, list, np.ndarray))).any():
+        return _no_numbers(len(series))  # media / histogram cells in a parquet export
+    return _text_numbers(series.astype(object).where(series.notna(), ""))
+
+
+def _text_numbers(texts: pd.Series) -> NumericColumn:
     stripped = texts.astype(str).str.strip()
     values = pd.to_numeric(stripped, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     nonempty = (stripped != "").to_numpy()
@@ -147,7 +165,7 @@ class ChartExport:
 
 def read_chart_export(path: Path) -> ChartExport:
     """Split a W&B UI chart export into its runs; envelope columns are ignored, empty cells are gaps."""
-    table = read_text_table(path)
+    table = read_table(path)
     columns = list(table.columns)
     if not columns or not is_chart_header(columns):
         raise ReadError(path, "not a W&B chart export: no '<run> - <metric>' column", line=1)
