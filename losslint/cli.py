@@ -193,8 +193,9 @@ def rules_command(code: str | None, verdicts: bool, fmt: str) -> None:
               help="Directory for report.md, one PNG per run and overview.png (created if missing).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="A losslint.toml or pyproject.toml (default: searched upward from the first path).")
-@click.option("-j", "--jobs", type=click.IntRange(min=1), default=1, show_default=True)
-def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | None, jobs: int) -> None:
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes, one run group each [default: the number of CPU cores].")
+def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | None, jobs: int | None) -> None:
     """Check the runs under PATHS and write a Markdown report with plots to OUTPUT.
 
     Exits 0 once the report is written (findings are in the report; `check` is the gate), 2 when an input
@@ -209,7 +210,10 @@ def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | N
         config = config_module.coerce(config_path, list(paths))
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
-    results, errors = check_paths(list(paths), config=config, jobs=jobs)
+    try:
+        results, errors = check_paths(list(paths), config=config, jobs=jobs or os.cpu_count() or 1)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
     try:
         written = write_report(results, errors, out_dir, ReportOptions(fail_on=config.fail_on))
     except OSError as exc:
