@@ -124,7 +124,8 @@ def test_sniff_reads_only_the_head(tmp_path):
 
 
 def test_step_keys_in_order_of_preference(tmp_path):
-    run = read_one(write(tmp_path, '{"global_step": 10, "iter": 1, "loss": 1.0}\n{"global_step": 20, "iter": 2, "loss": 0.5}\n'))
+    run = read_one(write(tmp_path, '{"global_step": 10, "iter": 1, "loss": 1.0}\n'
+                                   '{"global_step": 20, "iter": 2, "loss": 0.5}\n'))
     assert run.series("train/loss")["step"].tolist() == [10, 20]
     # only the chosen step key is the step; a second counter stays a plain (non-canonical) metric
     assert run.series("iter")["value"].tolist() == [1.0, 2.0]

@@ -116,7 +116,7 @@ def test_newest_checkpoint_wins_over_an_older_top_level_file(tmp_path):
     out = tmp_path / "out"
     (out / "checkpoint-40").mkdir(parents=True)
     shutil.copy(HF / "single_eval" / "checkpoint-30" / "trainer_state.json", out / "trainer_state.json")
-    shutil.copy(HF / "single_eval" / "checkpoint-40" / "trainer_state.json", out / "checkpoint-40" / "trainer_state.json")
+    shutil.copy(HF / "single_eval" / "checkpoint-40" / "trainer_state.json", out / "checkpoint-40")
     run = READER.read([out / "trainer_state.json", out / "checkpoint-40" / "trainer_state.json"], "run")[0]
     assert run.sources == [str(out / "checkpoint-40" / "trainer_state.json")]
     assert run.series("train/loss")["step"].max() == 40

@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
-from .jsonl import _short, cap_notes, load_bytes, long_frame, merge_or_split
+from .jsonl import _short, as_python, cap_notes, is_whole_step, load_bytes, long_frame, merge_or_split
 
 FORMAT = "csv"
 DELIMITERS = {".csv": ",", ".tsv": "\t"}
@@ -145,16 +145,17 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
     steps, has_step, bad = to_numbers(table[step_column])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ReadError(path, f"`{step_column}` {table[step_column].iloc[i]!r} is not a number", line=_line(i))
+        written = _short(as_python(table[step_column].iloc[i]))
+        raise ReadError(path, f"`{step_column}` {written} is not a number", line=_line(i))
     epoch_column = next((c for c in columns if c.lower() == EPOCH_COLUMN), None)
     by_epoch = step_column == epoch_column
     epochs = to_numbers(table[epoch_column])[0] if epoch_column else np.full(len(table), np.nan)
-    whole = has_step & np.isfinite(steps) & (np.nan_to_num(steps) % 1 == 0)
+    whole = has_step & is_whole_step(steps)
     if (has_step & ~whole).any():
         i = int(np.flatnonzero(has_step & ~whole)[0])
         if not by_epoch:
-            raise ReadError(path, f"`{step_column}` {table[step_column].iloc[i]!r} is not a whole number",
-                            line=_line(i))
+            written = _short(as_python(table[step_column].iloc[i]))
+            raise ReadError(path, f"`{step_column}` {written} is not a whole number", line=_line(i))
         steps = np.arange(len(table), dtype=float)
         notes.append(f"`{step_column}` is fractional (line {_line(i)}); rows are stepped in order from 0")
     if not has_step.all():
@@ -175,7 +176,7 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             skipped.append(f"column `{column}`: {int(bad.sum())} non-numeric value(s) skipped "
-                           f"(first at line {_line(i)}: {_short(table[column].iloc[i])})")
+                           f"(first at line {_line(i)}: {_short(as_python(table[column].iloc[i]))})")
         rows = present & ~bad & has_step
         if rows.any():
             parts.append((canonical_metric(column, aliases=aliases), column, rows, values))

@@ -294,7 +294,7 @@ def _parse_with_json(path: Path, text: str) -> Parsed:
     columns = {}
     for key in table.columns:
         values, present, bad = numeric_column(table[key])
-        columns[str(key)] = Column(values, present, bad, lambda i, c=table[key]: c.iloc[i])
+        columns[str(key)] = Column(values, present, bad, lambda i, c=table[key]: as_python(c.iloc[i]))
     return Parsed(columns, len(rows), lambda: numbers, notes)
 
 
@@ -382,7 +382,7 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
     else:
         step = columns[step_key]
         steps, has_step = step.values, step.present
-        bad = step.bad | (has_step & ~(np.isfinite(steps) & (np.nan_to_num(steps) % 1 == 0)))
+        bad = step.bad | (has_step & ~is_whole_step(steps))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise ReadError(path, f"`{step_key}` {_short(step.cell(i))} is not a whole number",
@@ -428,10 +428,25 @@ def long_frame(parts: list[tuple[str, str, np.ndarray, np.ndarray]], steps: np.n
     )
 
 
+# Steps are stored as int64; a float beyond 2**63 would wrap around.
+MAX_STEP = 2.0**63
+
+
+def is_whole_step(values: np.ndarray) -> np.ndarray:
+    """Which float values can be an int64 step: finite, whole, in range."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(values) & (np.nan_to_num(values) % 1 == 0) & (np.abs(np.nan_to_num(values)) < MAX_STEP)
+
+
 def cap_notes(notes: list[str], limit: int = MAX_KEY_NOTES) -> list[str]:
     if len(notes) <= limit:
         return notes
     return notes[:limit] + [f"... and {len(notes) - limit} more keys with non-numeric values skipped"]
+
+
+def as_python(value: Any) -> Any:
+    """A numpy scalar as the plain Python value, so that messages read `2.5`, not `np.float64(2.5)`."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def _short(value: Any, limit: int = 40) -> str:

@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReadError
-from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
+from ..schema import Run, canonical_metric, empty_frame
 from .base import check_lfs_pointer
+from .jsonl import _short, is_whole_step, long_frame, numeric_column
 
 FORMAT = "trainer_state"
 FILE_NAME = "trainer_state.json"
@@ -176,14 +177,13 @@ def _presence(table: pd.DataFrame, entries: list[dict], saw_nan: bool) -> pd.Dat
     return present
 
 
-def _numeric_steps(path: Path, table: pd.DataFrame, present: pd.DataFrame) -> np.ndarray:
-    raw = table["step"]
-    steps = pd.to_numeric(raw, errors="coerce")
-    bad = present["step"].to_numpy() & (steps.isna().to_numpy() | (steps.to_numpy() % 1 != 0))
+def _numeric_steps(path: Path, table: pd.DataFrame, present: pd.DataFrame, entries: list[dict]) -> np.ndarray:
+    values, _, not_numbers = numeric_column(table["step"])
+    bad = present["step"].to_numpy() & (not_numbers | ~is_whole_step(values))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise ReadError(path, f"log_history[{i}]: step {raw.iloc[i]!r} is not a whole number")
-    return steps.to_numpy()
+        raise ReadError(path, f"log_history[{i}]: step {_short(entries[i]['step'])} is not a whole number")
+    return values
 
 
 def state_to_run(state: dict[str, Any], path: Path, name: str, aliases: Mapping[str, str] | None = None,
@@ -205,7 +205,7 @@ def state_to_run(state: dict[str, Any], path: Path, name: str, aliases: Mapping[
     if "step" not in table.columns:
         run.notes.append(f"none of the {len(entries)} log_history entries has a step; nothing to read")
         return run
-    steps = _numeric_steps(path, table, present)
+    steps = _numeric_steps(path, table, present, entries)
     has_step = present["step"].to_numpy()
     is_summary = present[SUMMARY_KEY].to_numpy() if SUMMARY_KEY in table.columns else np.zeros(len(table), bool)
     summaries = [_plain(entries[i]) for i in np.flatnonzero(is_summary)]
@@ -216,42 +216,26 @@ def state_to_run(state: dict[str, Any], path: Path, name: str, aliases: Mapping[
         sample = next(k for e in entries if "step" not in e for k in e if k != "epoch")
         run.notes.append(f"{stepless} log_history entries without a step (e.g. `{sample}`) left out")
     kept = has_step & ~is_summary
-    epochs = pd.to_numeric(table["epoch"], errors="coerce").to_numpy(dtype=float) if "epoch" in table.columns \
-        else np.full(len(table), np.nan)
+    epochs = numeric_column(table["epoch"])[0] if "epoch" in table.columns else np.full(len(table), np.nan)
 
     keys = [str(k) for k in table.columns]
     eval_sets = eval_set_names(keys)
-    metric_parts, step_parts, value_parts, epoch_parts, tag_parts = [], [], [], [], []
+    parts = []  # (metric, tag, rows, values of every entry)
     for key in keys:
         if is_skipped_key(key):
             continue
+        values, _, not_numbers = numeric_column(table[key])
         rows = kept & present[key].to_numpy()
-        if not rows.any():
-            continue
-        column = table[key][rows]
-        values = pd.to_numeric(column, errors="coerce") if column.dtype == object else column
-        if values.dtype == bool or not np.issubdtype(values.dtype, np.number):
-            run.notes.append(f"key `{key}` is not numeric; skipped")
-            continue
-        values = values.to_numpy(dtype=float)
-        not_numbers = np.isnan(values) & column.notna().to_numpy()
-        if not_numbers.any():
-            first = int(np.flatnonzero(rows)[np.flatnonzero(not_numbers)[0]])
-            run.notes.append(f"key `{key}`: {int(not_numbers.sum())} non-numeric value(s) skipped "
-                             f"(first at log_history[{first}]: {table[key].iloc[first]!r})")
-            rows = rows.copy()
-            rows[np.flatnonzero(rows)[not_numbers]] = False
-            values = values[~not_numbers]
-        idx = np.flatnonzero(rows)
-        metric_parts.append(np.full(len(idx), metric_name(key, eval_sets, aliases), dtype=object))
-        step_parts.append(steps[idx])
-        value_parts.append(values)
-        epoch_parts.append(epochs[idx])
-        tag_parts.append(np.full(len(idx), key, dtype=object))
-    if metric_parts:
-        run.data = frame_from_columns(np.concatenate(metric_parts), np.concatenate(step_parts).astype(np.int64),
-                                      np.concatenate(value_parts), None, np.concatenate(epoch_parts),
-                                      np.concatenate(tag_parts))
+        skipped = rows & not_numbers
+        if skipped.any():
+            first = int(np.flatnonzero(skipped)[0])
+            run.notes.append(f"key `{key}`: {int(skipped.sum())} non-numeric value(s) skipped "
+                             f"(first at log_history[{first}]: {_short(entries[first][key])})")
+        idx = np.flatnonzero(rows & ~not_numbers)
+        if len(idx):
+            parts.append((metric_name(key, eval_sets, aliases), key, idx, values))
+    if parts:
+        run.data = long_frame(parts, steps, np.full(len(table), np.nan), epochs)
     return run
 
 
