@@ -24,7 +24,8 @@ from losslint.io.wandb import READER
 REALWORLD = Path("/work/shared/realworld/wandb")
 FIXTURES = Path(__file__).parent / "data" / "wandb"
 LOGGED = json.loads((FIXTURES / "logged.json").read_text())
-FIXTURE_RUN = FIXTURES / LOGGED["run_folder"]
+FIXTURE_RUN = FIXTURES / LOGGED["basic"]["run_folder"]
+DEFINE_METRIC_RUN = FIXTURES / LOGGED["define-metric"]["run_folder"]
 DA6401 = REALWORLD / "da6401-numpy-ffn-sweep" / "wandb"
 NANOGPT_RUN = REALWORLD / "nanogpt-run-jqe8zy9r" / "wandb" / "run-20241012_160630-jqe8zy9r"
 CHART_EXPORT = REALWORLD / "nanogpt-ui-chart-export" / "wandb_export.csv"
@@ -121,7 +122,7 @@ def test_nanogpt_binary_history():
 
 def test_fixture_matches_what_the_generator_logged():
     run = read_one(FIXTURE_RUN)
-    rows = LOGGED["rows"]
+    rows = LOGGED["basic"]["rows"]
     expected = {"loss": [], "opt.lr": [], "val_loss": [], "validation accuracy": []}
     for row in rows:
         expected["loss"].append((row["step"], row["loss"]))
@@ -142,6 +143,17 @@ def test_fixture_matches_what_the_generator_logged():
     # offline runs keep the summary only in the record log: it must agree with the last logged values
     for tag, value in last_values(run).items():
         assert same(value, float(run.metadata["summary"][tag])), tag
+
+
+def test_define_metric_step_axis_replaces_step():
+    run = read_one(DEFINE_METRIC_RUN)
+    rows = LOGGED["define-metric"]["rows"]
+    for tag in ("train/loss", "eval/loss", "train/learning_rate"):
+        expected = [(row["train/global_step"], row[tag]) for row in rows if tag in row]
+        got = run.data[run.data["tag"] == tag]
+        assert list(zip(got["step"].tolist(), got["value"].tolist())) == expected, tag
+    assert "train/global_step" not in set(run.data["tag"])  # the axis is a position, not a curve
+    assert any("define_metric" in note for note in run.notes)
 
 
 def _chunk_types(data: bytes) -> list[tuple[int, int, int]]:

@@ -17,6 +17,7 @@ an error with its location.
 """
 from __future__ import annotations
 
+import fnmatch
 import json
 import math
 import re
@@ -147,6 +148,44 @@ def skipped_text_notes(seen: Mapping[str, _TextSeen], number_keys: set[str] | No
     return notes
 
 
+class StepAxes:
+    """`wandb.define_metric(key_or_glob, step_metric=axis)`: the key's points are plotted against `axis`.
+
+    HF Trainer's W&B callback does this with `train/global_step` (W&B's own `_step` only counts log calls), so the
+    axis is the step losslint must report. A row without the axis uses the axis' last value (W&B's step_sync);
+    before the first one, `_step`. Axis keys are positions, not metrics.
+    """
+
+    def __init__(self, definitions: Sequence[tuple[str, str, str]]):
+        self.exact = {name: axis for name, _glob, axis in definitions if name}
+        self.globs = [(glob, axis) for name, glob, axis in definitions if glob and not name]
+        self.axes = {axis for _name, _glob, axis in definitions}
+        self._cache: dict[str, str | None] = {}
+        self.last: dict[str, int] = {}
+        self.used: set[str] = set()
+
+    def axis_of(self, key: str) -> str | None:
+        if key not in self._cache:
+            axis = self.exact.get(key)
+            if axis is None:
+                axis = next((a for glob, a in reversed(self.globs) if fnmatch.fnmatchcase(key, glob)), None)
+            self._cache[key] = None if key in self.axes else axis
+        return self._cache[key]
+
+    def note_row(self, row: Mapping[str, Any]) -> None:
+        for axis in self.axes:
+            value = row.get(axis)
+            if is_number(value) and math.isfinite(value):
+                self.last[axis] = int(value)
+
+    def step(self, key: str, default: int) -> int:
+        axis = self.axis_of(key)
+        if axis is None or axis not in self.last:
+            return default
+        self.used.add(axis)
+        return self.last[axis]
+
+
 @dataclass
 class RowCollector:
     """Collects history rows (dicts) into long-table records, remembering where text showed up in a key."""
@@ -156,8 +195,12 @@ class RowCollector:
     text_keys: dict[str, _TextSeen] = field(default_factory=dict)
     objects_skipped: int = 0
     rows: int = 0
+    axes: StepAxes | None = None
 
     def add(self, row: Mapping[str, Any], step: int | None, where: Mapping[str, int]) -> None:
+        if self.axes is not None:
+            self._add_with_axes(row, step, where)
+            return
         if step is None:
             logged = row.get(STEP_KEY)
             step = int(logged) if is_number(logged) and math.isfinite(logged) else self.rows
@@ -178,6 +221,23 @@ class RowCollector:
                     self._add_other(sub_key, sub_value, step, wall, epoch, where)
             else:
                 self._add_other(key, value, step, wall, epoch, where)
+
+    def _add_with_axes(self, row: Mapping[str, Any], step: int | None, where: Mapping[str, int]) -> None:
+        axes = self.axes
+        assert axes is not None
+        if step is None:
+            logged = row.get(STEP_KEY)
+            step = int(logged) if is_number(logged) and math.isfinite(logged) else self.rows
+        wall = row.get(TIME_KEY)
+        wall = float(wall) if is_number(wall) else math.nan
+        epoch = row.get(EPOCH_KEY)
+        epoch = float(epoch) if is_number(epoch) else math.nan
+        self.rows += 1
+        axes.note_row(row)
+        for key, value in _flatten(row):
+            if key in axes.axes:
+                continue
+            self._add_other(key, value, axes.step(key, step), wall, epoch, where)
 
     def _add_other(self, key: str, value: Any, step: int, wall: float, epoch: float,
                    where: Mapping[str, int]) -> None:
@@ -232,8 +292,13 @@ def _read_binary(path: Path, collector: RowCollector, metadata: dict[str, Any], 
         log = decode_run_log(data)
     except FormatError as exc:
         raise ReadError(path, exc.message, offset=exc.offset) from None
+    if log.step_metrics:
+        collector.axes = StepAxes(log.step_metrics)
     for row in log.history:
         collector.add(row.values, row.step, {"offset": row.offset})
+    if collector.axes is not None and collector.axes.used:
+        notes.append(f"steps are W&B define_metric step metric(s) {', '.join(sorted(collector.axes.used))}, "
+                     "not `_step`")
     for key in ("run_id", "display_name", "project", "entity", "group", "job_type", "start_time", "resumed"):
         if key in log.run:
             metadata.setdefault(key, log.run[key])

@@ -34,7 +34,7 @@ _CHUNK_HEADER = struct.Struct("<IHB")
 _TYPE_CRC = {t: zlib.crc32(bytes([t])) for t in (FULL, FIRST, MIDDLE, LAST)}
 
 # wandb_internal.proto field numbers
-RECORD_HISTORY, RECORD_SUMMARY, RECORD_CONFIG, RECORD_RUN, RECORD_EXIT = 2, 3, 5, 17, 18
+RECORD_HISTORY, RECORD_SUMMARY, RECORD_CONFIG, RECORD_METRIC, RECORD_RUN, RECORD_EXIT = 2, 3, 5, 12, 17, 18
 HISTORY_ITEM, HISTORY_STEP, HISTORY_STEP_NUM = 1, 2, 1
 ITEM_KEY, ITEM_NESTED_KEY, ITEM_VALUE_JSON = 1, 2, 16
 ITEM_BOOLEAN, ITEM_INTEGER, ITEM_NUMBER = 4, 5, 6
@@ -43,6 +43,7 @@ RUN_ID, RUN_ENTITY, RUN_PROJECT, RUN_CONFIG, RUN_GROUP, RUN_JOB_TYPE, RUN_DISPLA
 RUN_STARTING_STEP, RUN_START_TIME, RUN_RESUMED = 14, 17, 18
 TIMESTAMP_SECONDS, TIMESTAMP_NANOS = 1, 2
 EXIT_CODE, EXIT_RUNTIME = 1, 2
+METRIC_NAME, METRIC_GLOB, METRIC_STEP_METRIC = 1, 2, 4
 
 
 class FormatError(Exception):
@@ -244,6 +245,8 @@ class RunLog:
     config: dict[str, Any] = field(default_factory=dict)
     run: dict[str, Any] = field(default_factory=dict)
     exit: dict[str, Any] | None = None
+    # `wandb.define_metric(name or glob, step_metric=...)` in definition order: (name, glob, step metric)
+    step_metrics: list[tuple[str, str, str]] = field(default_factory=list)
     truncated_at: int | None = None
     record_count: int = 0
 
@@ -372,7 +375,7 @@ def decode_run_log(data: bytes) -> RunLog:
     """Decode the records losslint needs. Raises FormatError (with the record's offset) on bad bytes."""
     split = split_records(data)
     log = RunLog(truncated_at=split.truncated_at, record_count=len(split.records))
-    wanted = (RECORD_HISTORY, RECORD_SUMMARY, RECORD_CONFIG, RECORD_RUN, RECORD_EXIT)
+    wanted = (RECORD_HISTORY, RECORD_SUMMARY, RECORD_CONFIG, RECORD_METRIC, RECORD_RUN, RECORD_EXIT)
     keys: dict[bytes, str] = {}
     for offset, buf in split.records:
         try:
@@ -389,6 +392,13 @@ def decode_run_log(data: bytes) -> RunLog:
                     _decode_run(buf, raw, log)
                 elif number == RECORD_EXIT:
                     log.exit = _decode_exit(buf, raw)
+                elif number == RECORD_METRIC:
+                    fields = _message_fields(buf, raw)
+                    text = {n: _text(buf, fields[n][0]) for n in (METRIC_NAME, METRIC_GLOB, METRIC_STEP_METRIC)
+                            if n in fields}
+                    if text.get(METRIC_STEP_METRIC):
+                        log.step_metrics.append((text.get(METRIC_NAME, ""), text.get(METRIC_GLOB, ""),
+                                                 text[METRIC_STEP_METRIC]))
         except (ValueError, IndexError, struct.error) as exc:
             raise FormatError(f"record is not a valid protobuf message ({exc})", offset) from None
     return log
