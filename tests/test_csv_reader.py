@@ -200,6 +200,7 @@ def test_rows_without_a_step_are_left_out(tmp_path):
 @pytest.mark.parametrize("text, fragment, line", [
     ("step,loss\n1,1.0\nabc,0.5\n", "not a number", 3),
     ("step,loss\n1,1.0\n2.5,0.5\n", "not a whole number", 3),
+    ("step,loss\n1e30,1.0\n", "not a whole number", 2),
     ("step,loss\n1,1.0\n2,0.5\n3,0.4,extra,cells\n", "malformed CSV", 4),
     ("", "empty file", None),
     ("name,score\nx,1\n", "no step column", 1),

@@ -270,6 +270,13 @@ def write_state(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def test_booleans_and_lists_are_not_numbers(tmp_path):
+    run = read_one(write_state(tmp_path, '{"log_history": [{"loss": true, "step": 1}, {"loss": [1, 2], "step": 2},'
+                                         ' {"loss": 0.5, "step": 3}]}'))
+    assert run.series("train/loss")["step"].tolist() == [3]
+    assert any("`loss`: 2 non-numeric" in n and "log_history[0]: True" in n for n in run.notes)
+
+
 def test_nan_and_infinite_values_are_kept(tmp_path):
     path = write_state(tmp_path, '{"global_step": 3, "log_history": [\n'
                                  '{"loss": 1.0, "step": 1, "epoch": 0.1},\n'
@@ -290,6 +297,8 @@ def test_nan_and_infinite_values_are_kept(tmp_path):
     ('{"global_step": 3}', "log_history"),
     ('[1, 2]', "log_history"),
     ('{"log_history": [{"loss": 1.0, "step": "five"}]}', "not a whole number"),
+    ('{"log_history": [{"loss": 1.0, "step": true}]}', "step True is not a whole number"),
+    ('{"log_history": [{"loss": 1.0, "step": 1e30}]}', "not a whole number"),  # would wrap around in int64
     ('{"log_history": [{"loss": 1.0, "step": 1}, 7]}', "log_history[1]"),
 ])
 def test_bad_input_is_one_read_error(tmp_path, text, fragment):
