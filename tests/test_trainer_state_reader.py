@@ -270,6 +270,13 @@ def write_state(tmp_path: Path, text: str) -> Path:
     return path
 
 
+def test_entries_with_a_null_or_no_step_are_left_out(tmp_path):
+    run = read_one(write_state(tmp_path, '{"log_history": [{"loss": 1.0, "step": null}, {"epoch": 1.0},'
+                                         ' {"loss": 0.5, "step": 3}]}'))
+    assert run.series("train/loss")["step"].tolist() == [3]
+    assert any(n.startswith("2 log_history entries without a step") for n in run.notes)
+
+
 def test_booleans_and_lists_are_not_numbers(tmp_path):
     run = read_one(write_state(tmp_path, '{"log_history": [{"loss": true, "step": 1}, {"loss": [1, 2], "step": 2},'
                                          ' {"loss": 0.5, "step": 3}]}'))

@@ -213,8 +213,10 @@ def state_to_run(state: dict[str, Any], path: Path, name: str, aliases: Mapping[
         metadata["train_summary"] = summaries[-1]
     stepless = int((~has_step & ~is_summary).sum())
     if stepless:
-        sample = next(k for e in entries if "step" not in e for k in e if k != "epoch")
-        run.notes.append(f"{stepless} log_history entries without a step (e.g. `{sample}`) left out")
+        sample = next((k for i in np.flatnonzero(~has_step & ~is_summary) for k in entries[i]
+                       if k not in POSITION_KEYS), None)
+        example = f" (e.g. `{sample}`)" if sample else ""
+        run.notes.append(f"{stepless} log_history entries without a step{example} left out")
     kept = has_step & ~is_summary
     epochs = numeric_column(table["epoch"])[0] if "epoch" in table.columns else np.full(len(table), np.nan)
 
