@@ -170,6 +170,12 @@ def test_epoch_and_wall_time_columns(tmp_path):
     assert loss["wall_time"].tolist() == [1700000000.5, 1700000001.5]
 
 
+def test_huge_integers_do_not_break_the_fast_path(tmp_path):
+    run = read_one(write(tmp_path, '{"step": 1, "ns": 1700000000123456789, "loss": 1.0}\n'
+                                   '{"step": 2, "ns": 1700000001123456789, "loss": 0.5}\n'))
+    assert run.series("ns")["value"].tolist() == [1.700000000123456789e18, 1.700000001123456789e18]
+
+
 def test_truncated_final_line_is_dropped_with_a_note(tmp_path):
     run = read_one(write(tmp_path, '{"step": 1, "loss": 1.0}\n{"step": 2, "loss": 0.9}\n{"step": 3, "lo'))
     assert run.series("train/loss")["step"].tolist() == [1, 2]

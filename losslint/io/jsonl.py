@@ -274,7 +274,8 @@ def _arrow_leaves(name: str, array, out: dict[str, Column], pa, pc) -> None:
     present = array.is_valid().to_numpy(zero_copy_only=False)
     cell = lambda i, a=array: a[i].as_py()  # noqa: E731
     if pa.types.is_integer(array.type) or pa.types.is_floating(array.type):
-        values = pc.cast(array, pa.float64()).to_numpy(zero_copy_only=False)
+        # unsafe: an int beyond 2**53 (a nanosecond timestamp) becomes the nearest float instead of an error
+        values = pc.cast(array, pa.float64(), safe=False).to_numpy(zero_copy_only=False)
         if pa.types.is_floating(array.type):
             values = values.copy()
             values[values == _STAND_INS[b"NaN"]] = np.nan
