@@ -58,7 +58,9 @@ METRIC_COLORS = {
     GRAD_NORM: "#8c564b",
 }
 # Other metrics pick from this palette by a stable hash of their name (crc32, not Python's salted hash()).
-PALETTE = ("#ff7f0e", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f", "#9467bd", "#8c564b", "#2ca02c", "#1f77b4")
+# The fixed colours above are not in it, so no other metric can look like the training loss.
+PALETTE = ("#ff7f0e", "#17becf", "#bcbd22", "#e377c2", "#7f7f7f", "#393b79", "#637939", "#8c6d31", "#843c39",
+           "#7b4173", "#9edae5", "#f7b6d2")
 VERDICT_COLORS = {
     "good-fit": "#2ca02c",
     "overfitting": "#ff7f0e",
@@ -81,10 +83,20 @@ TASK_WORDS = re.compile(r"^(?:m?ap(?:\d+|[slm])?(?:-.+)?|acc(?:uracy)?|top-?[15]
                         r"exprate|exact_match|em)$", re.IGNORECASE)
 
 
-def metric_color(metric: str) -> str:
+def metric_color(metric: str, taken: set[str] | None = None) -> str:
+    """The metric's colour: fixed for the canonical curves; otherwise a palette slot chosen by a stable hash of
+    the name, moved to the next free slot when another curve of the same figure already has it (so eval sets
+    `eval/g0/loss` and `eval/g2/loss` never share a colour). Runs with the same metrics get the same colours."""
     if metric in METRIC_COLORS:
         return METRIC_COLORS[metric]
-    return PALETTE[zlib.crc32(metric.encode("utf-8")) % len(PALETTE)]
+    start = zlib.crc32(metric.encode("utf-8")) % len(PALETTE)
+    for k in range(len(PALETTE)):
+        color = PALETTE[(start + k) % len(PALETTE)]
+        if not taken or color not in taken:
+            break
+    if taken is not None:
+        taken.add(color)
+    return color
 
 
 @dataclass
@@ -217,8 +229,7 @@ def _label(metric: str) -> str:
     return plain(metric.replace("eval/", "val/", 1) if metric.startswith("eval/") else metric)
 
 
-def _draw_curve(ax, series: Series, annotations: dict, *, bold_width: float = 1.8) -> None:
-    color = metric_color(series.metric)
+def _draw_curve(ax, series: Series, annotations: dict, color: str, *, bold_width: float = 1.8) -> None:
     finite = series.finite
     steps, values = series.steps[finite], series.values[finite]
     label = _label(series.metric)
@@ -276,10 +287,17 @@ def _mark_early_stop(axes, result: Result, *, labels: bool) -> None:
                        label=f"recommended stop (step {stop})" if top else None)
 
 
-def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str) -> list[Series]:
+def figure_colors(metrics: Sequence[str]) -> dict[str, str]:
+    taken: set[str] = set()
+    return {m: metric_color(m, taken) for m in metrics}
+
+
+def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str,
+                colors: dict[str, str] | None = None) -> list[Series]:
     series_list = [series_of(result, m) for m in metrics]
     for series in series_list:
-        _draw_curve(ax, series, result.annotations.get(series.metric, {}))
+        color = (colors or {}).get(series.metric) or metric_color(series.metric)
+        _draw_curve(ax, series, result.annotations.get(series.metric, {}), color)
     if wants_log_scale([s.values for s in series_list]):
         ax.set_yscale("log")
     _mark_nonfinite(ax, series_list)
@@ -289,7 +307,7 @@ def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str) -> list
     return series_list
 
 
-def _draw_task_panel(ax, result: Result, metrics: Sequence[str]) -> None:
+def _draw_task_panel(ax, result: Result, metrics: Sequence[str], colors: dict[str, str]) -> None:
     """Fractions (accuracy, F1, ROUGE as 0..1) share the left axis; larger-scale metrics (perplexity, BLEU 0..100,
     WER in %) go on a right axis so neither group is squashed flat."""
     small, large = [], []
@@ -298,10 +316,10 @@ def _draw_task_panel(ax, result: Result, metrics: Sequence[str]) -> None:
         finite = np.abs(values[np.isfinite(values)])
         (large if finite.size and float(finite.max()) > FRACTION_MAX else small).append(metric)
     left, right = (small, large) if small else (large, [])
-    _draw_panel(ax, result, left, "task metric")
+    _draw_panel(ax, result, left, "task metric", colors)
     if right:
         twin = ax.twinx()
-        _draw_panel(twin, result, right, "")
+        _draw_panel(twin, result, right, "", colors)
         handles, labels = ax.get_legend_handles_labels()
         h2, l2 = twin.get_legend_handles_labels()
         ax.legend(handles + h2, labels + l2, fontsize=7, loc="best", framealpha=0.8)
@@ -327,6 +345,7 @@ def run_figure(result: Result) -> Figure:
     if not losses:
         losses = fallback_metrics(metrics, tasks, result.monitored_metric)
         tasks = [t for t in tasks if t not in losses]
+    colors = figure_colors([*losses, *tasks, *optim])
     panels = [("loss", losses)] + ([("task", tasks)] if tasks else []) + ([("optim", optim)] if optim else [])
     ratios = {"loss": 3.0, "task": 1.6, "optim": 1.0}
     fig = Figure(figsize=RUN_FIGSIZE, dpi=DPI)
@@ -343,9 +362,10 @@ def run_figure(result: Result) -> Figure:
         axes[0].set_yticks([])
     for ax, (kind, names) in zip(axes, panels):
         if kind == "loss" and names:
-            _draw_panel(ax, result, names, "loss" if any(n.endswith("loss") for n in names) else _label(names[0]))
+            _draw_panel(ax, result, names, "loss" if any(n.endswith("loss") for n in names) else _label(names[0]),
+                        colors)
         elif kind == "task":
-            _draw_task_panel(ax, result, names)
+            _draw_task_panel(ax, result, names, colors)
         elif kind == "optim":
             _draw_optimizer_panel(ax, result, names)
     _mark_early_stop(axes, result, labels=True)
@@ -401,6 +421,7 @@ def overview_figure(results: Sequence[Result], max_runs: int = OVERVIEW_MAX_RUNS
     for ax, result in zip(axes.flat, shown):
         losses, tasks, _ = pick_metrics(result.run.metrics())
         curves = [m for m in losses if m in (TRAIN_LOSS, EVAL_LOSS)] or losses[:2] or tasks[:1]
+        colors = figure_colors(curves)
         arrays = []
         for metric in curves:
             s = series_of(result, metric)
@@ -410,7 +431,7 @@ def overview_figure(results: Sequence[Result], max_runs: int = OVERVIEW_MAX_RUNS
                 continue
             smooth = smoothed(steps, values, max_points=OVERVIEW_POINTS)
             x, y = smooth if smooth is not None else envelope(steps, values, OVERVIEW_POINTS)
-            ax.plot(x, y, color=metric_color(metric), linewidth=1.0)
+            ax.plot(x, y, color=colors[metric], linewidth=1.0)
             arrays.append(values)
             if (~ok).any():
                 ax.scatter(s.steps[~ok][:1], [0.95], transform=blended_transform_factory(ax.transData, ax.transAxes),
