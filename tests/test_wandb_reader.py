@@ -334,6 +334,56 @@ def test_reading_never_changes_the_inputs(tmp_path):
     assert {root: digest(root) for root in roots} == before
 
 
+def test_text_among_numbers_in_binary_is_noted_with_offset(tmp_path):
+    records = [_history_record(0, {"loss": "2.0"}), _history_record(1, {"loss": '"diverged"'}),
+               _history_record(2, {"loss": "1.0"})]
+    folder = tmp_path / "run-20250101_000000-txt12345"
+    folder.mkdir()
+    data = _write_log(records)
+    (folder / "run-txt12345.wandb").write_bytes(data)
+    run = read_one(folder)
+    assert run.series("train/loss")["step"].tolist() == [0, 2]
+    (note,) = [n for n in run.notes if "non-numeric" in n]
+    second_record = _chunk_types(data)[1][0]
+    assert f"offset {second_record}" in note and "diverged" in note
+
+
+def test_discovery_of_a_real_wandb_directory_layout(tmp_path):
+    """What `wandb.init` leaves in a project: symlinks to the latest run and its logs, logs/, files/ extras."""
+    from losslint import discover
+
+    wandb_dir = tmp_path / "project" / "wandb"
+    run_dir = wandb_dir / FIXTURE_RUN.name
+    shutil.copytree(FIXTURE_RUN, run_dir)
+    (run_dir / "logs").mkdir()
+    (run_dir / "logs" / "debug.log").write_text("2025-01-01 INFO wandb.init\n")
+    (run_dir / "files" / "requirements.txt").write_text("torch==2.5\n")
+    (run_dir / "files" / "wandb-metadata.json").write_text('{"os": "Linux", "python": "3.11"}')
+    (run_dir / "files" / "media" / "table").mkdir(parents=True)
+    (run_dir / "files" / "media" / "table" / "preds_3_abc.table.json").write_text('{"columns": ["a"], "data": [[1]]}')
+    (wandb_dir / "latest-run").symlink_to(run_dir.name)
+    (wandb_dir / "debug.log").symlink_to(f"{run_dir.name}/logs/debug.log")
+    runs, errors = discover.load(tmp_path / "project")
+    assert errors == []
+    assert [(run.name, run.format) for run in runs] == [(f"wandb/{FIXTURE_RUN.name}", "wandb")]
+    assert len(runs[0].series("train/loss")) == len(LOGGED["basic"]["rows"])
+
+
+def test_every_realworld_wandb_file_is_claimed_and_read():
+    from losslint import discover
+
+    root = realworld(REALWORLD)
+    found = discover.discover([root])
+    claimed = {Path(f) for group in found.groups for f in group.files}
+    assert claimed == {p for p in root.rglob("*") if p.is_file()}
+    assert {group.format for group in found.groups} == {"wandb"}
+    runs, errors = discover.load(root)
+    assert errors == []
+    # MANIFEST: 4 da6401 runs, 1 nanoGPT run, 2 legacy runs, and 8 runs in the chart export
+    assert len(runs) == 15
+    assert all(len(run.data) for run in runs)
+
+
 # --- legacy wandb-history.jsonl -------------------------------------------------------------------------------
 
 
