@@ -1,53 +1,382 @@
-"""Where a run should have stopped: the default (smoothing + noise) strategy and the classic baselines."""
+"""Where a run should have stopped: the default (smoothing + noise) strategy and the classic baselines.
+
+Indices are positions in the `values` array of the monitored metric's evaluations (one entry per evaluation,
+in logged order). The patience baselines replay each library's callback exactly, including how it treats a
+NaN evaluation (the one place where non-finite values are not simply ignored), so "what HF
+EarlyStoppingCallback(patience=3) would have done" is literally that.
+
+References
+- transformers `EarlyStoppingCallback.check_metric_value` (trainer_callback.py): improvement iff
+  ``operator(metric, best) and abs(metric - best) > threshold``; counter reset on improvement, else +1; stop when
+  counter >= patience. `state.best_metric` is updated by the Trainer *after* the callback ran, by a plain
+  ``operator(metric, best)`` with no threshold (Trainer._determine_best_metric).
+- keras `EarlyStopping` (keras/src/callbacks/early_stopping.py): ``wait += 1`` first; improvement iff
+  ``monitor_op(current - min_delta, best)`` with min_delta negated in "min" mode; stop when
+  ``wait >= patience and epoch > 0``.
+- Lightning `EarlyStopping` (src/lightning/pytorch/callbacks/early_stopping.py): stops at once on a non-finite
+  value (check_finite=True); improvement iff ``monitor_op(current - min_delta, best)`` (min_delta negated for
+  "min"); else ``wait_count += 1`` and stop when ``wait_count >= patience``.
+- L. Prechelt, "Early Stopping - But When?", in Neural Networks: Tricks of the Trade, LNCS 1524, Springer 1998,
+  pp. 55-69: GL_alpha, PQ_alpha (training strips of k=5 epochs) and UP_s.
+"""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from .noise import noise_sigma
+from .smoothing import rolling_median
+
 
 @dataclass(frozen=True)
 class StopDecision:
-    best_index: int | None  # index of the best evaluation (of the smoothed curve for "default")
+    best_index: int | None  # best evaluation (the smoothed curve's best for "default"); None when no finite value
     stop_index: int | None  # None: no early stop recommended
     strategy: str
+    reason: str = ""  # one sentence on why (for messages)
+
+
+_MIN_WORDS = ("loss", "perplexity", "ppl", "wer", "cer", "error", "err", "mse", "mae", "rmse", "nll", "ter")
+_MAX_WORDS = ("accuracy", "acc", "f1", "rouge", "bleu", "auc", "auroc", "precision", "recall", "exprate", "map", "ap",
+              "iou", "miou", "dice", "r2", "score", "exact", "em", "meteor", "chrf", "top1", "top5", "mcc", "sacrebleu")
 
 
 def metric_direction(name: str) -> str:
-    """"min" for losses/errors (loss, perplexity, wer, cer, error), "max" for scores (accuracy, f1, ...)."""
-    raise NotImplementedError
+    """"min" for losses/errors (loss, perplexity, wer, cer, error, ...), "max" for scores (accuracy, f1, rouge,
+    bleu, auc, precision, recall, exprate, map, ap, ...). Judged on the last path part's words; unknown -> "min"
+    (the monitored metric is a loss unless the name says otherwise)."""
+    last = name.lower().rsplit("/", 1)[-1]
+    words = [w for w in re.split(r"[^a-z0-9]+", last) if w]
+    stems = [re.sub(r"\d+$", "", w) or w for w in words]
+    candidates = set(words) | set(stems)
+    if candidates & set(_MIN_WORDS) or any(w.startswith(("loss", "perplex", "error")) for w in words):
+        return "min"
+    if candidates & set(_MAX_WORDS) or any(w.startswith(("accura", "rouge", "bleu", "precis", "recall")) for w in words):
+        return "max"
+    return "min"
 
+
+def _check_direction(direction: str) -> None:
+    if direction not in ("min", "max"):
+        raise ValueError(f"direction must be 'min' or 'max', got {direction!r}")
+
+
+# --------------------------------------------------------------------------------------------- patience baselines
 
 def patience_stop(values: np.ndarray, patience: int, *, min_delta: float = 0.0, mode: str = "hf",
                   direction: str = "min") -> int | None:
-    """Index of the evaluation at which a patience callback stops training (None: it never stops).
+    """Index of the evaluation after which a patience callback stops training (None: it never stops).
 
-    mode "hf" (transformers EarlyStoppingCallback), "keras" (keras EarlyStopping), "lightning"
-    (Lightning EarlyStopping) or "relative" (min_delta as a fraction of |best|).
+    mode: "hf" (transformers EarlyStoppingCallback, `min_delta` is early_stopping_threshold), "keras" (keras
+    EarlyStopping), "lightning" (Lightning EarlyStopping, stops on a non-finite value too) or "relative"
+    (Lightning-style counting, improvement iff better than best by more than `min_delta * |best|`).
     """
-    raise NotImplementedError
+    _check_direction(direction)
+    x = np.asarray(values, dtype=np.float64)
+    if mode == "hf":
+        return _hf_stop(x, patience, min_delta, direction)
+    if mode == "keras":
+        return _keras_stop(x, patience, min_delta, direction)
+    if mode == "lightning":
+        return _lightning_stop(x, patience, min_delta, direction)
+    if mode == "relative":
+        return _relative_stop(x, patience, min_delta, direction)
+    raise ValueError(f"mode must be 'hf', 'keras', 'lightning' or 'relative', got {mode!r}")
 
 
-def prechelt_gl(values: np.ndarray, alpha: float = 5.0) -> int | None:
-    """Prechelt's GL_alpha: stop when 100*(E_va/E_opt - 1) > alpha."""
-    raise NotImplementedError
+def _hf_stop(x: np.ndarray, patience: int, threshold: float, direction: str) -> int | None:
+    better = np.greater if direction == "max" else np.less
+    best: float | None = None
+    counter = 0
+    for i, value in enumerate(x.tolist()):
+        if best is None or (better(value, best) and abs(value - best) > threshold):
+            counter = 0
+        else:
+            counter += 1
+        if counter >= patience:
+            return i
+        # The Trainer updates best_metric after the callback, with no threshold.
+        if best is None:
+            best = float("-inf") if direction == "max" else float("inf")
+        if better(value, best):
+            best = value
+    return None
+
+
+def _keras_stop(x: np.ndarray, patience: int, min_delta: float, direction: str) -> int | None:
+    better = np.greater if direction == "max" else np.less
+    delta = abs(min_delta) if direction == "max" else -abs(min_delta)
+    best = float("-inf") if direction == "max" else float("inf")
+    wait = 0
+    for epoch, value in enumerate(x.tolist()):
+        wait += 1
+        if better(value - delta, best):
+            best = value
+            wait = 0
+            continue
+        if wait >= patience and epoch > 0:
+            return epoch
+    return None
+
+
+def _lightning_stop(x: np.ndarray, patience: int, min_delta: float, direction: str) -> int | None:
+    better = np.greater if direction == "max" else np.less
+    delta = abs(min_delta) if direction == "max" else -abs(min_delta)
+    best = float("-inf") if direction == "max" else float("inf")
+    wait = 0
+    for i, value in enumerate(x.tolist()):
+        if not np.isfinite(value):
+            return i
+        if better(value - delta, best):
+            best = value
+            wait = 0
+        else:
+            wait += 1
+            if wait >= patience:
+                return i
+    return None
+
+
+def _relative_stop(x: np.ndarray, patience: int, rel_delta: float, direction: str) -> int | None:
+    sign = 1.0 if direction == "max" else -1.0
+    best = float("-inf") if direction == "max" else float("inf")
+    wait = 0
+    for i, value in enumerate(x.tolist()):
+        improved = np.isfinite(value) and (
+            not np.isfinite(best) or sign * (value - best) > abs(rel_delta) * abs(best))
+        if improved:
+            best = value
+            wait = 0
+        else:
+            wait += 1
+            if wait >= patience:
+                return i
+    return None
+
+
+# --------------------------------------------------------------------------------------------- Prechelt (1998)
+
+def _as_error(values: np.ndarray, direction: str) -> np.ndarray | None:
+    """Prechelt's criteria need a positive error. A "max" score in [0, 1] becomes 1 - score, one in [0, 100]
+    becomes 100 - score; any other "max" metric has no error form (None)."""
+    x = np.asarray(values, dtype=np.float64)
+    if direction == "min":
+        return x
+    finite = x[np.isfinite(x)]
+    if finite.size == 0:
+        return x
+    if finite.min() >= 0.0 and finite.max() <= 1.0:
+        return 1.0 - x
+    if finite.min() >= 0.0 and finite.max() <= 100.0:
+        return 100.0 - x
+    return None
+
+
+def _generalization_loss(errors: np.ndarray) -> np.ndarray:
+    """GL(t) = 100 * (E_va(t) / E_opt(t) - 1), E_opt(t) the lowest finite error so far; NaN where undefined."""
+    filled = np.where(np.isfinite(errors), errors, np.inf)
+    e_opt = np.minimum.accumulate(filled) if filled.size else filled
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gl = 100.0 * (errors / e_opt - 1.0)
+    gl[~np.isfinite(errors) | ~np.isfinite(e_opt) | (e_opt <= 0.0)] = np.nan
+    return gl
+
+
+def prechelt_gl(values: np.ndarray, alpha: float = 5.0, direction: str = "min") -> int | None:
+    """Prechelt's GL_alpha: stop after the first evaluation with generalization loss 100*(E_va/E_opt - 1) > alpha.
+
+    Undefined (skipped) where the best error so far is not positive; non-finite evaluations are skipped.
+    """
+    _check_direction(direction)
+    errors = _as_error(values, direction)
+    if errors is None:
+        return None
+    hits = np.flatnonzero(_generalization_loss(errors) > alpha)
+    return int(hits[0]) if hits.size else None
+
+
+def _train_errors_at_evals(train_steps: np.ndarray, train_values: np.ndarray, eval_steps: np.ndarray) -> np.ndarray:
+    """Training error per evaluation: the mean of the finite training values logged after the previous
+    evaluation and up to this one; else the last finite training value at or before it; else NaN."""
+    ts = np.asarray(train_steps, dtype=np.int64)
+    tv = np.asarray(train_values, dtype=np.float64)
+    ok = np.isfinite(tv)
+    ts, tv = ts[ok], tv[ok]
+    order = np.argsort(ts, kind="stable")
+    ts, tv = ts[order], tv[order]
+    es = np.asarray(eval_steps, dtype=np.int64)
+    out = np.full(es.size, np.nan)
+    if ts.size == 0:
+        return out
+    csum = np.concatenate([[0.0], np.cumsum(tv)])
+    upto = np.searchsorted(ts, es, side="right")  # training points with step <= eval step
+    prev = np.concatenate([[0], upto[:-1]])
+    prev = np.minimum(prev, upto)
+    count = upto - prev
+    has_interval = count > 0
+    out[has_interval] = (csum[upto[has_interval]] - csum[prev[has_interval]]) / count[has_interval]
+    fallback = ~has_interval & (upto > 0)
+    out[fallback] = tv[upto[fallback] - 1]
+    return out
 
 
 def prechelt_pq(val_values: np.ndarray, train_steps: np.ndarray, train_values: np.ndarray, eval_steps: np.ndarray,
-                alpha: float = 0.5, strip: int = 5) -> int | None:
-    """Prechelt's PQ_alpha: stop when GL(t) / P_k(t) > alpha at the end of a strip of k evaluations."""
-    raise NotImplementedError
+                alpha: float = 0.5, strip: int = 5, direction: str = "min") -> int | None:
+    """Prechelt's PQ_alpha: stop after the first end-of-strip evaluation t with GL(t) / P_k(t) > alpha.
+
+    P_k(t) = 1000 * (sum of the strip's training errors / (k * their minimum) - 1) over the strip of k=`strip`
+    evaluations ending at t; the training curve (a loss) is aligned to the evaluation steps by averaging the
+    training values logged in each evaluation interval. A strip with zero training progress and a positive GL
+    stops (the quotient is infinite).
+    """
+    _check_direction(direction)
+    errors = _as_error(val_values, direction)
+    if errors is None:
+        return None
+    gl = _generalization_loss(errors)
+    train = _train_errors_at_evals(train_steps, train_values, eval_steps)
+    for t in range(strip - 1, errors.size, strip):
+        window = train[t - strip + 1:t + 1]
+        if not np.isfinite(gl[t]) or not np.isfinite(window).all() or window.min() <= 0.0:
+            continue
+        progress = 1000.0 * (window.sum() / (strip * window.min()) - 1.0)
+        if progress > 0.0:
+            if gl[t] / progress > alpha:
+                return t
+        elif gl[t] > 0.0:
+            return t
+    return None
 
 
-def prechelt_up(values: np.ndarray, s: int = 3, strip: int = 5) -> int | None:
-    """Prechelt's UP_s: stop when the validation error rose in s successive strips."""
-    raise NotImplementedError
+def prechelt_up(values: np.ndarray, s: int = 3, strip: int = 5, direction: str = "min") -> int | None:
+    """Prechelt's UP_s: stop after the end-of-strip evaluation t when the validation error rose in each of
+    the last s strips (E(t) > E(t - k), E(t - k) > E(t - 2k), ...; evaluated only at strip ends)."""
+    _check_direction(direction)
+    x = np.asarray(values, dtype=np.float64)
+    sign = -1.0 if direction == "max" else 1.0
+    run = 0
+    for t in range(2 * strip - 1, x.size, strip):
+        now, before = sign * x[t], sign * x[t - strip]
+        run = run + 1 if (np.isfinite(now) and np.isfinite(before) and now > before) else 0
+        if run >= s:
+            return t
+    return None
+
+
+# --------------------------------------------------------------------------------------------- default strategy
+
+_DEFAULTS = {
+    # Eval curves are short and noisy; a centered median over ~1/15 of the run (at least 3 points) keeps the
+    # minimum where it is (no EMA lag) and ignores one or two lucky or unlucky evaluations (at least 5 points).
+    "smooth_fraction": 1.0 / 15.0,
+    # Three robust noise sigmas: a flat tail passes it by chance about once in a few hundred windows, and the
+    # rise must also hold until the end of the run.
+    "k_sigma": 3.0,
+    # Rises under 0.5% of the best value are immaterial even on noise-free curves.
+    "min_relative_rise": 0.005,
+    "min_points": 6,
+}
+
+
+def _finite_or_zero(x: float) -> float:
+    return x if np.isfinite(x) else 0.0
+
+
+def _default_stop(values: np.ndarray, direction: str, smooth_window: int | None = None,
+                  smooth_fraction: float = _DEFAULTS["smooth_fraction"], k_sigma: float = _DEFAULTS["k_sigma"],
+                  min_relative_rise: float = _DEFAULTS["min_relative_rise"],
+                  min_points: int = _DEFAULTS["min_points"]) -> StopDecision:
+    x = np.asarray(values, dtype=np.float64)
+    index = np.flatnonzero(np.isfinite(x))
+    if index.size == 0:
+        return StopDecision(None, None, "default", "no finite evaluation")
+    v = x[index] if direction == "min" else -x[index]
+    n = v.size
+    if n < min_points:
+        return StopDecision(int(index[np.argmin(v)]), None, "default", f"only {n} finite evaluations")
+    window = smooth_window or max(5, int(round(n * smooth_fraction)))
+    window += 1 - window % 2
+    smoothed = rolling_median(v, window)
+    best = int(np.argmin(smoothed))
+    best_level = float(smoothed[best])
+    # Three robust estimates, the largest wins: second differences ignore the trend but scatter a lot on a few
+    # dozen points, first differences scatter less but include the slope (they only overestimate), and the
+    # tail's own estimate covers noise that grows during training. Overestimating only delays a stop.
+    sigma = max(_finite_or_zero(noise_sigma(v, order=2)), _finite_or_zero(noise_sigma(v, order=1)),
+                _finite_or_zero(noise_sigma(v[best:], order=2)))
+    threshold = max(k_sigma * sigma, min_relative_rise * abs(best_level), 1e-12)
+    evidence = max(3, window // 2 + 1)
+    tail = n - best - 1
+    if tail < evidence:
+        return StopDecision(int(index[best]), None, "default", "the smoothed best is at the end of the run")
+    end_points = max(evidence, tail // 3)
+    end_rise = float(np.median(v[n - end_points:])) - best_level
+    if end_rise <= threshold:
+        return StopDecision(int(index[best]), None, "default",
+                            f"the end is within {k_sigma:g} noise sigmas of the best (rise {end_rise:.4g})")
+    # Trailing medians of `evidence` points that lie wholly after the best.
+    trailing = np.array([np.median(v[j - evidence + 1:j + 1]) for j in range(best + evidence, n)]) - best_level
+    above = trailing > threshold
+    never_back = np.flip(np.minimum.accumulate(np.flip(trailing))) > threshold / 2.0
+    hits = np.flatnonzero(above & never_back)
+    if hits.size == 0:
+        return StopDecision(int(index[best]), None, "default", "the rise after the best is not sustained")
+    stop = best + evidence + int(hits[0])
+    return StopDecision(int(index[best]), int(index[stop]), "default",
+                        f"rose {trailing[hits[0]]:.4g} (> {threshold:.4g}, {k_sigma:g} noise sigmas) above the "
+                        f"smoothed best and stayed up to the end")
+
+
+def _best_until(values: np.ndarray, stop: int | None, direction: str) -> int | None:
+    """Index of the best finite value up to and including `stop` (what restore-best-weights would keep)."""
+    x = np.asarray(values, dtype=np.float64)
+    part = x if stop is None else x[:stop + 1]
+    part = part if direction == "min" else -part
+    if not np.isfinite(part).any():
+        return None
+    return int(np.nanargmin(np.where(np.isfinite(part), part, np.nan)))
+
+
+STRATEGIES = ("default", "hf", "keras", "lightning", "relative", "gl", "pq", "up")
 
 
 def recommend(steps: np.ndarray, values: np.ndarray, direction: str = "min", *, strategy: str = "default",
               **params) -> StopDecision:
-    """Recommended early stop on one monitored metric."""
-    raise NotImplementedError
+    """Recommended early stop on one monitored metric.
+
+    strategy "default": smooth the evaluations with a centered rolling median, take the smoothed best, and
+    recommend stopping at the first evaluation where a trailing median has risen more than `k_sigma` noise
+    sigmas (robust, from second differences) above that best *and* never fell back to within half of that
+    until the end; a run whose end is within that band of its best, or whose best is at its end, gets no stop
+    (stop_index None). Params: smooth_window, smooth_fraction, k_sigma, min_relative_rise, min_points.
+    Other strategies: "hf"/"keras"/"lightning"/"relative" (params patience, min_delta), "gl" (alpha),
+    "up" (s, strip), "pq" (train_steps, train_values, alpha, strip). For those, best_index is the best
+    evaluation up to the stop (what restoring the best checkpoint would keep).
+    """
+    _check_direction(direction)
+    x = np.asarray(values, dtype=np.float64)
+    s = np.asarray(steps, dtype=np.int64)
+    if s.shape != x.shape:
+        raise ValueError(f"steps and values differ in length: {s.size} vs {x.size}")
+    if strategy == "default":
+        return _default_stop(x, direction, **params)
+    if strategy in ("hf", "keras", "lightning", "relative"):
+        stop = patience_stop(x, params.get("patience", 3), min_delta=params.get("min_delta", 0.0), mode=strategy,
+                             direction=direction)
+    elif strategy == "gl":
+        stop = prechelt_gl(x, params.get("alpha", 5.0), direction)
+    elif strategy == "up":
+        stop = prechelt_up(x, params.get("s", 3), params.get("strip", 5), direction)
+    elif strategy == "pq":
+        if params.get("train_steps") is None or params.get("train_values") is None:
+            raise ValueError("strategy 'pq' needs train_steps and train_values")
+        stop = prechelt_pq(x, params["train_steps"], params["train_values"], s, params.get("alpha", 0.5),
+                           params.get("strip", 5), direction)
+    else:
+        raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
+    return StopDecision(_best_until(x, stop, direction), stop, strategy)
 
 
 BASELINES = ("hf_patience_1", "hf_patience_3", "hf_patience_5", "keras_patience_5", "lightning_patience_3",
@@ -56,10 +385,33 @@ BASELINES = ("hf_patience_1", "hf_patience_3", "hf_patience_5", "keras_patience_
 
 def baseline_stops(steps: np.ndarray, values: np.ndarray, direction: str = "min", train_steps: np.ndarray | None = None,
                    train_values: np.ndarray | None = None) -> dict[str, int | None]:
-    """Stop index for every baseline in BASELINES (None: never stops)."""
-    raise NotImplementedError
+    """Stop index for every baseline in BASELINES (None: never stops; prechelt_pq0.5 is None without training data).
+
+    All with the libraries' default deltas (0) and Prechelt's strip length k=5.
+    """
+    _check_direction(direction)
+    x = np.asarray(values, dtype=np.float64)
+    out: dict[str, int | None] = {
+        "hf_patience_1": patience_stop(x, 1, mode="hf", direction=direction),
+        "hf_patience_3": patience_stop(x, 3, mode="hf", direction=direction),
+        "hf_patience_5": patience_stop(x, 5, mode="hf", direction=direction),
+        "keras_patience_5": patience_stop(x, 5, mode="keras", direction=direction),
+        "lightning_patience_3": patience_stop(x, 3, mode="lightning", direction=direction),
+        "prechelt_gl5": prechelt_gl(x, 5.0, direction),
+        "prechelt_pq0.5": None,
+        "prechelt_up3": prechelt_up(x, 3, 5, direction),
+    }
+    if train_steps is not None and train_values is not None:
+        out["prechelt_pq0.5"] = prechelt_pq(x, train_steps, train_values, steps, 0.5, 5, direction)
+    return out
 
 
 def saved_fraction(steps: np.ndarray, stop_index: int | None) -> float:
     """Share of the run's steps after the stop step: (last - stop) / (last - first); 0 when no stop."""
-    raise NotImplementedError
+    s = np.asarray(steps, dtype=np.int64)
+    if stop_index is None or s.size < 2:
+        return 0.0
+    first, last = int(s[0]), int(s[-1])
+    if last <= first:
+        return 0.0
+    return float(min(max((last - int(s[stop_index])) / (last - first), 0.0), 1.0))
