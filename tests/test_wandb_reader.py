@@ -348,6 +348,17 @@ def test_text_among_numbers_in_binary_is_noted_with_offset(tmp_path):
     assert f"offset {second_record}" in note and "diverged" in note
 
 
+def test_resumed_run_is_noted(tmp_path):
+    run_record = _field(17, _field(1, b"res12345") + _varint(18 << 3) + b"\x01")  # RunRecord{run_id, resumed}
+    folder = tmp_path / "run-20250102_000000-res12345"
+    folder.mkdir()
+    (folder / "run-res12345.wandb").write_bytes(_write_log([run_record, _history_record(100, {"loss": "0.5"})]))
+    run = read_one(folder)
+    assert run.metadata["run_id"] == "res12345" and run.metadata["resumed"] is True
+    assert run.series("train/loss")["step"].tolist() == [100]
+    assert any("resumed W&B run res12345" in note for note in run.notes)
+
+
 def test_discovery_of_a_real_wandb_directory_layout(tmp_path):
     """What `wandb.init` leaves in a project: symlinks to the latest run and its logs, logs/, files/ extras."""
     from losslint import discover

@@ -11,9 +11,11 @@
   `Run` per W&B run, named `<name>/<wandb run name>`.
 
 W&B conventions applied everywhere: keys starting with `_` are W&B's own (`_step` is the step, `_timestamp` the wall
-time); a logged dict {"opt": {"lr": x}} is the metric `opt.lr`, as in W&B's UI; media and histograms (dicts with a
-`_type`) are not scalars and are skipped; text values are skipped unless the same key also holds numbers, which is
-an error with its location.
+time); `epoch` fills the epoch column (as in the JSONL reader); a logged dict {"opt": {"lr": x}} is the metric
+`opt.lr`, as in W&B's UI; media and histograms (dicts with a `_type`) are not scalars and are skipped; text values
+are skipped, and where the same key also holds numbers the run gets a note naming the first such value's line or
+byte offset. In a `.wandb` log, `wandb.define_metric(..., step_metric=...)` axes (HF Trainer's
+`train/global_step`) replace `_step`.
 """
 from __future__ import annotations
 
@@ -304,6 +306,9 @@ def _read_binary(path: Path, collector: RowCollector, metadata: dict[str, Any], 
             metadata.setdefault(key, log.run[key])
     if log.summary:
         metadata.setdefault("summary", _scalar_summary(log.summary))
+    if log.run.get("resumed"):
+        notes.append(f"resumed W&B run {log.run.get('run_id', '')}: its earlier steps are in another "
+                     f"run-*-{log.run.get('run_id', '<id>')} folder, read as a separate run")
     if log.truncated_at is not None:
         notes.append(f"{path.name} ends inside a record at offset {log.truncated_at} (a run still being written, "
                      f"or a copy cut short); read the {log.record_count} complete records before it")
