@@ -109,3 +109,37 @@ def test_report_command_writes_the_directory(tmp_path):
     md = (out / "report.md").read_text(encoding="utf-8")
     assert "clean" in md
     assert all((out / link).is_file() for link in local_links(md))
+
+
+def test_engine_results_make_a_full_report(tmp_path, monkeypatch):
+    engine = pytest.importorskip("losslint.engine")
+    monkeypatch.chdir(tmp_path)
+    write_jsonl_run(tmp_path / "runs", "diverging", descending(150) + [float("nan")] * 5, val=descending(15, seed=2))
+    viz = realworld("trainer_state/trainer-state-viz-example")
+    results, errors = engine.check_paths([tmp_path / "runs", viz], jobs=1)
+    assert not errors and len(results) == 2
+    by_name = {r.run.name: r for r in results}
+    assert by_name["diverging"].verdict == "diverged"  # the curve ends in NaN: any sane engine says so
+    out = tmp_path / "report"
+    md = write_report(results, errors, out, ReportOptions()).read_text(encoding="utf-8")
+    row = next(line for line in md.splitlines() if line.startswith("| [diverging]"))
+    assert "diverged" in row
+    for link in local_links(md):
+        assert (out / link).is_file(), link
+    for result in results:
+        if result.recommended_stop_step is not None:
+            assert f"recommended stop at step {result.recommended_stop_step}" in md
+
+
+def test_check_report_option_writes_the_report_and_keeps_the_exit_code(tmp_path, monkeypatch):
+    pytest.importorskip("losslint.engine")
+    from click.testing import CliRunner
+
+    from losslint.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    write_jsonl_run(tmp_path / "runs", "diverging", descending(150) + [float("nan")] * 5, val=descending(15, seed=2))
+    result = CliRunner().invoke(main, ["check", "runs", "--report", "rep", "--format", "github", "-j", "1"])
+    assert result.exit_code == 1, result.output
+    assert "::error file=runs/diverging/metrics.jsonl" in result.output
+    assert (tmp_path / "rep" / "report.md").is_file() and (tmp_path / "rep" / "diverging.png").is_file()

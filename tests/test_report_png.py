@@ -143,3 +143,14 @@ def test_a_run_with_no_curves_still_gets_a_figure(tmp_path):
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert mpimg.imread(out).shape[:2] == (650, 900)
+
+
+def test_curves_of_one_panel_never_share_a_colour():
+    # three validation sets and six accuracies: hashing alone would give two of them the same colour
+    runs, _ = load_runs(realworld("trainer_state/trainer-state-viz-example"))
+    fig = png.run_figure(result_for(runs[0]))
+    for ax in fig.axes:
+        bold = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_") and ln.get_linewidth() > 1]
+        colours = [ln.get_color() for ln in bold]
+        assert len(colours) == len(set(colours)), [(ln.get_label(), ln.get_color()) for ln in bold]
+    assert len([ln for ln in fig.axes[0].get_lines() if "loss" in ln.get_label()]) == 4
