@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from losslint.errors import ReadError
 from losslint.io.wandb import READER
@@ -346,6 +348,30 @@ def test_text_among_numbers_in_binary_is_noted_with_offset(tmp_path):
     (note,) = [n for n in run.notes if "non-numeric" in n]
     second_record = _chunk_types(data)[1][0]
     assert f"offset {second_record}" in note and "diverged" in note
+
+
+_KEYS = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=200).filter(
+    lambda k: not k.startswith("_") and k != "epoch")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.dictionaries(_KEYS, st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=4),
+                     min_size=1, max_size=30),
+       first_step=st.integers(0, 10**12))
+def test_any_history_round_trips(tmp_path_factory, rows, first_step):
+    """Whatever keys (long, non-ASCII) and values (NaN, inf, huge) a run logs come back at their steps."""
+    folder = tmp_path_factory.mktemp("h") / "run-20250101_000000-prop1234"
+    folder.mkdir()
+    records = [_history_record(first_step + i, {k: json.dumps(v) for k, v in row.items()})
+               for i, row in enumerate(rows)]
+    (folder / "run-prop1234.wandb").write_bytes(_write_log(records))
+    run = read_one(folder)
+    got = list(zip(run.data["tag"], run.data["step"], run.data["value"]))
+    expected = [(k, first_step + i, v) for i, row in enumerate(rows) for k, v in row.items()]
+    assert len(got) == len(expected)
+    for (tag, step, value), (key, want_step, want) in zip(got, expected):
+        assert (tag, step) == (key, want_step)
+        assert same(value, want)
 
 
 def test_resumed_run_is_noted(tmp_path):
