@@ -16,11 +16,14 @@ L0 is near chance level ln(C) for a C-class cross-entropy, C drawn from {2, 10, 
 Labels and their families (`FAMILIES`):
 
 - good-fit:     train and validation both descend to a floor; small constant generalisation gap; no upturn.
-- overfitting:  train keeps descending towards ~0; validation descends, then rises monotonically from `upturn_step`
-                (the U-shape); the noise-free validation minimum is exactly at `upturn_step`.
+- overfitting:  validation descends, then rises monotonically from `upturn_step` by 20-100% (the U-shape); the
+                noise-free validation minimum is exactly at `upturn_step`. Train keeps descending towards ~0 through
+                the upturn ("u-shape-exp", "u-shape-power", at half the validation's pace) or has already converged
+                to its floor before it ("u-shape-flat-train": memorised, while validation gets worse).
 - underfitting: both curves plateau high, at 82-97% of chance level ln(C) (the model learned almost nothing).
-- unstable:     a descending run made unreliable by many loss spikes ("spiky") or heavy-tailed noise of 25-50%
-                ("noisy"); it does not diverge.
+- unstable:     a descending run made unreliable by 8-25 loss spikes ("spiky") or by noise whose robust spread
+                (1.4826 x MAD of the log residuals) is 35-60% of the level ("noisy"; healthy per-batch losses
+                scatter a few percent to ~20%); it does not diverge.
 - diverged:     descends, then blows up exponentially from `divergence_step` ("blowup"), optionally turning NaN at
                 `nan_step` ("blowup-nan"), or turns NaN at `nan_step` without warning ("nan").
 - no-signal:    nothing to judge: a run of 2-4 logged points ("too-short") or a run that logged no loss at all, only a
@@ -48,7 +51,7 @@ LABELS = ("good-fit", "overfitting", "underfitting", "unstable", "diverged", "no
 
 FAMILIES: dict[str, tuple[str, ...]] = {
     "good-fit": ("exp", "power", "staircase", "late-drop"),
-    "overfitting": ("u-shape-exp", "u-shape-power"),
+    "overfitting": ("u-shape-exp", "u-shape-power", "u-shape-flat-train"),
     "underfitting": ("plateau-high",),
     "unstable": ("spiky", "noisy"),
     "diverged": ("blowup", "blowup-nan", "nan"),
@@ -62,6 +65,11 @@ LR_TAG = "train/learning_rate"
 NUM_CLASSES = (2, 10, 100, 1000)
 NOISE_KINDS = ("gaussian", "student-t")
 NOISE_CLIP = 8.0
+# 1.4826 x MAD of Student-t(3) / sqrt(3): the robust spread of unit-variance t3 noise (MAD of t3 = 0.7649)
+ROBUST_SPREAD_T3 = 1.4826 * 0.7649 / math.sqrt(3.0)
+# families added after others' tests were written: `family=None` keeps drawing from the first ones, so a seed
+# keeps naming the same run
+_DEFAULT_ROTATION = {"overfitting": ("u-shape-exp", "u-shape-power")}
 EVAL_NOISE_RATIO = 1.0 / 3.0
 
 
@@ -198,7 +206,8 @@ def make_run(
 
     n_train: training points, logged every `log_every` steps (steps log_every, 2*log_every, ...).
     eval_every: steps between validation points (default 10 * log_every); with_eval=False logs no validation.
-    noise: multiplicative sigma of the training curve (default drawn per label: 1-5%, or 25-50% for unstable/noisy).
+    noise: multiplicative sigma of the training curve (default drawn per label: 1-5%; for unstable/noisy, a robust
+        spread of 35-60%).
     noise_kind: "gaussian" or "student-t" (default drawn).
     spikes: number of single-point spikes (x2-x8) planted in the training curve (default 0; 8-25 for unstable/spiky).
     family: one of FAMILIES[kind] (default drawn from the seed).
@@ -206,7 +215,8 @@ def make_run(
     if kind not in FAMILIES:
         raise ValueError(f"unknown label {kind!r}; use one of {LABELS}")
     if family is None:
-        family = FAMILIES[kind][int(seed) % len(FAMILIES[kind])]
+        rotation = _DEFAULT_ROTATION.get(kind, FAMILIES[kind])
+        family = rotation[int(seed) % len(rotation)]
     if family not in FAMILIES[kind]:
         raise ValueError(f"unknown family {family!r} for {kind}; use one of {FAMILIES[kind]}")
     rng = _rng(seed, kind, family)
@@ -226,7 +236,11 @@ def make_run(
     if noise_kind is None:
         noise_kind = str(rng.choice(NOISE_KINDS))
     if noise is None:
-        noise = rng.uniform(0.25, 0.5) if family == "noisy" else rng.uniform(0.01, 0.05)
+        if family == "noisy":
+            spread = rng.uniform(0.35, 0.6)
+            noise = spread if noise_kind == "gaussian" else spread / ROBUST_SPREAD_T3
+        else:
+            noise = rng.uniform(0.01, 0.05)
     if spikes is None:
         spikes = int(rng.integers(8, 26)) if family == "spiky" else 0
 
@@ -241,11 +255,15 @@ def make_run(
         train_clean = _same_shape(seed, kind, family, shape, u_train, start, floor)
         eval_clean = _same_shape(seed, kind, family, shape, u_eval, start, floor) * (1.0 + gap)
     elif kind == "overfitting":
-        shape = family.removeprefix("u-shape-")
+        shape = "exp" if family == "u-shape-flat-train" else family.removeprefix("u-shape-")
         train_floor = start * rng.uniform(0.01, 0.1)
         eval_floor = start * rng.uniform(0.2, 0.4)
-        train_clean = _same_shape(seed, kind, family, shape, u_train, start, train_floor)
-        upturn = _nearest_eval_step(eval_steps, rng.uniform(0.25, 0.6)) if with_eval else None
+        if family == "u-shape-flat-train":
+            train_clean = exp_descent(u_train, start, train_floor, rate=rng.uniform(10.0, 14.0))
+            upturn = _nearest_eval_step(eval_steps, rng.uniform(0.4, 0.7)) if with_eval else None
+        else:
+            train_clean = _same_shape(seed, kind, family, shape, 0.5 * u_train, start, train_floor)
+            upturn = _nearest_eval_step(eval_steps, rng.uniform(0.25, 0.6)) if with_eval else None
         if with_eval:
             u_up = upturn / last
             before = _same_shape(seed, kind, family, shape, np.minimum(u_eval, u_up), start, eval_floor)

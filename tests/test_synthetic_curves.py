@@ -60,7 +60,9 @@ def test_overfitting_validation_minimum_is_at_the_planted_upturn(seed, family):
     assert np.all(np.diff(run.eval_clean[: at + 1]) < 0)  # a U: strictly down before the upturn ...
     assert np.all(np.diff(run.eval_clean[at:]) > 0)  # ... strictly up after it
     # the training loss keeps falling while validation rises (memorisation)
-    assert run.train_clean[-1] < run.train_clean[np.searchsorted(run.train_steps, up)]
+    if family != "u-shape-flat-train":
+        at_upturn = run.train_clean[np.searchsorted(run.train_steps, up)]
+        assert run.train_clean[-1] < 0.9 * at_upturn
     # the rise stands well clear of the validation noise
     assert run.eval_values[-1] > 1.15 * np.min(run.eval_values)
 
@@ -136,11 +138,30 @@ def test_noise_is_multiplicative_with_the_stated_sigma_and_tails():
         unit_noise(np.random.default_rng(0), 3, "cauchy")
 
 
-def test_unstable_noisy_is_far_noisier_than_good_fit():
-    noisy = make_run("unstable", 2, family="noisy")
-    good = make_run("good-fit", 2, family="exp")
-    spread = lambda r: float(np.std(np.log(r.train_values / r.train_clean)))  # noqa: E731
-    assert spread(noisy) > 4 * spread(good)
+def robust_spread(run) -> float:
+    residual = np.log(run.train_values / run.train_clean)
+    return float(1.4826 * np.median(np.abs(residual - np.median(residual))))
+
+
+@pytest.mark.parametrize("noise_kind", ("gaussian", "student-t"))
+def test_unstable_noisy_scatters_35_to_60_percent_robustly(noise_kind):
+    spreads = [robust_spread(make_run("unstable", seed, family="noisy", n_train=4000, noise_kind=noise_kind))
+               for seed in SEEDS]
+    assert min(spreads) > 0.32 and max(spreads) < 0.65
+    assert max(robust_spread(make_run("good-fit", seed, noise_kind=noise_kind)) for seed in SEEDS) < 0.06
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_flat_train_overfitting_has_converged_before_the_upturn(seed):
+    run = make_run("overfitting", seed, family="u-shape-flat-train")
+    at_upturn = run.train_clean[np.searchsorted(run.train_steps, run.truth["upturn_step"])]
+    floor_gap = at_upturn - run.train_clean[-1]
+    assert 0 <= floor_gap < 0.01 * run.train_clean[0]
+    assert run.eval_clean[-1] > 1.19 * run.eval_clean.min()
+
+
+def test_default_family_rotation_is_stable():
+    assert [make_run("overfitting", seed).family for seed in range(4)] == ["u-shape-exp", "u-shape-power"] * 2
 
 
 def test_no_signal_runs_have_nothing_to_judge():
