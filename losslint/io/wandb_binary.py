@@ -253,8 +253,7 @@ class RunLog:
 
 # Tag bytes of the HistoryRecord / HistoryItem fields on the fast path (field number << 3 | wire type 2).
 _TAG_ITEM, _TAG_STEP = 0x0A, 0x12  # HistoryRecord.item = 1, .step = 2
-_TAG_KEY, _TAG_NESTED = 0x0A, 0x12  # HistoryItem.key = 1, .nested_key = 2
-_TAG_VALUE_JSON = (0x82, 0x01)  # HistoryItem.value_json = 16: a two-byte tag
+_TAG_KEY, _TAG_NESTED = 0x0A, 0x12  # HistoryItem.key = 1, .nested_key = 2; value_json = 16 is the two bytes 82 01
 
 
 def _history_value(raw: bytes) -> Any:
@@ -306,9 +305,13 @@ def _decode_history(buf: bytes, offset: int, keys: dict[bytes, str]) -> HistoryR
                 else:
                     nested = [name] if nested is None else nested + [name]
                 p += 2 + n
-            elif t == _TAG_VALUE_JSON[0] and buf[p + 1] == _TAG_VALUE_JSON[1] and not buf[p + 2] & 0x80:
+            elif t == 0x82 and buf[p + 1] == 0x01 and buf[p + 2] < 0x80:  # value_json, one-byte length
                 n = buf[p + 2]
-                value = _history_value(buf[p + 3:p + 3 + n])
+                raw = buf[p + 3:p + 3 + n]
+                try:
+                    value = float(raw)  # numbers, NaN and +/-Infinity without a JSON parse
+                except ValueError:
+                    value = _history_value(raw)
                 p += 3 + n
             else:
                 break
