@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import tempfile
 from pathlib import Path
 
@@ -320,3 +321,49 @@ def test_damaged_file_reads_or_is_one_read_error(cut, junk, at):
         except ReadError:
             return
         assert len(runs) == 1
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-2**62, 2**62), st.text(max_size=3),
+                     st.floats(allow_nan=True, allow_infinity=True))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.dictionaries(st.sampled_from("abc"), inner, max_size=2) |
+                       st.lists(inner, max_size=2), max_leaves=4)
+_ROWS = st.lists(st.dictionaries(st.sampled_from(["step", "loss", "val", "x"]), _VALUES, max_size=4),
+                 min_size=1, max_size=5)
+
+
+@settings(max_examples=80, deadline=None)
+@given(rows=_ROWS)
+def test_fast_and_slow_paths_agree_on_any_json_lines(rows):
+    """Whatever JSON-lines content: the pyarrow path gives the run the json-module path gives, or declines."""
+    pytest.importorskip("pyarrow")
+    import losslint.io.jsonl as jsonl
+
+    data = ("\n".join(json.dumps(r) for r in rows) + "\n").encode()
+    fast = jsonl._parse_with_arrow(data)
+    if fast is None:
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "log.jsonl"
+        path.write_bytes(data)
+        outcomes = []
+        for parse_with_arrow in (jsonl._parse_with_arrow, lambda data: None):
+            original = jsonl._parse_with_arrow
+            jsonl._parse_with_arrow = parse_with_arrow
+            try:
+                outcomes.append(read_one(path))
+            except ReadError as exc:
+                outcomes.append(exc.text)
+            finally:
+                jsonl._parse_with_arrow = original
+    fast_run, slow_run = outcomes
+    if isinstance(fast_run, str) or isinstance(slow_run, str):
+        assert _without_values([fast_run]) == _without_values([slow_run])
+    else:
+        assert fast_run.data.equals(slow_run.data)
+        assert _without_values(fast_run.notes) == _without_values(slow_run.notes)
+
+
+def _without_values(texts: list) -> list:
+    """Messages with the quoted offending value blanked: pyarrow shows a list [0, 0.0] as [0.0, 0.0]."""
+    return [re.sub(r"`(\w+)` .* is not", r"`\1` ... is not", re.sub(r"(line \d+: ).*\)$", r"\1...)", str(t)))
+            for t in texts]

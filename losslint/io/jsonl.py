@@ -248,14 +248,16 @@ def _parse_with_arrow(data: bytes) -> Parsed | None:
                 data = data.replace(prefix + token, prefix + stand_in)
     try:
         table = pa_json.read_json(io.BytesIO(data))
+        lines = data.count(b"\n") + (not data.endswith(b"\n"))
+        if table.num_rows != lines and table.num_rows != lines - len(_BLANK_LINE.findall(data)):
+            return None  # two objects on one line: pyarrow reads both, JSON lines does not allow it
+        columns: dict[str, Column] = {}
+        for name, array in zip(table.column_names, table.columns):
+            _arrow_leaves(name, array.combine_chunks(), columns, pa, pc)
     except (pa.ArrowException, ValueError):
-        return None  # the slow path finds the bad line or reads the mixed types
-    lines = data.count(b"\n") + (not data.endswith(b"\n"))
-    if table.num_rows != lines and table.num_rows != lines - len(_BLANK_LINE.findall(data)):
-        return None  # two objects on one line: pyarrow reads both, JSON lines does not allow it
-    columns: dict[str, Column] = {}
-    for name, array in zip(table.column_names, table.columns):
-        _arrow_leaves(name, array.combine_chunks(), columns, pa, pc)
+        # the slow path finds the bad line, reads mixed types, and stands in for pyarrow's own slips
+        # (combining chunks of a list-of-nulls column raises ArrowIndexError in pyarrow 26)
+        return None
     text_cache: list[np.ndarray] = []
 
     def line_numbers() -> np.ndarray:
