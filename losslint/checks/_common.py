@@ -34,6 +34,14 @@ def pct(x: float) -> str:
     return f"{100 * x:.0f}%"
 
 
+def difference_sigma(noise: float, k_a: int, k_b: int) -> float:
+    """Noise sigma of the difference of two medians of k_a and k_b noisy points (a median of k points has variance
+    about pi/2 * sigma^2 / k); 0 when the noise is unknown."""
+    if not noise == noise:
+        return 0.0
+    return float(noise) * math.sqrt(math.pi / 2 * (1.0 / max(k_a, 1) + 1.0 / max(k_b, 1)))
+
+
 def tail_median(values, fraction: float = 0.1, max_points: int | None = None) -> float:
     """Median of the last ~fraction of `values` (at least one point, at most `max_points`)."""
     import numpy as np

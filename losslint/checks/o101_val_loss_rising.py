@@ -3,7 +3,8 @@
 What it detects: a validation loss that improved, reached its minimum, and at the end of the run sits at least
 `min_rise` (relative) and `noise_k` noise-sigmas above that minimum, with at least `min_evals_after` evaluations
 after the minimum, while the training loss at the end is lower than at the minimum. The onset is the step of the
-minimum; the first change point after it (ruptures) is named when there is one.
+minimum (of the smoothed curve, so one lucky evaluation does not move it); the first change point after it
+(ruptures) is named when there is one.
 Why it matters: this is the textbook picture of overfitting: the model keeps fitting the training set and gets
 worse on unseen data. Every step after the minimum costs compute and yields worse checkpoints.
 What to do: stop at the minimum (early stopping, keep the best checkpoint: HF `load_best_model_at_end=True`), get
@@ -12,7 +13,8 @@ more training data, add regularisation (dropout, weight decay, data augmentation
 Defaults:
 - `min_rise = 0.05`: 5% above the minimum, Prechelt's (1998) GL5 criterion (generalisation loss above 5%), the
   best-performing of his GL stopping thresholds.
-- `noise_k = 3.0`: the rise must exceed 3 robust noise-sigmas of the curve (3-sigma rule).
+- `noise_k = 3.0`: the rise must exceed 3 sigmas of the difference between the end level (median of the last
+  10% of evaluations) and the smoothed minimum, from the curve's robust noise (3-sigma rule).
 - `min_points = 5`, `min_evals_after = 2`: the minimum and two evaluations after it: HF
   `EarlyStoppingCallback`'s smallest useful patience is 1-3 evaluations.
 - `improve_tol = 0.01`: the curve must first have improved by 1% on its first value, else O104 applies.
@@ -20,7 +22,12 @@ Defaults:
 """
 from __future__ import annotations
 
-from ._common import emit, num, pct, tail_median, train_change
+import math
+
+import numpy as np
+
+from ._common import difference_sigma, emit, num, pct, train_change
+from .view import odd_window
 
 CODE = "O101"
 NAME = "val-loss-rising"
@@ -35,20 +42,25 @@ def rise_after_minimum(series, params) -> dict | None:
     if series.n < params["min_points"]:
         return None
     steps, values = series.bucketed
-    i_min = int(values.argmin())
+    # The smoothed curve says where the bottom is; the lowest evaluation near it names the step.
+    i_smooth = int(series.smoothed.argmin())
+    reach = odd_window(len(values)) // 2
+    lo = max(0, i_smooth - reach)
+    i_min = lo + int(values[lo:i_smooth + reach + 1].argmin())
     after = values[i_min + 1:]
     if len(after) < params["min_evals_after"]:
         return None
-    best, first = float(values[i_min]), float(values[0])
+    best, first = float(series.smoothed[i_smooth]), float(values[0])
     if not best < first - params["improve_tol"] * abs(first):
         return None
-    end = tail_median(after, 0.1 * len(values) / max(len(after), 1), max_points=3)
+    k_end = min(len(after), max(1, math.ceil(0.1 * len(values))))
+    end = float(np.median(after[-k_end:]))
     rise = end - best
     scale = max(abs(best), 1e-12)
-    noise = series.noise if series.noise == series.noise else 0.0
-    if rise < params["min_rise"] * scale or rise < params["noise_k"] * noise:
+    sigma = difference_sigma(series.noise, k_end, odd_window(len(values)))
+    if rise < params["min_rise"] * scale or rise < params["noise_k"] * sigma:
         return None
-    return {"i_min": i_min, "step_min": int(steps[i_min]), "best": best, "end": end, "rel": rise / scale,
+    return {"i_min": i_min, "step_min": int(steps[i_min]), "best": float(values[i_min]), "end": end, "rel": rise / scale,
             "last_step": int(steps[-1])}
 
 

@@ -1,8 +1,8 @@
 """Plateau at a high level: the losses stopped improving while still close to where they started (or to chance).
 
-What it detects: the training loss (and the validation loss, when logged) is flat over the last `tail_fraction`
-of the run (no significant Mann-Kendall trend, or a Theil-Sen change over that window below `flat_tol` of the
-level) and its end level is still at least `high_ratio` of its starting level, or, for a classifier whose number
+What it detects: the training loss (and the validation loss, when logged) has stopped improving over the last
+`tail_fraction` of the run (no significant Mann-Kendall fall, or a Theil-Sen fall over that window below
+`flat_tol` of the level) and its end level is still at least `high_ratio` of its starting level, or, for a classifier whose number
 of classes is known from the hyper-parameters (`num_classes`, `num_labels`), at least `chance_fraction` of the
 cross-entropy of a uniform guess, ln(num_classes).
 Why it matters: the model has stopped learning without having learned much: too little capacity, a learning rate
@@ -11,11 +11,13 @@ What to do: raise the learning rate, train a bigger model, check that all layers
 match; train longer only if the curve is not flat.
 
 Defaults:
-- `high_ratio = 0.8`: the loss fell less than 20% from its start. SageMaker Debugger's LossNotDecreasing rule
-  flags a loss that improves by less than `diff_percent=0.1`% over its window; the whole-run 20% bar here is
-  deliberately stricter in what it calls "high", since it judges the whole run.
-- `chance_fraction = 0.9`: within 10% of ln(num_classes), the loss of predicting the class prior uniformly.
-- `tail_fraction = 0.25`, `alpha = 0.05`, `flat_tol = 0.02`: flat = no significant trend in the last quarter, or
+- `high_ratio = 0.7`: the loss fell less than 30% from its start. A classifier starts near chance, ln(C); ending
+  within 30% of that, in perplexity terms, leaves it less than C^0.3 times better than guessing. (SageMaker
+  Debugger's LossNotDecreasing flags a loss that stops improving at all; this rule asks, in addition, that the
+  level be high.)
+- `chance_fraction = 0.8`: at or above 80% of ln(num_classes), the loss of a uniform guess, when the number of
+  classes is known.
+- `tail_fraction = 0.25`, `alpha = 0.05`, `flat_tol = 0.02`: stopped = no significant fall in the last quarter, or
   less than 2% change over it.
 - `min_points = 10`.
 """
@@ -29,7 +31,7 @@ CODE = "U201"
 NAME = "plateau-high"
 CATEGORY = "underfitting"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"high_ratio": 0.8, "chance_fraction": 0.9, "tail_fraction": 0.25, "alpha": 0.05, "flat_tol": 0.02,
+DEFAULTS = {"high_ratio": 0.7, "chance_fraction": 0.8, "tail_fraction": 0.25, "alpha": 0.05, "flat_tol": 0.02,
             "min_points": 10}
 
 
@@ -42,9 +44,11 @@ def _plateau(series, params) -> tuple[float, float] | None:
     start, end = series.head_level(), series.tail_level()
     if start <= 0 or end <= 0:
         return None
-    change = abs(fit.slope * float(steps[-1] - steps[0]))
-    flat = (mk.trend == "no trend" or mk.p_value >= params["alpha"]) or change < params["flat_tol"] * end
-    if not flat:
+    # Stopped improving: no significant fall over the window, or a fall too small to matter (a drift up is
+    # "not improving" too; U203 judges a real rise).
+    fall = -fit.slope * float(steps[-1] - steps[0])
+    still_falling = mk.trend == "decreasing" and mk.p_value < params["alpha"] and fall >= params["flat_tol"] * end
+    if still_falling:
         return None
     return start, end
 
