@@ -284,6 +284,19 @@ def test_vectorised_checksums_equal_the_reference(restart_run):
     assert len(framing) >= tfrecord._VECTOR_MIN_COUNT  # so the vectorised branch did run
 
 
+def test_framing_shortcut_finds_what_walking_finds(torch_run, restart_run, tmp_path):
+    main = sorted(torch_run.glob("events*"))[0]
+    cut = fx.copy_truncated(main, tmp_path / "cut" / main.name, cut=3)
+    for path in [main, cut, *fx.event_files(restart_run)]:
+        data = path.read_bytes()
+        shortcut, walked = tfrecord._frame_at_once(data), tfrecord._frame_by_walking(data)
+        assert shortcut is not None, path
+        assert shortcut.offsets.tolist() == walked.offsets.tolist() == fx.record_offsets(path)[:len(walked)]
+        assert shortcut.lengths.tolist() == walked.lengths.tolist()
+        assert shortcut.truncated_at == walked.truncated_at
+    assert tfrecord._frame_at_once(cut.read_bytes()).truncated_at == fx.record_offsets(main)[-1]
+
+
 def test_garbage_is_one_clear_error(tmp_path):
     target = fx.write_garbage(tmp_path / "events.out.tfevents.123.garbage")
     with pytest.raises(ReadError) as caught:

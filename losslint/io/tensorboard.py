@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, frame_from_columns
@@ -143,25 +144,35 @@ def _hparams_from(content: bytes) -> dict[str, Any]:
     return found
 
 
-def _distinct_rows(rows: np.ndarray, direct_passes: int = 32) -> list[tuple[bytes, np.ndarray]]:
-    """(row bytes, indices of the rows equal to it) for each distinct row of a (n, length) uint8 matrix.
+def _same_strings(buf: np.ndarray, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+    """Group equal byte strings `buf[start:start+length]`: (group id per string, one member index per group).
 
-    A run logs a handful of tags, so peeling off one tag per pass (one vectorised comparison) beats sorting a
-    million rows; past `direct_passes` tags the rest is sorted.
+    Exact, and linear in the number of strings: each 8-byte chunk is hashed (pandas.factorize), and the chunk ids
+    are folded together one chunk at a time.
     """
-    found: list[tuple[bytes, np.ndarray]] = []
-    remaining = np.arange(len(rows))
-    while len(remaining) and len(found) < direct_passes:
-        key = rows[remaining[0]]
-        same = (rows[remaining] == key).all(axis=1)
-        found.append((key.tobytes(), remaining[same]))
-        remaining = remaining[~same]
-    if len(remaining):
-        keys = np.ascontiguousarray(rows[remaining]).view(f"V{rows.shape[1]}").ravel()
-        distinct, which = np.unique(keys, return_inverse=True)
-        which = which.ravel()
-        found.extend((bytes(key), remaining[which == number]) for number, key in enumerate(distinct))
-    return found
+    words = np.lib.stride_tricks.sliding_window_view(buf, 8)
+    chunk_starts = list(range(0, length - 7, 8))
+    if length >= 8 and length % 8:
+        chunk_starts.append(length - 8)
+    group = np.zeros(len(starts), dtype=np.int64)
+    if length < 8:
+        low_bytes = np.uint64((1 << (8 * length)) - 1)
+        chunks = [words[np.minimum(starts, len(buf) - 8)].view("<u8").ravel() & low_bytes]
+        if np.any(starts > len(buf) - 8):  # a string within the last 8 bytes of the file: gather byte by byte
+            tail = np.zeros(len(starts), dtype=np.uint64)
+            for k in range(length):
+                tail |= buf[starts + k].astype(np.uint64) << np.uint64(8 * k)
+            chunks = [tail]
+    else:
+        chunks = (words[starts + offset].view("<u8").ravel() for offset in chunk_starts)
+    for number, chunk in enumerate(chunks):
+        ids, distinct = pd.factorize(chunk)
+        group = ids if number == 0 else pd.factorize(group * len(distinct) + ids)[0]
+    # factorize numbers groups in order of first appearance: a group starts where the running maximum grows
+    if not len(group):
+        return group, group
+    grows = np.r_[True, group[1:] > np.maximum.accumulate(group)[:-1]]
+    return group, np.flatnonzero(grows)
 
 
 @dataclass
@@ -177,7 +188,29 @@ class _FastScalars:
 _HEAD = 32  # bytes of a record that hold everything before the tag in the fast layout (step varint <= 10 bytes)
 
 
+_FAST_CHUNK = 1 << 18  # records decoded per vectorised pass; bounds the temporaries to a few tens of MiB
+
+
 def _fast_simple_values(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> _FastScalars:
+    """`_fast_chunk` over the file in slices of `_FAST_CHUNK` records, tags numbered across slices."""
+    parts = [_fast_chunk(buf, starts[lo:lo + _FAST_CHUNK], lengths[lo:lo + _FAST_CHUNK])
+             for lo in range(0, len(starts), _FAST_CHUNK)]
+    if len(parts) == 1:
+        return parts[0]
+    tags: dict[str, int] = {}
+    for lo, part in zip(range(0, len(starts), _FAST_CHUNK), parts):
+        remap = np.array([tags.setdefault(tag, len(tags)) for tag in part.tags] or [0], dtype=np.int64)
+        part.tag_ids = remap[part.tag_ids]
+        part.records = part.records + lo
+
+    def joined(name: str) -> np.ndarray:
+        return np.concatenate([getattr(part, name) for part in parts])
+
+    return _FastScalars(joined("records"), joined("tag_ids"), list(tags), joined("steps"), joined("values"),
+                        joined("walls"))
+
+
+def _fast_chunk(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> _FastScalars:
     """Decode, all at once, the records laid out exactly as PyTorch/tensorboardX/TF1 write one `simple_value`:
 
     ``09 <f64 wall_time> [10 <varint step>] 2a <n> { 0a <n> { 0a <n> <tag> 15 <f32 value> } }``
@@ -219,16 +252,19 @@ def _fast_simple_values(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray
     tag_starts, tag_length = starts[chosen] + q[chosen] + 6, tag_length[chosen]
     tag_ids = np.full(len(chosen), -1, dtype=np.int64)
     tags: list[str] = []
-    for length in np.unique(tag_length).tolist():
+    for length in pd.unique(tag_length).tolist():
         members = np.flatnonzero(tag_length == length)
-        rows = np.lib.stride_tricks.sliding_window_view(buf, length)[tag_starts[members]]
-        for key, same in _distinct_rows(rows):
+        group, first = _same_strings(buf, tag_starts[members], length)
+        ids = np.full(len(first), -1, dtype=np.int64)
+        for number, member in enumerate(first.tolist()):
+            start = int(tag_starts[members[member]])
             try:
-                tag = key.decode("utf-8")
+                tag = buf[start:start + length].tobytes().decode("utf-8")
             except UnicodeDecodeError:
                 continue  # proto3 strings are UTF-8: leave the record to the parser, which will refuse it
-            tag_ids[members[same]] = len(tags)
+            ids[number] = len(tags)
             tags.append(tag)
+        tag_ids[members] = ids[group]
     good = tag_ids >= 0
     return _FastScalars(candidates[chosen[good]], tag_ids[good], tags, steps[good], values[good], walls[good])
 
