@@ -148,6 +148,8 @@ def test_can_read_needs_a_step_or_epoch_column(tmp_path):
     assert not READER.can_read(write(tmp_path, "step,loss\n1,2\n", "e.txt"))
     assert not READER.can_read(write(tmp_path, "", "empty.csv"))
     (tmp_path / "bin.csv").write_bytes(b"step,\x00\xff\xfe\n")
+    wide = ",".join(f"train/metric_number_{i}" for i in range(400)) + ",step\n"
+    assert len(wide) > 4096 and READER.can_read(write(tmp_path, wide + ",".join(["1"] * 401) + "\n", "wide.csv"))
     assert not READER.can_read(tmp_path / "bin.csv")
 
 

@@ -33,6 +33,7 @@ from .jsonl import _short, as_python, cap_notes, is_whole_step, load_bytes, long
 FORMAT = "csv"
 DELIMITERS = {".csv": ",", ".tsv": "\t"}
 SNIFF_BYTES = 4096
+MAX_HEADER_BYTES = 1 << 16
 STEP_COLUMNS = ("step", "global_step", "_step", "iteration", "iter", "epoch")
 EPOCH_COLUMN = "epoch"
 WALL_TIME_COLUMNS = ("wall_time", "walltime", "_timestamp", "timestamp")
@@ -75,7 +76,10 @@ class CsvLogReader:
             return False
         try:
             with open(path, "rb") as fh:
-                fields = header_fields(fh.read(SNIFF_BYTES), delimiter)
+                head = fh.read(SNIFF_BYTES)
+                if b"\n" not in head:  # a wide Lightning header: hundreds of metric names
+                    head += fh.read(MAX_HEADER_BYTES - SNIFF_BYTES)
+            fields = header_fields(head, delimiter)
         except OSError:
             return True  # claim it by name, so that `read` reports why it cannot be opened
         if not fields or any(_WANDB_EXPORT_COLUMN.fullmatch(f) for f in fields):
