@@ -223,7 +223,8 @@ def stop_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str,
             regret, kept = regret_at(values, index, direction)
             rows[method].regrets.append(regret)
             rows[method].kept.append(kept)
-            rows[method].saved.append(saved_share(first, last, int(steps[index])))
+            # a method that never fires trains to the end: nothing saved, even past the last evaluation
+            rows[method].saved.append(0.0 if step is None else saved_share(first, last, int(steps[index])))
     return rows, used, dict(stopped_before_nan), nonfinite_runs
 
 
@@ -270,16 +271,19 @@ def stop_lines(cases: Sequence[Case]) -> tuple[list[str], dict[str, StopRow]]:
     return lines, rows
 
 
-def stop_target(rows: dict[str, StopRow]) -> tuple[str, bool | None]:
-    """losslint's mean regret <= the best baseline's (lowest mean regret, 'end' included) while saving more."""
+def stop_target(rows: dict[str, StopRow], statistic: str = "mean") -> tuple[str, bool | None]:
+    """losslint's regret <= the best baseline's (lowest regret by `statistic`, 'end' included) while saving more.
+    The mean is the expected relative loss; the median is not moved by the few runs whose best value is near 0
+    (where a relative regret explodes), so both are judged."""
     if not rows["losslint"].regrets:
         return "no runs with a validation curve", None
+    pick = 0 if statistic == "mean" else 1
     summary = {m: r.summary() for m, r in rows.items() if m != "losslint" and r.regrets}
-    best = min(summary, key=lambda m: (summary[m][0], -summary[m][3]))
+    best = min(summary, key=lambda m: (summary[m][pick], -summary[m][3]))
     ours = rows["losslint"].summary()
-    ok = ours[0] <= summary[best][0] + 1e-12 and ours[3] > summary[best][3]
-    return (f"losslint regret {ours[0]:.4f} vs best baseline {best} {summary[best][0]:.4f}; saved {ours[3]:.3f} vs "
-            f"{summary[best][3]:.3f}"), ok
+    ok = ours[pick] <= summary[best][pick] + 1e-12 and ours[3] > summary[best][3]
+    return (f"{statistic} regret {ours[pick]:.4f} vs best baseline {best} {summary[best][pick]:.4f}; saved "
+            f"{ours[3]:.3f} vs {summary[best][3]:.3f}"), ok
 
 
 def family_lines(cases: Sequence[Case]) -> list[str]:
@@ -372,8 +376,9 @@ def corpus_report(title: str, cases: Sequence[Case], macro_target: float | None,
     if macro_target is not None:
         targets.append((f"{title}: macro-F1 >= {macro_target}", f"{macro:.3f}",
                         None if math.isnan(macro) else macro >= macro_target))
-    text, ok = stop_target(rows)
-    targets.append((f"{title}: losslint regret <= best baseline's while saving more", text, ok))
+    for statistic in ("mean", "median"):
+        text, ok = stop_target(rows, statistic)
+        targets.append((f"{title}: losslint {statistic} regret <= best baseline's while saving more", text, ok))
     return lines, targets
 
 

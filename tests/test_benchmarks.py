@@ -100,4 +100,39 @@ def test_quality_scores_every_synthetic_run_once():
                    and line.split()[0] in quality.VERDICTS and len(line.split()) == 8]
     assert sum(int(x) for row in matrix_rows for x in row[1:]) == len(cases)
     assert [t[0] for t in targets] == ["synthetic: macro-F1 >= 0.95",
-                                       "synthetic: losslint regret <= best baseline's while saving more"]
+                                       "synthetic: losslint mean regret <= best baseline's while saving more",
+                                       "synthetic: losslint median regret <= best baseline's while saving more"]
+
+
+def _result_with_stops(values, losslint_stop, baseline_stops):
+    from losslint.findings import EarlyStop, Result
+    from losslint.schema import Run, frame_from_records
+
+    steps = [100 * (i + 1) for i in range(len(values))]
+    records = [("eval/loss", s, v, float("nan"), float("nan")) for s, v in zip(steps, values)]
+    records += [("train/loss", s, 1.0, float("nan"), float("nan")) for s in range(0, 1001, 50)]
+    run = Run("r", "synthetic", [], frame_from_records(records))
+    early = EarlyStop("eval/loss", "default", best_step=None, recommended_stop_step=losslint_stop,
+                      baselines={name: {"stop_step": step} for name, step in baseline_stops.items()})
+    return Result(run=run, verdict="overfitting", findings=[], early_stop=early)
+
+
+def test_stop_rows_score_each_method_at_its_stop_step():
+    values = [3.0, 2.0, 1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0]  # best 1.0 at step 300; run spans steps 0..1000
+    result = _result_with_stops(values, 400, {"hf_patience_1": 400, "prechelt_gl5": None})
+    rows, used, _, nonfinite = quality.stop_rows([quality.Case("r", "overfitting", "u", result)])
+    assert used == 1 and nonfinite == 0
+    assert rows["losslint"].regrets == [pytest.approx(0.2)] and rows["losslint"].kept == [0.0]
+    assert rows["losslint"].saved == [pytest.approx(0.6)]
+    # a baseline that never fires stops at the last evaluation and saves nothing
+    assert rows["prechelt_gl5"].regrets == [pytest.approx(3.0)] and rows["prechelt_gl5"].saved == [0.0]
+    assert rows["end"].regrets == [pytest.approx(3.0)] and rows["end"].saved == [0.0]
+
+
+def test_stop_rows_count_runs_turning_nan_separately():
+    values = [3.0, 2.0, 1.0, float("nan"), float("nan")]
+    result = _result_with_stops(values, 300, {"hf_patience_1": None})
+    rows, used, before_nan, nonfinite = quality.stop_rows([quality.Case("r", "diverged", "nan", result)])
+    assert used == 0 and nonfinite == 1
+    assert before_nan.get("losslint") == 1 and before_nan.get("hf_patience_1", 0) == 0
+    assert rows["losslint"].regrets == []
