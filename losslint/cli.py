@@ -211,11 +211,12 @@ def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | N
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        results, errors = check_paths(list(paths), config=config, jobs=jobs or os.cpu_count() or 1)
+        jobs = jobs or os.cpu_count() or 1
+        results, errors = check_paths(list(paths), config=config, jobs=jobs)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        written = write_report(results, errors, out_dir, ReportOptions(fail_on=config.fail_on))
+        written = write_report(results, errors, out_dir, ReportOptions(fail_on=config.fail_on), jobs=jobs)
     except OSError as exc:
         raise click.UsageError(f"{out_dir}: cannot write the report: {exc.strerror or exc}") from None
     click.echo(f"wrote {written} ({len(results)} run(s))", err=True)

@@ -143,3 +143,19 @@ def test_check_report_option_writes_the_report_and_keeps_the_exit_code(tmp_path,
     assert result.exit_code == 1, result.output
     assert "::error file=runs/diverging/metrics.jsonl" in result.output
     assert (tmp_path / "rep" / "report.md").is_file() and (tmp_path / "rep" / "diverging.png").is_file()
+
+
+def test_plots_drawn_in_worker_processes_are_the_same_files(tmp_path):
+    runs = [_small_run(tmp_path, f"r{i}") for i in range(3)]
+    results = [result_for(r, "good-fit", [finding(step=100)], best=100, stop=200) for r in runs]
+    serial = write_report(results, [], tmp_path / "serial", ReportOptions()).parent
+    parallel = write_report(results, [], tmp_path / "parallel", ReportOptions(), jobs=2).parent
+    names = sorted(p.name for p in serial.iterdir())
+    assert names == sorted(p.name for p in parallel.iterdir())
+    assert (serial / "report.md").read_text() == (parallel / "report.md").read_text()
+    for name in names:
+        if name.endswith(".png"):
+            # same drawing code, same data: the pixels match (file bytes may differ only by compression)
+            from matplotlib import image as mpimg
+            import numpy as np
+            assert np.array_equal(mpimg.imread(serial / name), mpimg.imread(parallel / name)), name

@@ -154,3 +154,13 @@ def test_curves_of_one_panel_never_share_a_colour():
         colours = [ln.get_color() for ln in bold]
         assert len(colours) == len(set(colours)), [(ln.get_label(), ln.get_color()) for ln in bold]
     assert len([ln for ln in fig.axes[0].get_lines() if "loss" in ln.get_label()]) == 4
+
+
+def test_findings_with_a_step_are_marked_by_code(tmp_path):
+    run = _diverging_run(tmp_path)
+    result = result_for(run, "diverged", [finding(code="D001", severity="error", metric="train/loss", step=1200),
+                                          finding(code="O101", metric="eval/loss", step=900),
+                                          finding(code="U202", metric=None, step=None)])
+    fig = png.run_figure(result)
+    texts = {t.get_text(): t.get_position()[0] for t in fig.axes[0].texts}
+    assert texts == {"D001": 1200, "O101": 900}

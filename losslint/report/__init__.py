@@ -48,7 +48,8 @@ def render(fmt: str, results: Sequence[Result], errors: Sequence[ReadError], opt
     return module.render(results, errors, options)
 
 
-def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir, options: ReportOptions):
+def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir, options: ReportOptions, *,
+                 jobs: int = 1):
     from .bundle import write_report as _write
 
-    return _write(results, errors, out_dir, options)
+    return _write(results, errors, out_dir, options, jobs=jobs)

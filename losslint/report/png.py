@@ -17,7 +17,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
-from ..findings import Result, severity_rank
+from ..findings import SEVERITIES, Result, severity_rank
 from ..schema import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS
 
 try:  # smoothing lives in analysis; a report must still draw (raw curves only) if it is missing
@@ -266,6 +266,25 @@ def _mark_nonfinite(ax, series_list: Sequence[Series]) -> None:
                zorder=6, clip_on=False, label=f"NaN/inf ({steps.size} step(s))")
 
 
+MAX_FINDING_MARKS = 8
+SEVERITY_COLORS = {"error": "#d62728", "warning": "#ff7f0e", "info": "#7f7f7f"}
+
+
+def _mark_findings(ax, result: Result, metrics: Sequence[str]) -> None:
+    """The code of each finding that names a step on one of this panel's metrics, written upright at the bottom
+    edge: the reader sees where in the run the report's finding points. The most severe first, a few at most."""
+    marks: dict[int, tuple[int, list[str]]] = {}
+    for f in sorted(result.findings, key=lambda f: -severity_rank(f.severity)):
+        if f.metric in metrics and f.step is not None:
+            rank, codes = marks.setdefault(int(f.step), (severity_rank(f.severity), []))
+            if f.code not in codes:
+                codes.append(f.code)
+    transform = blended_transform_factory(ax.transData, ax.transAxes)
+    for step, (rank, codes) in list(marks.items())[:MAX_FINDING_MARKS]:
+        ax.text(step, 0.03, plain(",".join(codes)), transform=transform, rotation=90, fontsize=6, ha="center",
+                va="bottom", color=SEVERITY_COLORS.get(SEVERITIES[rank], "#555555"), clip_on=True)
+
+
 def _last_step(result: Result) -> int | None:
     steps = result.run.data["step"]
     return int(steps.max()) if len(steps) else None
@@ -301,6 +320,7 @@ def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str,
     if wants_log_scale([s.values for s in series_list]):
         ax.set_yscale("log")
     _mark_nonfinite(ax, series_list)
+    _mark_findings(ax, result, metrics)
     ax.set_ylabel(ylabel, fontsize=8)
     ax.tick_params(labelsize=7)
     ax.grid(True, alpha=0.25, linewidth=0.5)
