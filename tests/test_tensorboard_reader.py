@@ -452,6 +452,17 @@ def test_realworld_resumed_run(realworld_load):
     assert list(run.metadata["file_versions"].values()) == ["brain.Event:2"] * 3
 
 
+def test_realworld_relogged_point_is_not_a_restart(realworld_load):
+    runs, _ = realworld_load
+    run = runs["hf-trainer-gpt2-lain/runs/Jun29_06-31-19_6a29ce405cda"]
+    # MANIFEST: train/epoch 7 points in the main file, and the final-eval file logs it once more at the last step
+    epoch = run.series("epoch")
+    assert epoch["step"].tolist() == [500, 1000, 1500, 2000, 2500, 3000, 3100]
+    assert run.metadata["step_regressions"] == []
+    assert len(run.sources) == 3  # the hparams-only `<timestamp>/` sub-run is part of the run
+    assert run.hparams["num_train_epochs"] == 100.0
+
+
 def test_realworld_lightning_epoch_column(realworld_load):
     runs, _ = realworld_load
     loss = runs["lightning-satd/version_0"].series("train/loss")

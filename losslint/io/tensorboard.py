@@ -480,6 +480,8 @@ def _assemble(series: _Series, notes: list[str], regressions: list[dict[str, Any
                 continue
             doomed = earlier & (steps >= first_step)
             keep &= ~doomed
+            if first_step == last_step and doomed.sum() == 1 and _same_value(values[doomed][0], values[mine][0]):
+                continue  # the last point logged again, as HF's final-evaluation writer does with train/epoch
             tag = tags[code]
             where = _relative(series.files[number].path, base)
             regressions.append({"tag": tag, "split": series.split, "file": where, "from_step": last_step,
@@ -488,6 +490,10 @@ def _assemble(series: _Series, notes: list[str], regressions: list[dict[str, Any
                          f"reached step {last_step}; {int(doomed.sum())} earlier point(s) at step >= {first_step} "
                          f"replaced (TensorBoard restart rule)")
     return tags, codes[keep], steps[keep], values[keep], walls[keep]
+
+
+def _same_value(a: float, b: float) -> bool:
+    return bool(a == b or (math.isnan(a) and math.isnan(b)))
 
 
 def _relative(path: Path, base: Path) -> str:
@@ -573,6 +579,7 @@ class TensorBoardReader:
         data = frame_from_columns(
             np.concatenate(metric_parts), np.concatenate(step_parts), np.concatenate(value_parts),
             np.concatenate(wall_parts), np.concatenate(epoch_parts), np.concatenate(tag_parts))
+        metadata["non_scalar_tags"] = sum(scalars.non_scalar_tags for scalars in parsed)
         nonfinite = int((~np.isfinite(data["value"].to_numpy())).sum())
         if nonfinite:
             metadata["nonfinite_points"] = nonfinite
