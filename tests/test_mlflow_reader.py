@@ -101,8 +101,9 @@ def test_malformed_metric_line_is_one_line_error(tmp_path):
     assert "\n" not in info.value.text
 
 
-def test_cut_last_line_is_a_note(tmp_path):
-    make_store(tmp_path, {"loss": "1700000000000 2.5 0\n1700000001000 2.0 1\n17000000"})
+@pytest.mark.parametrize("tail", ["17000000", "1700000002000 1.5"])
+def test_cut_last_line_is_a_note(tmp_path, tail):
+    make_store(tmp_path, {"loss": "1700000000000 2.5 0\n1700000001000 2.0 1\n" + tail})
     (run,) = read_tree(tmp_path)
     assert run.series("train/loss")["value"].tolist() == [2.5, 2.0]
     assert any("cut off" in note for note in run.notes)

@@ -100,17 +100,19 @@ def _parse_metric_lines(path: Path, tag: str, notes: list[str]) -> list[tuple[st
     text = _read_text(path)
     lines = text.split("\n")
     records = []
+    width = None  # 3 fields, or 2 in files from MLflow < 1.0 (no step column); one file never mixes them
     for number, line in enumerate(lines, start=1):
         fields = line.split()
         if not fields:
             continue
+        width = width or len(fields)
         try:
-            if len(fields) == 3:
-                timestamp, value, step = float(fields[0]), float(fields[1]), int(fields[2])
-            elif len(fields) == 2:  # MLflow < 1.0: no step column
-                timestamp, value, step = float(fields[0]), float(fields[1]), len(records)
-            else:
+            if len(fields) != width or width not in (2, 3):
                 raise ValueError(f"expected 'timestamp value step', got {len(fields)} fields")
+            if width == 3:
+                timestamp, value, step = float(fields[0]), float(fields[1]), int(fields[2])
+            else:
+                timestamp, value, step = float(fields[0]), float(fields[1]), len(records)
         except ValueError as exc:
             if number == len(lines) and not text.endswith("\n"):
                 notes.append(f"metric {tag!r}: last line {number} is cut off (run still writing?); skipped")
