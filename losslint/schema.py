@@ -180,8 +180,8 @@ def frame_from_records(records: Iterable[tuple], aliases: Mapping[str, str] | No
     if not rows:
         return empty_frame()
     tags, steps, values, walls, epochs = zip(*rows)
-    names: dict[str, str] = {}
-    metric = [names.setdefault(t, canonical_metric(t, split_hint, aliases)) for t in tags]
+    names = {t: canonical_metric(t, split_hint, aliases) for t in set(tags)}
+    metric = [names[t] for t in tags]
     return frame_from_columns(metric, steps, values, walls, epochs, tags)
 
 
