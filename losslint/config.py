@@ -52,6 +52,10 @@ PRESETS = ("default", "strict", "relaxed")
 TOP_KEYS = {"extends", "select", "ignore", "extend_select", "fail_on", "monitor", "early_stop", "rules",
             "per_run_ignores", "aliases"}
 DEFAULT_MONITOR = "eval/loss"
+# Keys of [early-stop]: the strategy, the patience (also the HF-callback baseline reported next to it) and the
+# parameters losslint.analysis.early_stop.recommend takes for its strategies.
+EARLY_STOP_KEYS = {"strategy", "patience", "min_delta", "smooth_window", "smooth_fraction", "k_sigma",
+                   "min_relative_rise", "min_points", "alpha", "s", "strip"}
 
 
 def presets_dir() -> Path:
@@ -332,8 +336,13 @@ def _build(table: Mapping[str, Any], files: list[str]) -> Config:
 
     early = dict(table.get("early_stop", {}))
     early.setdefault("strategy", "default")
-    if not isinstance(early["strategy"], str):
-        raise ConfigError(f"{where}: early-stop.strategy must be a string")
+    from .analysis.early_stop import STRATEGIES
+
+    if early["strategy"] not in STRATEGIES:
+        raise ConfigError(f"{where}: early-stop.strategy {early['strategy']!r} is not one of {', '.join(STRATEGIES)}")
+    for key in early:
+        if key not in EARLY_STOP_KEYS:
+            raise ConfigError(f"{where}: early-stop: unknown key {key!r} (known: {', '.join(sorted(EARLY_STOP_KEYS))})")
     if "patience" in early and (not isinstance(early["patience"], int) or early["patience"] < 1):
         raise ConfigError(f"{where}: early-stop.patience must be a positive integer")
 

@@ -27,6 +27,9 @@ from .schema import Run
 from .verdict import decide
 
 
+PATIENCE_STRATEGIES = ("hf", "keras", "lightning", "relative")
+
+
 # -- early stop -------------------------------------------------------------------------------------------
 def monitored_series(view: RunView, monitor: str) -> SeriesView | None:
     """The configured monitor if the run has it, else the validation loss, else a validation metric whose
@@ -55,10 +58,14 @@ def build_early_stop(view: RunView, config: Config) -> EarlyStop | None:
     settings = dict(config.early_stop)
     strategy = settings.pop("strategy", "default")
     patience = settings.pop("patience", 3)
-    decision = analysis.recommend(steps, values, direction, strategy=strategy, **settings)
     train = view.train_loss
     train_steps = train.steps if train is not None and train.n >= 2 else None
     train_values = train.values if train is not None and train.n >= 2 else None
+    if strategy in PATIENCE_STRATEGIES:
+        settings["patience"] = patience
+    if strategy == "pq":
+        settings.update(train_steps=train_steps, train_values=train_values)
+    decision = analysis.recommend(steps, values, direction, strategy=strategy, **settings)
     stops: dict[str, int | None] = dict(analysis.baseline_stops(steps, values, direction, train_steps, train_values))
     stops.setdefault(f"hf_patience_{patience}", analysis.patience_stop(values, patience, mode="hf", direction=direction))
     baselines: dict[str, dict[str, Any]] = {}

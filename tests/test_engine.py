@@ -124,9 +124,11 @@ def test_early_stop_on_clear_overfitting_lands_near_the_true_minimum(seed):
     spacing = int(eval_steps[1] - eval_steps[0])
     truth = run.truth["minimum_step"]
     assert stop.recommended_stop_step is not None
+    # the checkpoint early stopping keeps is within a few evaluations of the true minimum ...
     assert abs(stop.best_step - truth) <= 3 * spacing
-    assert truth <= stop.recommended_stop_step <= truth + 8 * spacing
-    assert 0 < stop.saved_fraction < 1
+    # ... and the stop comes after the minimum, early enough to save a real share of the run (a sixth or more)
+    assert stop.recommended_stop_step > truth
+    assert stop.saved_fraction >= 1 / 6
     assert {"hf_patience_3", "prechelt_gl5"} <= set(stop.baselines)
 
 
