@@ -31,12 +31,11 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
 from .base import check_lfs_pointer
-from .jsonl import _short, is_whole_step, long_frame, numeric_column
+from .jsonl import _short, is_whole_step, long_frame
 
 FORMAT = "trainer_state"
 FILE_NAME = "trainer_state.json"
@@ -96,8 +95,8 @@ class TrainerStateReader:
 
     def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
         chosen, others = newest_copy([Path(p) for p in paths])
-        state, saw_nan = load_state(chosen)
-        run = state_to_run(state, chosen, name, aliases, saw_nan)
+        state = load_state(chosen)
+        run = state_to_run(state, chosen, name, aliases)
         if others:
             run.notes.append(f"read {chosen.parent.name}/{chosen.name} (global_step {state.get('global_step')}); "
                              f"{len(others)} other copy(ies) of the same run not read")
@@ -135,28 +134,20 @@ def newest_copy(paths: Sequence[Path]) -> tuple[Path, list[Path]]:
     return ranked[-1], ranked[:-1]
 
 
-def load_state(path: Path) -> tuple[dict[str, Any], bool]:
-    """The parsed state and whether the file held bare NaN tokens (json.dumps writes float NaN that way)."""
+def load_state(path: Path) -> dict[str, Any]:
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
     check_lfs_pointer(path, data[:100])
-    if not data.strip():
+    if not data or data.isspace():
         raise ReadError(path, "empty file")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ReadError(path, "not UTF-8 text (binary file?)", offset=exc.start) from None
-    saw_nan = False
-
-    def constant(token: str) -> float:
-        nonlocal saw_nan
-        saw_nan = saw_nan or token == "NaN"
-        return float(token)
-
     try:
-        state = json.loads(text, parse_constant=constant)
+        state = json.loads(text)  # takes the bare NaN/Infinity tokens json.dumps writes for non-finite floats
     except json.JSONDecodeError as exc:
         # A Trainer state always ends with its closing brace; without it the writer was cut off mid-file.
         truncated = not text.rstrip().endswith("}")
@@ -164,30 +155,58 @@ def load_state(path: Path) -> tuple[dict[str, Any], bool]:
         raise ReadError(path, f"invalid JSON: {detail}", line=exc.lineno) from None
     if not isinstance(state, dict) or not isinstance(state.get("log_history"), list):
         raise ReadError(path, "no `log_history` list: not a Trainer state file")
-    return state, saw_nan
+    return state
 
 
-def _presence(table: pd.DataFrame, entries: list[dict], saw_nan: bool) -> pd.DataFrame:
-    """Which entries hold each key. A NaN cell means "absent" unless the file wrote NaN tokens; then ask the dicts."""
-    present = table.notna()
-    if saw_nan:
-        for column in table.columns:
-            if not present[column].all():
-                present[column] = np.fromiter((column in e for e in entries), dtype=bool, count=len(entries))
-    return present
+def key_columns(entries: list[dict]) -> dict[str, tuple[list[int], list[Any]]]:
+    """key -> (indices of the entries that hold it, its values there), in one pass over the entries.
+
+    One pass in Python costs what `pandas.DataFrame(entries)` costs on a big log (it walks the dicts too) and avoids
+    its per-file overhead, which dominated reading a tree of small runs; a key's presence is exact, so a logged NaN
+    is never mistaken for a missing key."""
+    columns: dict[str, tuple[list[int], list[Any]]] = {}
+    for i, entry in enumerate(entries):
+        for key, value in entry.items():
+            column = columns.get(key)
+            if column is None:
+                column = columns[key] = ([], [])
+            column[0].append(i)
+            column[1].append(value)
+    return columns
 
 
-def _numeric_steps(path: Path, table: pd.DataFrame, present: pd.DataFrame, entries: list[dict]) -> np.ndarray:
-    values, _, not_numbers = numeric_column(table["step"])
-    bad = present["step"].to_numpy() & (not_numbers | ~is_whole_step(values))
+def to_floats(values: list[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """(float64 values, which are not numbers): booleans, strings, lists and nulls are not numbers."""
+    numeric = np.fromiter((type(v) is int or type(v) is float for v in values), dtype=bool, count=len(values))
+    out = np.full(len(values), np.nan)
+    try:
+        out[numeric] = [v for v, ok in zip(values, numeric) if ok]
+    except OverflowError:  # an int beyond float range
+        for i in np.flatnonzero(numeric):
+            try:
+                out[i] = float(values[i])
+            except OverflowError:
+                numeric[i] = False
+    return out, ~numeric
+
+
+def _steps(path: Path, entries: list[dict], columns: dict[str, tuple[list[int], list[Any]]]) -> np.ndarray:
+    """The step of every entry (NaN where it has none); a step that is not a whole number is a `ReadError`."""
+    steps = np.full(len(entries), np.nan)
+    if "step" not in columns:
+        return steps
+    idx, raw = columns["step"]
+    values, not_numbers = to_floats(raw)
+    nulls = np.fromiter((v is None for v in raw), dtype=bool, count=len(raw))
+    bad = ~nulls & (not_numbers | ~is_whole_step(values))
     if bad.any():
-        i = int(np.flatnonzero(bad)[0])
+        i = idx[int(np.flatnonzero(bad)[0])]
         raise ReadError(path, f"log_history[{i}]: step {_short(entries[i]['step'])} is not a whole number")
-    return values
+    steps[np.asarray(idx)[~nulls]] = values[~nulls]
+    return steps
 
 
-def state_to_run(state: dict[str, Any], path: Path, name: str, aliases: Mapping[str, str] | None = None,
-                 saw_nan: bool = False) -> Run:
+def state_to_run(state: dict[str, Any], path: Path, name: str, aliases: Mapping[str, str] | None = None) -> Run:
     entries = state["log_history"]
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict):
@@ -200,44 +219,45 @@ def state_to_run(state: dict[str, Any], path: Path, name: str, aliases: Mapping[
         run.notes.append("log_history is empty (no step was logged yet)")
         return run
 
-    table = pd.DataFrame(entries)
-    present = _presence(table, entries, saw_nan)
-    if "step" not in table.columns:
-        run.notes.append(f"none of the {len(entries)} log_history entries has a step; nothing to read")
-        return run
-    steps = _numeric_steps(path, table, present, entries)
-    has_step = present["step"].to_numpy()
-    is_summary = present[SUMMARY_KEY].to_numpy() if SUMMARY_KEY in table.columns else np.zeros(len(table), bool)
+    n = len(entries)
+    columns = key_columns(entries)
+    steps = _steps(path, entries, columns)
+    has_step = ~np.isnan(steps)
+    is_summary = np.zeros(n, bool)
+    is_summary[columns.get(SUMMARY_KEY, ([], []))[0]] = True
     summaries = [_plain(entries[i]) for i in np.flatnonzero(is_summary)]
     if summaries:
         metadata["train_summary"] = summaries[-1]
-    stepless = int((~has_step & ~is_summary).sum())
-    if stepless:
-        sample = next((k for i in np.flatnonzero(~has_step & ~is_summary) for k in entries[i]
-                       if k not in POSITION_KEYS), None)
+    stepless = np.flatnonzero(~has_step & ~is_summary)
+    if len(stepless):
+        sample = next((k for i in stepless for k in entries[i] if k not in POSITION_KEYS), None)
         example = f" (e.g. `{sample}`)" if sample else ""
-        run.notes.append(f"{stepless} log_history entries without a step{example} left out")
+        run.notes.append(f"{len(stepless)} log_history entries without a step{example} left out")
     kept = has_step & ~is_summary
-    epochs = numeric_column(table["epoch"])[0] if "epoch" in table.columns else np.full(len(table), np.nan)
+    epochs = np.full(n, np.nan)
+    if "epoch" in columns:
+        epochs[columns["epoch"][0]] = to_floats(columns["epoch"][1])[0]
 
-    keys = [str(k) for k in table.columns]
-    eval_sets = eval_set_names(keys)
-    parts = []  # (metric, tag, rows, values of every entry)
-    for key in keys:
+    eval_sets = eval_set_names(list(columns))
+    parts = []  # (metric, tag, entry indices, values of every entry)
+    for key, (idx, raw) in columns.items():
         if is_skipped_key(key):
             continue
-        values, _, not_numbers = numeric_column(table[key])
-        rows = kept & present[key].to_numpy()
+        idx = np.asarray(idx)
+        values, not_numbers = to_floats(raw)
+        rows = kept[idx]
         skipped = rows & not_numbers
         if skipped.any():
-            first = int(np.flatnonzero(skipped)[0])
+            first = int(idx[np.flatnonzero(skipped)[0]])
             run.notes.append(f"key `{key}`: {int(skipped.sum())} non-numeric value(s) skipped "
                              f"(first at log_history[{first}]: {_short(entries[first][key])})")
-        idx = np.flatnonzero(rows & ~not_numbers)
-        if len(idx):
-            parts.append((metric_name(key, eval_sets, aliases), key, idx, values))
+        use = rows & ~not_numbers
+        if use.any():
+            every = np.full(n, np.nan)
+            every[idx] = values
+            parts.append((metric_name(key, eval_sets, aliases), key, idx[use], every))
     if parts:
-        run.data = long_frame(parts, steps, np.full(len(table), np.nan), epochs)
+        run.data = long_frame(parts, steps, np.full(n, np.nan), epochs)
     return run
 
 
