@@ -117,3 +117,19 @@ def test_real_runs_with_task_metrics(tmp_path):
     assert len(_table_rows(md)) == 4
     for run in runs:
         assert f"### {escape(run.name)}" in md
+
+
+def test_a_huge_report_is_cut_to_fit_a_github_job_summary(tmp_path):
+    run = _run(tmp_path)
+    many = [result_for(run, "good-fit", [finding(severity="info", message="x" * 400)] * 5) for _ in range(30)]
+    many[17] = result_for(run, "diverged", [finding(severity="error", message="the one that matters")])
+    full = document(many, [ReadError("bad.jsonl", "not JSON")], OPTIONS)
+    limit = len(full.encode("utf-8")) // 3
+    cut = document(many, [ReadError("bad.jsonl", "not JSON")], OPTIONS, max_bytes=limit)
+    assert len(cut.encode("utf-8")) <= limit
+    assert len(_table_rows(cut)) == len(many) + 2  # the table stays whole
+    assert "the one that matters" in cut  # the failing run's section is kept first
+    assert "run section(s) left out" in cut
+    assert "## Errors" in cut and "bad.jsonl" in cut
+    tiny = document(many, [], OPTIONS, max_bytes=2000)
+    assert len(tiny.encode("utf-8")) <= 2000 and "Table cut to" in tiny

@@ -159,25 +159,72 @@ def errors_section(errors: Sequence[ReadError]) -> list[str]:
     return lines + [""]
 
 
+# GitHub refuses a job summary over 1 MiB (the step's whole $GITHUB_STEP_SUMMARY) and a PR comment over 65,536
+# characters; the stream format keeps under the first by dropping per-run sections, worst runs kept first.
+GITHUB_SUMMARY_LIMIT = 1024 * 1024 - 16 * 1024
+
+
+def _size(lines: Sequence[str]) -> int:
+    return sum(len(line.encode("utf-8")) + 1 for line in lines)
+
+
 def document(results: Sequence[Result], errors: Sequence[ReadError], options, *,
-             images: Mapping[int, str] | None = None, overview: str | None = None) -> str:
-    """The whole Markdown report. `images` maps a result's index to its PNG's path relative to the report."""
+             images: Mapping[int, str] | None = None, overview: str | None = None,
+             max_bytes: int | None = None) -> str:
+    """The whole Markdown report. `images` maps a result's index to its PNG's path relative to the report.
+    With `max_bytes`, run sections (then table rows) that do not fit are left out, with a note saying so."""
     fail_on = getattr(options, "fail_on", "warning")
     anchors = {i: f"run-{i + 1}" for i in range(len(results))}
-    lines = ["# losslint report", "", summary_line(results, errors, fail_on), ""]
+    head = ["# losslint report", "", summary_line(results, errors, fail_on), ""]
     if overview:
-        lines += [f"![Overview of all runs]({overview})", ""]
+        head += [f"![Overview of all runs]({overview})", ""]
+    table: list[str] = []
+    sections: list[list[str]] = []
     if results:
-        lines += summary_table(results, anchors) + [""]
+        table = summary_table(results, anchors) + [""]
         totals = Counter(f.severity for r in results for f in r.findings)
-        lines += ["Findings: " + ", ".join(f"{totals.get(s, 0)} {s}" for s in reversed(SEVERITIES)), ""]
-        lines += ["## Runs", ""]
-        for i, result in enumerate(results):
-            lines += run_section(result, options, (images or {}).get(i), anchors[i])
-    lines += errors_section(errors)
-    return "\n".join(lines).rstrip("\n") + "\n"
+        table += ["Findings: " + ", ".join(f"{totals.get(s, 0)} {s}" for s in reversed(SEVERITIES)), ""]
+        sections = [run_section(result, options, (images or {}).get(i), anchors[i])
+                    for i, result in enumerate(results)]
+    tail = errors_section(errors)
+    lines = head + table + (["## Runs", ""] if sections else []) + [ln for sec in sections for ln in sec] + tail
+    if max_bytes is None or _size(lines) <= max_bytes:
+        return "\n".join(lines).rstrip("\n") + "\n"
+    return _fit(head, table, sections, tail, results, fail_on, max_bytes)
+
+
+def _fit(head, table, sections, tail, results, fail_on, max_bytes) -> str:
+    note_room = 300
+    budget = max_bytes - _size(head) - _size(tail) - note_room
+    if _size(table) > budget:
+        rows, kept = table[:2], 0
+        for row in table[2:len(results) + 2]:
+            if _size(rows) + len(row.encode("utf-8")) + 1 > budget:
+                break
+            rows.append(row)
+            kept += 1
+        table = rows + ["", f"_Table cut to {kept} of {len(results)} runs to fit a GitHub job summary; "
+                            "`losslint check --format json` or `--report DIR` has them all._", ""]
+        sections = []
+    budget -= _size(table)
+    # the sections of failing runs first: they are what a reader of a cut report needs
+    order = sorted(range(len(sections)), key=lambda i: (not fails(results[i], fail_on), i))
+    chosen: set[int] = set()
+    for i in order:
+        size = _size(sections[i])
+        if size <= budget:
+            chosen.add(i)
+            budget -= size
+    body = [ln for i in sorted(chosen) for ln in sections[i]]
+    if sections:
+        body = ["## Runs", ""] + body
+        if len(chosen) < len(sections):
+            body += [f"_{len(sections) - len(chosen)} run section(s) left out to fit a GitHub job summary; "
+                     "`--report DIR` writes them all._", ""]
+    return "\n".join(head + table + body + tail).rstrip("\n") + "\n"
 
 
 def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
-    """`--format markdown`: the report without images (a stream has no directory for them to live in)."""
-    return document(results, errors, options)
+    """`--format markdown`: the report without images (a stream has no directory for them to live in), kept
+    under GitHub's job-summary limit."""
+    return document(results, errors, options, max_bytes=GITHUB_SUMMARY_LIMIT)

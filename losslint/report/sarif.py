@@ -69,8 +69,11 @@ def _location(result: Result, uri: str | None) -> dict[str, Any]:
     location: dict[str, Any] = {"logicalLocations": [{"name": result.run.name, "kind": "module",
                                                        "fullyQualifiedName": result.run.name}]}
     if uri:
+        # A log has no source line for a finding, but GitHub code scanning places (and accepts) a result only with
+        # region.startLine (sarif-sdk rule GH1003); line 1 stands for "this file".
         location["physicalLocation"] = {"artifactLocation": {"uri": quote(uri, safe="/:@-._~"),
-                                                             "uriBaseId": "%SRCROOT%"}}
+                                                             "uriBaseId": "%SRCROOT%"},
+                                        "region": {"startLine": 1}}
     return location
 
 
