@@ -1,19 +1,23 @@
 """TensorBoard event files (`*tfevents*`): every scalar point, never downsampled.
 
-Own TFRecord reader (`tfrecord.py`) + the `Event` protos shipped with the `tensorboard` package (upb C parser), rather
-than `EventAccumulator`, which keeps a reservoir sample and checks CRCs in pure Python.
+Own TFRecord reader (`tfrecord.py`) rather than `EventAccumulator` (reservoir-sampled unless told otherwise, CRCs in
+pure Python, one Python object per point). Records laid out as PyTorch/tensorboardX/TF1 write a `simple_value` are
+decoded all at once with numpy; every other record goes through the `Event` protos shipped with the `tensorboard`
+package (upb C parser).
 
-Scalars come from `summary.value[].simple_value` (PyTorch, tensorboardX, TF1) and from scalar-shaped numeric tensors
-(TF2 `tf.summary.scalar`, Keras callback: plugin `scalars`, or no plugin at all). Other plugins (histograms, images,
-text, hparams) are skipped.
+Scalars come from `summary.value[].simple_value` and from scalar-shaped numeric tensors (TF2 `tf.summary.scalar`,
+Keras callback: plugin `scalars`, or no plugin at all). Other plugins (histograms, images, text, hparams) are
+skipped; hparams' session_start_info fills `Run.hparams`.
 
 Restarts follow TensorBoard (event_accumulator.py, `_MaybePurgeOrphanedData`): in a file of version >= 2, a
 `SessionLog.START` drops every earlier point of that directory with step >= its step; in older files an event whose
 step is below the latest step seen drops the earlier points of its own tags with step >= its step. TensorBoard
-applies no rule to the common modern case (a resumed writer opening a new file), so across files of one directory,
-ordered by file name as TensorBoard loads them, a file whose first step for a tag is <= the last step seen for that
-tag drops the earlier points of that tag with step >= that first step. Each such regression is recorded in
-`metadata["step_regressions"]` and a note.
+applies no rule to the common modern case, a resumed writer opening a new file, and shows both curves on top of
+each other. So across the files of one directory, in the order they were started (first record's wall time, then
+name), a file whose first step for a tag is <= the last step seen for that tag replaces the earlier points of that
+tag with step >= that first step; each such regression is recorded in `metadata["step_regressions"]` and a note.
+The one exception is a later file logging the last point again with the same value (HF's final-evaluation writer
+re-logs `train/epoch`): a duplicate, dropped silently.
 """
 from __future__ import annotations
 
@@ -436,16 +440,12 @@ class _Series:
 def _assemble(series: _Series, notes: list[str], regressions: list[dict[str, Any]], base: Path
               ) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Concatenate one directory's files, apply TensorBoard's purges and the cross-file restart rule."""
-    tags: list[str] = []
     index: dict[str, int] = {}
     code_parts, step_parts, value_parts, wall_parts, file_ids = [], [], [], [], []
     purges: list[tuple[int, int, int]] = []
     total = 0
     for number, scalars in enumerate(series.files):
         remap = np.array([index.setdefault(t, len(index)) for t in scalars.tags] or [0], dtype=np.int32)
-        for tag in scalars.tags:
-            if tag not in tags:
-                tags.append(tag)
         code_parts.append(remap[scalars.codes] if len(scalars) else scalars.codes)
         purges.extend((total + before, step, int(remap[code]) if code >= 0 else -1)
                       for before, step, code in scalars.purges)
@@ -459,6 +459,7 @@ def _assemble(series: _Series, notes: list[str], regressions: list[dict[str, Any
     values = np.concatenate(value_parts) if value_parts else np.zeros(0)
     walls = np.concatenate(wall_parts) if wall_parts else np.zeros(0)
     owner = np.concatenate(file_ids) if file_ids else np.zeros(0, np.int32)
+    tags = list(index)
     keep = _apply_purges(codes, steps, purges)
     if purges:
         dropped = int((~keep).sum())
