@@ -42,6 +42,6 @@ def check(view, params):
         else:
             context = "from the first logged value"
         yield emit(__name__, params, metric, first_bad,
-                   f"{len(bad_steps)} of {series.n_total} values are non-finite ({nans} NaN, {infs} inf), first at "
+                   f"{metric}: {len(bad_steps)} of {series.n_total} values are non-finite ({nans} NaN, {infs} inf), first at "
                    f"step {first_bad}, {context}; lower the learning rate, clip gradients, check the data for NaN "
                    f"and the loss for log(0)")

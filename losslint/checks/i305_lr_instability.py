@@ -64,7 +64,7 @@ def check(view, params):
         window_end = end + lag
         in_window = spikes.steps[(spikes.steps >= start) & (spikes.steps <= window_end)]
         if len(in_window):
-            hits.append((start, end, before, after, f"a loss spike at step {int(in_window[0])}", int(in_window[0])))
+            hits.append((start, end, before, after, f"a {train.metric} spike at step {int(in_window[0])}", int(in_window[0])))
             continue
         inside = np.flatnonzero((steps >= start) & (steps <= window_end))
         if len(inside) >= 2:
@@ -75,7 +75,7 @@ def check(view, params):
             k = int(np.argmax(climb))
             if climb[k] >= params["min_rise"]:
                 hits.append((start, end, before, after,
-                             f"the loss rising {pct(climb[k])} from {num(low_so_far[k])} to {num(level[k])} by step "
+                             f"{train.metric} rising {pct(climb[k])} from {num(low_so_far[k])} to {num(level[k])} by step "
                              f"{int(steps[inside[k]])}", int(steps[inside[k]])))
     if not hits:
         return
