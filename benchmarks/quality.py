@@ -120,6 +120,13 @@ class StopRow:
     regrets: list[float] = field(default_factory=list)
     kept: list[float] = field(default_factory=list)
     saved: list[float] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)  # true label of each run, for the per-label breakdown
+
+    def by_label(self, label: str) -> tuple[float, float, float]:
+        """(mean regret, median regret, mean saved) over the runs of one true label."""
+        pick = [i for i, lab in enumerate(self.labels) if lab == label]
+        r = np.array([self.regrets[i] for i in pick])
+        return float(np.mean(r)), float(np.median(r)), float(np.mean([self.saved[i] for i in pick]))
 
     def summary(self) -> tuple[float, float, float, float, float]:
         r, k, s = np.array(self.regrets), np.array(self.kept), np.array(self.saved)
@@ -225,6 +232,7 @@ def stop_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str,
             rows[method].kept.append(kept)
             # a method that never fires trains to the end: nothing saved, even past the last evaluation
             rows[method].saved.append(0.0 if step is None else saved_share(first, last, int(steps[index])))
+            rows[method].labels.append(case.label)
     return rows, used, dict(stopped_before_nan), nonfinite_runs
 
 
@@ -268,6 +276,16 @@ def stop_lines(cases: Sequence[Case]) -> tuple[list[str], dict[str, StopRow]]:
     if nonfinite:
         lines.append(f"  runs whose monitored metric turns non-finite: {nonfinite}; stopped before it: " + ", ".join(
             f"{m} {before_nan.get(m, 0)}" for m in rows))
+    present = [label for label in VERDICTS if label in rows["losslint"].labels]
+    counts = Counter(rows["losslint"].labels)
+    lines += ["", "  by true label: mean regret / median regret / saved",
+              f"  {'method':<22}" + "".join(f"{label + f' ({counts[label]})':>25}" for label in present)]
+    for method, row in rows.items():
+        cells = []
+        for label in present:
+            mean_r, med_r, saved = row.by_label(label)
+            cells.append(f"{mean_r:>9.3f}/{med_r:>7.3f}/{saved:>5.2f}")
+        lines.append(f"  {method:<22}" + "".join(f"{c:>25}" for c in cells))
     return lines, rows
 
 
