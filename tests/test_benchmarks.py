@@ -70,6 +70,7 @@ def test_hf_tree_input_is_read_as_trainer_state_runs(tmp_path):
     np.testing.assert_allclose(run0.series("train/loss")["value"].to_numpy(), logged_losses)
 
 
+@pytest.mark.slow  # five fresh interpreters: ~10 s of CPU, more wall time on a busy machine
 def test_quick_bench_readers_agree_row_for_row(tmp_path):
     pytest.importorskip("losslint.io.tensorboard", reason="TensorBoard reader not written yet")
     pytest.importorskip("tbparse")
