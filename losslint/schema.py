@@ -65,6 +65,10 @@ OPTIMIZER_METRICS = {"learning_rate", "grad_norm"}
 # Bare names that, with no split given, are training-side metrics (Keras `loss`/`accuracy`, detectron2 `total_loss`).
 BARE_TRAIN_METRICS = {"loss", "accuracy", "perplexity", "learning_rate", "grad_norm"}
 
+# detectron2's COCO evaluator writes validation results as `bbox/AP`, `segm/AP50`, `keypoints/AP`: no split word,
+# but they are measured on held-out data.
+EVAL_RESULT_PREFIXES = ("bbox/", "segm/", "keypoints/")
+
 # Whole-tag aliases, checked first (lower-cased, spaces as written). Users extend this through `[tool.losslint.aliases]`.
 DEFAULT_ALIASES: dict[str, str] = {
     "val_loss": EVAL_LOSS,
@@ -131,6 +135,8 @@ def canonical_metric(tag: str, split_hint: str | None = None, aliases: Mapping[s
         return f"train/{rest}"
     if split is None:
         split = split_hint
+    if split is None and key.startswith(EVAL_RESULT_PREFIXES):
+        return f"eval/{rest}"
     if split is None:
         if rest in BARE_TRAIN_METRICS:
             split = "train"

@@ -60,9 +60,10 @@ def test_detectron2_metrics_json_is_sniffed_and_read():
     assert (loss["tag"] == "total_loss").all()
     assert run.series("train/learning_rate")["value"].tolist() == [r["lr"] for r in train]
     # bbox/APs is a bare NaN token at each of the 3 evaluations: kept as NaN values, not dropped
-    aps = run.series("bbox/APs")
+    # detectron2's COCO evaluator results are validation metrics: filed under eval/
+    aps = run.series("eval/bbox/aps")
     assert len(aps) == 3 and aps["value"].isna().all()
-    assert run.series("bbox/AP")["value"].notna().all()
+    assert run.series("eval/bbox/ap")["value"].notna().all()
 
 
 def test_detectron2_jsonl_equals_its_tensorboard_file():

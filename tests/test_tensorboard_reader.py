@@ -394,7 +394,7 @@ EXPECTED_POINTS = {
     "lightning-naf-dqn-rl/version_0": {"episode/Return": 21780, "episode/MSE Loss": 1742},
     "lightning-aics-seg/version_0": {"hp_metric": 1},
     "lightning-sparse-resnet-multirun/version_114": {"eval/loss": 3, "eval/accuracy": 3, "FLOPS": 10},
-    "detectron2-fruit": {"train/loss": 15, "train/learning_rate": 15, "bbox/AP": 3},
+    "detectron2-fruit": {"train/loss": 15, "train/learning_rate": 15, "eval/bbox/ap": 3},
     "tf2-cifar-cnn-original": {"train/loss": 15, "eval/loss": 15, "train/accuracy": 15, "eval/accuracy": 15},
     "tf2-cifar-cnn-all-regularizers": {"train/loss": 15, "eval/loss": 15},
     "tf2-mnist-subtask-adam": {"train/loss": 100, "eval/loss": 100},
