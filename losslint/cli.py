@@ -126,7 +126,8 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     try:
-        results, errors = check_paths(list(paths), config=config, jobs=jobs or os.cpu_count() or 1)
+        results, errors = check_paths(list(paths), config=config, jobs=jobs or os.cpu_count() or 1,
+                                      annotate=report_dir is not None)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)

@@ -88,14 +88,21 @@ def build_early_stop(view: RunView, config: Config) -> EarlyStop | None:
 
 
 # -- one run ----------------------------------------------------------------------------------------------
-def _annotations(view: RunView, early: EarlyStop | None, findings: Sequence[Finding]) -> dict[str, dict[str, Any]]:
-    """Per-metric marks for plots: change points of the losses, spike steps, best/stop steps, finding steps."""
+def _annotations(view: RunView, config: Config, early: EarlyStop | None, findings: Sequence[Finding],
+                 curves: bool) -> dict[str, dict[str, Any]]:
+    """Per-metric marks for plots: best/stop steps and finding steps; with `curves`, also the change points of
+    the losses and the spike steps of the training loss (the costly part, only worth it when plots are drawn)."""
     marks: dict[str, dict[str, Any]] = {}
-    for series in (view.train_loss, view.eval_loss):
+    for series in (view.train_loss, view.eval_loss) if curves else ():
         if series is None or series.n < 10:
             continue
         entry = marks.setdefault(series.metric, {})
         entry["change_points"] = [int(s) for s in series.change_points.steps]
+        if series is view.train_loss:
+            spike = config.params_for("I302")
+            found = series.spikes(spike["z_threshold"], spike["window"], spike["min_rel_jump"],
+                                  spike["min_range_fraction"])
+            entry["spikes"] = [int(s) for s in found.steps]
     if early is not None:
         entry = marks.setdefault(early.metric, {})
         entry["best_step"] = early.best_step
@@ -107,7 +114,8 @@ def _annotations(view: RunView, early: EarlyStop | None, findings: Sequence[Find
     return marks
 
 
-def check_run(run: Run, config: Config) -> Result:
+def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
+    """Findings, early stop and verdict of one run; `annotate=False` skips the plot-only analysis."""
     view = RunView(run, monitor=config.monitor)
     rules = all_rules()
     findings: list[Finding] = []
@@ -129,12 +137,12 @@ def check_run(run: Run, config: Config) -> Result:
         early = None
     verdict = decide(findings, has_signal=view.has_loss)
     return Result(run=run, verdict=verdict, findings=findings, early_stop=early,
-                  annotations=_annotations(view, early, findings))
+                  annotations=_annotations(view, config, early, findings, curves=annotate))
 
 
-def check_runs(runs: Iterable[Run], config: Config | None = None) -> list[Result]:
+def check_runs(runs: Iterable[Run], config: Config | None = None, annotate: bool = True) -> list[Result]:
     config = config if isinstance(config, Config) else coerce(config, ())
-    return [check_run(run, config) for run in runs]
+    return [check_run(run, config, annotate) for run in runs]
 
 
 # -- paths ------------------------------------------------------------------------------------------------
@@ -143,14 +151,17 @@ def _error_fields(error: ReadError) -> tuple:
     return (error.path, error.message, error.line, error.offset)
 
 
-def _check_group(group: discover.RunGroup, config: Config) -> tuple[list[Result], list[tuple]]:
+def _check_group(group: discover.RunGroup, config: Config, annotate: bool) -> tuple[list[Result], list[tuple]]:
     runs, errors = discover.read_group(group, config.aliases)
-    return [check_run(run, config) for run in runs], [_error_fields(e) for e in errors]
+    return [check_run(run, config, annotate) for run in runs], [_error_fields(e) for e in errors]
 
 
 def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: Config | str | os.PathLike | None = None,
-                jobs: int = 1) -> tuple[list[Result], list[ReadError]]:
-    """Discover, read and check every run under `paths`; unreadable inputs come back as errors."""
+                jobs: int = 1, annotate: bool = True) -> tuple[list[Result], list[ReadError]]:
+    """Discover, read and check every run under `paths`; unreadable inputs come back as errors.
+
+    `annotate=False` leaves out the change points and spike steps that only plots use (about a third of the time).
+    """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     paths = list(paths)
@@ -160,9 +171,10 @@ def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     groups = found.groups
     if jobs > 1 and len(groups) > 1:
         with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
-            outcomes = list(pool.map(_check_group, groups, repeat(config), chunksize=max(1, len(groups) // (4 * jobs))))
+            outcomes = list(pool.map(_check_group, groups, repeat(config), repeat(annotate),
+                                     chunksize=max(1, len(groups) // (4 * jobs))))
     else:
-        outcomes = [_check_group(group, config) for group in groups]
+        outcomes = [_check_group(group, config, annotate) for group in groups]
     results: list[Result] = []
     for group_results, group_errors in outcomes:
         results.extend(group_results)

@@ -53,6 +53,10 @@ def test_each_series_is_analysed_once(monkeypatch):
     result = check_run(run, load_config())
     assert any(f.code == "O101" for f in result.findings)  # O101 used the change points, so did the annotations
     assert len(calls) == 2  # train/loss and eval/loss, once each
+    assert "change_points" in result.annotations["eval/loss"] and "spikes" in result.annotations["train/loss"]
+    calls.clear()
+    check_run(run, load_config(), annotate=False)
+    assert len(calls) == 1  # only O101's own question, on eval/loss
 
 
 def test_long_series_are_bucketed():
