@@ -1,0 +1,53 @@
+"""Trend tests: Theil-Sen recovers a slope despite outliers; Mann-Kendall finds trends and keeps its level."""
+import numpy as np
+import pytest
+
+from losslint.analysis.trend import mann_kendall, theil_sen
+
+
+def test_theil_sen_recovers_slope_despite_outliers_and_nan():
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        n = 300
+        steps = np.arange(n) * 10
+        slope = rng.uniform(-0.01, 0.01)
+        y = 2.0 + slope * steps + rng.normal(0, 0.05, n)
+        y[rng.choice(n, 30, replace=False)] += 100.0  # 10% wild outliers would wreck least squares
+        y[::37] = np.nan
+        fit = theil_sen(steps, y)
+        assert fit.lo_slope <= slope <= fit.hi_slope
+        assert fit.slope == pytest.approx(slope, abs=2e-4)
+
+
+def test_theil_sen_long_series_is_bucketed_to_the_same_trend():
+    rng = np.random.default_rng(1)
+    steps = np.arange(200_000)
+    y = 5.0 - 1e-5 * steps + rng.normal(0, 0.1, steps.size)
+    fit = theil_sen(steps, y)
+    assert fit.slope == pytest.approx(-1e-5, rel=0.02)
+
+
+def test_theil_sen_degenerate_inputs_give_nan():
+    assert np.isnan(theil_sen(np.array([1]), np.array([1.0])).slope)
+    assert np.isnan(theil_sen(np.array([1, 2]), np.array([np.nan, 1.0])).slope)
+
+
+def test_mann_kendall_detects_monotone_trends():
+    rng = np.random.default_rng(5)
+    t = np.arange(60)
+    up = mann_kendall(0.01 * t + rng.normal(0, 0.05, t.size))
+    down = mann_kendall(np.exp(-t / 20) + rng.normal(0, 0.02, t.size))
+    assert up.trend == "increasing" and up.tau > 0 and up.p_value < 0.05
+    assert down.trend == "decreasing" and down.tau < 0
+
+
+def test_mann_kendall_false_positive_rate_on_white_noise_is_near_alpha():
+    hits = sum(mann_kendall(np.random.default_rng(seed).normal(size=40)).trend != "no trend" for seed in range(400))
+    # Binomial(400, 0.05): mean 20, sd 4.4; [6, 36] is beyond 3.5 sd.
+    assert 6 <= hits <= 36
+
+
+def test_mann_kendall_short_or_constant_is_no_trend():
+    assert mann_kendall(np.array([1.0, 2.0])).trend == "no trend"
+    assert mann_kendall(np.ones(10)).trend == "no trend"
+    assert mann_kendall(np.array([1.0, np.nan, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])).trend == "increasing"
