@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from ..findings import SEVERITIES, Result, severity_rank
@@ -240,10 +241,11 @@ def _draw_curve(ax, series: Series, annotations: dict, color: str, *, bold_width
         if smooth is None:
             marker = "o" if steps.size <= 60 else None
             ax.plot(raw_steps, raw_values, color=color, linewidth=bold_width, marker=marker, markersize=3,
-                    label=label)
+                    label=label, zorder=3)
         else:
-            ax.plot(raw_steps, raw_values, color=color, linewidth=0.6, alpha=0.35)
-            ax.plot(smooth[0], smooth[1], color=color, linewidth=bold_width, label=f"{label} (smoothed)")
+            # raw curves under every smoothed one: a noisy training band must not hide the validation curve
+            ax.plot(raw_steps, raw_values, color=color, linewidth=0.6, alpha=0.35, zorder=1.5)
+            ax.plot(smooth[0], smooth[1], color=color, linewidth=bold_width, label=f"{label} (smoothed)", zorder=3)
     spikes = np.asarray(annotations.get("spikes", []) or [], dtype=np.int64)
     if spikes.size and steps.size:
         idx = np.searchsorted(steps, spikes)
@@ -268,6 +270,15 @@ def _mark_nonfinite(ax, series_list: Sequence[Series]) -> None:
 
 MAX_FINDING_MARKS = 8
 SEVERITY_COLORS = {"error": "#d62728", "warning": "#ff7f0e", "info": "#7f7f7f"}
+
+
+def step_label(step: float, _pos=None) -> str:
+    """Tick labels like 250k and 1.5M instead of a detached `1e6` offset that readers miss."""
+    magnitude = abs(step)
+    for factor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if magnitude >= factor and magnitude >= 10_000:
+            return f"{step / factor:g}{suffix}"
+    return f"{step:g}"
 
 
 def _mark_findings(ax, result: Result, metrics: Sequence[str]) -> None:
@@ -392,6 +403,7 @@ def run_figure(result: Result) -> Figure:
     if losses:
         axes[0].legend(fontsize=7, loc="best", framealpha=0.8, ncol=2 if len(axes[0].get_legend_handles_labels()[0]) > 5 else 1)
     axes[-1].set_xlabel("step", fontsize=8)
+    axes[-1].xaxis.set_major_formatter(FuncFormatter(step_label))
     # fixed margins (room for a right-hand twin axis) instead of tight_layout, which costs ~0.5 s per figure
     fig.subplots_adjust(left=0.08, right=0.93, bottom=0.08, top=0.93, hspace=0.12)
     return fig
@@ -462,6 +474,7 @@ def overview_figure(results: Sequence[Result], max_runs: int = OVERVIEW_MAX_RUNS
         ax.set_title(f"{_short(result.run.name, 30)}\n{result.verdict}", fontsize=7,
                      color=VERDICT_COLORS.get(result.verdict, "black"))
         ax.tick_params(labelsize=5, length=2)
+        ax.xaxis.set_major_formatter(FuncFormatter(step_label))
         ax.grid(True, alpha=0.2, linewidth=0.4)
     note = f"{len(results)} run(s)"
     if len(results) > len(shown):
