@@ -82,3 +82,28 @@ def test_plateau_near_chance_is_underfitting(seed):
 def test_too_short_and_loss_free_runs_are_no_signal(seed):
     for family in sc.FAMILIES["no-signal"]:
         assert check(sc.make_run("no-signal", seed, family=family)).verdict == "no-signal"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_heavy_noise_is_reported_as_noisy(seed):
+    result = check(sc.make_run("unstable", seed, family="noisy"))
+    assert "I301" in codes(result) and result.verdict == "unstable"
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_noise_growing_within_a_run_is_not_mistaken_for_a_trend(seed):
+    # a clean descent whose multiplicative noise grows from 1% to 15% along the run (heteroscedastic)
+    rng = np.random.default_rng(seed)
+    n = 1000
+    steps = np.arange(1, n + 1) * 10
+    u = steps / steps[-1]
+    clean = 0.3 + 2.0 * np.exp(-5 * u)
+    train = clean * np.exp(np.linspace(0.01, 0.15, n) * rng.standard_normal(n))
+    evals = (clean * 1.08)[9::10] * np.exp(0.02 * rng.standard_normal(n // 10))
+    from checks_support import make_run
+    from losslint.engine import check_run
+    from losslint.config import load_config
+
+    result = check_run(make_run({"train/loss": (steps, train), "eval/loss": (steps[9::10], evals)}), load_config())
+    assert codes(result) == set(), [f.message for f in result.findings]
+    assert result.verdict == "good-fit"
