@@ -159,3 +159,40 @@ def test_sarif_rules_come_from_the_rule_registry(results):
     assert set(registry) <= set(rules)
     for code, rule in registry.items():
         assert rules[code]["fullDescription"]["text"] == rule.doc.strip()
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@given(st.text())
+def test_github_property_escaping_round_trips_and_cannot_end_a_value(text):
+    escaped = escape_property(text)
+    assert not set(escaped) & {":", ",", "\r", "\n"}
+    assert _unescape(escaped) == text
+    assert "\n" not in escape_data(text) and _unescape(escape_data(text)) == text
+
+
+@pytest.mark.parametrize("fmt", ["sarif", "junit", "github", "markdown"])
+def test_check_cli_emits_each_ci_format(fmt, tmp_path, monkeypatch, sarif_validator, junit_schema):
+    pytest.importorskip("losslint.engine")
+    from click.testing import CliRunner
+
+    from losslint.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    write_jsonl_run(tmp_path / "runs", "diverging", descending(150) + [float("nan")] * 5, val=descending(15, seed=2))
+    result = CliRunner().invoke(main, ["check", "runs", "--format", fmt, "-j", "1"])  # click >= 8.2: stdout apart
+    assert result.exit_code == 1, result.output
+    out = result.stdout
+    if fmt == "sarif":
+        doc = json.loads(out)
+        assert not list(sarif_validator.iter_errors(doc))
+        assert any(r["ruleId"] == "D001" for r in doc["runs"][0]["results"])
+    elif fmt == "junit":
+        junit_schema.validate(out)
+        assert ET.fromstring(out).find("testsuite").get("failures") == "1"
+    elif fmt == "github":
+        assert "::error file=runs/diverging/metrics.jsonl,title=losslint D001" in out
+    else:
+        assert "| [diverging](#run-1) | ❌ diverged |" in out
