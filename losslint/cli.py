@@ -131,6 +131,12 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
+    except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
+        if os.environ.get("LOSSLINT_DEBUG"):
+            raise
+        click.echo(f"error: internal error while checking: {type(exc).__name__}: {exc} "
+                   f"(set LOSSLINT_DEBUG=1 for the traceback)", err=True)
+        sys.exit(EXIT_ERROR)
     options = ReportOptions(fail_on=config.fail_on)
     click.echo(render(fmt, results, errors, options))
     if report_dir is not None:

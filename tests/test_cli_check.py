@@ -115,3 +115,28 @@ def test_every_rule_documents_each_default():
             assert f"`{name}" in rule.doc, f"{rule.code} does not document {name}"
         for section in ("What it detects", "Why it matters", "What to do"):
             assert section in rule.doc, f"{rule.code} lacks '{section}'"
+
+
+def test_config_aliases_reach_the_readers(tmp_path):
+    run = sc.make_run("overfitting", 4, n_train=200)
+    lines = [line.replace('"eval/loss"', '"dev_score_xent"') for line in sc.jsonl_lines(run)]
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    plain = json.loads(invoke("check", tmp_path / "run", "--format", "json", "-j", "1").output)
+    assert plain["runs"][0]["monitored_metric"] != "eval/loss"
+    (tmp_path / "losslint.toml").write_text('[aliases]\n"dev_score_xent" = "eval/loss"\n', encoding="utf-8")
+    aliased = json.loads(invoke("check", tmp_path / "run", "--format", "json", "-j", "1").output)
+    assert aliased["runs"][0]["monitored_metric"] == "eval/loss"
+    assert aliased["runs"][0]["verdict"] == "overfitting"
+
+
+def test_an_internal_error_is_one_line_and_exit_2(runs, monkeypatch):
+    import losslint.engine
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("kaboom")
+
+    monkeypatch.setattr(losslint.engine, "check_paths", broken)
+    monkeypatch.delenv("LOSSLINT_DEBUG", raising=False)
+    result = invoke("check", runs)
+    assert result.exit_code == 2 and "internal error" in result.output and "kaboom" in result.output
