@@ -159,3 +159,23 @@ def test_plots_drawn_in_worker_processes_are_the_same_files(tmp_path):
             from matplotlib import image as mpimg
             import numpy as np
             assert np.array_equal(mpimg.imread(serial / name), mpimg.imread(parallel / name)), name
+
+
+FIXTURE_RUNS = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
+
+
+def test_report_for_the_fine_tune_fixtures(tmp_path):
+    """The fine-tune script's real runs (one per scenario): every plot a valid, non-blank image."""
+    engine = pytest.importorskip("losslint.engine")
+    if not FIXTURE_RUNS.is_dir() or not any(FIXTURE_RUNS.iterdir()):
+        pytest.skip("fixtures/runs not generated yet")
+    from test_report_png import assert_good_png
+
+    results, errors = engine.check_paths([FIXTURE_RUNS], jobs=1)
+    assert results and not errors
+    out = tmp_path / "fixtures-report"
+    md = write_report(results, errors, out, ReportOptions()).read_text(encoding="utf-8")
+    images = [link for link in local_links(md) if link.endswith(".png") and link != "overview.png"]
+    assert len(images) == len(results)
+    for link in images:
+        assert_good_png(out / link)
