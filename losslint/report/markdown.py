@@ -121,10 +121,13 @@ def _baselines(result: Result) -> list[str]:
     if es is None or not es.baselines:
         return []
     rows = ["<details><summary>Where common early-stopping callbacks would have stopped</summary>", "",
-            "| Rule | Stop step |", "| --- | ---: |"]
+            "| Rule | Stop step | Compute saved |", "| --- | ---: | ---: |"]
     for name, info in es.baselines.items():
-        step = info.get("stop_step") if isinstance(info, Mapping) else info
-        rows.append(f"| {escape(name)} | {_step(step) if step is not None else 'end of run'} |")
+        info = info if isinstance(info, Mapping) else {"stop_step": info}
+        step = info.get("stop_step")
+        saved = info.get("saved_fraction")
+        rows.append(f"| {escape(name)} | {_step(step) if step is not None else 'end of run'} | "
+                    f"{_percent(float(saved)) if isinstance(saved, (int, float)) else '—'} |")
     rows += ["", "</details>"]
     return rows
 
