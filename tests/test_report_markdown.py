@@ -133,3 +133,13 @@ def test_a_huge_report_is_cut_to_fit_a_github_job_summary(tmp_path):
     assert "## Errors" in cut and "bad.jsonl" in cut
     tiny = document(many, [], OPTIONS, max_bytes=2000)
     assert len(tiny.encode("utf-8")) <= 2000 and "Table cut to" in tiny
+
+
+def test_run_section_lists_where_baseline_callbacks_would_stop(tmp_path):
+    result = result_for(_run(tmp_path), "overfitting", [finding(step=300)], best=200, stop=300)
+    result.early_stop.baselines["hf_patience_1"] = {"stop_step": 250, "saved_fraction": 0.5}
+    md = render("markdown", [result], [], OPTIONS)
+    assert "recommended stop at step 300" in md
+    assert "| hf\\_patience\\_3 | 300 | — |" in md
+    assert "| keras\\_patience\\_5 | end of run | — |" in md
+    assert "| hf\\_patience\\_1 | 250 | 50% |" in md
