@@ -52,6 +52,20 @@ def tail_median(values, fraction: float = 0.1, max_points: int | None = None) ->
     return float(np.median(values[-k:]))
 
 
+def train_rose(trend: tuple[str, float, float] | None, tol: float) -> bool:
+    """Whether the training loss ended more than `tol` (relative) above its level at the reference step."""
+    return trend is not None and trend[2] > trend[1] + tol * abs(trend[1])
+
+
+def train_text(trend: tuple[str, float, float] | None) -> str:
+    """How the training loss moved meanwhile, for a message."""
+    if trend is None:
+        return " (no training loss logged to compare)"
+    metric, before, after = trend
+    how = "kept falling" if after < before else "stayed flat"
+    return f" while {metric} {how} ({num(before)} -> {num(after)})"
+
+
 def train_change(view, from_step: int) -> tuple[str, float, float] | None:
     """(metric, smoothed train loss at `from_step`, train loss level at the end), or None without a train loss."""
     train = view.train_loss

@@ -1,8 +1,9 @@
-"""Validation loss rising: it fell to a minimum, then rose clearly while the training loss kept falling.
+"""Validation loss rising: it fell to a minimum, then rose clearly while the training loss did not.
 
 What it detects: a validation loss that improved, reached its minimum, and at the end of the run sits at least
 `min_rise` (relative) and `noise_k` noise-sigmas above that minimum, with at least `min_evals_after` evaluations
-after the minimum, while the training loss at the end is lower than at the minimum. The onset is the step of the
+after the minimum, while the training loss kept falling or stayed flat (at most `train_rise_tol` higher at the end
+than at the minimum). The onset is the step of the
 minimum (of the smoothed curve, so one lucky evaluation does not move it); the first change point after it
 (ruptures) is named when there is one.
 Why it matters: this is the textbook picture of overfitting: the model keeps fitting the training set and gets
@@ -17,6 +18,8 @@ Defaults:
   10% of evaluations) and the smoothed minimum, from the curve's robust noise (3-sigma rule).
 - `min_points = 5`, `min_evals_after = 2`: the minimum and two evaluations after it: HF
   `EarlyStoppingCallback`'s smallest useful patience is 1-3 evaluations.
+- `train_rise_tol = 0.05`: the training loss may stay flat (a memorised training set) but not rise more than 5%
+  meanwhile; a training loss that rises too is instability or underfitting (U203, I303), not overfitting.
 - `improve_tol = 0.01`: the curve must first have improved by 1% on its first value, else O104 applies.
 - `severe_rise = 0.5`: a rise of 50% or more is reported at `severe_severity` ("error").
 """
@@ -26,14 +29,14 @@ import math
 
 import numpy as np
 
-from ._common import difference_sigma, emit, num, pct, train_change
+from ._common import difference_sigma, emit, num, pct, train_change, train_rose, train_text
 from .view import odd_window
 
 CODE = "O101"
 NAME = "val-loss-rising"
 CATEGORY = "overfitting"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"min_rise": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "improve_tol": 0.01,
+DEFAULTS = {"min_rise": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "improve_tol": 0.01, "train_rise_tol": 0.05,
             "severe_rise": 0.5, "severe_severity": "error"}
 
 
@@ -70,18 +73,13 @@ def check(view, params):
         if found is None:
             continue
         trend = train_change(view, found["step_min"])
-        if trend is not None:
-            train_metric, at_min, at_end = trend
-            if at_end >= at_min:
-                continue  # the training loss rose too: not overfitting (see U203/I303)
-            train_text = f" while {train_metric} kept falling ({num(at_min)} -> {num(at_end)})"
-        else:
-            train_text = " (no training loss logged to compare)"
+        if train_rose(trend, params["train_rise_tol"]):
+            continue
         onset = [s for s in series.change_points.steps if s > found["step_min"]]
         onset_text = f"; the rise is detected from step {onset[0]}" if onset else ""
         severity = params["severe_severity"] if found["rel"] >= params["severe_rise"] else None
         yield emit(__name__, params, series.metric, found["step_min"],
                    f"{series.metric} reached its minimum {num(found['best'])} at step {found['step_min']}, then rose "
-                   f"{pct(found['rel'])} to {num(found['end'])} by step {found['last_step']}{train_text}{onset_text}; "
+                   f"{pct(found['rel'])} to {num(found['end'])} by step {found['last_step']}{train_text(trend)}{onset_text}; "
                    f"stop at step {found['step_min']} (early stopping, keep the best checkpoint), get more data or add "
                    f"regularisation (dropout, weight decay, augmentation)", severity=severity)

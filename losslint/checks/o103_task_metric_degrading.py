@@ -12,17 +12,17 @@ add data or regularisation.
 Defaults:
 - `min_drop = 0.05`: 5% worse than the best value (relative), about the spread of accuracy between evaluations of
   a few thousand examples (binomial standard error 0.5-1%, times the 3-sigma margin with headroom).
-- `noise_k = 3.0`, `min_points = 5`, `min_evals_after = 2`: as O101.
+- `noise_k = 3.0`, `min_points = 5`, `min_evals_after = 2`, `train_rise_tol = 0.05`: as O101.
 """
 from __future__ import annotations
 
-from ._common import emit, num, pct, tail_median, train_change
+from ._common import emit, num, pct, tail_median, train_change, train_rose, train_text
 
 CODE = "O103"
 NAME = "task-metric-degrading"
 CATEGORY = "overfitting"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"min_drop": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2}
+DEFAULTS = {"min_drop": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "train_rise_tol": 0.05}
 
 
 def check(view, params):
@@ -43,10 +43,9 @@ def check(view, params):
             continue
         step_best = int(steps[i_best])
         trend = train_change(view, step_best)
-        if trend is not None and trend[2] >= trend[1]:
+        if train_rose(trend, params["train_rise_tol"]):
             continue
-        train_text = f" while {trend[0]} kept falling" if trend else ""
         yield emit(__name__, params, series.metric, step_best,
                    f"{series.metric} was best ({num(best)}) at step {step_best}, then got {pct(worse / max(abs(best), 1e-12))} "
-                   f"worse ({num(end)} by step {int(steps[-1])}){train_text}; stop at step {step_best} and select "
+                   f"worse ({num(end)} by step {int(steps[-1])}){train_text(trend)}; stop at step {step_best} and select "
                    f"checkpoints by this metric; add data or regularisation")

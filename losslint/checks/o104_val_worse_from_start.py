@@ -11,18 +11,18 @@ regularisation, and check that validation data match training data.
 
 Defaults:
 - `min_rise = 0.05`: Prechelt's (1998) GL5 threshold: 5% above the best (here: first) value.
-- `improve_tol = 0.01`, `noise_k = 3.0`: as O101 (the two rules never report the same curve).
+- `improve_tol = 0.01`, `noise_k = 3.0`, `train_rise_tol = 0.05`: as O101 (the two rules never report the same curve).
 - `min_points = 3`: the first value and two later ones.
 """
 from __future__ import annotations
 
-from ._common import emit, num, pct, tail_median, train_change
+from ._common import emit, num, pct, tail_median, train_change, train_rose, train_text
 
 CODE = "O104"
 NAME = "val-worse-from-start"
 CATEGORY = "overfitting"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"min_rise": 0.05, "improve_tol": 0.01, "noise_k": 3.0, "min_points": 3}
+DEFAULTS = {"min_rise": 0.05, "improve_tol": 0.01, "noise_k": 3.0, "min_points": 3, "train_rise_tol": 0.05}
 
 
 def check(view, params):
@@ -39,11 +39,10 @@ def check(view, params):
         if end - first < params["min_rise"] * scale or end - first < params["noise_k"] * noise:
             continue
         trend = train_change(view, int(steps[0]))
-        if trend is not None and trend[2] >= trend[1]:
+        if train_rose(trend, params["train_rise_tol"]):
             continue
-        train_text = f" while {trend[0]} fell ({num(trend[1])} -> {num(trend[2])})" if trend else ""
         yield emit(__name__, params, series.metric, int(steps[0]),
                    f"{series.metric} never improved on its first value {num(first)} (step {int(steps[0])}) and ended "
-                   f"{pct((end - first) / scale)} higher at {num(end)}{train_text}; the first checkpoint is the best; "
+                   f"{pct((end - first) / scale)} higher at {num(end)}{train_text(trend)}; the first checkpoint is the best; "
                    f"lower the learning rate, evaluate earlier, add data or regularisation, and check that validation "
                    f"data match training data")
