@@ -3,7 +3,6 @@ test through the real reader) wrapped in `Result`s with hand-made findings, unti
 from __future__ import annotations
 
 import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +68,3 @@ def finding(code="O101", severity="warning", metric="eval/loss", step=None, mess
             name="val-loss-rising", category="overfitting") -> Finding:
     return Finding(code=code, name=name, severity=severity, metric=metric, step=step, message=message,
                    category=category)
-
-
-def is_finite_number(x) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)

@@ -118,7 +118,8 @@ def test_junit_keeps_hostile_text_well_formed(results, junit_schema):
 
 
 def test_junit_for_real_runs(junit_schema):
-    runs, errors = load_runs(realworld("trainer_state/whisper-tiny-nob-resumed"), realworld("keras_csv/tomato-leaf-cnn"))
+    runs, errors = load_runs(realworld("trainer_state/whisper-tiny-nob-resumed"),
+                             realworld("keras_csv/tomato-leaf-cnn"))
     xml = render("junit", [result_for(r) for r in runs], errors, ReportOptions())
     junit_schema.validate(xml)
     assert len(ET.fromstring(xml).findall("testsuite/testcase")) == len(runs) + len(errors)

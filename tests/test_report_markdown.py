@@ -61,7 +61,8 @@ def test_findings_link_their_rule_documentation(tmp_path):
 def test_hostile_run_name_cannot_break_the_table_or_inject_html(tmp_path):
     run = _run(tmp_path)
     run.name = HOSTILE
-    result = result_for(run, "diverged", [finding(message="bad | value\n<img src=x onerror=alert(1)> [x](http://evil)")])
+    hostile_message = "bad | value\n<img src=x onerror=alert(1)> [x](http://evil)"
+    result = result_for(run, "diverged", [finding(message=hostile_message)])
     md = render("markdown", [result], [ReadError(f"{HOSTILE}/x.jsonl", "broken `line`\n| x |", line=2)], OPTIONS)
     header, _sep, row = _table_rows(md)
     assert len(UNESCAPED_PIPE.findall(row)) == len(UNESCAPED_PIPE.findall(header)) == 9

@@ -6,7 +6,6 @@ import math
 import numpy as np
 import pytest
 from matplotlib import image as mpimg
-from matplotlib.lines import Line2D
 
 from losslint.report import png
 from losslint.schema import EVAL_LOSS, TRAIN_LOSS

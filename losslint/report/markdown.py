@@ -83,9 +83,10 @@ def summary_table(results: Sequence[Result], anchors: Mapping[int, str] | None =
         if anchors and i in anchors:
             name = f"[{name}](#{anchors[i]})"
         icon = VERDICT_ICONS.get(result.verdict, "")
+        saved = result.saved_fraction if result.recommended_stop_step is not None else None
         lines.append(
             f"| {name} | {icon} {escape(result.verdict)} | {_step(result.best_step)} | "
-            f"{_step(result.recommended_stop_step)} | {_percent(result.saved_fraction if result.recommended_stop_step is not None else None)} | "
+            f"{_step(result.recommended_stop_step)} | {_percent(saved)} | "
             f"{counts.get('error', 0)} | {counts.get('warning', 0)} | {counts.get('info', 0)} |"
         )
     return lines

@@ -129,8 +129,9 @@ def _split_and_name(metric: str) -> tuple[str | None, str]:
 def pick_metrics(metrics: Sequence[str]) -> tuple[list[str], list[str], list[str]]:
     """Split a run's metrics into (loss curves, task metrics, optimiser curves) for the three panels.
 
-    Only metrics with a split prefix count as task metrics: logs are full of bookkeeping series (timers,
-    anchor counts, ETA) that carry no training signal. Validation comes first: it is what early stopping watches.
+    Task metrics are split-prefixed metrics (`eval/rouge-1`) and well-known task-metric names without a split
+    (detectron2's `bbox/AP`); other unprefixed series are left out: logs are full of bookkeeping (timers, anchor
+    counts, ETA) that carries no training signal. Validation comes first: it is what early stopping watches.
     """
     order = {"eval": 0, "test": 1, "train": 2}
     losses, tasks = [], []
@@ -401,7 +402,8 @@ def run_figure(result: Result) -> Figure:
             _draw_optimizer_panel(ax, result, names)
     _mark_early_stop(axes, result, labels=True)
     if losses:
-        axes[0].legend(fontsize=7, loc="best", framealpha=0.8, ncol=2 if len(axes[0].get_legend_handles_labels()[0]) > 5 else 1)
+        entries = len(axes[0].get_legend_handles_labels()[0])
+        axes[0].legend(fontsize=7, loc="best", framealpha=0.8, ncol=2 if entries > 5 else 1)
     axes[-1].set_xlabel("step", fontsize=8)
     axes[-1].xaxis.set_major_formatter(FuncFormatter(step_label))
     # fixed margins (room for a right-hand twin axis) instead of tight_layout, which costs ~0.5 s per figure

@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from importlib import metadata
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 from urllib.parse import quote
 
 from ..errors import ReadError
