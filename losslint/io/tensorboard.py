@@ -148,35 +148,49 @@ def _hparams_from(content: bytes) -> dict[str, Any]:
     return found
 
 
-def _same_strings(buf: np.ndarray, starts: np.ndarray, length: int) -> tuple[np.ndarray, np.ndarray]:
+def _same_strings(buf: np.ndarray, starts: np.ndarray, length: int, peel: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """Group equal byte strings `buf[start:start+length]`: (group id per string, one member index per group).
 
-    Exact, and linear in the number of strings: each 8-byte chunk is hashed (pandas.factorize), and the chunk ids
-    are folded together one chunk at a time.
+    Exact, and linear in the number of strings. The strings are compared as 8-byte words; a run logs a handful of
+    tags, so the most common ones are peeled off one vectorised comparison at a time, and what is left after `peel`
+    tags is hashed (pandas.factorize per word, ids folded together word by word).
     """
-    words = np.lib.stride_tricks.sliding_window_view(buf, 8)
-    chunk_starts = list(range(0, length - 7, 8))
-    if length >= 8 and length % 8:
-        chunk_starts.append(length - 8)
-    group = np.zeros(len(starts), dtype=np.int64)
-    if length < 8:
-        low_bytes = np.uint64((1 << (8 * length)) - 1)
-        chunks = [words[np.minimum(starts, len(buf) - 8)].view("<u8").ravel() & low_bytes]
-        if np.any(starts > len(buf) - 8):  # a string within the last 8 bytes of the file: gather byte by byte
-            tail = np.zeros(len(starts), dtype=np.uint64)
-            for k in range(length):
-                tail |= buf[starts + k].astype(np.uint64) << np.uint64(8 * k)
-            chunks = [tail]
-    else:
-        chunks = (words[starts + offset].view("<u8").ravel() for offset in chunk_starts)
-    for number, chunk in enumerate(chunks):
-        ids, distinct = pd.factorize(chunk)
-        group = ids if number == 0 else pd.factorize(group * len(distinct) + ids)[0]
-    # factorize numbers groups in order of first appearance: a group starts where the running maximum grows
-    if not len(group):
-        return group, group
-    grows = np.r_[True, group[1:] > np.maximum.accumulate(group)[:-1]]
-    return group, np.flatnonzero(grows)
+    words = _string_words(buf, starts, length)
+    group = np.full(len(starts), -1, dtype=np.int64)
+    first: list[int] = []
+    remaining = None  # None: every string
+    for _ in range(peel):
+        pool = words if remaining is None else words[remaining]
+        if not len(pool):
+            break
+        same = (pool == pool[0]).all(axis=1)
+        members = np.flatnonzero(same) if remaining is None else remaining[same]
+        group[members] = len(first)
+        first.append(int(members[0]))
+        remaining = np.flatnonzero(~same) if remaining is None else remaining[~same]
+    if remaining is not None and len(remaining):
+        rest = np.zeros(len(remaining), dtype=np.int64)
+        for column in words[remaining].T:
+            ids, distinct = pd.factorize(column)
+            rest = pd.factorize(rest * len(distinct) + ids)[0]
+        grows = np.r_[True, rest[1:] > np.maximum.accumulate(rest)[:-1]]  # factorize numbers in order of appearance
+        group[remaining] = rest + len(first)
+        first.extend(remaining[grows].tolist())
+    return group, np.asarray(first, dtype=np.int64)
+
+
+def _string_words(buf: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
+    """(n, words) uint64: each string as little-endian 8-byte words, the last one overlapping (or masked if short)."""
+    if length >= 8:
+        offsets = list(range(0, length - 7, 8))
+        if length % 8:
+            offsets.append(length - 8)
+        windows = np.lib.stride_tricks.sliding_window_view(buf, 8)
+        return np.stack([windows[starts + offset].view("<u8").ravel() for offset in offsets], axis=1)
+    word = np.zeros(len(starts), dtype=np.uint64)
+    for k in range(length):
+        word |= buf[starts + k].astype(np.uint64) << np.uint64(8 * k)
+    return word[:, None]
 
 
 @dataclass
@@ -222,30 +236,29 @@ def _fast_chunk(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> _Fa
     (field order as protobuf serialises it; a zero step is omitted). Records in any other layout are left to the
     protobuf parser; `records` says which ones were decoded here.
     """
-    candidates = np.flatnonzero((lengths >= 21) & (starts + _HEAD <= len(buf)))
-    starts, lengths = starts[candidates], lengths[candidates]
+    # 21..149 bytes: the shortest and the longest record this layout allows (one-byte lengths below 0x80)
+    candidates = np.flatnonzero((lengths >= 21) & (lengths <= 149) & (starts + _HEAD <= len(buf)))
+    starts, lengths = starts[candidates], lengths[candidates].astype(np.int16)
     head = np.lib.stride_tricks.sliding_window_view(buf, _HEAD)[starts]
     ok = head[:, 0] == 0x09
     has_step = head[:, 9] == 0x10
     # step varint: its length is where the first byte without the continuation bit is
     varint = head[:, 10:20]
-    step_bytes = np.argmin(varint >= 0x80, axis=1) + 1
+    step_bytes = np.argmin(varint >= 0x80, axis=1).astype(np.int16) + 1
     ok &= ~has_step | (varint[np.arange(len(starts)), step_bytes - 1] < 0x80)
     widest = int(step_bytes[has_step].max()) if has_step.any() else 1
     groups = (varint[:, :widest] & 0x7F).astype(np.uint64) << (np.arange(widest, dtype=np.uint64) * np.uint64(7))
     groups[np.arange(widest) >= step_bytes[:, None]] = 0
     step = np.bitwise_or.reduce(groups, axis=1)
-    q = 9 + np.where(has_step, 1 + step_bytes, 0)  # offset of the summary field within the record
-    flat = head.ravel()
-    at = np.arange(len(starts)) * _HEAD + q
-
-    def byte(shift: int) -> np.ndarray:
-        return flat[at + shift].astype(np.int64)
-
-    ok &= (byte(0) == 0x2A) & (byte(1) < 0x80) & (q + 2 + byte(1) == lengths)
-    ok &= (byte(2) == 0x0A) & (byte(3) < 0x80) & (q + 4 + byte(3) == lengths)
-    tag_length = byte(5)
-    ok &= (byte(4) == 0x0A) & (tag_length > 0) & (tag_length < 0x80) & (q + 6 + tag_length + 5 == lengths)
+    q = np.where(has_step, 10 + step_bytes, 9)  # offset of the summary field within the record
+    summary, summary_len, value, value_len, tag, tag_len = np.take_along_axis(
+        head, q[:, None] + np.arange(6, dtype=np.int16), axis=1).T
+    rest = lengths - q
+    layout = (summary == 0x2A) & (summary_len < 0x80) & (value == 0x0A) & (value_len < 0x80)
+    layout &= (tag == 0x0A) & (tag_len > 0) & (tag_len < 0x80)
+    layout &= (summary_len + 2 == rest) & (value_len + 4 == rest) & (tag_len + 11 == rest)
+    tag_length = tag_len.astype(np.int16)
+    ok &= layout
     tail = np.lib.stride_tricks.sliding_window_view(buf, 5)[starts + lengths - 5]
     ok &= tail[:, 0] == 0x15
 
