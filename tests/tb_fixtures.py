@@ -163,6 +163,57 @@ def write_session_start_restart(log_dir: Path) -> Path:
     return event_files(log_dir)[0]
 
 
+# (tag, step, value, wall_time): what the vectorised decoder must get exactly as the protobuf parser does, or leave
+# to it. Zero step and zero wall time are omitted from the record by protobuf; a 128-byte tag needs a two-byte length.
+LAYOUT_EDGE_POINTS = [
+    ("loss", 0, 1.5, 1_700_000_000.25),
+    ("loss", 1, -0.0, 1_700_000_001.5),
+    ("loss", 127, float("nan"), 1_700_000_002.0),
+    ("loss", 128, float("inf"), 1_700_000_003.0),
+    ("loss", 16_383, 3.0e38, 1_700_000_004.0),
+    ("loss", 16_384, 1.0e-45, 1_700_000_005.0),
+    ("loss", 2**40, 2.0, 1_700_000_006.0),
+    ("loss", -5, 7.0, 1_700_000_007.0),
+    ("x", 3, 1.0, 1_700_000_008.0),
+    ("abcdefg", 3, 2.0, 1_700_000_009.0),
+    ("abcdefgh", 3, 3.0, 1_700_000_010.0),
+    ("abcdefghi", 3, 4.0, 1_700_000_011.0),
+    ("abcdefgi", 3, 5.0, 1_700_000_012.0),  # same length and first bytes as its neighbours, other last byte
+    ("validation/épocas", 3, 6.0, 1_700_000_013.0),
+    ("t" * 100, 4, 7.0, 1_700_000_014.0),
+    ("t" * 128, 4, 8.0, 1_700_000_015.0),
+    ("loss", 9, 9.0, 0.0),
+]
+
+
+def write_layout_edge_cases(log_dir: Path, repeat: int = 40) -> Path:
+    """`LAYOUT_EDGE_POINTS`, each written `repeat` times (steps shifted by 1000 per round), plus one text value
+    whose string holds a valid-looking TFRecord header: the kind of payload that can fool a framing shortcut."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    from losslint.io.tfrecord import masked_crc32c
+
+    writer = EventFileWriter(str(log_dir))
+    for round_number in range(repeat):
+        for tag, step, value, wall in LAYOUT_EDGE_POINTS:
+            writer.add_event(event_pb2.Event(
+                wall_time=wall, step=step + 1000 * round_number if step > 0 else step,
+                summary=summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)])))
+        if round_number == repeat // 2:
+            # a valid length + length CRC that claims 10 MB, more than the file holds
+            claimed = struct.pack("<Q", 10**7)
+            fake = claimed + struct.pack("<I", masked_crc32c(claimed)) + b"y" * 30
+            text = tensor_pb2.TensorProto(dtype=types_pb2.DT_STRING, string_val=[fake],
+                                          tensor_shape=tensor_shape_pb2.TensorShapeProto())
+            text_value = summary_pb2.Summary.Value(tag="notes", tensor=text)
+            text_value.metadata.plugin_data.plugin_name = "text"
+            writer.add_event(event_pb2.Event(wall_time=1_700_000_100.0, step=5,
+                                             summary=summary_pb2.Summary(value=[text_value])))
+    writer.close()
+    return event_files(log_dir)[0]
+
+
 def copy_truncated(source: Path, target: Path, cut: int = 7) -> Path:
     """A copy of `source` without its last `cut` bytes: the file of a writer that is still running."""
     data = Path(source).read_bytes()
