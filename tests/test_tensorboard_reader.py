@@ -201,6 +201,20 @@ def test_restart_across_files_keeps_the_resumed_points(restart_run):
     assert run.sources == [str(first), str(second)]
 
 
+def test_restarts_are_per_split_folder(restart_run, tmp_path):
+    first, second = fx.event_files(restart_run)
+    for split in ("train", "validation"):
+        (tmp_path / "run" / split).mkdir(parents=True)
+        shutil.copy(first, tmp_path / "run" / split / first.name)
+    shutil.copy(second, tmp_path / "run" / "validation" / second.name)  # only validation was resumed
+    runs, errors = discover.load(tmp_path / "run")
+    assert errors == [] and len(runs) == 1
+    run = runs[0]
+    assert run.series("train/loss")["step"].tolist() == list(range(100))
+    assert run.series("eval/loss")["step"].tolist() == list(range(150))
+    assert [(r["split"], r["tag"], r["to_step"]) for r in run.metadata["step_regressions"]] == [("eval", "loss", 60)]
+
+
 def test_file_order_uses_first_wall_time_not_name(tmp_path):
     """Writer counters `.9` and `.10` sort the wrong way by name; the first record's time does not."""
     early = fx.write_torch_restart(tmp_path / "src")
