@@ -103,6 +103,8 @@ def _annotations(view: RunView, config: Config, early: EarlyStop | None, finding
             found = series.spikes(spike["z_threshold"], spike["window"], spike["min_rel_jump"],
                                   spike["min_range_fraction"])
             entry["spikes"] = [int(s) for s in found.steps]
+    if view.derived_perplexity is not None:
+        marks.setdefault("eval/perplexity", {})["derived_from"] = view.derived_perplexity.derived_from
     if early is not None:
         entry = marks.setdefault(early.metric, {})
         entry["best_step"] = early.best_step

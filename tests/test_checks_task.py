@@ -42,3 +42,11 @@ def test_perplexity_derived_for_language_models_only():
     assert RunView(make_run({"eval/loss": (EVAL_STEPS, loss)}, name="cifar")).derived_perplexity is None
     logged = make_run({"eval/loss": (EVAL_STEPS, loss), "eval/perplexity": (EVAL_STEPS, np.exp(loss))}, name="gpt")
     assert RunView(logged).derived_perplexity is None
+
+
+def test_o101_speaks_perplexity_for_language_models():
+    steps = np.arange(1, 21) * 100
+    loss = np.concatenate([np.linspace(4.0, 3.0, 8), np.linspace(3.05, 3.6, 12)])
+    run = make_run({"eval/loss": (steps, loss), "train/loss": (steps, np.linspace(4.0, 2.0, 20))}, name="gpt2-ft")
+    [finding] = run_rule("O101", run)
+    assert "perplexity" in finding.message and "20.09" in finding.message  # exp(3.0)

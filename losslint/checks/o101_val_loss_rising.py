@@ -75,11 +75,15 @@ def check(view, params):
         trend = train_change(view, found["step_min"])
         if train_rose(trend, params["train_rise_tol"]):
             continue
+        perplexity = ""
+        if view.derived_perplexity is not None and series is view.eval_loss:
+            # language models are read in perplexity; exp(loss) when the run did not log it
+            perplexity = f" (perplexity {num(math.exp(found['best']))} -> {num(math.exp(found['end']))})"
         onset = [s for s in series.change_points.steps if s > found["step_min"]]
         onset_text = f"; the rise is detected from step {onset[0]}" if onset else ""
         severity = params["severe_severity"] if found["rel"] >= params["severe_rise"] else None
         yield emit(__name__, params, series.metric, found["step_min"],
                    f"{series.metric} reached its minimum {num(found['best'])} at step {found['step_min']}, then rose "
-                   f"{pct(found['rel'])} to {num(found['end'])} by step {found['last_step']}{train_text(trend)}{onset_text}; "
+                   f"{pct(found['rel'])} to {num(found['end'])}{perplexity} by step {found['last_step']}{train_text(trend)}{onset_text}; "
                    f"stop at step {found['step_min']} (early stopping, keep the best checkpoint), get more data or add "
                    f"regularisation (dropout, weight decay, augmentation)", severity=severity)
