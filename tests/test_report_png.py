@@ -163,3 +163,33 @@ def test_findings_with_a_step_are_marked_by_code(tmp_path):
     fig = png.run_figure(result)
     texts = {t.get_text(): t.get_position()[0] for t in fig.axes[0].texts}
     assert texts == {"D001": 1200, "O101": 900}
+
+
+def _records_run(records, name="mixed"):
+    from losslint.schema import Run, frame_from_records
+
+    return Run(name=name, format="jsonl", sources=["x.jsonl"], data=frame_from_records(records))
+
+
+def test_shading_ends_with_the_plotted_curves_not_with_an_unplotted_series():
+    # Keras logs `evaluation_loss_vs_iterations` in iterations (to 600) beside per-epoch losses (0..19)
+    records = [("epoch_loss", e, 1.0 / (e + 1), float("nan"), float("nan")) for e in range(20)]
+    records += [("val_loss", e, 0.5 + abs(e - 8) / 20, float("nan"), float("nan")) for e in range(20)]
+    records += [("evaluation_loss_vs_iterations", i, 0.5, float("nan"), float("nan")) for i in range(0, 601, 30)]
+    run = _records_run(records)
+    result = result_for(run, "overfitting", best=8, stop=10)
+    result.early_stop.metric = EVAL_LOSS
+    fig = png.run_figure(result)
+    assert fig.axes[0].get_xlim()[1] < 25
+
+
+def test_overview_cell_of_a_run_that_is_all_nan():
+    nan = float("nan")
+    run = _records_run([("train_loss", s, nan, nan, nan) for s in range(5)], name="all-nan")
+    fig = png.overview_figure([result_for(run, "diverged")])
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.texts] == ["only NaN/inf"]
+    lo, hi = ax.get_xlim()
+    assert lo <= 0 and hi >= 4
+    run_fig = png.run_figure(result_for(run, "diverged"))
+    assert "every value is NaN or inf" in [t.get_text() for t in run_fig.axes[0].texts]

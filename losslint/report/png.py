@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from ..findings import SEVERITIES, Result, severity_rank
@@ -155,6 +155,21 @@ def pick_metrics(metrics: Sequence[str]) -> tuple[list[str], list[str], list[str
     return losses[:MAX_LOSS_CURVES], tasks[:MAX_TASK_CURVES], optim
 
 
+# A series whose last step is this many times the losses' last step counts steps in another unit (Keras logs
+# `evaluation_*_vs_iterations` in iterations beside per-epoch losses); on a shared x axis it would squash the losses.
+OTHER_AXIS_RATIO = 5.0
+
+
+def same_step_axis(result: Result, losses: Sequence[str], others: Sequence[str]) -> list[str]:
+    data = result.run.data
+    loss_steps = data.loc[data["metric"].isin(list(losses)), "step"]
+    if not len(loss_steps) or loss_steps.max() <= 0:
+        return list(others)
+    limit = OTHER_AXIS_RATIO * float(loss_steps.max())
+    ends = data[data["metric"].isin(list(others))].groupby("metric")["step"].max()
+    return [m for m in others if m not in ends.index or float(ends[m]) <= limit]
+
+
 def fallback_metrics(metrics: Sequence[str], tasks: Sequence[str], monitored: str | None) -> list[str]:
     """The top panel of a run without a canonical loss: the monitored metric, else anything named like a loss
     (RL logs `episode/MSE Loss`), else a task metric, else the first metrics that are not bookkeeping."""
@@ -258,12 +273,21 @@ def _draw_curve(ax, series: Series, annotations: dict, color: str, *, bold_width
         ax.axvline(cp, color=color, linestyle=":", linewidth=1.0, alpha=0.9)
 
 
+def _include_steps(ax, steps: np.ndarray) -> None:
+    """Make the x range cover `steps` even when nothing finite is drawn there (markers on a blended transform do
+    not take part in autoscaling)."""
+    if steps.size:
+        ax.update_datalim(np.column_stack([steps.astype(np.float64), np.zeros(steps.size)]), updatey=False)
+        ax.autoscale_view(scaley=False)
+
+
 def _mark_nonfinite(ax, series_list: Sequence[Series]) -> None:
     """NaN/inf cannot sit on a y axis: they are drawn as red triangles along the top edge at their step."""
     bad_steps = [s.steps[~s.finite] for s in series_list if (~s.finite).any()]
     if not bad_steps:
         return
     steps = np.unique(np.concatenate(bad_steps))
+    _include_steps(ax, steps)
     transform = blended_transform_factory(ax.transData, ax.transAxes)
     ax.scatter(steps, np.full(steps.size, 0.97), transform=transform, marker="v", s=36, color=NONFINITE_COLOR,
                zorder=6, clip_on=False, label=f"NaN/inf ({steps.size} step(s))")
@@ -297,14 +321,20 @@ def _mark_findings(ax, result: Result, metrics: Sequence[str]) -> None:
                 va="bottom", color=SEVERITY_COLORS.get(SEVERITIES[rank], "#555555"), clip_on=True)
 
 
-def _last_step(result: Result) -> int | None:
-    steps = result.run.data["step"]
+def last_step(result: Result, metrics: Sequence[str]) -> int | None:
+    """The end of the run as drawn: the last step of the plotted metrics. Some logs put other series on another
+    axis (Keras writes `evaluation_*_vs_iterations` in iterations next to per-epoch losses); shading to their end
+    would squash the curves into a corner."""
+    data = result.run.data
+    steps = data.loc[data["metric"].isin(list(metrics)), "step"] if metrics else data["step"]
+    if result.recommended_stop_step is not None and result.monitored_metric:
+        steps = data.loc[data["metric"].isin([*metrics, result.monitored_metric]), "step"]
     return int(steps.max()) if len(steps) else None
 
 
-def _mark_early_stop(axes, result: Result, *, labels: bool) -> None:
+def _mark_early_stop(axes, result: Result, *, labels: bool, metrics: Sequence[str] = ()) -> None:
     best, stop = result.best_step, result.recommended_stop_step
-    end = _last_step(result)
+    end = last_step(result, metrics)
     for i, ax in enumerate(axes):
         top = labels and i == 0
         if stop is not None and end is not None and end > stop:
@@ -332,6 +362,10 @@ def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str,
     if wants_log_scale([s.values for s in series_list]):
         ax.set_yscale("log")
     _mark_nonfinite(ax, series_list)
+    if series_list and not any(s.finite.any() for s in series_list) and any(s.steps.size for s in series_list):
+        ax.text(0.5, 0.5, "every value is NaN or inf", transform=ax.transAxes, ha="center", va="center",
+                fontsize=9, color=NONFINITE_COLOR)
+        ax.set_yticks([])
     _mark_findings(ax, result, metrics)
     ax.set_ylabel(ylabel, fontsize=8)
     ax.tick_params(labelsize=7)
@@ -377,6 +411,7 @@ def run_figure(result: Result) -> Figure:
     if not losses:
         losses = fallback_metrics(metrics, tasks, result.monitored_metric)
         tasks = [t for t in tasks if t not in losses]
+    tasks, optim = same_step_axis(result, losses, tasks), same_step_axis(result, losses, optim)
     colors = figure_colors([*losses, *tasks, *optim])
     panels = [("loss", losses)] + ([("task", tasks)] if tasks else []) + ([("optim", optim)] if optim else [])
     ratios = {"loss": 3.0, "task": 1.6, "optim": 1.0}
@@ -400,7 +435,7 @@ def run_figure(result: Result) -> Figure:
             _draw_task_panel(ax, result, names, colors)
         elif kind == "optim":
             _draw_optimizer_panel(ax, result, names)
-    _mark_early_stop(axes, result, labels=True)
+    _mark_early_stop(axes, result, labels=True, metrics=[*losses, *tasks, *optim])
     if losses:
         entries = len(axes[0].get_legend_handles_labels()[0])
         axes[0].legend(fontsize=7, loc="best", framealpha=0.8, ncol=2 if entries > 5 else 1)
@@ -442,6 +477,43 @@ def overview_order(results: Sequence[Result]) -> list[Result]:
     return [r for _, r in sorted(enumerate(results), key=key)]
 
 
+def _overview_cell(ax, result: Result) -> None:
+    losses, tasks, _ = pick_metrics(result.run.metrics())
+    curves = ([m for m in losses if m in (TRAIN_LOSS, EVAL_LOSS)] or losses[:2] or tasks[:1]
+              or fallback_metrics(result.run.metrics(), tasks, result.monitored_metric))
+    colors = figure_colors(curves)
+    arrays, bad_steps = [], []
+    for metric in curves:
+        s = series_of(result, metric)
+        ok = s.finite
+        bad_steps.append(s.steps[~ok])
+        arrays.append(s.values[ok])
+        if ok.any():
+            smooth = smoothed(s.steps[ok], s.values[ok], max_points=OVERVIEW_POINTS)
+            x, y = smooth if smooth is not None else envelope(s.steps[ok], s.values[ok], OVERVIEW_POINTS)
+            ax.plot(x, y, color=colors[metric], linewidth=1.0)
+    bad = np.unique(np.concatenate(bad_steps)) if bad_steps else np.array([], dtype=np.int64)
+    if bad.size:
+        _include_steps(ax, bad)
+        ax.scatter(bad, np.full(bad.size, 0.95), transform=blended_transform_factory(ax.transData, ax.transAxes),
+                   marker="v", s=12, color=NONFINITE_COLOR, clip_on=False)
+    if not any(a.size for a in arrays):
+        ax.text(0.5, 0.5, "only NaN/inf" if bad.size else "no curve", transform=ax.transAxes, ha="center",
+                va="center", fontsize=7, color=NONFINITE_COLOR if bad.size else "#555555")
+        ax.set_yticks([])
+    if wants_log_scale(arrays):
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())  # minor log labels overlap in a cell this small
+    else:
+        ax.ticklabel_format(axis="y", useOffset=False)
+    _mark_early_stop([ax], result, labels=False, metrics=curves)
+    ax.set_title(f"{_short(result.run.name, 30)}\n{result.verdict}", fontsize=7,
+                 color=VERDICT_COLORS.get(result.verdict, "black"))
+    ax.tick_params(labelsize=5, length=2)
+    ax.xaxis.set_major_formatter(FuncFormatter(step_label))
+    ax.grid(True, alpha=0.2, linewidth=0.4)
+
+
 def overview_figure(results: Sequence[Result], max_runs: int = OVERVIEW_MAX_RUNS) -> Figure:
     shown = overview_order(results)[:max_runs]
     n = max(len(shown), 1)
@@ -453,39 +525,16 @@ def overview_figure(results: Sequence[Result], max_runs: int = OVERVIEW_MAX_RUNS
     for ax in axes.flat[len(shown):]:
         ax.set_axis_off()
     for ax, result in zip(axes.flat, shown):
-        losses, tasks, _ = pick_metrics(result.run.metrics())
-        curves = [m for m in losses if m in (TRAIN_LOSS, EVAL_LOSS)] or losses[:2] or tasks[:1]
-        colors = figure_colors(curves)
-        arrays = []
-        for metric in curves:
-            s = series_of(result, metric)
-            ok = s.finite
-            steps, values = s.steps[ok], s.values[ok]
-            if not steps.size:
-                continue
-            smooth = smoothed(steps, values, max_points=OVERVIEW_POINTS)
-            x, y = smooth if smooth is not None else envelope(steps, values, OVERVIEW_POINTS)
-            ax.plot(x, y, color=colors[metric], linewidth=1.0)
-            arrays.append(values)
-            if (~ok).any():
-                ax.scatter(s.steps[~ok][:1], [0.95], transform=blended_transform_factory(ax.transData, ax.transAxes),
-                           marker="v", s=16, color=NONFINITE_COLOR, clip_on=False)
-        if wants_log_scale(arrays):
-            ax.set_yscale("log")
-        _mark_early_stop([ax], result, labels=False)
-        ax.set_title(f"{_short(result.run.name, 30)}\n{result.verdict}", fontsize=7,
-                     color=VERDICT_COLORS.get(result.verdict, "black"))
-        ax.tick_params(labelsize=5, length=2)
-        ax.xaxis.set_major_formatter(FuncFormatter(step_label))
-        ax.grid(True, alpha=0.2, linewidth=0.4)
+        _overview_cell(ax, result)
     note = f"{len(results)} run(s)"
     if len(results) > len(shown):
         note = f"showing {len(shown)} of {len(results)} runs (worst first); see report.md for all"
-    fig.suptitle(f"losslint overview: {note}   (blue: train loss, red: validation loss, orange line: recommended stop)",
-                 fontsize=8)
-    # fixed margins instead of tight_layout: with 48 axes tight_layout costs seconds and gains nothing
     height = fig.get_figheight()
-    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.3 / height, top=1 - 0.75 / height, wspace=0.25,
+    fig.suptitle(f"losslint overview: {note}   (blue: train loss, red: validation loss, orange line: recommended stop)",
+                 fontsize=8, y=1 - 0.12 / height, va="top")
+    # fixed margins instead of tight_layout: with 48 axes tight_layout costs seconds and gains nothing;
+    # the top keeps room for the figure title above the first row's two-line cell titles
+    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.3 / height, top=1 - 0.8 / height, wspace=0.25,
                         hspace=0.75 * 1.7 / OVERVIEW_CELL[1])
     return fig
 
