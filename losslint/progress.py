@@ -10,6 +10,10 @@ Usage from the engine::
         for group in groups:
             ...                      # read and check one run
             progress.on_run_done()
+
+or, around results that arrive one by one (a process pool's `map`)::
+
+    outcomes = list(track(pool.map(check_group, groups), total=len(groups)))
 """
 from __future__ import annotations
 
@@ -17,7 +21,9 @@ import os
 import sys
 import threading
 import time
-from typing import TextIO
+from typing import Iterable, Iterator, TextIO, TypeVar
+
+T = TypeVar("T")
 
 MIN_RUNS = 20
 BAR_WIDTH = 30
@@ -87,3 +93,11 @@ class Progress:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def track(items: Iterable[T], total: int, label: str = "checking runs", stream: TextIO | None = None) -> Iterator[T]:
+    """Yield `items` unchanged, counting each as one finished run."""
+    with Progress(total=total, label=label, stream=stream) as progress:
+        for item in items:
+            yield item
+            progress.on_run_done()

@@ -73,6 +73,7 @@ def test_early_stop_marks_and_saved_compute_are_drawn(tmp_path):
     assert f"compute that could have been saved ({result.saved_fraction:.0%})" in labels
     assert any(label.startswith("NaN/inf (3 step(s))") for label in labels)
     assert "spike (train/loss)" in labels
+    assert labels.count("change point (train/loss)") == 1
     top = fig.axes[0]
     dotted = [ln for ln in top.get_lines() if ln.get_linestyle() == ":"]
     assert sorted(float(ln.get_xdata()[0]) for ln in dotted) == [400.0, 900.0]

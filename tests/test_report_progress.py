@@ -4,7 +4,7 @@ from __future__ import annotations
 import io
 import threading
 
-from losslint.progress import MIN_RUNS, Progress, bar_text, should_show
+from losslint.progress import MIN_RUNS, Progress, bar_text, should_show, track
 
 
 class FakeTerminal(io.StringIO):
@@ -54,3 +54,10 @@ def test_bar_text():
     assert bar_text(0, 10, "x", width=10) == "x [..........] 0/10 (0%)"
     assert bar_text(5, 10, "x", width=10) == "x [#####.....] 5/10 (50%)"
     assert bar_text(12, 10, "x", width=10) == "x [##########] 10/10 (100%)"
+
+
+def test_track_passes_items_through_and_counts_them(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    stream = FakeTerminal()
+    assert list(track(iter(range(30)), total=30, stream=stream)) == list(range(30))
+    assert "30/30 (100%)" in stream.getvalue()

@@ -269,8 +269,9 @@ def _draw_curve(ax, series: Series, annotations: dict, color: str, *, bold_width
         if ok.any():
             ax.scatter(steps[idx[ok]], values[idx[ok]], marker="x", s=28, color=color, linewidths=1.2, zorder=5,
                        label=f"spike ({label})")
-    for cp in annotations.get("change_points", []) or []:
-        ax.axvline(cp, color=color, linestyle=":", linewidth=1.0, alpha=0.9)
+    for i, cp in enumerate(annotations.get("change_points", []) or []):
+        ax.axvline(cp, color=color, linestyle=":", linewidth=1.0, alpha=0.9,
+                   label=f"change point ({label})" if i == 0 else None)
 
 
 def _include_steps(ax, steps: np.ndarray) -> None:
