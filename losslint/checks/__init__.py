@@ -74,11 +74,12 @@ _RULES: dict[str, Rule] | None = None
 
 
 def all_rules() -> dict[str, Rule]:
-    """Every rule by code, in code order."""
+    """Every rule by code, by category (D, O, U, I, T) then code."""
     global _RULES
     if _RULES is None:
         rules = [_rule_from_module(importlib.import_module(f"{__name__}.{m}")) for m in RULE_MODULES]
-        _RULES = {r.code: r for r in sorted(rules, key=lambda r: r.code)}
+        order = list(CATEGORIES)
+        _RULES = {r.code: r for r in sorted(rules, key=lambda r: (order.index(r.code[0]), r.code))}
     return _RULES
 
 
