@@ -179,3 +179,12 @@ def test_report_for_the_fine_tune_fixtures(tmp_path):
     assert len(images) == len(results)
     for link in images:
         assert_good_png(out / link)
+
+
+def test_a_report_with_only_unreadable_inputs(tmp_path):
+    out = tmp_path / "r"
+    report = write_report([], [ReadError("runs/x/events.out.tfevents.1", "this is a Git LFS pointer")], out,
+                          ReportOptions())
+    assert sorted(p.name for p in out.iterdir()) == ["report.md"]
+    md = report.read_text(encoding="utf-8")
+    assert "**0** run(s) checked" in md and "this is a Git LFS pointer" in md and "| Run |" not in md
