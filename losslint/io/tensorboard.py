@@ -206,6 +206,7 @@ class _FastScalars:
 _HEAD = 32  # bytes of a record that hold everything before the tag in the fast layout (step varint <= 10 bytes)
 
 
+_FAST_MIN_RECORDS = 256  # below this the protobuf parser, one record at a time, is as fast
 _FAST_CHUNK = 1 << 18  # records decoded per vectorised pass; bounds the temporaries to a few tens of MiB
 
 
@@ -321,7 +322,8 @@ def parse_event_file(path: Path, data: bytes | None = None, verify: bool | None 
     fast = None
     if len(framing):
         first = event_at(0)
-        if first.WhichOneof("what") == "file_version" and _parse_version(first.file_version) >= 2:
+        if (len(framing) >= _FAST_MIN_RECORDS and first.WhichOneof("what") == "file_version"
+                and _parse_version(first.file_version) >= 2):
             fast = _fast_simple_values(buf, starts, lengths)
     slow_records = np.arange(len(framing))
     if fast is not None and len(fast.records):

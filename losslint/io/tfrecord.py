@@ -10,6 +10,7 @@ table version is ~100x slower, so it is off unless `LOSSLINT_VERIFY_CRC=1` (what
 """
 from __future__ import annotations
 
+import functools
 import os
 import struct
 from dataclasses import dataclass
@@ -122,9 +123,14 @@ class Framing:
         return len(self.offsets)
 
 
+# Below this size walking the length fields costs less than the fixed overhead of the vectorised shortcut.
+_SHORTCUT_MIN_BYTES = 1 << 18
+
+
 def frame_records(data: bytes) -> Framing:
-    """Find the records of `data`: all at once when the file is clean, else by walking the length fields."""
-    return _frame_at_once(data) or _frame_by_walking(data)
+    """Find the records of `data`: all at once when the file is big and clean, else by walking the length fields."""
+    framing = _frame_at_once(data) if len(data) >= _SHORTCUT_MIN_BYTES else None
+    return framing or _frame_by_walking(data)
 
 
 _FRAME_CHUNK = 1 << 22
@@ -224,6 +230,7 @@ _VECTOR_MIN_COUNT = 64
 _VECTOR_CHUNK = 1 << 15
 
 
+@functools.lru_cache(maxsize=256)
 def _position_tables(length: int) -> tuple[np.ndarray, int]:
     """CRC-32C is affine in the message bits: crc(x) = crc(zeros) ^ XOR_k table[k][x[k]] for a fixed length.
 
@@ -234,6 +241,7 @@ def _position_tables(length: int) -> tuple[np.ndarray, int]:
     for position in range(length - 1, -1, -1):
         tables[position] = row
         row = _NP_TABLE[row & 0xFF] ^ (row >> 8)  # push one more zero byte through the register
+    tables.setflags(write=False)  # cached and shared
     return tables, crc32c_python(bytes(length))
 
 
