@@ -163,3 +163,27 @@ def test_public_check_api_accepts_none_config_or_path(tmp_path):
     assert any(f.code.startswith("O") for f in explicit[0].findings)
     (tmp_path / "strict.toml").write_text('extends = "strict"\n', encoding="utf-8")
     assert losslint.check(tmp_path / "run", config=tmp_path / "strict.toml")[0].verdict == explicit[0].verdict
+
+
+ODD_RUNS = {
+    "empty": {},
+    "one point": {"train/loss": ([5], [1.0])},
+    "all nan": {"train/loss": (np.arange(30), np.full(30, np.nan)), "eval/loss": (np.arange(3), [np.nan] * 3)},
+    "all inf": {"train/loss": (np.arange(30), np.full(30, np.inf))},
+    "constant": {"train/loss": (np.arange(300), np.ones(300)), "eval/loss": (np.arange(0, 300, 10), np.ones(30)),
+                 "train/learning_rate": (np.arange(300), np.ones(300)), "train/grad_norm": (np.arange(300), np.ones(300))},
+    "zeros": {"train/loss": (np.arange(300), np.zeros(300)), "eval/accuracy": (np.arange(0, 300, 10), np.zeros(30))},
+    "negative loss": {"train/loss": (np.arange(300), -descent(300)), "eval/loss": (np.arange(0, 300, 10), -descent(30))},
+    "huge values": {"train/loss": (np.arange(300), descent(300) * 1e300), "eval/loss": (np.arange(0, 300, 10), descent(30) * 1e300)},
+    "same step": {"train/loss": (np.zeros(50, dtype=int), descent(50))},
+    "huge steps": {"train/loss": (np.arange(300) * 10**15, descent(300)), "train/learning_rate": (np.arange(300) * 10**15, np.linspace(0, 1, 300))},
+    "unsorted with nan": {"train/loss": (np.arange(100)[::-1], np.where(np.arange(100) % 7 == 0, np.nan, descent(100))),
+                          "eval/wer": (np.arange(0, 100, 10), np.linspace(0.5, 0.2, 10))},
+}
+
+
+@pytest.mark.parametrize("name", ODD_RUNS)
+def test_odd_runs_break_no_rule(name):
+    result = check_run(make_run(ODD_RUNS[name]), load_config())
+    assert not [note for note in result.run.notes if "failed" in note or "not computed" in note], result.run.notes
+    assert result.verdict in ("good-fit", "overfitting", "underfitting", "unstable", "diverged", "no-signal")
