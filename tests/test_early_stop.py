@@ -289,6 +289,11 @@ def test_other_strategies_report_best_until_the_stop():
         recommend(np.arange(7), values, strategy="pq")
     with pytest.raises(ValueError):
         recommend(np.arange(7), values, strategy="magic")
+    with pytest.raises(ValueError):
+        recommend(np.arange(7), values, k_sigmas=3.0)
+    # One settings table serves all strategies: the default ignores the patience keys, and vice versa.
+    assert recommend(np.arange(7), values, patience=2, min_delta=0.1) == recommend(np.arange(7), values)
+    assert recommend(np.arange(7), values, strategy="hf", patience=3, k_sigma=9.0).stop_index == 5
 
 
 # ----------------------------------------------------------------------------------------------- real runs

@@ -362,6 +362,9 @@ def _best_until(values: np.ndarray, stop: int | None, direction: str) -> int | N
     return int(np.nanargmin(np.where(np.isfinite(part), part, np.nan)))
 
 
+_DEFAULT_PARAMS = {"smooth_window", "smooth_fraction", "k_sigma", "min_relative_rise", "min_points"}
+_BASELINE_PARAMS = {"patience", "min_delta", "alpha", "s", "strip", "train_steps", "train_values"}
+
 STRATEGIES = ("default", "hf", "keras", "lightning", "relative", "gl", "pq", "up")
 
 
@@ -376,15 +379,20 @@ def recommend(steps: np.ndarray, values: np.ndarray, direction: str = "min", *, 
     (stop_index None). Params: smooth_window, smooth_fraction, k_sigma, min_relative_rise, min_points.
     Other strategies: "hf"/"keras"/"lightning"/"relative" (params patience, min_delta), "gl" (alpha),
     "up" (s, strip), "pq" (train_steps, train_values, alpha, strip). For those, best_index is the best
-    evaluation up to the stop (what restoring the best checkpoint would keep).
+    evaluation up to the stop (what restoring the best checkpoint would keep). Parameters of other strategies
+    are ignored (one settings table serves all); unknown parameters raise ValueError.
     """
     _check_direction(direction)
     x = np.asarray(values, dtype=np.float64)
     s = np.asarray(steps, dtype=np.int64)
     if s.shape != x.shape:
         raise ValueError(f"steps and values differ in length: {s.size} vs {x.size}")
+    unknown = set(params) - _DEFAULT_PARAMS - _BASELINE_PARAMS
+    if unknown:
+        raise ValueError(f"unknown early-stop parameter(s): {', '.join(sorted(unknown))}")
     if strategy == "default":
-        return _default_stop(x, direction, **params)
+        # One settings table serves every strategy, so the other strategies' keys are ignored here.
+        return _default_stop(x, direction, **{k: v for k, v in params.items() if k in _DEFAULT_PARAMS})
     if strategy in ("hf", "keras", "lightning", "relative"):
         stop = patience_stop(x, params.get("patience", 3), min_delta=params.get("min_delta", 0.0), mode=strategy,
                              direction=direction)
