@@ -165,13 +165,8 @@ def _frame_at_once(data: bytes) -> Framing | None:
     chained = (following > size) | small[np.minimum(following, size)]
     positions, following = positions[chained], following[chained]
     del small
-    tables, zeros_crc = _position_tables(8)
-    windows = np.lib.stride_tricks.sliding_window_view(buf, 8)
-    keep = np.zeros(len(positions), dtype=bool)
-    for lo in range(0, len(positions), _FRAME_CHUNK):
-        part = positions[lo:lo + _FRAME_CHUNK]
-        keep[lo:lo + len(part)] = _mask_array(_crc32c_rows(windows[part], tables, zeros_crc)) == _gather_u32(
-            buf, part + 8)
+    lengths = following - positions - HEADER_SIZE - FOOTER_SIZE
+    keep = _length_checksums(lengths, crc32c_numpy) == _gather_u32(buf, positions + 8)
     offsets, following = positions[keep], following[keep]
     if not len(offsets) or offsets[0] != 0 or np.any(following[:-1] != offsets[1:]):
         return None
@@ -281,8 +276,17 @@ def _checksums(data: bytes, buf: np.ndarray, starts: np.ndarray, lengths: np.nda
 def _length_checksums(lengths: np.ndarray, crc: Callable[[bytes], int]) -> np.ndarray:
     """The masked CRC of each record's 8-byte length field: one computation per distinct length."""
     which, distinct = pd.factorize(lengths)
-    table = np.array([mask(crc(_UINT64.pack(int(n)))) for n in distinct], dtype=np.uint32)
+    if crc is crc32c_numpy:
+        table = _mask_array(crc32c_numpy(np.ascontiguousarray(distinct, dtype="<u8").view(np.uint8).reshape(-1, 8)))
+    else:
+        table = np.array([mask(crc(_UINT64.pack(int(n)))) for n in distinct], dtype=np.uint32)
     return table[which]
+
+
+def crc32c_numpy(rows: np.ndarray) -> np.ndarray:
+    """Raw CRC-32C of each row of a (n, length) uint8 matrix (a sentinel `crc` for `_length_checksums` too)."""
+    tables, zeros_crc = _position_tables(rows.shape[1])
+    return _crc32c_rows(rows, tables, zeros_crc)
 
 
 def _groups(lengths: np.ndarray) -> list[tuple[int, np.ndarray]]:
