@@ -49,7 +49,13 @@ def _step_of(steps: np.ndarray, index: int | None) -> int | None:
     return None if index is None else int(steps[int(index)])
 
 
-def build_early_stop(view: RunView, config: Config) -> EarlyStop | None:
+def build_early_stop(view: RunView, config: Config, overfitting: bool = False) -> EarlyStop | None:
+    """The recommended stop on the monitored metric, with what the classic callbacks would have done.
+
+    When the run is judged overfitting but the configured strategy saw no sustained rise (short or noisy
+    validation curves), the stop of the HF patience callback (`[early-stop] patience`) is recommended instead,
+    so that a run the findings call overfitting always comes with a stop when any callback would have stopped it.
+    """
     series = monitored_series(view, config.monitor)
     if series is None:
         return None
@@ -72,17 +78,21 @@ def build_early_stop(view: RunView, config: Config) -> EarlyStop | None:
     for name, index in stops.items():
         baselines[name] = {"stop_step": _step_of(steps, index), "stop_index": None if index is None else int(index),
                            "saved_fraction": round(float(analysis.saved_fraction(steps, index)), 6)}
-    best_step = _step_of(steps, decision.best_index)
-    stop_step = _step_of(steps, decision.stop_index)
+    best_index, stop_index, used = decision.best_index, decision.stop_index, decision.strategy
+    fallback = stops[f"hf_patience_{patience}"]
+    if overfitting and stop_index is None and fallback is not None:
+        stop_index, used = int(fallback), f"hf_patience_{patience}"
+        kept = values[: stop_index + 1]
+        best_index = int(np.argmin(kept) if direction == "min" else np.argmax(kept))
     return EarlyStop(
         metric=series.metric,
-        strategy=decision.strategy,
-        best_step=best_step,
-        recommended_stop_step=stop_step,
-        value_at_best=None if decision.best_index is None else float(values[decision.best_index]),
-        value_at_stop=None if decision.stop_index is None else float(values[decision.stop_index]),
+        strategy=used,
+        best_step=_step_of(steps, best_index),
+        recommended_stop_step=_step_of(steps, stop_index),
+        value_at_best=None if best_index is None else float(values[best_index]),
+        value_at_stop=None if stop_index is None else float(values[stop_index]),
         value_at_end=float(values[-1]) if len(values) else None,
-        saved_fraction=float(analysis.saved_fraction(steps, decision.stop_index)),
+        saved_fraction=float(analysis.saved_fraction(steps, stop_index)),
         baselines=baselines,
     )
 
@@ -130,14 +140,14 @@ def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
                 raise
             run.notes.append(f"rule {code} {rule.name} failed: {type(exc).__name__}: {exc}")
     findings.sort(key=lambda f: (-severity_rank(f.severity), f.code, f.metric or "", f.step if f.step is not None else -1))
+    verdict = decide(findings, has_signal=view.has_loss)
     try:
-        early = build_early_stop(view, config)
+        early = build_early_stop(view, config, overfitting=verdict == "overfitting")
     except Exception as exc:  # noqa: BLE001
         if os.environ.get("LOSSLINT_DEBUG"):
             raise
         run.notes.append(f"early stop not computed: {type(exc).__name__}: {exc}")
         early = None
-    verdict = decide(findings, has_signal=view.has_loss)
     return Result(run=run, verdict=verdict, findings=findings, early_stop=early,
                   annotations=_annotations(view, config, early, findings, curves=annotate))
 

@@ -187,3 +187,15 @@ def test_odd_runs_break_no_rule(name):
     result = check_run(make_run(ODD_RUNS[name]), load_config())
     assert not [note for note in result.run.notes if "failed" in note or "not computed" in note], result.run.notes
     assert result.verdict in ("good-fit", "overfitting", "underfitting", "unstable", "diverged", "no-signal")
+
+
+def test_an_overfitting_verdict_comes_with_a_stop():
+    # five evaluations: too few for the default strategy, enough for HF's patience-3 callback
+    steps = np.arange(1, 6) * 1000
+    run = make_run({"eval/loss": (steps, [0.32, 0.36, 0.39, 0.41, 0.42]),
+                    "train/loss": (np.arange(1, 51) * 100, descent(50, 0.3, 0.0002, rate=8))})
+    result = check_runs([run], Config())[0]
+    assert result.verdict == "overfitting"
+    assert result.early_stop.strategy == "hf_patience_3"
+    assert result.best_step == 1000 and result.recommended_stop_step == 4000
+    assert result.saved_fraction == pytest.approx(0.25)
