@@ -3,10 +3,12 @@
 Each record is ``uint64 length | uint32 masked_crc32c(length bytes) | data | uint32 masked_crc32c(data)``, all
 little-endian (tensorflow/core/lib/io/record_writer.cc). The mask is ``((crc >> 15) | (crc << 17)) + 0xa282ead8``.
 
-CRC checking costs two checksum calls per record: with a C implementation (`google_crc32c` built with its C
-extension, or the `crc32c` package) that is noise next to protobuf decoding, so it is on by default; the pure-Python
-table version is ~100x slower, so it is off unless `LOSSLINT_VERIFY_CRC=1` (what `losslint --verify` sets) forces it.
-`LOSSLINT_VERIFY_CRC=0` turns checking off even with a C implementation.
+Whether records are checked: on by default only when a C CRC-32C implementation is importable (`google_crc32c` built
+with its C extension, or the `crc32c` package); otherwise off, because the pure-Python fallback for long records is
+~100x slower. `LOSSLINT_VERIFY_CRC=1` forces checking on (the CLI's `--verify` flag is meant to set it), `=0` off.
+How: the many short records of a scalar log are checked together with numpy (CRC-32C is affine in the message bits,
+so a record of fixed length is one table lookup per byte position over all records at once); long records (graphs,
+histograms) one call each to the C function, or to the pure-Python one when checking was forced without C.
 """
 from __future__ import annotations
 
