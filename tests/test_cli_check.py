@@ -140,3 +140,10 @@ def test_an_internal_error_is_one_line_and_exit_2(runs, monkeypatch):
     monkeypatch.delenv("LOSSLINT_DEBUG", raising=False)
     result = invoke("check", runs)
     assert result.exit_code == 2 and "internal error" in result.output and "kaboom" in result.output
+
+
+def test_report_dir_is_written_next_to_the_lint_output(runs, tmp_path):
+    out = tmp_path / "report"
+    result = invoke("check", runs, "--report", out, "-j", "1")
+    assert result.exit_code == 1 and "overfit: verdict overfitting" in result.output
+    assert (out / "report.md").is_file() and "overfit" in (out / "report.md").read_text(encoding="utf-8")
