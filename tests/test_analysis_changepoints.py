@@ -99,3 +99,14 @@ def test_one_million_points_are_bucketed_before_the_search():
     y = 0.5 + 2.0 * np.exp(-u / 0.1) + np.maximum(0.0, u - 0.5) + rng.normal(0, 0.05, n)
     found = ChangePointDetector().fit(np.arange(n), y)
     assert len(found.steps) == 1 and abs(found.steps[0] - n // 2) <= 0.05 * n
+
+
+def test_huge_values_do_not_overflow_and_scale_does_not_matter():
+    rng = np.random.default_rng(3)
+    n = 400
+    u = np.arange(n) / n
+    y = 0.5 + 2.0 * np.exp(-u / 0.1) + np.maximum(0.0, u - 0.5) + rng.normal(0, 0.02, n)
+    small = ChangePointDetector().fit(np.arange(n), y)
+    with np.errstate(over="raise", invalid="raise"):
+        huge = ChangePointDetector().fit(np.arange(n), y * 1e300)
+    assert huge.steps == small.steps and len(small.steps) == 1

@@ -128,21 +128,23 @@ class ChangePointDetector:
         n = y.size
         if n < 2 * self.min_size:
             return ChangePoints([], self._segments(self._first_steps(steps, values, bucket_steps), bucket_steps, y, [n]))
-        sigma = noise_sigma(y, order=2)
-        if not np.isfinite(sigma) or sigma <= 0.0:
-            # A noise-free curve: any real change dwarfs float rounding, so use a tiny relative floor instead.
-            sigma = 0.0
+        # Work on the series divided by its largest magnitude: the penalty squares sigma, which overflows for a
+        # diverged loss near 1e300; the search itself is scale-free.
+        scale = float(np.max(np.abs(y))) or 1.0
+        work = y / scale
+        sigma = noise_sigma(work, order=2)
+        sigma = sigma if np.isfinite(sigma) else 0.0
         # Float32 logging and noise-free synthetic curves: changes under ~0.1% of the curve's range are not resolved.
-        sigma = max(sigma, 1e-3 * float(np.ptp(y)), 1e-12 * float(np.max(np.abs(y))), 1e-300)
+        sigma = max(sigma, 1e-3 * float(np.ptp(work)), 1e-12)
         pen = self.penalty_scale * sigma * sigma * np.log(n)
         t = bucket_steps.astype(np.float64)
         if self.model == "l2":
             algo = ruptures.KernelCPD(kernel="linear", min_size=self.min_size, jump=self.jump)
         else:
             algo = ruptures.Pelt(custom_cost=_CostLinearTrend(t), min_size=max(self.min_size, 3), jump=self.jump)
-        ends = algo.fit(y.reshape(-1, 1)).predict(pen=pen)
+        ends = algo.fit(work.reshape(-1, 1)).predict(pen=pen)
         if self.model == "linear":
-            sums = _PrefixSums(t, y)
+            sums = _PrefixSums(t, work)
             ends = self._absorb_short_segments(sums, self._refine(sums, ends, self.jump), pen)
             if not self.keep_decelerations:
                 ends = self._drop_decelerations(sums, ends, sigma)

@@ -269,8 +269,8 @@ def prechelt_up(values: np.ndarray, s: int = 3, strip: int = 5, direction: str =
 # --------------------------------------------------------------------------------------------- default strategy
 
 _DEFAULTS = {
-    # Eval curves are short and noisy; a centered median over ~1/15 of the run (at least 3 points) keeps the
-    # minimum where it is (no EMA lag) and ignores one or two lucky or unlucky evaluations (at least 5 points).
+    # Eval curves are short and noisy; a centered median over ~1/15 of the run (at least 5 points) keeps the
+    # minimum where it is (an EMA would lag it) and ignores one or two lucky or unlucky evaluations.
     "smooth_fraction": 1.0 / 15.0,
     # Three robust noise sigmas: a flat tail passes it by chance about once in a few hundred windows, and the
     # rise must also hold until the end of the run.
