@@ -214,6 +214,32 @@ def write_layout_edge_cases(log_dir: Path, repeat: int = 40) -> Path:
     return event_files(log_dir)[0]
 
 
+def write_legacy_out_of_order(log_dir: Path) -> Path:
+    """A version-1 event file (pre-2016 TensorFlow), written with tensorboard's `RecordWriter` since no current
+    writer declares version 1: `loss` and `acc` at steps 0-9, then `loss` alone back at step 5, then 6-8.
+    For such files TensorBoard drops the earlier points of the out-of-order event's tags with step >= its step."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.record_writer import RecordWriter
+
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / "events.out.tfevents.1450000000.legacy"
+
+    def scalar_event(step: int, **values: float) -> bytes:
+        summary = summary_pb2.Summary(value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)
+                                             for tag, value in values.items()])
+        return event_pb2.Event(wall_time=1_450_000_000 + step, step=step, summary=summary).SerializeToString()
+
+    with open(path, "wb") as handle:
+        writer = RecordWriter(handle)
+        writer.write(event_pb2.Event(wall_time=1_450_000_000, file_version="brain.Event:1").SerializeToString())
+        for step in range(10):
+            writer.write(scalar_event(step, loss=float(step), acc=step / 10))
+        for step in range(5, 9):
+            writer.write(scalar_event(step, loss=100.0 + step))
+        writer.close()
+    return path
+
+
 def copy_truncated(source: Path, target: Path, cut: int = 7) -> Path:
     """A copy of `source` without its last `cut` bytes: the file of a writer that is still running."""
     data = Path(source).read_bytes()

@@ -136,6 +136,14 @@ def test_session_start_purge_matches_tbparse(session_start_file):
     assert rows["value"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0] + [100.0 + s for s in range(5, 12)]
 
 
+def test_legacy_out_of_order_purge_matches_tbparse(tmp_path):
+    rows = assert_same_rows(fx.write_legacy_out_of_order(tmp_path / "legacy"))
+    loss = rows[rows["tag"] == "loss"]
+    assert loss["step"].tolist() == list(range(9))
+    assert loss["value"].tolist() == [0.0, 1.0, 2.0, 3.0, 4.0, 105.0, 106.0, 107.0, 108.0]
+    assert len(rows[rows["tag"] == "acc"]) == 10  # only the out-of-order event's own tags are purged
+
+
 @pytest.mark.parametrize("path", realworld_files(), ids=lambda p: p.relative_to(REALWORLD).as_posix())
 def test_realworld_files_match_tbparse(path):
     if LFS_RUN in path.parts:
