@@ -306,8 +306,10 @@ def read_tb_scalar(path, tag):
     for event in event_file_loader.EventFileLoader(path).Load():
         for value in event.summary.value:
             if value.tag == tag:
-                scalar = float(tensor_util.make_ndarray(value.tensor)) if value.HasField("tensor") else value.simple_value
-                points.append((event.step, scalar))
+                if value.HasField("tensor"):
+                    points.append((event.step, float(tensor_util.make_ndarray(value.tensor))))
+                else:
+                    points.append((event.step, value.simple_value))
     points.sort()
     return np.array([p[0] for p in points]), np.array([p[1] for p in points])
 

@@ -127,7 +127,8 @@ class ChangePointDetector:
         bucket_steps, y = bucket_mean(steps, values, self.max_points)
         n = y.size
         if n < 2 * self.min_size:
-            return ChangePoints([], self._segments(self._first_steps(steps, values, bucket_steps), bucket_steps, y, [n]))
+            first_steps = self._first_steps(steps, values, bucket_steps)
+            return ChangePoints([], self._segments(first_steps, bucket_steps, y, [n]))
         # Work on the series divided by its largest magnitude: the penalty squares sigma, which overflows for a
         # diverged loss near 1e300; the search itself is scale-free.
         scale = float(np.max(np.abs(y))) or 1.0

@@ -33,7 +33,7 @@ from .trend import mann_kendall
 
 @dataclass(frozen=True)
 class StopDecision:
-    best_index: int | None  # best evaluation ("default": the best one near the smoothed minimum); None if no finite value
+    best_index: int | None  # best evaluation ("default": best one near the smoothed minimum); None: no finite value
     stop_index: int | None  # None: no early stop recommended
     strategy: str
     reason: str = ""  # one sentence on why (for messages)
@@ -54,7 +54,8 @@ def metric_direction(name: str) -> str:
     candidates = set(words) | set(stems)
     if candidates & set(_MIN_WORDS) or any(w.startswith(("loss", "perplex", "error")) for w in words):
         return "min"
-    if candidates & set(_MAX_WORDS) or any(w.startswith(("accura", "rouge", "bleu", "precis", "recall")) for w in words):
+    if candidates & set(_MAX_WORDS) or any(w.startswith(("accura", "rouge", "bleu", "precis", "recall"))
+                                           for w in words):
         return "max"
     return "min"
 
