@@ -44,6 +44,7 @@ class EarlyStop:
     value_at_end: float | None = None
     saved_fraction: float = 0.0
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. "hf_patience_3": {"stop_step": ...}
+    reason: str | None = None  # why the strategy stopped (or did not), in words
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
