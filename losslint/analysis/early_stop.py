@@ -278,7 +278,8 @@ _DEFAULTS = {
     "k_sigma": 3.0,
     # Rises under 0.5% of the best value are immaterial even on noise-free curves.
     "min_relative_rise": 0.005,
-    "min_points": 6,
+    # The noise estimates are medians of a handful of differences below 8 evaluations; a stop would be a guess.
+    "min_points": 8,
 }
 
 
@@ -315,6 +316,11 @@ def _default_stop(values: np.ndarray, direction: str, smooth_window: int | None 
     window = smooth_window or max(5, int(round(n * smooth_fraction)))
     window += 1 - window % 2
     smoothed = rolling_median(v, window)
+    # At the start the centered window shrinks symmetrically (2i+1 points at index i; the first two points for
+    # index 0, so one evaluation alone never sets the level): a run that is best at its first evaluations and worse
+    # ever after must not have that start voted away by the later points.
+    for i in range(min(window // 2, n)):
+        smoothed[i] = np.median(v[:max(2 * i + 1, 2)])
     best = int(np.argmin(smoothed))
     best_level = float(smoothed[best])
     # The evaluation to keep: the lowest raw one inside the smoothing window around the smoothed minimum. A lucky
