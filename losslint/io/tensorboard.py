@@ -239,6 +239,9 @@ def _fast_chunk(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> _Fa
     """
     # 21..149 bytes: the shortest and the longest record this layout allows (one-byte lengths below 0x80)
     candidates = np.flatnonzero((lengths >= 21) & (lengths <= 149) & (starts + _HEAD <= len(buf)))
+    if not len(candidates):
+        nothing = np.zeros(0, dtype=np.int64)
+        return _FastScalars(nothing, nothing, [], nothing, np.zeros(0), np.zeros(0))
     starts, lengths = starts[candidates], lengths[candidates].astype(np.int16)
     head = np.lib.stride_tricks.sliding_window_view(buf, _HEAD)[starts]
     ok = head[:, 0] == 0x09
