@@ -1,5 +1,15 @@
 """Where a run should have stopped: the default (smoothing + noise) strategy and the classic baselines.
 
+The default strategy, in one paragraph: smooth the monitored metric with a centered rolling median (~1/15 of the
+run, at least 5 evaluations; no lag, one or two freak evaluations ignored), take its minimum, and estimate the noise
+robustly (second differences, residuals about the smoothed curve, the tail after the minimum; the largest wins).
+Recommend a stop only when, after that minimum, a trailing median of the raw evaluations rises more than
+3 noise sigmas (and 0.5%) above the smoothed minimum and never falls back below half of that until the end, the end
+of the run is that far above as well, and a tail of 8+ evaluations ranks as rising (Mann-Kendall, 5%). The stop is
+the first evaluation where that rise is evident; a run still improving, or flat within noise at its end, gets none.
+On synthetic runs with a planted minimum it stops after the minimum (zero regret) and within the smoothing window
+plus the evaluations the rise needs to clear 3 sigmas; on 1000 noisy good-fit/flat curves it stops on about 0.2%.
+
 Indices are positions in the `values` array of the monitored metric's evaluations (one entry per evaluation,
 in logged order). The patience baselines replay each library's callback exactly, including how it treats a
 NaN evaluation (the one place where non-finite values are not simply ignored), so "what HF
