@@ -563,6 +563,15 @@ def test_realworld_lightning_epoch_column(realworld_load):
     assert loss["epoch"].is_monotonic_increasing
 
 
+def test_realworld_keras_epoch_column(realworld_load):
+    runs, _ = realworld_load
+    run = runs["keras-imdb"]
+    loss = run.series("eval/loss")  # tag epoch_loss, one point per epoch at step = epoch (MANIFEST: 20 epochs)
+    assert loss["epoch"].tolist() == [float(e) for e in range(20)]
+    iterations = run.series("eval/loss_vs_iterations")  # step = iterations: no epoch to read off
+    assert iterations["epoch"].isna().all()
+
+
 def test_realworld_show_json_through_the_cli(realworld_load):
     from click.testing import CliRunner
 

@@ -523,8 +523,14 @@ def _relative(path: Path, base: Path) -> str:
 
 
 def _epochs_by_step(tags: list[str], codes: np.ndarray, steps: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Epoch of each point, taken from an `epoch` scalar logged at the same step (Lightning, HF); NaN elsewhere."""
+    """Epoch of each point: from an `epoch` scalar logged at the same step (Lightning, HF), or the step itself for
+    Keras' `epoch_*` tags; NaN elsewhere."""
     epochs = np.full(len(steps), np.nan)
+    # Keras' TensorBoard callback logs `epoch_<metric>` with the epoch as its step
+    keras_codes = [i for i, t in enumerate(tags) if t.startswith("epoch_")]
+    if keras_codes:
+        per_epoch = np.isin(codes, keras_codes)
+        epochs[per_epoch] = steps[per_epoch]
     epoch_codes = [i for i, t in enumerate(tags) if t.strip().lower() in ("epoch", "train/epoch")]
     if not epoch_codes:
         return epochs
