@@ -6,8 +6,9 @@ training curves are trends, and a piecewise-constant model would cut every smoot
 penalty is BIC-like and scaled by the estimated noise of the bucketed series,
 ``pen = penalty_scale * sigma^2 * log(n)``, so the same curve with more noise needs a bigger change to count.
 
-Breaks that only mark a descent (or ascent) slowing down without a jump -- the normal shape of every training
-curve -- are dropped unless `keep_decelerations=True`; what remains are upturns, jumps and accelerations.
+Breaks that only mark a smooth bend without a jump -- a descent slowing down or levelling off, the normal shape of
+every training curve -- are dropped unless `keep_decelerations=True`; what remains are upturns (the slope changes
+sign), jumps (a level shift larger than the fits' errors and misfit) and descents (or rises) out of a plateau.
 """
 from __future__ import annotations
 
@@ -100,14 +101,15 @@ class ChangePointDetector:
     ----------
     max_points: the series is averaged into at most this many buckets before the search (bounds the cost).
     min_size: shortest segment, in buckets (10: a line through fewer points takes noise for a slope).
-    penalty_scale: multiplies ``sigma^2 * log(n)``; BIC for one extra mean parameter under Gaussian noise is
-        ``2 * sigma^2 * log(n)`` per change with sigma known (Schwarz 1978), a line adds a slope and a location,
-        so 3 is the default; larger finds fewer, bigger changes.
+    penalty_scale: multiplies ``sigma^2 * log(n)``; BIC (Schwarz 1978) charges ``sigma^2 * log(n)`` of residual
+        sum of squares per parameter when the noise sigma is known, and a new line segment adds three (level, slope,
+        location), so 3 is the default; larger finds fewer, bigger changes.
     model: "linear" (a line per segment, default) or "l2" (a constant per segment, ruptures' KernelCPD).
     jump: PELT tries a break every `jump` buckets (ruptures' subsampling: 10 keeps 2000 buckets at ~0.1 s);
         each break found is then moved to the best bucket within `jump`, so resolution stays one bucket.
-    jump_sigmas: a level jump at a break counts when it exceeds this many standard errors of the two fits.
-    keep_decelerations: keep breaks where the curve merely slows down in the same direction without a jump.
+    jump_sigmas: a level jump at a break counts when it exceeds this many standard errors of the two fits' ends
+        and this many times their curvature misfit at the end.
+    keep_decelerations: keep breaks where the curve merely bends (same direction, or levelling off) without a jump.
     """
 
     def __init__(self, max_points: int = 2000, min_size: int = 10, penalty_scale: float = 3.0, model: str = "linear",
