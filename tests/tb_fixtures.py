@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 import struct
 from pathlib import Path
 
@@ -270,8 +269,3 @@ def record_offsets(path: Path) -> list[int]:
         offsets.append(offset)
         offset += 16 + struct.unpack_from("<Q", data, offset)[0]
     return offsets
-
-
-def copy_tree(source: Path, target: Path) -> Path:
-    shutil.copytree(source, target)
-    return target
