@@ -119,6 +119,7 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
 
     if verify:
         os.environ["LOSSLINT_VERIFY_CRC"] = "1"
+    jobs = jobs or os.cpu_count() or 1
     try:
         config = config_module.coerce(config_path, list(paths)).with_options(
             select=_codes(select), ignore=_codes(ignore), extend_select=_codes(extend_select), fail_on=fail_on)
@@ -126,7 +127,7 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     try:
-        results, errors = check_paths(list(paths), config=config, jobs=jobs or os.cpu_count() or 1,
+        results, errors = check_paths(list(paths), config=config, jobs=jobs,
                                       annotate=report_dir is not None)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
@@ -144,7 +145,7 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
         from .report import write_report
 
         try:
-            written = write_report(results, errors, report_dir, options)
+            written = write_report(results, errors, report_dir, options, jobs=jobs)
         except OSError as exc:
             click.echo(f"error: {report_dir}: cannot write the report: {exc.strerror or exc}", err=True)
             sys.exit(EXIT_ERROR)

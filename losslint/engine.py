@@ -23,6 +23,7 @@ from .checks.view import RunView, SeriesView
 from .config import Config, coerce
 from .errors import ReadError
 from .findings import EarlyStop, Finding, Result, severity_rank
+from .progress import track
 from .schema import Run
 from .verdict import decide
 
@@ -107,12 +108,17 @@ def _annotations(view: RunView, config: Config, early: EarlyStop | None, finding
         if series is None or series.n < 10:
             continue
         entry = marks.setdefault(series.metric, {})
-        entry["change_points"] = [int(s) for s in series.change_points.steps]
-        if series is view.train_loss:
-            spike = config.params_for("I302")
-            found = series.spikes(spike["z_threshold"], spike["window"], spike["min_rel_jump"],
-                                  spike["min_range_fraction"])
-            entry["spikes"] = [int(s) for s in found.steps]
+        try:
+            entry["change_points"] = [int(s) for s in series.change_points.steps]
+            if series is view.train_loss:
+                spike = config.params_for("I302")
+                found = series.spikes(spike["z_threshold"], spike["window"], spike["min_rel_jump"],
+                                      spike["min_range_fraction"])
+                entry["spikes"] = [int(s) for s in found.steps]
+        except Exception as exc:  # noqa: BLE001 - plot marks are optional; a failure must not stop the check
+            if os.environ.get("LOSSLINT_DEBUG"):
+                raise
+            view.run.notes.append(f"plot marks for {series.metric} not computed: {type(exc).__name__}: {exc}")
     if view.derived_perplexity is not None:
         marks.setdefault("eval/perplexity", {})["derived_from"] = view.derived_perplexity.derived_from
     if early is not None:
@@ -183,10 +189,10 @@ def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     groups = found.groups
     if jobs > 1 and len(groups) > 1:
         with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
-            outcomes = list(pool.map(_check_group, groups, repeat(config), repeat(annotate),
-                                     chunksize=max(1, len(groups) // (4 * jobs))))
+            outcomes = list(track(pool.map(_check_group, groups, repeat(config), repeat(annotate),
+                                           chunksize=max(1, len(groups) // (4 * jobs))), total=len(groups)))
     else:
-        outcomes = [_check_group(group, config, annotate) for group in groups]
+        outcomes = list(track((_check_group(group, config, annotate) for group in groups), total=len(groups)))
     results: list[Result] = []
     for group_results, group_errors in outcomes:
         results.extend(group_results)
