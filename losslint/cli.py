@@ -155,17 +155,54 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
     sys.exit(exit_code(results, errors, config.fail_on))
 
 
+def rule_parameters(found) -> str:
+    lines = [f"Parameters ([tool.losslint.rules.{found.code}]):", f"  severity = {json.dumps(found.default_severity)}"]
+    lines += [f"  {name} = {json.dumps(value)}" for name, value in found.defaults.items()]
+    return "\n".join(lines)
+
+
+def rule_doc_page(found) -> str:
+    """One rule's documentation page (docs/rules/CODE.md), made from its module docstring and defaults."""
+    return (f"# {found.code} {found.name}\n\nCategory: {found.category}; default severity: "
+            f"{found.default_severity}.\n\n{found.doc.strip()}\n\n```toml\n"
+            + rule_parameters(found).split("\n", 1)[1].replace("  ", "", 1).replace("\n  ", "\n")
+            + f"\n```\n\nSet these under `[tool.losslint.rules.{found.code}]`; see `losslint rules {found.code}`.\n")
+
+
+def write_rule_docs(out_dir: Path) -> list[Path]:
+    from .checks import all_rules
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    index = ["# losslint rules", "", "| code | name | category | default severity | summary |", "|---|---|---|---|---|"]
+    for found in all_rules().values():
+        page = out_dir / f"{found.code}.md"
+        page.write_text(rule_doc_page(found), encoding="utf-8")
+        written.append(page)
+        index.append(f"| [{found.code}]({found.code}.md) | {found.name} | {found.category} | "
+                     f"{found.default_severity} | {found.summary} |")
+    readme = out_dir / "README.md"
+    readme.write_text("\n".join(index) + "\n", encoding="utf-8")
+    return [readme, *written]
+
+
 @main.command("rules")
 @click.argument("code", required=False)
 @click.option("--verdicts", is_flag=True, help="Print the verdict precedence table.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def rules_command(code: str | None, verdicts: bool, fmt: str) -> None:
+@click.option("--write-docs", "docs_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Write one Markdown page per rule (and an index) to this directory, e.g. docs/rules.")
+def rules_command(code: str | None, verdicts: bool, fmt: str, docs_dir: Path | None) -> None:
     """List the rules, or print one rule's documentation and default parameters (CODE or name)."""
     from .checks import all_rules, rule
     from .verdict import precedence_text
 
     if verdicts:
         click.echo(precedence_text())
+        return
+    if docs_dir is not None:
+        written = write_rule_docs(docs_dir)
+        click.echo(f"wrote {len(written)} page(s) to {docs_dir}", err=True)
         return
     if code is None:
         rules = list(all_rules().values())
@@ -189,10 +226,7 @@ def rules_command(code: str | None, verdicts: bool, fmt: str) -> None:
         return
     click.echo(f"{found.code} {found.name} ({found.category}, default severity {found.default_severity})\n")
     click.echo(found.doc.strip())
-    click.echo("\nParameters ([tool.losslint.rules." + found.code + "]):")
-    click.echo(f"  severity = {json.dumps(found.default_severity)}")
-    for name, value in found.defaults.items():
-        click.echo(f"  {name} = {json.dumps(value)}")
+    click.echo("\n" + rule_parameters(found))
 
 
 @main.command("report")
