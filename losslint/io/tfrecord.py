@@ -136,13 +136,17 @@ def frame_records(data: bytes) -> Framing:
 
 
 _FRAME_CHUNK = 1 << 22
+# Every writer sets an Event's wall_time, field 1 (fixed64), so an event record's payload starts with this tag byte.
+# Only a filter: a record that starts otherwise breaks the chain, and the framing falls back to walking.
+_EVENT_FIRST_BYTE = 0x09
 
 
 def _frame_at_once(data: bytes) -> Framing | None:
     """Framing without a Python step per record, or None when the shortcut does not apply.
 
-    A record start is a byte position whose 8-byte length has its top five bytes zero (records under 16 MiB) and
-    whose length CRC matches the next 4 bytes; a false match inside a payload has odds of 2**-32. If the matches,
+    A record start is a byte position whose 8-byte length has its top five bytes zero (records under 16 MiB), whose
+    payload starts like an Event's, and whose length CRC matches the next 4 bytes; a false match inside a payload
+    has odds of 2**-32. If the matches,
     each followed by its record, chain from byte 0 exactly to the end of the file (or to a last record cut short),
     they are the records that walking the length fields would find; anything else falls back to walking.
     """
@@ -157,6 +161,7 @@ def _frame_at_once(data: bytes) -> Framing | None:
         zero = buf[lo:hi + 8] == 0
         count = hi - lo
         small = zero[3:3 + count] & zero[4:4 + count] & zero[5:5 + count] & zero[6:6 + count] & zero[7:7 + count]
+        small &= buf[lo + HEADER_SIZE:hi + HEADER_SIZE] == _EVENT_FIRST_BYTE
         found.append(np.flatnonzero(small) + lo)
     positions = np.concatenate(found)
     if not len(positions) or positions[0] != 0:
