@@ -7,7 +7,8 @@ Corpora, each printed as its own tables:
 
 - synthetic: `tests/synthetic_curves.corpus(n_per_kind, seed0)`, labels true by construction, checked in memory
   (`losslint.engine.check_runs`) or, with `--via-files`, written as JSONL and read back (`check_paths`);
-- fixtures: `fixtures/runs/<scenario>/` with the verdicts in `fixtures/expected.toml`;
+- fixtures: `fixtures/runs/<scenario>/<format>/` with the verdicts of `[scenario.<name>]` in
+  `fixtures/expected.toml` (every format of a scenario is the same run and gets its verdict);
 - realworld: `/work/shared/realworld/` (or `$LOSSLINT_REALWORLD`) with hand labels from
   `tests/data/realworld_labels.toml`.
 
@@ -191,6 +192,46 @@ def labeled_tree_cases(root: Path, labels: dict[str, dict[str, Any]], jobs: int)
     return cases
 
 
+def fixture_cases(root: Path, expected: dict[str, dict[str, Any]], jobs: int) -> list[Case]:
+    """`losslint check fixtures/runs` once; every run below `<scenario>/` (one per log format) gets the scenario's
+    verdict from `[scenario.<name>]` in `fixtures/expected.toml`. A scenario with no run counts as a miss."""
+    from losslint import engine
+
+    results, errors = engine.check_paths([root], jobs=jobs)
+    for error in errors:
+        print(f"  read error: {error.text}", file=sys.stderr)
+    cases, seen = [], set()
+    for result in results:
+        scenario = result.run.name.split("/", 1)[0]
+        if scenario not in expected:
+            continue
+        seen.add(scenario)
+        cases.append(Case(result.run.name, expected[scenario]["verdict"], f"{scenario}/{result.run.format}", result,
+                          dict(expected[scenario])))
+    for scenario in sorted(set(expected) - seen):
+        print(f"  scenario without a run: {scenario}", file=sys.stderr)
+        cases.append(Case(scenario, expected[scenario]["verdict"], scenario, None, dict(expected[scenario])))
+    return cases
+
+
+def best_window_lines(cases: Sequence[Case]) -> list[str]:
+    """Fixtures: is losslint's best step inside the scenario's `best_step_window`?"""
+    inside, total, misses = 0, 0, []
+    for case in cases:
+        window = case.truth.get("best_step_window")
+        if not window or case.result is None or case.result.early_stop is None:
+            continue
+        total += 1
+        best = case.result.early_stop.best_step
+        if best is not None and window[0] <= best <= window[1]:
+            inside += 1
+        else:
+            misses.append(f"{case.name} best {best} not in {window}")
+    if not total:
+        return []
+    return [f"best step inside the expected window: {inside}/{total}"] + [f"  {m}" for m in misses]
+
+
 def stop_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str, int], int]:
     """Regret and compute saved per method over the cases whose monitored metric is finite everywhere; and, for the
     cases where it turns non-finite, how many each method stopped before the first non-finite evaluation."""
@@ -310,7 +351,7 @@ def family_lines(cases: Sequence[Case]) -> list[str]:
     for case in cases:
         by_family[(case.label, case.family)].append(case)
     lines = ["per family: verdicts, and the rules (warning+) that fired on the misjudged runs (count)",
-             f"  {'label/family':<28} {'n':>4} {'right':>6}  verdicts | misfiring rules"]
+             f"  {'label/family':<40} {'n':>4} {'right':>6}  verdicts | misfiring rules"]
     for (label, family), group in sorted(by_family.items()):
         verdicts = Counter(c.verdict for c in group)
         right = verdicts.get(label, 0)
@@ -321,7 +362,7 @@ def family_lines(cases: Sequence[Case]) -> list[str]:
                                     if f.severity in ("warning", "error")})
         spread = " ".join(f"{SHORT.get(v, v)}={n}" for v, n in verdicts.most_common())
         misfires = " ".join(f"{code}={n}" for code, n in wrong_rules.most_common(6))
-        lines.append(f"  {label + '/' + family:<28} {len(group):>4} {right / len(group):>6.0%}  {spread} | {misfires}")
+        lines.append(f"  {label + '/' + family:<40} {len(group):>4} {right / len(group):>6.0%}  {spread} | {misfires}")
     return lines
 
 
@@ -441,9 +482,10 @@ def main(argv: list[str] | None = None) -> int:
     if "fixtures" in wanted:
         expected = REPO / "fixtures" / "expected.toml"
         if expected.exists():
-            cases = labeled_tree_cases(REPO / "fixtures" / "runs", load_labels(expected), args.jobs)
+            scenarios = tomllib.loads(expected.read_text()).get("scenario", {})
+            cases = fixture_cases(REPO / "fixtures" / "runs", scenarios, args.jobs)
             lines, targets = corpus_report("fixtures", cases, None, args.misjudged, synthetic=False)
-            out += lines + [""]
+            out += lines + best_window_lines(cases) + [""]
             all_targets += targets
         else:
             out += [f"fixtures: {expected} not found, skipped", ""]
