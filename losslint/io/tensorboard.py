@@ -229,6 +229,20 @@ def _fast_simple_values(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray
                         joined("walls"))
 
 
+def _bytes_from(head: np.ndarray, offsets: np.ndarray, count: int) -> np.ndarray:
+    """(n, count) bytes of each row of `head` from its own offset. Steps mostly grow, so the offset (which follows
+    the step's varint width) changes in a few long runs: copy run by run, gathering only when runs are many."""
+    changes = np.flatnonzero(offsets[1:] != offsets[:-1]) + 1
+    if len(changes) > 64:
+        return np.take_along_axis(head, offsets[:, None] + np.arange(count, dtype=offsets.dtype), axis=1)
+    out = np.empty((len(head), count), dtype=head.dtype)
+    bounds = [0, *changes.tolist(), len(head)]
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        start = int(offsets[lo])
+        out[lo:hi] = head[lo:hi, start:start + count]
+    return out
+
+
 def _fast_chunk(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> _FastScalars:
     """Decode, all at once, the records laid out exactly as PyTorch/tensorboardX/TF1 write one `simple_value`:
 
@@ -255,8 +269,7 @@ def _fast_chunk(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> _Fa
     groups[np.arange(widest) >= step_bytes[:, None]] = 0
     step = np.bitwise_or.reduce(groups, axis=1)
     q = np.where(has_step, 10 + step_bytes, 9)  # offset of the summary field within the record
-    summary, summary_len, value, value_len, tag, tag_len = np.take_along_axis(
-        head, q[:, None] + np.arange(6, dtype=np.int16), axis=1).T
+    summary, summary_len, value, value_len, tag, tag_len = _bytes_from(head, q, 6).T
     rest = lengths - q
     layout = (summary == 0x2A) & (summary_len < 0x80) & (value == 0x0A) & (value_len < 0x80)
     layout &= (tag == 0x0A) & (tag_len > 0) & (tag_len < 0x80)
