@@ -381,6 +381,26 @@ def test_vectorised_decoding_property():
     assert sum(decoded_counts) > 100  # the vectorised path did decode, not only the fallback
 
 
+@pytest.mark.parametrize("length", [3, 8, 13, 24])
+def test_string_grouping_is_exact(length):
+    rng = np.random.default_rng(length)
+    # 40 distinct strings that share all but one byte (more than the peeled ones, so hashing runs too)
+    base = bytearray(b"q" * length)
+    words = []
+    for number in range(40):
+        word = bytearray(base)
+        word[number % length] = 65 + number
+        words.append(bytes(word))
+    picks = rng.integers(0, len(words), 500)
+    text = b"".join(b"|" + words[i] for i in picks)
+    buf = np.frombuffer(text, np.uint8)
+    starts = np.arange(len(picks)) * (length + 1) + 1
+    group, first = tb_module._same_strings(buf, starts, length)
+    got = [bytes(buf[s:s + length]) for s in starts[first]]
+    assert len(set(got)) == len(got) == len(set(picks.tolist()))
+    assert [got[g] for g in group] == [words[i] for i in picks]
+
+
 def test_framing_shortcut_steps_aside_for_a_header_inside_a_payload(tmp_path):
     edge = fx.write_layout_edge_cases(tmp_path / "edge")
     data = edge.read_bytes()

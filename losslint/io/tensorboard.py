@@ -160,18 +160,20 @@ def _same_strings(buf: np.ndarray, starts: np.ndarray, length: int, peel: int = 
     first: list[int] = []
     remaining = None  # None: every string
     for _ in range(peel):
-        pool = words if remaining is None else words[remaining]
-        if not len(pool):
+        pool = words if remaining is None else [column[remaining] for column in words]
+        if not len(pool[0]):
             break
-        same = (pool == pool[0]).all(axis=1)
+        same = pool[0] == pool[0][0]
+        for column in pool[1:]:
+            same &= column == column[0]
         members = np.flatnonzero(same) if remaining is None else remaining[same]
         group[members] = len(first)
         first.append(int(members[0]))
         remaining = np.flatnonzero(~same) if remaining is None else remaining[~same]
     if remaining is not None and len(remaining):
         rest = np.zeros(len(remaining), dtype=np.int64)
-        for column in words[remaining].T:
-            ids, distinct = pd.factorize(column)
+        for column in words:
+            ids, distinct = pd.factorize(column[remaining])
             rest = pd.factorize(rest * len(distinct) + ids)[0]
         grows = np.r_[True, rest[1:] > np.maximum.accumulate(rest)[:-1]]  # factorize numbers in order of appearance
         group[remaining] = rest + len(first)
@@ -179,18 +181,18 @@ def _same_strings(buf: np.ndarray, starts: np.ndarray, length: int, peel: int = 
     return group, np.asarray(first, dtype=np.int64)
 
 
-def _string_words(buf: np.ndarray, starts: np.ndarray, length: int) -> np.ndarray:
-    """(n, words) uint64: each string as little-endian 8-byte words, the last one overlapping (or masked if short)."""
+def _string_words(buf: np.ndarray, starts: np.ndarray, length: int) -> list[np.ndarray]:
+    """Each string as little-endian 8-byte words, one array per word; the last word overlaps (or is short)."""
     if length >= 8:
         offsets = list(range(0, length - 7, 8))
         if length % 8:
             offsets.append(length - 8)
         windows = np.lib.stride_tricks.sliding_window_view(buf, 8)
-        return np.stack([windows[starts + offset].view("<u8").ravel() for offset in offsets], axis=1)
+        return [windows[starts + offset].view("<u8").ravel() for offset in offsets]
     word = np.zeros(len(starts), dtype=np.uint64)
     for k in range(length):
         word |= buf[starts + k].astype(np.uint64) << np.uint64(8 * k)
-    return word[:, None]
+    return [word]
 
 
 @dataclass
