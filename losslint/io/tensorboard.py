@@ -501,6 +501,7 @@ def _assemble(series: _Series, notes: list[str], regressions: list[dict[str, Any
                          f"out-of-order steps in a pre-v2 event file)")
 
     # A later file that resumes a tag at or below the last step seen for it replaces the overlapping points.
+    found: list[dict[str, Any]] = []
     for number in range(1, len(series.files)):
         in_file = owner == number
         for code in np.unique(codes[in_file & keep]):
@@ -516,14 +517,27 @@ def _assemble(series: _Series, notes: list[str], regressions: list[dict[str, Any
             keep &= ~doomed
             if first_step == last_step and doomed.sum() == 1 and _same_value(values[doomed][0], values[mine][0]):
                 continue  # the last point logged again, as HF's final-evaluation writer does with train/epoch
-            tag = tags[code]
-            where = _relative(series.files[number].path, base)
-            regressions.append({"tag": tag, "split": series.split, "file": where, "from_step": last_step,
-                                "to_step": first_step, "dropped_points": int(doomed.sum())})
-            notes.append(f"step regression: {where} logs {tag!r} from step {first_step} after an earlier file "
-                         f"reached step {last_step}; {int(doomed.sum())} earlier point(s) at step >= {first_step} "
-                         f"replaced (TensorBoard restart rule)")
+            found.append({"tag": tags[code], "split": series.split, "file": _relative(series.files[number].path, base),
+                          "from_step": last_step, "to_step": first_step, "dropped_points": int(doomed.sum())})
+    regressions.extend(found)
+    notes.extend(_regression_notes(found))
     return tags, codes[keep], steps[keep], values[keep], walls[keep]
+
+
+def _regression_notes(regressions: list[dict[str, Any]]) -> list[str]:
+    """One note per resumed file and step pair, naming its tags (a run logs dozens of tags per restart)."""
+    by_restart: dict[tuple[str, int, int], list[dict[str, Any]]] = {}
+    for regression in regressions:
+        key = (regression["file"], regression["from_step"], regression["to_step"])
+        by_restart.setdefault(key, []).append(regression)
+    notes = []
+    for (where, last_step, first_step), group in by_restart.items():
+        names = ", ".join(repr(r["tag"]) for r in group[:5]) + (f" and {len(group) - 5} more" if len(group) > 5 else "")
+        dropped = sum(r["dropped_points"] for r in group)
+        notes.append(f"step regression: {where} resumes at step {first_step} after an earlier file reached step "
+                     f"{last_step} ({names}); {dropped} earlier point(s) at step >= {first_step} replaced "
+                     f"(TensorBoard restart rule)")
+    return notes
 
 
 def _same_value(a: float, b: float) -> bool:
