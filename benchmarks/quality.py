@@ -417,6 +417,8 @@ def misjudged_lines(cases: Sequence[Case], limit: int) -> list[str]:
         codes = ", ".join(f"{f.code}/{f.severity}" for f in (c.result.findings if c.result else [])) or "no findings"
         known = " [known disagreement]" if c.truth.get("known_disagreement") else ""
         lines.append(f"  {c.name}: label {c.label}, verdict {c.verdict}{known}; {codes}")
+        if c.truth.get("gap"):
+            lines.append(f"      gap (from the label file): {str(c.truth['gap'])[:160]}")
     return lines
 
 
