@@ -129,6 +129,23 @@ def discover(paths: Sequence[str | os.PathLike]) -> Discovery:
     names: dict[tuple[str, Path], str] = {}
     seen_files: set[Path] = set()
 
+    def take(path: Path, base: Path, fallback: str) -> Path | None:
+        """Claim one file for its run; returns the run key, None when no reader wants it or it was seen."""
+        real = path.resolve()
+        if real in seen_files:  # one file reached twice (two arguments, a linked folder): read it once
+            return None
+        seen_files.add(real)
+        reader = _claim(path, all_readers)
+        if reader is None:
+            return None
+        key = reader.run_key(path).resolve()
+        slot = (reader.format, key)
+        files = claimed.setdefault(slot, [])
+        if path not in files:
+            files.append(path)
+        names.setdefault(slot, _run_name(reader.run_key(path), base, fallback))
+        return key
+
     for raw in paths:
         root = Path(raw)
         try:
@@ -137,30 +154,26 @@ def discover(paths: Sequence[str | os.PathLike]) -> Discovery:
             errors.append(ReadError(root, f"cannot open: {exc.strerror or exc}"))
             continue
         if stat.S_ISDIR(mode):
-            base, fallback, candidates = root, root.resolve().name, _walk_files(root, errors)
+            real_root = root.resolve()
+            wider: dict[Path, None] = {}
+            for path in _walk_files(root, errors):
+                key = take(path, root, real_root.name)
+                # a folder inside one run (Keras `validation/`): the whole run is read, as for a file argument
+                if key is not None and key != real_root and key in real_root.parents:
+                    wider.setdefault(key)
+            for key in wider:
+                for path in _walk_files(key, errors):
+                    take(path, Path.cwd(), key.name)
         else:
             reader = _claim(root, all_readers)
             if reader is None:
                 errors.append(ReadError(root, "not a training log losslint can read"))
                 continue
             key_dir = reader.run_key(root)
-            base, fallback = Path.cwd(), key_dir.resolve().name
             # the whole run that holds the file, not the file alone
-            candidates = [p for p in _walk_files(key_dir, errors)] if key_dir.is_dir() else [root]
-        for path in candidates:
-            real = path.resolve()
-            if real in seen_files:  # one file reached twice (two arguments, a linked folder): read it once
-                continue
-            seen_files.add(real)
-            reader = _claim(path, all_readers)
-            if reader is None:
-                continue
-            key = reader.run_key(path).resolve()
-            slot = (reader.format, key)
-            files = claimed.setdefault(slot, [])
-            if path not in files:
-                files.append(path)
-            names.setdefault(slot, _run_name(reader.run_key(path), base, fallback))
+            candidates = list(_walk_files(key_dir, errors)) if key_dir.is_dir() else [root]
+            for path in candidates:
+                take(path, Path.cwd(), key_dir.resolve().name)
 
     groups = _merge_formats(claimed, names, {r.format: r for r in all_readers})
     return Discovery(groups=groups, errors=errors)

@@ -11,7 +11,7 @@ import pytest
 from losslint import discover
 from losslint.findings import EarlyStop, Finding, Result
 
-REALWORLD = Path("/work/shared/realworld")
+from realworld_path import REALWORLD
 
 
 def realworld(rel: str) -> Path:

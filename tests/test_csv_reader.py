@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from losslint.errors import ReadError
 from losslint.io.csvlog import READER
 
-REALWORLD = Path("/work/shared/realworld")
+from realworld_path import REALWORLD
 KERAS_APPENDED = REALWORLD / "keras_csv" / "brain-tumor-cnn-appended" / "training_log.csv"
 KERAS_TOMATO = REALWORLD / "keras_csv" / "tomato-leaf-cnn" / "training_log.csv"
 LIGHTNING = REALWORLD / "lightning_csv" / "slm-training"

@@ -11,7 +11,7 @@ from losslint.discover import discover, load
 from losslint.io import readers
 
 HF = Path(__file__).parent / "data" / "hf"
-REALWORLD = Path("/work/shared/realworld")
+from realworld_path import REALWORLD
 
 JSONL_RUN = '{"step": 1, "loss": 2.0, "val_loss": 2.5}\n{"step": 2, "loss": 1.0, "val_loss": 2.0}\n'
 CSV_RUN = "step,loss,val_loss\n1,2.0,2.5\n2,1.0,2.0\n"
@@ -196,3 +196,15 @@ def test_hf_fixture_copy_with_a_tensorboard_run_dir_only(tmp_path):
     shutil.copytree(HF / "single_eval" / "runs", tmp_path / "out" / "runs")
     found = discover([tmp_path / "out"])
     assert [g.format for g in found.groups] == ["tensorboard"]
+
+
+def test_a_split_subfolder_argument_reads_its_whole_run():
+    """`losslint check run/validation` means the run, not half of it: Keras writes train/ and validation/ apart."""
+    imdb = REALWORLD / "tensorboard" / "keras-imdb"
+    if not imdb.is_dir():
+        pytest.skip("realworld data not present")
+    found = discover([imdb / "validation"])
+    assert len(found.groups) == 1 and not found.errors
+    group = found.groups[0]
+    assert sorted(Path(f).parent.name for f in group.files) == ["train", "validation"]
+    assert Path(group.key) == imdb.resolve()

@@ -9,7 +9,7 @@ import pytest
 from losslint.analysis.early_stop import (BASELINES, baseline_stops, metric_direction, patience_stop, prechelt_gl,
                                           prechelt_pq, prechelt_up, recommend, saved_fraction)
 
-REALWORLD = "/work/shared/realworld"
+from realworld_path import REALWORLD
 
 
 # ----------------------------------------------------------------------------------------------- HF patience

@@ -17,7 +17,7 @@ from losslint.errors import ReadError
 from losslint.io.jsonl import READER
 from tensorboard_points import tensorboard_points
 
-REALWORLD = Path("/work/shared/realworld")
+from realworld_path import REALWORLD
 FRUIT = REALWORLD / "jsonl" / "detectron2-fruit" / "metrics.json"
 WASTE = REALWORLD / "jsonl" / "detectron2-medical-waste" / "metrics.json"
 FLOAT32_RTOL = 1e-6  # TensorBoard stores float32

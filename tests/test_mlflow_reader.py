@@ -10,7 +10,9 @@ import pytest
 from losslint.errors import ReadError
 from losslint.io.mlflow import READER
 
-SWAHILI = Path("/work/shared/realworld/mlflow/swahili-stt-keras-autolog")
+from realworld_path import REALWORLD
+
+SWAHILI = REALWORLD / "mlflow" / "swahili-stt-keras-autolog"
 SWAHILI_RUN = SWAHILI / "mlruns" / "1" / "ed05f9cd599442fe9a0c9222184710b8"
 
 

@@ -21,7 +21,9 @@ from losslint.io.tensorboard import READER, parse_event_file
 
 import tb_fixtures as fx
 
-REALWORLD = Path("/work/shared/realworld/tensorboard")
+from realworld_path import REALWORLD as _CORPUS
+
+REALWORLD = _CORPUS / "tensorboard"
 LFS_RUN = "edge-git-lfs-pointer-flax-swe-gpt"
 HPARAMS_ONLY_RUN = "keras-hparam-root"
 

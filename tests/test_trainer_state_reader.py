@@ -20,7 +20,7 @@ from losslint.io.trainer_state import READER, eval_set_names, metric_name
 from tensorboard_points import tensorboard_points
 
 HF = Path(__file__).parent / "data" / "hf"
-REALWORLD = Path("/work/shared/realworld")
+from realworld_path import REALWORLD
 TS = REALWORLD / "trainer_state"
 # TensorBoard stores scalars as float32; trainer_state.json keeps the Python float.
 FLOAT32_RTOL = 1e-6

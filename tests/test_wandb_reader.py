@@ -23,7 +23,9 @@ from hypothesis import strategies as st
 from losslint.errors import ReadError
 from losslint.io.wandb import READER
 
-REALWORLD = Path("/work/shared/realworld/wandb")
+from realworld_path import REALWORLD as _CORPUS
+
+REALWORLD = _CORPUS / "wandb"
 FIXTURES = Path(__file__).parent / "data" / "wandb"
 LOGGED = json.loads((FIXTURES / "logged.json").read_text())
 FIXTURE_RUN = FIXTURES / LOGGED["basic"]["run_folder"]
