@@ -127,6 +127,50 @@ def test_trainer_state_has_hf_entry_shapes(scenario):
     assert (state["best_metric"], state["best_global_step"]) == min(finite, key=lambda pair: pair[0])
 
 
+def load_script():
+    pytest.importorskip("torch")
+    import importlib.util
+
+    name = "losslint_fixture_finetune"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, FIXTURES / "finetune.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while the file runs
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def test_trainer_state_fallback_writes_the_same_keys_and_says_so(tmp_path, monkeypatch):
+    pytest.importorskip("transformers")
+    script = load_script()
+    history = [{"loss": 0.5, "grad_norm": 1.0, "learning_rate": 1e-3, "epoch": 1.0, "step": 10},
+               {"eval_loss": 0.6, "epoch": 1.0, "step": 10}, {"eval_loss": float("nan"), "epoch": 2.0, "step": 20}]
+    kwargs = dict(global_step=20, max_steps=20, epoch=2.0, num_train_epochs=2, tokens_seen=0)
+    scenario = script.SCENARIOS["overfit"]
+    real = script.write_trainer_state(tmp_path / "real.json", scenario, history, **kwargs)
+    monkeypatch.setitem(sys.modules, "transformers", None)  # `from transformers import ...` now raises ImportError
+    fallback = script.write_trainer_state(tmp_path / "fallback.json", scenario, history, **kwargs)
+    assert real.startswith("transformers.TrainerState") and fallback == "losslint finetune.py fallback"
+    real_state = json.loads((tmp_path / "real.json").read_text(encoding="utf-8"))
+    fallback_state = json.loads((tmp_path / "fallback.json").read_text(encoding="utf-8"))
+    assert fallback_state.pop("written_by") == "losslint finetune.py fallback"
+    assert set(fallback_state) == set(real_state)
+    assert json.dumps(fallback_state["log_history"]) == json.dumps(real_state["log_history"])  # NaN as "NaN"
+    assert (real_state["best_metric"], real_state["best_global_step"]) == (0.6, 10)  # a NaN is never best
+
+
+def test_bleu_matches_hand_computed_values():
+    script = load_script()
+    assert script.corpus_bleu([[1, 2, 3, 4, 5]], [[1, 2, 3, 4, 5]]) == pytest.approx(1.0)
+    assert script.corpus_bleu([[6, 7, 8, 9]], [[1, 2, 3, 4]]) == 0.0
+    # reversed 4-token hypothesis: unigram precision 4/4; 2-,3-,4-gram matches 0 of 3, 2, 1 -> add-one smoothing
+    expected = math.exp((math.log(1.0) + math.log(1 / 4) + math.log(1 / 3) + math.log(1 / 2)) / 4)
+    assert script.corpus_bleu([[4, 3, 2, 1]], [[1, 2, 3, 4]]) == pytest.approx(expected)
+    # a hypothesis shorter than its reference pays the brevity penalty exp(1 - 4/2)
+    short = script.corpus_bleu([[1, 2]], [[1, 2, 3, 4]])
+    assert short == pytest.approx(math.exp(1 - 2) * math.exp((0 + math.log(2 / 2) + math.log(1 / 1) + math.log(1 / 1)) / 4))
+
+
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_wandb_export_has_the_ui_columns(scenario):
     with open(RUNS / scenario / "wandb_export" / "wandb_export.csv", encoding="utf-8") as handle:
