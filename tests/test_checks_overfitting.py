@@ -19,7 +19,7 @@ def test_o101_finds_the_minimum_and_the_rise():
     run = make_run({"train/loss": (TRAIN_STEPS, descent(200, 2.0, 0.05)), "eval/loss": (EVAL_STEPS, u_shape(7, 0.6))})
     [finding] = run_rule("O101", run)
     assert finding.step == EVAL_STEPS[7]
-    assert "rose" in finding.message and "stop at step 800" in finding.message
+    assert "rose" in finding.message and "keep the checkpoint of step 800" in finding.message
     assert finding.severity == "error"  # a 60% rise is past severe_rise=0.5
     assert check(run).verdict == "overfitting"
 

@@ -85,5 +85,5 @@ def check(view, params):
         yield emit(__name__, params, series.metric, found["step_min"],
                    f"{series.metric} reached its minimum {num(found['best'])} at step {found['step_min']}, then rose "
                    f"{pct(found['rel'])} to {num(found['end'])}{perplexity} by step {found['last_step']}{train_text(trend)}{onset_text}; "
-                   f"stop at step {found['step_min']} (early stopping, keep the best checkpoint), get more data or add "
+                   f"keep the checkpoint of step {found['step_min']} (early stopping with restore-best), get more data or add "
                    f"regularisation (dropout, weight decay, augmentation)", severity=severity)

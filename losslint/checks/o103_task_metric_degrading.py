@@ -47,5 +47,5 @@ def check(view, params):
             continue
         yield emit(__name__, params, series.metric, step_best,
                    f"{series.metric} was best ({num(best)}) at step {step_best}, then got {pct(worse / max(abs(best), 1e-12))} "
-                   f"worse ({num(end)} by step {int(steps[-1])}){train_text(trend)}; stop at step {step_best} and select "
-                   f"checkpoints by this metric; add data or regularisation")
+                   f"worse ({num(end)} by step {int(steps[-1])}){train_text(trend)}; keep the checkpoint of step {step_best} (select "
+                   f"checkpoints by this metric); add data or regularisation")
