@@ -156,8 +156,12 @@ def discover(paths: Sequence[str | os.PathLike]) -> Discovery:
         if stat.S_ISDIR(mode):
             real_root = root.resolve()
             wider: dict[Path, None] = {}
+            # a folder that is itself one run is named as the user wrote it (`runs/exp1`, not `exp1`) when that
+            # is a relative path; an absolute one or `.` is named after the folder
+            as_given = root.as_posix().rstrip("/")
+            own_name = real_root.name if root.is_absolute() or as_given in ("", ".", "..") else as_given
             for path in _walk_files(root, errors):
-                key = take(path, root, real_root.name)
+                key = take(path, root, own_name)
                 # a folder inside one run (Keras `validation/`): the whole run is read, as for a file argument
                 if key is not None and key != real_root and key in real_root.parents:
                     wider.setdefault(key)

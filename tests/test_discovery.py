@@ -37,6 +37,8 @@ def test_run_names_are_posix_paths_relative_to_the_argument(tmp_path, monkeypatc
     assert names == ["a/b/run1", "a/run2", "exp"]
     monkeypatch.chdir(tmp_path)
     assert sorted(g.name for g in discover(["./exp/a"]).groups) == ["b/run1", "run2"]
+    # ... and a folder that is one run, given as a relative path, keeps the path as written
+    assert [g.name for g in discover(["exp/a/run2"]).groups] == ["exp/a/run2"]
 
 
 def test_directory_symlink_loop_is_one_error_and_the_walk_finishes(tmp_path):
