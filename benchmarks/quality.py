@@ -361,7 +361,8 @@ def family_lines(cases: Sequence[Case]) -> list[str]:
                 wrong_rules.update({f"{f.code}:{f.severity[0]}" for f in c.result.findings
                                     if f.severity in ("warning", "error")})
         spread = " ".join(f"{SHORT.get(v, v)}={n}" for v, n in verdicts.most_common())
-        misfires = " ".join(f"{code}={n}" for code, n in wrong_rules.most_common(6))
+        ranked = sorted(wrong_rules.items(), key=lambda item: (-item[1], item[0]))[:6]  # ties in code order
+        misfires = " ".join(f"{code}={n}" for code, n in ranked)
         lines.append(f"  {label + '/' + family:<40} {len(group):>4} {right / len(group):>6.0%}  {spread} | {misfires}")
     return lines
 
