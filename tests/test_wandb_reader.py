@@ -396,6 +396,7 @@ def test_discovery_of_a_real_wandb_directory_layout(tmp_path):
     shutil.copytree(FIXTURE_RUN, run_dir)
     (run_dir / "logs").mkdir()
     (run_dir / "logs" / "debug.log").write_text("2025-01-01 INFO wandb.init\n")
+    (run_dir / "files").mkdir(exist_ok=True)  # git keeps no empty folder: the committed fixture may lack it
     (run_dir / "files" / "requirements.txt").write_text("torch==2.5\n")
     (run_dir / "files" / "wandb-metadata.json").write_text('{"os": "Linux", "python": "3.11"}')
     (run_dir / "files" / "media" / "table").mkdir(parents=True)
