@@ -53,6 +53,22 @@ def show(paths: tuple[Path, ...], fmt: str) -> None:
     sys.exit(EXIT_FINDINGS if errors else EXIT_CLEAN)
 
 
+def write_jsonl(table: pd.DataFrame, output: Path) -> None:
+    """One object per row; NaN/Infinity as the bare tokens Python, losslint and most ML logs use (JSON's null
+    would lose the difference between NaN, inf and an unknown wall time)."""
+    columns = list(table.columns)
+    with open(output, "w", encoding="utf-8") as out:
+        for row in table.itertuples(index=False, name=None):
+            record = {}
+            for column, value in zip(columns, row):
+                if column in ("wall_time", "epoch") and value != value:  # unknown, not a measured NaN
+                    value = None
+                elif hasattr(value, "item"):
+                    value = value.item()
+                record[column] = value
+            out.write(json.dumps(record) + "\n")
+
+
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
@@ -62,16 +78,18 @@ def export(paths: tuple[Path, ...], output: Path) -> None:
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".parquet"):
         raise click.UsageError(f"{output}: unknown export format {suffix!r}; use .csv, .jsonl or .parquet")
-    runs, errors = discover.load(list(paths))
+    # an earlier export lying in the scanned tree is not a training log to export again
+    runs, errors = discover.load(list(paths), exclude=[output])
     frames = [run.data.assign(run=run.name, format=run.format) for run in runs]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["metric", "step", "value", "wall_time", "epoch", "tag", "run", "format"])
     table = table[["run", "format", "metric", "step", "value", "wall_time", "epoch", "tag"]]
     try:
         if suffix == ".csv":
-            table.to_csv(output, index=False)
+            # NaN and inf are findings: written as `NaN`/`inf` (pandas and losslint read them back), not as gaps
+            table.to_csv(output, index=False, na_rep="NaN")
         elif suffix == ".jsonl":
-            table.to_json(output, orient="records", lines=True)
+            write_jsonl(table, output)
         else:
             table.to_parquet(output, index=False)
     except ImportError as exc:

@@ -120,14 +120,15 @@ def _run_name(key: Path, base: Path, fallback: str) -> str:
     return fallback if text in ("", ".") else text
 
 
-def discover(paths: Sequence[str | os.PathLike]) -> Discovery:
-    """Group the files under `paths` into runs (no file is read beyond a reader's cheap sniff)."""
+def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.PathLike] = ()) -> Discovery:
+    """Group the files under `paths` into runs (no file is read beyond a reader's cheap sniff); files in `exclude`
+    (an export's own output file, say) are never taken."""
     all_readers = readers()
     errors: list[ReadError] = []
     # (format, key) -> files; insertion order keeps output stable
     claimed: dict[tuple[str, Path], list[Path]] = {}
     names: dict[tuple[str, Path], str] = {}
-    seen_files: set[Path] = set()
+    seen_files: set[Path] = {Path(p).resolve() for p in exclude}
 
     def take(path: Path, base: Path, fallback: str) -> Path | None:
         """Claim one file for its run; returns the run key, None when no reader wants it or it was seen."""
@@ -231,12 +232,12 @@ def read_group(group: RunGroup, aliases: Mapping[str, str] | None = None) -> tup
     return runs, []
 
 
-def load(paths: str | os.PathLike | Sequence[str | os.PathLike], aliases: Mapping[str, str] | None = None
-         ) -> tuple[list[Run], list[ReadError]]:
+def load(paths: str | os.PathLike | Sequence[str | os.PathLike], aliases: Mapping[str, str] | None = None,
+         exclude: Iterable[str | os.PathLike] = ()) -> tuple[list[Run], list[ReadError]]:
     """Discover and read every run under `paths`."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
-    found = discover(paths)
+    found = discover(paths, exclude)
     runs: list[Run] = []
     errors = list(found.errors)
     for group in found.groups:
