@@ -51,3 +51,50 @@ def test_mann_kendall_short_or_constant_is_no_trend():
     assert mann_kendall(np.array([1.0, 2.0])).trend == "no trend"
     assert mann_kendall(np.ones(10)).trend == "no trend"
     assert mann_kendall(np.array([1.0, np.nan, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0])).trend == "increasing"
+
+
+def _random_series(rng, n, kind):
+    if kind == 0:
+        return rng.normal(size=n)
+    if kind == 1:  # ties
+        return np.round(rng.normal(size=n), 1)
+    if kind == 2:
+        return rng.normal(size=n) + np.linspace(0, rng.uniform(-3, 3), n)
+    return rng.integers(0, 3, n).astype(float)  # heavy ties
+
+
+@pytest.mark.parametrize("n", [3, 5, 12, 33, 34, 80, 600, 5000])
+def test_mann_kendall_matches_scipy_kendalltau(n):
+    stats = pytest.importorskip("scipy.stats")
+    for seed in range(40):
+        rng = np.random.default_rng(seed)
+        y = _random_series(rng, n, seed % 4)
+        if np.ptp(y) == 0:
+            continue
+        expected = stats.kendalltau(np.arange(n), y)
+        got = mann_kendall(y)
+        assert got.tau == float(expected.statistic)
+        # scipy's erf/erfc (cephes) and the C library's may differ in the last bits
+        assert got.p_value == pytest.approx(float(expected.pvalue), rel=1e-12, abs=1e-300)
+
+
+def test_mann_kendall_exact_p_for_nearly_sorted_long_series_matches_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    y = np.arange(200, dtype=float)
+    y[[50, 51]] = y[[51, 50]]  # one discordant pair: scipy switches to the exact distribution
+    assert mann_kendall(y).p_value == float(stats.kendalltau(np.arange(200), y).pvalue)
+
+
+@pytest.mark.parametrize("n", [2, 3, 10, 57, 400, 1500])
+@pytest.mark.parametrize("confidence", [0.95, 0.9, 0.99])
+def test_theil_sen_matches_scipy_theilslopes(n, confidence):
+    stats = pytest.importorskip("scipy.stats")
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        steps = np.sort(rng.choice(np.arange(5 * n), n, replace=seed % 2 == 1))
+        if np.ptp(steps) == 0:
+            continue
+        y = _random_series(rng, n, seed % 4)
+        expected = stats.theilslopes(y, steps.astype(np.float64), alpha=confidence)
+        got = theil_sen(steps, y, confidence=confidence)
+        assert (got.slope, got.intercept, got.lo_slope, got.hi_slope) == tuple(float(v) for v in expected)
