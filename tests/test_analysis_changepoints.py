@@ -110,3 +110,41 @@ def test_huge_values_do_not_overflow_and_scale_does_not_matter():
     with np.errstate(over="raise", invalid="raise"):
         huge = ChangePointDetector().fit(np.arange(n), y * 1e300)
     assert huge.steps == small.steps and len(small.steps) == 1
+
+
+def _ruptures_linear_trend_ends(work, t, pen, min_size, jump):
+    """ruptures' own PELT on the same linear-trend cost: the reference `_pelt` must reproduce."""
+    ruptures = pytest.importorskip("ruptures")
+    from ruptures.base import BaseCost
+
+    from losslint.analysis.changepoints import _PrefixSums
+
+    class LinearTrendCost(BaseCost):
+        model = "linear_trend"
+        min_size = 3
+
+        def fit(self, signal):
+            self.signal = np.asarray(signal, dtype=np.float64).reshape(len(signal), -1)
+            self.sums = _PrefixSums(t, self.signal[:, 0])
+            return self
+
+        def error(self, start, end):
+            return self.sums.fit(start, end)[2]
+
+    algo = ruptures.Pelt(custom_cost=LinearTrendCost(), min_size=min_size, jump=jump)
+    return algo.fit(work.reshape(-1, 1)).predict(pen=pen)
+
+
+@pytest.mark.parametrize("jump,min_size", [(10, 10), (5, 10), (3, 4), (1, 3), (7, 3)])
+def test_pelt_port_gives_rupture_pelts_breakpoints(jump, min_size):
+    from losslint.analysis.changepoints import _PrefixSums, _pelt
+
+    for seed in range(12):
+        rng = np.random.default_rng(seed)
+        n = int(rng.integers(2 * min_size, 400))
+        t = np.sort(rng.choice(np.arange(10 * n), n, replace=False)).astype(np.float64)
+        y = np.cumsum(rng.normal(0, 1, n)) + np.where(np.arange(n) > n // 2, rng.uniform(-5, 5), 0.0)
+        pen = float(rng.choice([0.1, 1.0, 10.0, 100.0]))
+        sums = _PrefixSums(t, y)
+        ours = _pelt(lambda a, b: sums.fit(a, b)[2], n, pen, min_size, jump)
+        assert ours == _ruptures_linear_trend_ends(y, t, pen, min_size, jump), (seed, n, pen)

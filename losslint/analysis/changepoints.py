@@ -1,4 +1,9 @@
-"""Change points of a training curve: where its level or slope changes, found with ruptures on a bounded series.
+"""Change points of a training curve: where its level or slope changes, found with PELT on a bounded series.
+
+The search is ruptures' PELT (Killick et al. 2012), run here on the linear-trend cost: `_pelt` is a line-for-line
+port of `ruptures.Pelt._seg` (ruptures 1.1.10, same candidates, pruning and tie-breaking; the tests compare both on
+random series), because importing ruptures imports scipy.stats, ~0.8 s of a 2 s `losslint check` budget. The "l2"
+model still runs ruptures' KernelCPD, imported when used.
 
 A long series is first averaged into at most `max_points` equal-count buckets (`bucket_mean`), so a 1M-point
 curve costs the same as a 2000-point one. The segment model is a straight line per segment (level + slope):
@@ -13,10 +18,10 @@ sign), jumps (a level shift larger than the fits' errors and misfit) and descent
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from math import floor
+from typing import Callable
 
 import numpy as np
-import ruptures
-from ruptures.base import BaseCost
 
 from .noise import noise_sigma
 from .smoothing import bucket_mean
@@ -58,7 +63,7 @@ class _PrefixSums:
         self.sy = np.concatenate([zero, np.cumsum(yc)])
         self.sty = np.concatenate([zero, np.cumsum(tc * yc)])
         self.syy = np.concatenate([zero, np.cumsum(yc * yc)])
-        # Plain lists: ruptures calls error() from Python, and list indexing beats numpy scalar indexing.
+        # Plain lists: PELT calls fit() from Python, and list indexing beats numpy scalar indexing.
         self._lists = [a.tolist() for a in (self.s1, self.st, self.stt, self.sy, self.sty, self.syy)]
 
     def fit(self, a: int, b: int) -> tuple[float, float, float]:
@@ -75,27 +80,40 @@ class _PrefixSums:
         return slope, y_sum / n - slope * t_sum / n, max(rss, 0.0)
 
 
-class _CostLinearTrend(BaseCost):
-    """ruptures cost: residual sum of squares of a least-squares line on the segment (O(1) per call)."""
+def _pelt(error: Callable[[int, int], float], n_samples: int, pen: float, min_size: int, jump: int) -> list[int]:
+    """Segment ends (the last one = n_samples) of the penalised optimal partition: ruptures.Pelt._seg + predict.
 
-    model = "linear_trend"
-    min_size = 3
-
-    def __init__(self, t: np.ndarray):
-        self.t = t
-        self.sums: _PrefixSums | None = None
-
-    def fit(self, signal: np.ndarray) -> "_CostLinearTrend":
-        self.signal = np.asarray(signal, dtype=np.float64).reshape(len(signal), -1)
-        self.sums = _PrefixSums(self.t, self.signal[:, 0])
-        return self
-
-    def error(self, start: int, end: int) -> float:
-        return self.sums.fit(start, end)[2]
+    The same recursion as ruptures: candidate ends every `jump` points, admissible starts trimmed when their cost
+    exceeds the best one by more than `pen`. A partition's cost is kept as the running sum ruptures computes with
+    `sum(partition.values())` (same order of additions, so the same floats), with a back-pointer instead of a dict.
+    """
+    if min_size > n_samples:  # ruptures.utils.sanity_check with no breakpoint
+        raise ValueError(f"a segment of {min_size} points does not fit in {n_samples}")
+    total = {0: 0}  # partition of [0, t) -> its penalised cost
+    previous_end: dict[int, int] = {}
+    admissible: list[int] = []
+    ends = [k for k in range(0, n_samples, jump) if k >= min_size] + [n_samples]
+    for end in ends:
+        admissible.append(floor((end - min_size) / jump) * jump)
+        candidates = []  # (start, cost); starts without a partition are skipped, as ruptures' KeyError
+        for start in admissible:
+            if start in total:
+                candidates.append((start, total[start] + (error(start, end) + pen)))
+        best_start, best_cost = min(candidates, key=lambda c: c[1])
+        total[end] = best_cost
+        previous_end[end] = best_start
+        # ruptures zips the admissible starts with the candidates even when some were skipped; kept as is.
+        admissible = [start for start, (_, cost) in zip(admissible, candidates) if cost <= best_cost + pen]
+    bkps = []
+    end = n_samples
+    while end != 0:
+        bkps.append(end)
+        end = previous_end[end]
+    return sorted(bkps)
 
 
 class ChangePointDetector:
-    """Penalised change-point search (ruptures PELT) on a bucket-averaged copy of the series.
+    """Penalised change-point search (PELT, as ruptures runs it) on a bucket-averaged copy of the series.
 
     Parameters
     ----------
@@ -142,12 +160,14 @@ class ChangePointDetector:
         pen = self.penalty_scale * sigma * sigma * np.log(n)
         t = bucket_steps.astype(np.float64)
         if self.model == "l2":
+            import ruptures  # imports scipy.stats (~0.8 s): only for this model
+
             algo = ruptures.KernelCPD(kernel="linear", min_size=self.min_size, jump=self.jump)
+            ends = algo.fit(work.reshape(-1, 1)).predict(pen=pen)
         else:
-            algo = ruptures.Pelt(custom_cost=_CostLinearTrend(t), min_size=max(self.min_size, 3), jump=self.jump)
-        ends = algo.fit(work.reshape(-1, 1)).predict(pen=pen)
-        if self.model == "linear":
             sums = _PrefixSums(t, work)
+            ends = _pelt(lambda a, b: sums.fit(a, b)[2], n, pen, max(self.min_size, 3), self.jump)
+        if self.model == "linear":
             ends = self._absorb_short_segments(sums, self._refine(sums, ends, self.jump), pen)
             if not self.keep_decelerations:
                 ends = self._drop_decelerations(sums, ends, sigma)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy.ndimage import median_filter
-from scipy.signal import lfilter
 
 
 def ema(values: np.ndarray, weight: float = 0.6) -> np.ndarray:
@@ -26,6 +25,9 @@ def ema(values: np.ndarray, weight: float = 0.6) -> np.ndarray:
     if xf.size == 0 or weight == 0.0 or np.all(x == x[0]):
         return out
     # The recurrence is a first-order IIR filter; lfilter runs it in C, so 1M points cost milliseconds.
+    # Imported here: scipy.signal imports scipy.stats (~0.8 s), and `losslint check` does not smooth with an EMA.
+    from scipy.signal import lfilter
+
     biased = lfilter([1.0 - weight], [1.0, -weight], xf)
     n_seen = np.arange(1, xf.size + 1, dtype=np.float64)
     debias = -np.expm1(n_seen * np.log(weight))  # 1 - weight**n without cancellation for weight near 1
