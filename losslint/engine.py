@@ -56,6 +56,8 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False) -
     When the run is judged overfitting but the configured strategy saw no sustained rise (short or noisy
     validation curves), the stop of the HF patience callback (`[early-stop] patience`) is recommended instead,
     so that a run the findings call overfitting always comes with a stop when any callback would have stopped it.
+    The default strategy is given the non-finite evaluations as well, so that a metric that turns NaN/inf for good
+    gets its stop before the break; the baselines see the finite evaluations, as before.
     """
     series = monitored_series(view, config.monitor)
     if series is None:
@@ -72,7 +74,10 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False) -
         settings["patience"] = patience
     if strategy == "pq":
         settings.update(train_steps=train_steps, train_values=train_values)
-    decision = analysis.recommend(steps, values, direction, strategy=strategy, **settings)
+    # The default strategy sees the non-finite evaluations too: a metric that turns NaN/inf for good is a run that
+    # broke, and the stop must come before it (the finite-only `values` would hide that).
+    decision_steps, decision_values = (series.all_steps, series.all_values) if strategy == "default" else (steps, values)
+    decision = analysis.recommend(decision_steps, decision_values, direction, strategy=strategy, **settings)
     stops: dict[str, int | None] = dict(analysis.baseline_stops(steps, values, direction, train_steps, train_values))
     stops.setdefault(f"hf_patience_{patience}", analysis.patience_stop(values, patience, mode="hf", direction=direction))
     baselines: dict[str, dict[str, Any]] = {}
@@ -85,15 +90,16 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False) -
         stop_index, used = int(fallback), f"hf_patience_{patience}"
         kept = values[: stop_index + 1]
         best_index = int(np.argmin(kept) if direction == "min" else np.argmax(kept))
+        decision_steps, decision_values = steps, values
     return EarlyStop(
         metric=series.metric,
         strategy=used,
-        best_step=_step_of(steps, best_index),
-        recommended_stop_step=_step_of(steps, stop_index),
-        value_at_best=None if best_index is None else float(values[best_index]),
-        value_at_stop=None if stop_index is None else float(values[stop_index]),
+        best_step=_step_of(decision_steps, best_index),
+        recommended_stop_step=_step_of(decision_steps, stop_index),
+        value_at_best=None if best_index is None else float(decision_values[best_index]),
+        value_at_stop=None if stop_index is None else float(decision_values[stop_index]),
         value_at_end=float(values[-1]) if len(values) else None,
-        saved_fraction=float(analysis.saved_fraction(steps, stop_index)),
+        saved_fraction=float(analysis.saved_fraction(decision_steps, stop_index)),
         baselines=baselines,
     )
 
