@@ -122,3 +122,13 @@ def test_bucket_mean_bounds_points_and_preserves_totals():
 def test_bucket_mean_rejects_mismatched_lengths():
     with pytest.raises(ValueError):
         bucket_mean(np.arange(3), np.arange(4.0))
+
+
+def test_rolling_median_is_exactly_the_window_median_on_long_series_with_ties():
+    # Odd windows: the median is one of the window's values, so the fast path must return it bit for bit.
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        x = np.round(rng.normal(size=3000), 2) * 10.0 ** rng.integers(-5, 300)
+        x[rng.choice(x.size, 20, replace=False)] = rng.choice([np.nan, np.inf, -np.inf], 20)
+        window = int(rng.integers(3, 400)) | 1
+        np.testing.assert_array_equal(rolling_median(x, window), brute_rolling_median(x, window))

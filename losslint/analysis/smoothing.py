@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
-from scipy.ndimage import median_filter
 
 
 def ema(values: np.ndarray, weight: float = 0.6) -> np.ndarray:
@@ -53,8 +53,10 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     span = 2 * half + 1
     bad = ~np.isfinite(x)
     # Windows touching a non-finite value or an edge need the NaN-aware median; all others (almost every point
-    # of a long series) go through scipy's C median filter, which is ~30x faster than a numpy sliding median.
-    out = median_filter(np.where(bad, 0.0, x), size=span, mode="nearest")
+    # of a long series) go through pandas' C rolling median (a skip list, O(n log window)), far faster than a
+    # numpy sliding median. The median of an odd window is one of its values, so any exact method gives the same
+    # number (scipy.ndimage.median_filter did; importing scipy.ndimage costs ~0.2 s of `losslint check`).
+    out = pd.Series(np.where(bad, 0.0, x)).rolling(span, center=True).median().to_numpy(copy=True)
     bad_before = np.concatenate([[0], np.cumsum(bad)])
     index = np.arange(n)
     lo, hi = index - half, index + half + 1
