@@ -218,11 +218,20 @@ def _frame_by_walking(data: bytes) -> Framing:
 
 
 def _gather_u64(buf: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    return np.lib.stride_tricks.sliding_window_view(buf, 8)[positions].view("<u8").ravel()
+    return _unaligned_words(buf, "<u8")[positions]
 
 
 def _gather_u32(buf: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    return np.lib.stride_tricks.sliding_window_view(buf, 4)[positions].view("<u4").ravel()
+    return _unaligned_words(buf, "<u4")[positions]
+
+
+def _unaligned_words(buf: np.ndarray, dtype: str) -> np.ndarray:
+    """The little-endian word starting at every byte of `buf`, as a read-only view with a one-byte stride: gathering
+    from it takes whole words at once, ~2x faster than gathering rows of a sliding window of bytes."""
+    size = np.dtype(dtype).itemsize
+    words = np.ndarray(shape=(max(len(buf) - size + 1, 0),), dtype=dtype, buffer=buf, strides=(1,))
+    words.flags.writeable = False
+    return words
 
 
 _NP_TABLE = np.array(_TABLE, dtype=np.uint32)
@@ -230,6 +239,10 @@ _NP_TABLE = np.array(_TABLE, dtype=np.uint32)
 _VECTOR_MAX_LENGTH = 512
 _VECTOR_MIN_COUNT = 64
 _VECTOR_CHUNK = 1 << 15
+# Groups at least this big and records at most this long are checksummed two bytes per table lookup; the tables take
+# length * 128 KiB (8 MiB at the limit), so only a few are cached.
+_PAIR_MIN_COUNT = 1 << 14
+_PAIR_MAX_LENGTH = 64
 
 
 @functools.lru_cache(maxsize=256)
@@ -247,9 +260,26 @@ def _position_tables(length: int) -> tuple[np.ndarray, int]:
     return tables, crc32c_python(bytes(length))
 
 
-def _crc32c_rows(rows: np.ndarray, tables: np.ndarray, zeros_crc: int) -> np.ndarray:
-    """Raw CRC-32C of each row of a (n, length) uint8 matrix."""
+@functools.lru_cache(maxsize=4)
+def _pair_tables(length: int) -> np.ndarray:
+    """`_position_tables` merged two positions at a time: row j, at index b0 | b1 << 8, is what bytes b0, b1 at
+    positions 2j, 2j+1 contribute together (the contributions XOR, so this halves the lookups)."""
+    tables, _ = _position_tables(length)
+    pairs = (tables[0:length - 1:2, None, :] ^ tables[1:length:2, :, None]).reshape(length // 2, 1 << 16)
+    pairs.setflags(write=False)
+    return pairs
+
+
+def _crc32c_rows(rows: np.ndarray, tables: np.ndarray, zeros_crc: int, pairs: np.ndarray | None = None) -> np.ndarray:
+    """Raw CRC-32C of each row of a (n, length) uint8 matrix (`pairs`: `_pair_tables(length)`, if at hand)."""
     crc = np.full(rows.shape[0], zeros_crc, dtype=np.uint32)
+    length = rows.shape[1]
+    if pairs is not None:
+        paired = length - length % 2
+        words = np.ascontiguousarray(rows[:, :paired]).view("<u2")
+        for table, column in zip(pairs, np.ascontiguousarray(words.T)):
+            crc ^= table.take(column)
+        tables, rows = tables[paired:], rows[:, paired:]
     for table, column in zip(tables, np.ascontiguousarray(rows.T)):
         crc ^= table.take(column)
     return crc
@@ -272,9 +302,10 @@ def _checksums(data: bytes, buf: np.ndarray, starts: np.ndarray, lengths: np.nda
         elif length <= _VECTOR_MAX_LENGTH and len(members) >= _VECTOR_MIN_COUNT:
             windows = np.lib.stride_tricks.sliding_window_view(buf, length)
             tables, zeros_crc = _position_tables(length)
+            pairs = _pair_tables(length) if len(members) >= _PAIR_MIN_COUNT and length <= _PAIR_MAX_LENGTH else None
             for chunk in range(0, len(members), _VECTOR_CHUNK):
                 part = members[chunk:chunk + _VECTOR_CHUNK]
-                out[part] = _mask_array(_crc32c_rows(windows[starts[part]], tables, zeros_crc))
+                out[part] = _mask_array(_crc32c_rows(windows[starts[part]], tables, zeros_crc, pairs))
         else:
             out[members] = [mask(crc(data[s:s + length])) for s in starts[members].tolist()]
     return out
