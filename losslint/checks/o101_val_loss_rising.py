@@ -15,7 +15,12 @@ Defaults:
 - `min_rise = 0.05`: 5% above the minimum, Prechelt's (1998) GL5 criterion (generalisation loss above 5%), the
   best-performing of his GL stopping thresholds.
 - `noise_k = 3.0`: the rise must exceed 3 sigmas of the difference between the end level (median of the last
-  10% of evaluations) and the smoothed minimum, from the curve's robust noise (3-sigma rule).
+  10% of evaluations, at least 3) and the smoothed minimum (3-sigma rule). The noise is the robust sigma of the
+  curve's second differences: first differences absorb the trend, and on a short U-shape (12-17 evaluations)
+  the descent and the rise inflated them to 12-17x the true noise, hiding rises of 55-69%; a second difference
+  cancels a linear trend and the MAD's centring the constant curvature of a U. At least 3 end points, because
+  the median of 2 is their mean and moved half-way to a single bad last evaluation (a false alarm on an
+  18-evaluation run).
 - `min_points = 5`, `min_evals_after = 2`: the minimum and two evaluations after it: HF
   `EarlyStoppingCallback`'s smallest useful patience is 1-3 evaluations.
 - `train_rise_tol = 0.05`: the training loss may stay flat (a memorised training set) but not rise more than 5%
@@ -29,6 +34,7 @@ import math
 
 import numpy as np
 
+from .. import analysis
 from ._common import difference_sigma, emit, num, pct, train_change, train_rose, train_text
 from .view import odd_window
 
@@ -38,6 +44,14 @@ CATEGORY = "overfitting"
 DEFAULT_SEVERITY = "warning"
 DEFAULTS = {"min_rise": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "improve_tol": 0.01, "train_rise_tol": 0.05,
             "severe_rise": 0.5, "severe_severity": "error"}
+
+
+_MIN_END_POINTS = 3
+
+
+def _curve_noise(series) -> float:
+    """Robust noise sigma from second differences (see `noise_k`); NaN with fewer than 4 points."""
+    return float(analysis.noise_sigma(series.values, order=2))
 
 
 def rise_after_minimum(series, params) -> dict | None:
@@ -56,11 +70,13 @@ def rise_after_minimum(series, params) -> dict | None:
     best, first = float(series.smoothed[i_smooth]), float(values[0])
     if not best < first - params["improve_tol"] * abs(first):
         return None
-    k_end = min(len(after), max(1, math.ceil(0.1 * len(values))))
-    end = float(np.median(after[-k_end:]))
+    # At least 3 end points (one of them may be the minimum itself on a short tail): one bad last evaluation
+    # cannot move a median of 3.
+    k_end = min(len(values) - i_min, max(_MIN_END_POINTS, math.ceil(0.1 * len(values))))
+    end = float(np.median(values[-k_end:]))
     rise = end - best
     scale = max(abs(best), 1e-12)
-    sigma = difference_sigma(series.noise, k_end, odd_window(len(values)))
+    sigma = difference_sigma(_curve_noise(series), k_end, odd_window(len(values)))
     if rise < params["min_rise"] * scale or rise < params["noise_k"] * sigma:
         return None
     return {"i_min": i_min, "step_min": int(steps[i_min]), "best": float(values[i_min]), "end": end, "rel": rise / scale,
