@@ -132,3 +132,17 @@ def test_rolling_median_is_exactly_the_window_median_on_long_series_with_ties():
         x[rng.choice(x.size, 20, replace=False)] = rng.choice([np.nan, np.inf, -np.inf], 20)
         window = int(rng.integers(3, 400)) | 1
         np.testing.assert_array_equal(rolling_median(x, window), brute_rolling_median(x, window))
+
+
+@pytest.mark.parametrize("window", [1, 2, 3, 4, 7, 10, 51])
+def test_trailing_median_is_exactly_numpys_median_of_each_trailing_window(window):
+    from losslint.analysis.smoothing import trailing_median
+
+    for seed in range(5):
+        rng = np.random.default_rng(seed)
+        x = np.round(rng.normal(size=600), 2) * 10.0 ** rng.integers(-5, 300)
+        if seed % 2:
+            x[rng.choice(x.size, 5, replace=False)] = np.nan
+        got = trailing_median(x, window)
+        expected = [np.median(x[i - window + 1:i + 1]) if i >= window - 1 else np.nan for i in range(x.size)]
+        np.testing.assert_array_equal(got, np.array(expected))

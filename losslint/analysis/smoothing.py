@@ -74,6 +74,27 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     return out
 
 
+def trailing_median(values: np.ndarray, window: int) -> np.ndarray:
+    """Median of the `window` values ending at each index (NaN for the first window - 1 indices, and for a window
+    holding a non-finite value): exactly `np.median(values[i - window + 1:i + 1])`, in O(n log window).
+
+    pandas' rolling median keeps a sorted skip list of the window and takes its middle value, or the mean of the two
+    middle values for an even window, as np.median does; a Python loop of np.median calls costs ~40 us per point.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    window = int(window)
+    if window < 1:
+        raise ValueError(f"trailing_median window must be >= 1, got {window}")
+    finite = np.isfinite(x)
+    out = pd.Series(np.where(finite, x, 0.0)).rolling(window).median().to_numpy(copy=True)
+    if not finite.all():
+        bad_before = np.concatenate([[0], np.cumsum(~finite)])
+        index = np.arange(x.size)
+        touches_bad = bad_before[index + 1] - bad_before[np.maximum(index + 1 - window, 0)] > 0
+        out[touches_bad] = np.nan
+    return out
+
+
 def bucket_mean(steps: np.ndarray, values: np.ndarray, max_points: int = 2000) -> tuple[np.ndarray, np.ndarray]:
     """Average a series into at most `max_points` equal-count buckets (non-finite values ignored).
 
