@@ -53,9 +53,11 @@ def _step_of(steps: np.ndarray, index: int | None) -> int | None:
 def build_early_stop(view: RunView, config: Config, overfitting: bool = False) -> EarlyStop | None:
     """The recommended stop on the monitored metric, with what the classic callbacks would have done.
 
-    When the run is judged overfitting but the configured strategy saw no sustained rise (short or noisy
-    validation curves), the stop of the HF patience callback (`[early-stop] patience`) is recommended instead,
-    so that a run the findings call overfitting always comes with a stop when any callback would have stopped it.
+    When the run is judged overfitting but the default strategy saw no sustained rise (short or noisy validation
+    curves), the findings stand in for that test and the stop goes to the smoothed best, where the default puts
+    any due stop (unless that is the last evaluation); with another strategy, or no such best, the stop of the HF
+    patience callback (`[early-stop] patience`) is recommended, so that a run the findings call overfitting always
+    comes with a stop when any callback would have stopped it.
     The default strategy is given the non-finite evaluations as well, so that a metric that turns NaN/inf for good
     gets its stop before the break; the baselines see the finite evaluations, as before.
     """
@@ -85,12 +87,20 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False) -
         baselines[name] = {"stop_step": _step_of(steps, index), "stop_index": None if index is None else int(index),
                            "saved_fraction": round(float(analysis.saved_fraction(steps, index)), 6)}
     best_index, stop_index, used = decision.best_index, decision.stop_index, decision.strategy
+    reason = decision.reason or None
     fallback = stops[f"hf_patience_{patience}"]
-    if overfitting and stop_index is None and fallback is not None:
+    rest = decision.rest_index
+    if overfitting and stop_index is None and rest is not None and rest < len(decision_values) - 1:
+        # The findings established the rise the default's own test could not (too few or too noisy evaluations):
+        # the stop goes where that strategy puts any due stop, at the smoothed best.
+        stop_index, used = int(rest), "default"
+        reason = f"the findings call the run overfitting ({decision.reason}); stop at the smoothed best"
+    elif overfitting and stop_index is None and fallback is not None:
         stop_index, used = int(fallback), f"hf_patience_{patience}"
         kept = values[: stop_index + 1]
         best_index = int(np.argmin(kept) if direction == "min" else np.argmax(kept))
         decision_steps, decision_values = steps, values
+        reason = f"the findings call the run overfitting; HF patience {patience} stop"
     return EarlyStop(
         metric=series.metric,
         strategy=used,
@@ -101,6 +111,7 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False) -
         value_at_end=float(values[-1]) if len(values) else None,
         saved_fraction=float(analysis.saved_fraction(decision_steps, stop_index)),
         baselines=baselines,
+        reason=reason,
     )
 
 

@@ -192,12 +192,36 @@ def test_odd_runs_break_no_rule(name):
 
 
 def test_an_overfitting_verdict_comes_with_a_stop():
-    # five evaluations: too few for the default strategy, enough for HF's patience-3 callback
+    # five evaluations: too few for the default strategy's own rise test (HF's patience-3 callback would stop at
+    # 4000); the findings establish the overfitting, so the stop goes to the best evaluation, the first one
     steps = np.arange(1, 6) * 1000
     run = make_run({"eval/loss": (steps, [0.32, 0.36, 0.39, 0.41, 0.42]),
                     "train/loss": (np.arange(1, 51) * 100, descent(50, 0.3, 0.0002, rate=8))})
     result = check_runs([run], Config())[0]
     assert result.verdict == "overfitting"
-    assert result.early_stop.strategy == "hf_patience_3"
+    assert result.early_stop.strategy == "default" and "overfitting" in result.early_stop.reason
+    assert result.best_step == 1000 and result.recommended_stop_step == 1000
+    assert result.early_stop.baselines["hf_patience_3"]["stop_step"] == 4000
+    assert result.saved_fraction == pytest.approx(1.0)
+
+
+def test_an_overfitting_verdict_with_a_patience_strategy_stops_where_the_callback_would():
+    steps = np.arange(1, 6) * 1000
+    run = make_run({"eval/loss": (steps, [0.32, 0.36, 0.39, 0.41, 0.42]),
+                    "train/loss": (np.arange(1, 51) * 100, descent(50, 0.3, 0.0002, rate=8))})
+    result = check_runs([run], Config(early_stop={"strategy": "hf", "patience": 3}))[0]
+    assert result.early_stop.strategy == "hf"
     assert result.best_step == 1000 and result.recommended_stop_step == 4000
     assert result.saved_fraction == pytest.approx(0.25)
+
+
+def test_a_run_whose_validation_loss_turns_nan_gets_its_stop_before_the_nan():
+    steps = np.arange(1, 31) * 100
+    evals = descent(30, 2.0, 0.5)
+    evals[20:] = np.nan  # blew up between evaluations 20 and 21 and stayed NaN
+    run = make_run({"eval/loss": (steps, evals), "train/loss": (np.arange(1, 301) * 10, descent(300, 2.0, 0.4))})
+    stop = check_runs([run], Config())[0].early_stop
+    assert stop.recommended_stop_step is not None and stop.recommended_stop_step < steps[20]
+    assert np.isfinite(stop.value_at_stop) and stop.best_step <= stop.recommended_stop_step
+    # the share saved counts the NaN part of the run too
+    assert stop.saved_fraction > (steps[-1] - steps[20]) / (steps[-1] - steps[0])
