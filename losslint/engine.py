@@ -53,11 +53,12 @@ def _step_of(steps: np.ndarray, index: int | None) -> int | None:
 def build_early_stop(view: RunView, config: Config, overfitting: bool = False) -> EarlyStop | None:
     """The recommended stop on the monitored metric, with what the classic callbacks would have done.
 
-    When the run is judged overfitting but the default strategy saw no sustained rise (short or noisy validation
-    curves), the findings stand in for that test and the stop goes to the smoothed best, where the default puts
-    any due stop (unless that is the last evaluation); with another strategy, or no such best, the stop of the HF
-    patience callback (`[early-stop] patience`) is recommended, so that a run the findings call overfitting always
-    comes with a stop when any callback would have stopped it.
+    When the run is judged overfitting, or diverged by I303, but the default strategy saw no sustained rise (short
+    or noisy validation curves, a blow-up on the training loss), the findings stand in for that test and the stop
+    goes to the smoothed best, where the default puts any due stop (unless that is the last evaluation). For
+    overfitting with another strategy, or without such a best, the stop of the HF patience callback
+    (`[early-stop] patience`) is recommended, so that a run the findings call overfitting always comes with a stop
+    when any callback would have stopped it.
     The default strategy is given the non-finite evaluations as well, so that a metric that turns NaN/inf for good
     gets its stop before the break; the baselines see the finite evaluations, as before.
     """
@@ -90,11 +91,16 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False) -
     reason = decision.reason or None
     fallback = stops[f"hf_patience_{patience}"]
     rest = decision.rest_index
-    if overfitting and stop_index is None and rest is not None and rest < len(decision_values) - 1:
-        # The findings established the rise the default's own test could not (too few or too noisy evaluations):
-        # the stop goes where that strategy puts any due stop, at the smoothed best.
+    judged = "overfitting" if overfitting else None
+    if judged is None and stop_index is None and strategy == "default" and "I303" in config.codes_for_run(view.name):
+        # I303 (divergence) again, on the view whose analysis is cached: the caller passes only the overfitting flag.
+        if next(iter(all_rules()["I303"].check(view, config.params_for("I303"))), None) is not None:
+            judged = "diverged"
+    if judged and stop_index is None and rest is not None and rest < len(decision_values) - 1:
+        # The findings established what the default's own test could not (too few or too noisy evaluations, or a
+        # blow-up seen on the training loss): the stop goes where that strategy puts any due stop, the smoothed best.
         stop_index, used = int(rest), "default"
-        reason = f"the findings call the run overfitting ({decision.reason}); stop at the smoothed best"
+        reason = f"the findings call the run {judged} ({decision.reason}); stop at the smoothed best"
     elif overfitting and stop_index is None and fallback is not None:
         stop_index, used = int(fallback), f"hf_patience_{patience}"
         kept = values[: stop_index + 1]

@@ -225,3 +225,17 @@ def test_a_run_whose_validation_loss_turns_nan_gets_its_stop_before_the_nan():
     assert np.isfinite(stop.value_at_stop) and stop.best_step <= stop.recommended_stop_step
     # the share saved counts the NaN part of the run too
     assert stop.saved_fraction > (steps[-1] - steps[20]) / (steps[-1] - steps[0])
+
+
+def test_a_diverged_run_with_few_evaluations_gets_its_stop_at_the_best_one():
+    # The training loss blows up (I303) from step 250; the five evaluations are too few for the default strategy's
+    # own rise test, so the findings stand in for it and the stop is the best evaluation, before the blow-up.
+    train = np.concatenate([descent(25, 2.0, 0.5), 0.5 * np.exp(np.linspace(0.2, 4.0, 25))])
+    steps = np.arange(1, 6) * 100
+    run = make_run({"train/loss": (np.arange(1, 51) * 10, train), "eval/loss": (steps, [1.2, 0.8, 0.9, 3.5, 9.0])})
+    result = check_runs([run], Config())[0]
+    assert result.verdict == "diverged"
+    assert result.best_step == 200 and result.recommended_stop_step == 200
+    assert "diverged" in result.early_stop.reason
+    without_i303 = check_runs([run], Config(ignore=("I303",)))[0]
+    assert without_i303.recommended_stop_step is None
