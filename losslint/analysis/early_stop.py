@@ -16,7 +16,10 @@ is what an online callback has to do, and on the benchmark that wait cost 0.08-0
 left blow-ups 2-5 evaluations deep (median 4x the best value) before the stop. A run that breaks (non-finite to the
 end) gets its stop at the smoothed best of the finite part before the break, never at or after the first
 non-finite evaluation; an isolated NaN followed by finite values is not a break. The evaluation where the rise
-became evident is kept in `StopDecision.evident_index`.
+became evident is kept in `StopDecision.evident_index`. Measured with benchmarks/quality.py (50 synthetic runs
+per label, seed0=0): U-shapes regret 0.005 with 54% of the steps saved (was 0.103 / 40%; HF patience 3: 0.061 /
+51%), finite blow-ups 0.002 / 43% (was 9.86 / 30%), and all 33 runs whose metric turns NaN stopped before it (was
+16); good fits still get no stop.
 
 Indices are positions in the `values` array of the monitored metric's evaluations (one entry per evaluation,
 in logged order). The patience baselines replay each library's callback exactly, including how it treats a
