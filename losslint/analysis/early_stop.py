@@ -48,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .noise import noise_sigma
-from .smoothing import rolling_median
+from .smoothing import rolling_median, trailing_median
 from .trend import mann_kendall
 
 
@@ -411,7 +411,7 @@ def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None,
     if tail >= 8 and mann_kendall(v[best:]).trend != "increasing":
         return no_stop("no significant upward trend after the best")
     # Trailing medians of `evidence` points that lie wholly after the best.
-    trailing = np.array([np.median(v[j - evidence + 1:j + 1]) for j in range(best + evidence, n)]) - best_level
+    trailing = trailing_median(v, evidence)[best + evidence:n] - best_level
     above = trailing > threshold
     never_back = np.flip(np.minimum.accumulate(np.flip(trailing))) > threshold / 2.0
     hits = np.flatnonzero(above & never_back)
