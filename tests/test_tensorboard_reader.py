@@ -298,7 +298,10 @@ def test_crc32c_known_answers():
         assert tfrecord.C_CRC32C(b"123456789") == 0xE3069283
 
 
-def test_vectorised_checksums_equal_the_reference(restart_run):
+@pytest.mark.parametrize("pair_min_count", [None, 1], ids=["as-shipped", "two-bytes-per-lookup"])
+def test_vectorised_checksums_equal_the_reference(restart_run, monkeypatch, pair_min_count):
+    if pair_min_count is not None:  # the two-bytes-per-lookup CRC only runs on big groups: force it here
+        monkeypatch.setattr(tfrecord, "_PAIR_MIN_COUNT", pair_min_count)
     data = fx.event_files(restart_run)[0].read_bytes()
     framing = tfrecord.frame_records(data)
     buf = np.frombuffer(data, np.uint8)
