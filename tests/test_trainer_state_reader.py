@@ -326,6 +326,9 @@ def test_truncated_file_error_has_a_line(tmp_path):
 def test_binary_garbage_is_a_read_error(tmp_path):
     path = tmp_path / "trainer_state.json"
     path.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(ReadError, match=r"binary data \(NUL byte\)"):
+        READER.read([path], "run")
+    path.write_bytes(b'{"log_history": [\xff\xfe]}')  # no NUL, still not text
     with pytest.raises(ReadError, match="UTF-8"):
         READER.read([path], "run")
 

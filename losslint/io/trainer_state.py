@@ -34,8 +34,7 @@ import numpy as np
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
-from .base import check_lfs_pointer
-from .jsonl import _short, is_whole_step, long_frame
+from .jsonl import _short, is_whole_step, load_text, long_frame
 
 FORMAT = "trainer_state"
 FILE_NAME = "trainer_state.json"
@@ -135,17 +134,7 @@ def newest_copy(paths: Sequence[Path]) -> tuple[Path, list[Path]]:
 
 
 def load_state(path: Path) -> dict[str, Any]:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
-    check_lfs_pointer(path, data[:100])
-    if not data or data.isspace():
-        raise ReadError(path, "empty file")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ReadError(path, "not UTF-8 text (binary file?)", offset=exc.start) from None
+    text = load_text(path)  # empty, binary, non-UTF-8 and LFS-pointer files are refused there
     try:
         state = json.loads(text)  # takes the bare NaN/Infinity tokens json.dumps writes for non-finite floats
     except json.JSONDecodeError as exc:
