@@ -199,18 +199,21 @@ class RowCollector:
     rows: int = 0
     axes: StepAxes | None = None
 
-    def add(self, row: Mapping[str, Any], step: int | None, where: Mapping[str, int]) -> None:
-        if self.axes is not None:
-            self._add_with_axes(row, step, where)
-            return
+    def _position(self, row: Mapping[str, Any], step: int | None) -> tuple[int, float, float]:
+        """(step, wall time, epoch) of one history row; a row without `_step` counts by its position."""
         if step is None:
             logged = row.get(STEP_KEY)
             step = int(logged) if is_number(logged) and math.isfinite(logged) else self.rows
         wall = row.get(TIME_KEY)
-        wall = float(wall) if is_number(wall) else math.nan
         epoch = row.get(EPOCH_KEY)
-        epoch = float(epoch) if is_number(epoch) else math.nan
         self.rows += 1
+        return step, float(wall) if is_number(wall) else math.nan, float(epoch) if is_number(epoch) else math.nan
+
+    def add(self, row: Mapping[str, Any], step: int | None, where: Mapping[str, int]) -> None:
+        if self.axes is not None:
+            self._add_with_axes(row, step, where)
+            return
+        step, wall, epoch = self._position(row, step)
         append = self.records.append
         for key, value in row.items():
             kind = type(value)
@@ -227,14 +230,7 @@ class RowCollector:
     def _add_with_axes(self, row: Mapping[str, Any], step: int | None, where: Mapping[str, int]) -> None:
         axes = self.axes
         assert axes is not None
-        if step is None:
-            logged = row.get(STEP_KEY)
-            step = int(logged) if is_number(logged) and math.isfinite(logged) else self.rows
-        wall = row.get(TIME_KEY)
-        wall = float(wall) if is_number(wall) else math.nan
-        epoch = row.get(EPOCH_KEY)
-        epoch = float(epoch) if is_number(epoch) else math.nan
-        self.rows += 1
+        step, wall, epoch = self._position(row, step)
         axes.note_row(row)
         for key, value in _flatten(row):
             if key in axes.axes:
