@@ -38,3 +38,15 @@ def check_lfs_pointer(path: Path, head: bytes) -> None:
 
     if head.startswith(LFS_POINTER_PREFIX):
         raise ReadError(path, "this is a Git LFS pointer, not the log itself; run `git lfs pull`")
+
+
+def read_log_bytes(path: Path) -> bytes:
+    """A log file's bytes; an unreadable file or a Git LFS pointer is a `ReadError` (one line, the file named)."""
+    from ..errors import ReadError
+
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
+    check_lfs_pointer(path, data[:64])
+    return data

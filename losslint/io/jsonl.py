@@ -34,7 +34,7 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
-from .base import check_lfs_pointer
+from .base import read_log_bytes
 
 FORMAT = "jsonl"
 SUFFIXES = (".jsonl", ".ndjson")
@@ -148,11 +148,7 @@ def merge_or_split(runs: list[Run], name: str) -> list[Run]:
 
 def load_bytes(path: Path) -> bytes:
     """The file's bytes, checked to be text: empty, binary, non-UTF-8 and LFS-pointer files are a `ReadError`."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
-    check_lfs_pointer(path, data[:100])
+    data = read_log_bytes(path)
     if not data or data.isspace():
         raise ReadError(path, "empty file")
     nul = data.find(b"\x00")

@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
-from .base import check_lfs_pointer
+from .base import check_lfs_pointer, read_log_bytes
 
 RUN_PARTS = ("metrics", "params", "tags")
 RUN_DIR_DEPTH = 8  # metric names with slashes nest folders below metrics/
@@ -47,11 +47,7 @@ def _run_dir_and_part(path: Path) -> tuple[Path, str] | None:
 
 
 def _read_text(path: Path) -> str:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
-    check_lfs_pointer(path, data[:64])
+    data = read_log_bytes(path)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

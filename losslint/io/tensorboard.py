@@ -32,7 +32,7 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, frame_from_columns
-from .base import check_lfs_pointer
+from .base import check_lfs_pointer, read_log_bytes
 from .tfrecord import RecordError, checksum_function, frame_records, verify_records
 
 # Sub-folders one Keras/TF2 run writes per split; their files belong to the parent run. TF2 custom training loops
@@ -126,14 +126,6 @@ def _apply_purges(codes: np.ndarray, steps: np.ndarray, purges: Sequence[tuple[i
             doomed &= codes[:before] == code
         keep[:before] &= ~doomed
     return keep
-
-
-def _read_bytes(path: Path) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            return handle.read()
-    except OSError as exc:
-        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
 
 
 def _hparams_from(content: bytes) -> dict[str, Any]:
@@ -310,8 +302,9 @@ def parse_event_file(path: Path, data: bytes | None = None, verify: bool | None 
     from google.protobuf.message import DecodeError
 
     if data is None:
-        data = _read_bytes(path)
-    check_lfs_pointer(path, data[:64])
+        data = read_log_bytes(path)
+    else:
+        check_lfs_pointer(path, data[:64])
     framing = frame_records(data)
     crc = checksum_function(verify)
     try:

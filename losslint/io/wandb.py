@@ -33,7 +33,7 @@ import pandas as pd
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
 from . import wandb_csv
-from .base import check_lfs_pointer
+from .base import check_lfs_pointer, read_log_bytes
 from .wandb_binary import FormatError, decode_run_log, is_number
 
 RUN_DIR = re.compile(r"^(?:(?:offline-)?run-\d{8}_\d{6}-[A-Za-z0-9]+|latest-run)$")
@@ -275,17 +275,9 @@ def records_frame(records: list[tuple[str, int, float, float, float]],
 # --- run folders ----------------------------------------------------------------------------------------------
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
-
-
 def _read_binary(path: Path, collector: RowCollector, metadata: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     """Feed a `.wandb` file's history to the collector; returns its config."""
-    data = _read_bytes(path)
-    check_lfs_pointer(path, data[:64])
+    data = read_log_bytes(path)
     try:
         log = decode_run_log(data)
     except FormatError as exc:
@@ -325,8 +317,7 @@ def _json_rows(path: Path, notes: list[str]) -> list[tuple[int, dict[str, Any]]]
     The whole file is parsed by one `json.loads` over `[line,line,...]` (C speed); only when that fails is it
     parsed line by line, to find the bad line or the cut-off tail.
     """
-    data = _read_bytes(path)
-    check_lfs_pointer(path, data[:64])
+    data = read_log_bytes(path)
     if not data.strip():
         raise ReadError(path, "empty file")
     lines = data.split(b"\n")
@@ -359,7 +350,7 @@ def _scalar_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 def _read_summary(path: Path, notes: list[str]) -> dict[str, Any] | None:
     try:
-        loaded = json.loads(_read_bytes(path))
+        loaded = json.loads(read_log_bytes(path))
     except (ValueError, UnicodeDecodeError) as exc:
         notes.append(f"{path.name} is not valid JSON ({exc}); summary ignored")
         return None
@@ -394,7 +385,7 @@ def _read_config(path: Path, notes: list[str]) -> dict[str, Any] | None:
     import yaml
 
     try:
-        loaded = yaml.safe_load(_read_bytes(path))
+        loaded = yaml.safe_load(read_log_bytes(path))
     except yaml.YAMLError as exc:
         notes.append(f"{path.name} is not valid YAML ({str(exc).splitlines()[0]}); config ignored")
         return None
@@ -515,8 +506,7 @@ def _long_frame(tags: list[np.ndarray], steps: list[np.ndarray], values: list[np
 
 
 def _json_history_rows(path: Path, notes: list[str]) -> Iterable[tuple[dict[str, int], dict[str, Any]]]:
-    data = _read_bytes(path)
-    check_lfs_pointer(path, data[:64])
+    data = read_log_bytes(path)
     stripped = data.lstrip()
     if not stripped:
         raise ReadError(path, "empty file")
