@@ -103,6 +103,13 @@ def test_escape_never_leaves_an_active_character(text):
     assert not re.search(r"(?<!\\)[`\[\]]", out)
 
 
+def test_an_at_sign_in_a_run_name_mentions_nobody():
+    out = escape("sweeps/@ml-team run")
+    assert "@ml-team" not in out and "@&#8203;ml-team" in out
+    markdown_it = pytest.importorskip("markdown_it")
+    assert "sweeps/@\u200bml-team run" in markdown_it.MarkdownIt().render(out)  # reads as the name, mentions nobody
+
+
 def test_unreadable_inputs_are_listed_in_an_errors_section(tmp_path):
     md = document([result_for(_run(tmp_path))], [ReadError("logs/bad.jsonl", "not JSON", line=7)], OPTIONS)
     section = md.split("## Errors", 1)[1]

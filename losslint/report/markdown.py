@@ -35,7 +35,9 @@ def escape(text: object) -> str:
     """One line of literal text, safe inside a table cell, a heading, a list item or link text."""
     s = _CONTROL.sub("", _LINE_BREAKS.sub(" ", str(text)))
     s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", s)
+    # a zero-width space after `@` (as Dependabot writes release notes), added after the escaping so its `#`
+    # stays an entity: a run or tag named `@team` must not notify anyone when the report is a PR comment
+    return _MD_SPECIAL.sub(r"\\\1", s).replace("@", "@&#8203;")
 
 
 def rule_link(code: str, base: str) -> str:
