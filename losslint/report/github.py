@@ -10,7 +10,7 @@ from typing import Sequence
 
 from ..errors import ReadError
 from ..findings import Result
-from .locations import relative_posix
+from .locations import finding_position, first_source, relative_posix
 from .text import render as text_summary
 
 LEVELS = {"error": "error", "warning": "warning", "info": "notice"}
@@ -31,24 +31,17 @@ def command(level: str, message: str, **properties: object) -> str:
 
 
 def finding_command(result: Result, finding) -> str:
-    where = []
-    if finding.metric:
-        where.append(f"metric {finding.metric}")
-    if finding.step is not None:
-        where.append(f"step {finding.step}")
-    suffix = f" ({', '.join(where)})" if where else ""
-    source = result.run.sources[0] if result.run.sources else None
-    return command(LEVELS.get(finding.severity, "warning"), f"{result.run.name}: {finding.message}{suffix}",
-                   file=relative_posix(source) if source else None,
+    return command(LEVELS.get(finding.severity, "warning"),
+                   f"{result.run.name}: {finding.message}{finding_position(finding)}",
+                   file=first_source(result),
                    title=f"losslint {finding.code} {finding.name}")
 
 
 def stop_command(result: Result) -> str:
-    source = result.run.sources[0] if result.run.sources else None
     return command("notice", f"{result.run.name}: verdict {result.verdict}; stopping at step "
                              f"{result.recommended_stop_step} (best {result.best_step}) would have saved "
                              f"{result.saved_fraction:.0%} of the steps",
-                   file=relative_posix(source) if source else None, title="losslint early stop")
+                   file=first_source(result), title="losslint early stop")
 
 
 def error_command(error: ReadError) -> str:

@@ -22,3 +22,14 @@ def relative_posix(path: str | os.PathLike, base: str | os.PathLike | None = Non
 def first_source(result: Result, base: str | os.PathLike | None = None) -> str | None:
     sources = [s for s in result.run.sources if s]
     return relative_posix(sources[0], base) if sources else None
+
+
+def finding_position(finding, show_metric=str) -> str:
+    """` (metric eval/loss, step 48)`, what a finding points at, or "" when it names neither; `show_metric`
+    formats the metric name for the output (the Markdown reporter escapes it)."""
+    where = []
+    if finding.metric:
+        where.append(f"metric {show_metric(finding.metric)}")
+    if finding.step is not None:
+        where.append(f"step {int(finding.step)}")
+    return f" ({', '.join(where)})" if where else ""

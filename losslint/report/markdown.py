@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from ..errors import ReadError
 from ..findings import SEVERITIES, Result, severity_rank
+from .locations import finding_position
 
 VERDICT_ICONS = {
     "good-fit": "✅",
@@ -95,12 +96,7 @@ def summary_table(results: Sequence[Result], anchors: Mapping[int, str] | None =
 
 
 def finding_item(finding, rule_doc_base: str) -> str:
-    where = []
-    if finding.metric:
-        where.append(f"metric {escape(finding.metric)}")
-    if finding.step is not None:
-        where.append(f"step {int(finding.step)}")
-    suffix = f" ({', '.join(where)})" if where else ""
+    suffix = finding_position(finding, show_metric=escape)
     icon = SEVERITY_ICONS.get(finding.severity, "")
     return (f"- {icon} **{escape(finding.severity)}** {rule_link(finding.code, rule_doc_base)} "
             f"{escape(finding.name)}: {escape(finding.message)}{suffix}")

@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 from ..errors import ReadError
 from ..findings import Result
-from .locations import relative_posix
+from .locations import finding_position, first_source, relative_posix
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
@@ -78,14 +78,8 @@ def _location(result: Result, uri: str | None) -> dict[str, Any]:
 
 
 def sarif_result(result: Result, finding, rule_index: int) -> dict[str, Any]:
-    source = result.run.sources[0] if result.run.sources else None
-    uri = relative_posix(source) if source else None
-    where = []
-    if finding.metric:
-        where.append(f"metric {finding.metric}")
-    if finding.step is not None:
-        where.append(f"step {finding.step}")
-    suffix = f" ({', '.join(where)})" if where else ""
+    uri = first_source(result)
+    suffix = finding_position(finding)
     identity = "\0".join([result.run.name, finding.code, finding.metric or ""])
     properties: dict[str, Any] = {"run": result.run.name, "verdict": result.verdict, "severity": finding.severity}
     if finding.metric:
