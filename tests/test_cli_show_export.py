@@ -1,7 +1,6 @@
 """`losslint show` and `losslint export` on real files: the inventory and the long table are what the readers read."""
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 
@@ -11,15 +10,11 @@ from click.testing import CliRunner
 
 from losslint import discover
 from losslint.cli import main
-from realworld_path import REALWORLD
+from realworld_path import REALWORLD, tree_digests
 
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
-
-
-def digest_tree(root: Path) -> dict[str, str]:
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_show_json_is_the_runs_summary_on_the_fixtures():
@@ -41,7 +36,7 @@ def test_show_json_is_the_runs_summary_on_the_fixtures():
 def test_show_walks_the_whole_real_world_corpus_without_a_traceback():
     if not REALWORLD.is_dir():
         pytest.skip("realworld data not present")
-    before = digest_tree(REALWORLD)
+    before = tree_digests(REALWORLD)
     result = CliRunner().invoke(main, ["show", str(REALWORLD), "--format", "json"])
     assert result.exit_code in (0, 1) and result.exception is None or isinstance(result.exception, SystemExit)
     assert "Traceback" not in result.output
@@ -51,7 +46,7 @@ def test_show_walks_the_whole_real_world_corpus_without_a_traceback():
     # the two files the MANIFEST marks as having no scalars to read, each refused with its reason
     assert len(refused) == 2
     assert any("git lfs pull" in line for line in refused) and any("no scalar" in line for line in refused)
-    assert digest_tree(REALWORLD) == before  # inputs are never modified
+    assert tree_digests(REALWORLD) == before  # inputs are never modified
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".jsonl", ".parquet"])

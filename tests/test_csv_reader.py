@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import csv
-import hashlib
 import math
 import tempfile
 from pathlib import Path
@@ -14,17 +13,11 @@ from hypothesis import strategies as st
 from losslint.errors import ReadError
 from losslint.io.csvlog import READER
 
-from realworld_path import REALWORLD
+from realworld_path import REALWORLD, realworld, digests
 KERAS_APPENDED = REALWORLD / "keras_csv" / "brain-tumor-cnn-appended" / "training_log.csv"
 KERAS_TOMATO = REALWORLD / "keras_csv" / "tomato-leaf-cnn" / "training_log.csv"
 LIGHTNING = REALWORLD / "lightning_csv" / "slm-training"
 WANDB_EXPORT = REALWORLD / "wandb" / "nanogpt-ui-chart-export" / "wandb_export.csv"
-
-
-def realworld(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    return path
 
 
 def rows_of(path: Path) -> list[dict[str, str]]:
@@ -42,10 +35,6 @@ def read_one(path: Path):
     runs = READER.read([path], "run")
     assert len(runs) == 1
     return runs[0]
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --- Keras -----------------------------------------------------------------------------------------------------
@@ -130,10 +119,10 @@ def test_wandb_export_is_declined_but_does_not_crash():
 
 def test_realworld_files_unchanged():
     paths = [realworld(KERAS_APPENDED), realworld(KERAS_TOMATO), *sorted(realworld(LIGHTNING).rglob("*.csv"))]
-    before = [digest(p) for p in paths]
+    before = digests(paths)
     for path in paths:
         READER.read([path], "run")
-    assert [digest(p) for p in paths] == before
+    assert digests(paths) == before
 
 
 # --- can_read --------------------------------------------------------------------------------------------------
@@ -223,9 +212,9 @@ def test_binary_garbage_is_a_read_error(tmp_path):
 
 def test_file_is_unchanged(tmp_path):
     path = write(tmp_path, "epoch,loss\n0,1\n1,0.5\n0,2\n")
-    before = digest(path)
+    before = digests([path])
     READER.read([path], "run")
-    assert digest(path) == before
+    assert digests([path]) == before
 
 
 def test_two_csv_files_in_one_directory(tmp_path):

@@ -1,7 +1,6 @@
 """JSON-lines reader: detectron2 metrics.json (real files) and hand-written edge cases."""
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -17,16 +16,10 @@ from losslint.errors import ReadError
 from losslint.io.jsonl import READER
 from tensorboard_points import tensorboard_points
 
-from realworld_path import REALWORLD
+from realworld_path import REALWORLD, realworld, digests
 FRUIT = REALWORLD / "jsonl" / "detectron2-fruit" / "metrics.json"
 WASTE = REALWORLD / "jsonl" / "detectron2-medical-waste" / "metrics.json"
 FLOAT32_RTOL = 1e-6  # TensorBoard stores float32
-
-
-def realworld(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    return path
 
 
 def write(tmp_path: Path, text: str, name: str = "log.jsonl") -> Path:
@@ -39,10 +32,6 @@ def read_one(path: Path, aliases=None):
     runs = READER.read([path], "run", aliases)
     assert len(runs) == 1
     return runs[0]
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --- detectron2 ------------------------------------------------------------------------------------------------
@@ -91,10 +80,10 @@ def test_detectron2_without_eval_rows():
 
 def test_realworld_files_unchanged():
     paths = [realworld(FRUIT), realworld(WASTE)]
-    before = [digest(p) for p in paths]
+    before = digests(paths)
     for path in paths:
         read_one(path)
-    assert [digest(p) for p in paths] == before
+    assert digests(paths) == before
 
 
 # --- can_read --------------------------------------------------------------------------------------------------
@@ -259,9 +248,9 @@ def test_binary_garbage_is_a_read_error(tmp_path):
 
 def test_file_is_unchanged(tmp_path):
     path = write(tmp_path, '{"step": 1, "loss": NaN}\n{"step": 2, "lo')
-    before = digest(path)
+    before = digests([path])
     read_one(path)
-    assert digest(path) == before
+    assert digests([path]) == before
 
 
 def test_two_files_with_different_metrics_are_one_run(tmp_path):

@@ -1,7 +1,6 @@
 """MLflow file-store reader. Expected values come from MANIFEST.md and from the metric files parsed here."""
 from __future__ import annotations
 
-import hashlib
 import math
 from pathlib import Path
 
@@ -10,7 +9,7 @@ import pytest
 from losslint.errors import ReadError
 from losslint.io.mlflow import READER
 
-from realworld_path import REALWORLD
+from realworld_path import REALWORLD, tree_digests
 
 SWAHILI = REALWORLD / "mlflow" / "swahili-stt-keras-autolog"
 SWAHILI_RUN = SWAHILI / "mlruns" / "1" / "ed05f9cd599442fe9a0c9222184710b8"
@@ -72,11 +71,11 @@ def test_realworld_discovery_finds_one_run_and_changes_nothing():
         pytest.skip("real-world data not present")
     from losslint import discover
 
-    before = {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in SWAHILI.rglob("*") if p.is_file()}
+    before = tree_digests(SWAHILI)
     runs, errors = discover.load(SWAHILI)
     assert errors == []
     assert [(r.name, r.format) for r in runs] == [("mlruns/1/ed05f9cd599442fe9a0c9222184710b8", "mlflow")]
-    assert {p: hashlib.sha256(p.read_bytes()).hexdigest() for p in SWAHILI.rglob("*") if p.is_file()} == before
+    assert tree_digests(SWAHILI) == before
 
 
 def test_nested_names_legacy_lines_and_non_finite_values(tmp_path):

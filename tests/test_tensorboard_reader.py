@@ -2,7 +2,6 @@
 against what the fixtures were written to contain and against /work/shared/realworld/MANIFEST.md."""
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -21,7 +20,7 @@ from losslint.io.tensorboard import READER, parse_event_file
 
 import tb_fixtures as fx
 
-from realworld_path import REALWORLD as _CORPUS
+from realworld_path import REALWORLD as _CORPUS, digests
 
 REALWORLD = _CORPUS / "tensorboard"
 LFS_RUN = "edge-git-lfs-pointer-flax-swe-gpt"
@@ -103,10 +102,6 @@ def session_start_file(tmp_path_factory) -> Path:
     return fx.write_session_start_restart(tmp_path_factory.mktemp("start") / "run")
 
 
-def digest(paths) -> dict[str, str]:
-    return {str(p): hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
-
-
 # ---------------------------------------------------------------- tbparse agreement
 
 
@@ -159,9 +154,9 @@ def test_realworld_files_match_tbparse(path):
 
 
 def test_torch_run_fields(torch_run):
-    before = digest(fx.event_files(torch_run))
+    before = digests(fx.event_files(torch_run))
     runs, errors = discover.load(torch_run)
-    assert digest(fx.event_files(torch_run)) == before
+    assert digests(fx.event_files(torch_run)) == before
     assert errors == []
     main = next(r for r in runs if r.name == "run")
     assert main.format == "tensorboard"
@@ -196,9 +191,9 @@ def test_tensor_summary_values(tensor_file):
 
 def test_restart_across_files_keeps_the_resumed_points(restart_run):
     first, second = fx.event_files(restart_run)
-    before = digest([first, second])
+    before = digests([first, second])
     run = READER.read([second, first], "restart")[0]
-    assert digest([first, second]) == before
+    assert digests([first, second]) == before
     loss = run.series("train/loss")
     # first session: loss = 1/(step+1) for 0..99; second: 10+step for 60..149
     assert loss["step"].tolist() == list(range(150))
@@ -527,9 +522,9 @@ REFUSED = {LFS_RUN: "git lfs pull", HPARAMS_ONLY_RUN: "no scalar summaries (hpar
 @pytest.fixture(scope="module")
 def realworld_load():
     need_realworld()
-    before = digest(realworld_files())
+    before = digests(realworld_files())
     runs, errors = discover.load(REALWORLD)
-    assert digest(realworld_files()) == before
+    assert digests(realworld_files()) == before
     return {run.name: run for run in runs}, errors
 
 

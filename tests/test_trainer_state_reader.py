@@ -2,7 +2,6 @@
 on the real-world files in /work/shared/realworld/trainer_state."""
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import subprocess
@@ -20,16 +19,10 @@ from losslint.io.trainer_state import READER, eval_set_names, metric_name
 from tensorboard_points import tensorboard_points
 
 HF = Path(__file__).parent / "data" / "hf"
-from realworld_path import REALWORLD
+from realworld_path import REALWORLD, realworld, digests
 TS = REALWORLD / "trainer_state"
 # TensorBoard stores scalars as float32; trainer_state.json keeps the Python float.
 FLOAT32_RTOL = 1e-6
-
-
-def realworld(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    return path
 
 
 def read_one(path: Path, name: str = "run", aliases=None):
@@ -40,10 +33,6 @@ def read_one(path: Path, name: str = "run", aliases=None):
 
 def history(path: Path) -> list[dict]:
     return json.loads(path.read_text())["log_history"]
-
-
-def digest(paths) -> dict[str, str]:
-    return {str(p): hashlib.sha256(Path(p).read_bytes()).hexdigest() for p in paths}
 
 
 # --- the real Trainer runs written by tests/make_hf_fixture.py -------------------------------------------------
@@ -150,10 +139,10 @@ def test_fixture_values_equal_its_own_tensorboard_logs():
 
 def test_fixture_files_are_unchanged_by_reading():
     files = sorted(p for p in HF.rglob("*") if p.is_file())
-    before = digest(files)
+    before = digests(files)
     for out in (HF / "single_eval", HF / "two_eval_sets"):
         READER.read(sorted(out.rglob("trainer_state.json")), "run")
-    assert digest(files) == before
+    assert digests(files) == before
 
 
 # --- real-world files ------------------------------------------------------------------------------------------
@@ -230,10 +219,10 @@ def test_realworld_gpt2_trainer_state_equals_its_tensorboard_logs():
 
 def test_realworld_files_unchanged():
     files = sorted(realworld(TS).rglob("trainer_state.json"))
-    before = digest(files)
+    before = digests(files)
     for path in files:
         read_one(path)
-    assert digest(files) == before
+    assert digests(files) == before
 
 
 # --- names -----------------------------------------------------------------------------------------------------

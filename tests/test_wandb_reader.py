@@ -7,7 +7,6 @@ W&B independently of the history records), the `logged.json` the fixture generat
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
 import math
 import shutil
@@ -23,7 +22,7 @@ from hypothesis import strategies as st
 from losslint.errors import ReadError
 from losslint.io.wandb import READER
 
-from realworld_path import REALWORLD as _CORPUS
+from realworld_path import REALWORLD as _CORPUS, realworld, tree_digests
 
 REALWORLD = _CORPUS / "wandb"
 FIXTURES = Path(__file__).parent / "data" / "wandb"
@@ -33,12 +32,6 @@ DEFINE_METRIC_RUN = FIXTURES / LOGGED["define-metric"]["run_folder"]
 DA6401 = REALWORLD / "da6401-numpy-ffn-sweep" / "wandb"
 NANOGPT_RUN = REALWORLD / "nanogpt-run-jqe8zy9r" / "wandb" / "run-20241012_160630-jqe8zy9r"
 CHART_EXPORT = REALWORLD / "nanogpt-ui-chart-export" / "wandb_export.csv"
-
-
-def realworld(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"real-world data not present: {path}")
-    return path
 
 
 def read_tree(root: Path) -> list:
@@ -65,10 +58,6 @@ def last_values(run) -> dict[str, float]:
 
 def same(a: float, b: float) -> bool:
     return (math.isnan(a) and math.isnan(b)) or a == b
-
-
-def digest(root: Path) -> dict[str, str]:
-    return {str(p): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 # --- binary run logs ------------------------------------------------------------------------------------------
@@ -332,10 +321,10 @@ def test_summary_without_history_is_refused(tmp_path):
 
 def test_reading_never_changes_the_inputs(tmp_path):
     roots = [FIXTURES] + ([REALWORLD] if REALWORLD.exists() else [])
-    before = {root: digest(root) for root in roots}
+    before = {root: tree_digests(root) for root in roots}
     for root in roots:
         read_tree(root)
-    assert {root: digest(root) for root in roots} == before
+    assert {root: tree_digests(root) for root in roots} == before
 
 
 def test_text_among_numbers_in_binary_is_noted_with_offset(tmp_path):
