@@ -50,7 +50,8 @@ def _step_of(steps: np.ndarray, index: int | None) -> int | None:
     return None if index is None else int(steps[int(index)])
 
 
-def build_early_stop(view: RunView, config: Config, overfitting: bool = False) -> EarlyStop | None:
+def build_early_stop(view: RunView, config: Config, overfitting: bool = False, diverged: bool = False
+                     ) -> EarlyStop | None:
     """The recommended stop on the monitored metric, with what the classic callbacks would have done.
 
     When the run is judged overfitting, or diverged by I303, but the default strategy saw no sustained rise (short
@@ -91,11 +92,7 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False) -
     reason = decision.reason or None
     fallback = stops[f"hf_patience_{patience}"]
     rest = decision.rest_index
-    judged = "overfitting" if overfitting else None
-    if judged is None and stop_index is None and strategy == "default" and "I303" in config.codes_for_run(view.name):
-        # I303 (divergence) again, on the view whose analysis is cached: the caller passes only the overfitting flag.
-        if next(iter(all_rules()["I303"].check(view, config.params_for("I303"))), None) is not None:
-            judged = "diverged"
+    judged = "overfitting" if overfitting else "diverged" if diverged and strategy == "default" else None
     if judged and stop_index is None and rest is not None and rest < len(decision_values) - 1:
         # The findings established what the default's own test could not (too few or too noisy evaluations, or a
         # blow-up seen on the training loss): the stop goes where that strategy puts any due stop, the smoothed best.
@@ -171,7 +168,8 @@ def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
     findings.sort(key=lambda f: (-severity_rank(f.severity), f.code, f.metric or "", f.step if f.step is not None else -1))
     verdict = decide(findings, has_signal=view.has_loss)
     try:
-        early = build_early_stop(view, config, overfitting=verdict == "overfitting")
+        early = build_early_stop(view, config, overfitting=verdict == "overfitting",
+                                 diverged=any(f.code == "I303" for f in findings))
     except Exception as exc:  # noqa: BLE001
         if os.environ.get("LOSSLINT_DEBUG"):
             raise
