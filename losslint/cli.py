@@ -173,17 +173,22 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
     sys.exit(exit_code(results, errors, config.fail_on))
 
 
+def parameter_lines(found) -> list[str]:
+    """A rule's settable parameters with their defaults, as TOML lines."""
+    return [f"severity = {json.dumps(found.default_severity)}",
+            *(f"{name} = {json.dumps(value)}" for name, value in found.defaults.items())]
+
+
 def rule_parameters(found) -> str:
-    lines = [f"Parameters ([tool.losslint.rules.{found.code}]):", f"  severity = {json.dumps(found.default_severity)}"]
-    lines += [f"  {name} = {json.dumps(value)}" for name, value in found.defaults.items()]
-    return "\n".join(lines)
+    return "\n".join([f"Parameters ([tool.losslint.rules.{found.code}]):",
+                      *(f"  {line}" for line in parameter_lines(found))])
 
 
 def rule_doc_page(found) -> str:
     """One rule's documentation page (docs/rules/CODE.md), made from its module docstring and defaults."""
     return (f"# {found.code} {found.name}\n\nCategory: {found.category}; default severity: "
             f"{found.default_severity}.\n\n{found.doc.strip()}\n\n```toml\n"
-            + rule_parameters(found).split("\n", 1)[1].replace("  ", "", 1).replace("\n  ", "\n")
+            + "\n".join(parameter_lines(found))
             + f"\n```\n\nSet these under `[tool.losslint.rules.{found.code}]`; see `losslint rules {found.code}`.\n")
 
 
