@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import discover
 from .errors import ReadError
-from .report import available_formats
+from .report import MARKDOWN_LIMITS, available_formats
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -121,9 +121,12 @@ def _codes(values: tuple[str, ...]) -> list[str]:
 @click.option("--verify", is_flag=True, help="Verify TensorBoard record checksums (slower; corrupt records are errors).")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Also write the Markdown + PNG report to this directory.")
+@click.option("--markdown-limit", type=click.Choice(MARKDOWN_LIMITS), default="summary", show_default=True,
+              help="Cut --format markdown to fit a GitHub job summary (1 MiB), a PR comment (65,536 characters) "
+                   "or nothing.")
 def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tuple[str, ...], ignore: tuple[str, ...],
                   extend_select: tuple[str, ...], fail_on: str | None, fmt: str, jobs: int | None, verify: bool,
-                  report_dir: Path | None) -> None:
+                  report_dir: Path | None, markdown_limit: str) -> None:
     """Lint the training runs under PATHS: findings, verdict and recommended early stop per run.
 
     Exit codes: 0 clean; 1 a finding at or above the fail level; 2 a usage or configuration error, or an
@@ -156,7 +159,7 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
         click.echo(f"error: internal error while checking: {type(exc).__name__}: {exc} "
                    f"(set LOSSLINT_DEBUG=1 for the traceback)", err=True)
         sys.exit(EXIT_ERROR)
-    options = ReportOptions(fail_on=config.fail_on)
+    options = ReportOptions(fail_on=config.fail_on, markdown_limit=markdown_limit)
     click.echo(render(fmt, results, errors, options))
     if report_dir is not None:
         # --report: the report bundle (report/bundle.py) next to the linter output

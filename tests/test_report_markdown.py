@@ -7,7 +7,10 @@ import pytest
 
 from losslint.errors import ReadError
 from losslint.report import ReportOptions, available_formats, render
-from losslint.report.markdown import document, escape
+from dataclasses import replace
+
+from losslint.report import MARKDOWN_LIMITS
+from losslint.report.markdown import GITHUB_COMMENT_LIMIT, LIMITS, Limit, document, escape
 
 from report_support import descending, finding, load_runs, realworld, result_for, write_jsonl_run
 
@@ -133,14 +136,16 @@ def test_a_huge_report_is_cut_to_fit_a_github_job_summary(tmp_path):
     many[17] = result_for(run, "diverged", [finding(severity="error", message="the one that matters")])
     full = document(many, [ReadError("bad.jsonl", "not JSON")], OPTIONS)
     limit = len(full.encode("utf-8")) // 3
-    cut = document(many, [ReadError("bad.jsonl", "not JSON")], OPTIONS, max_bytes=limit)
+    summary = Limit(limit, "bytes", "a GitHub job summary")
+    cut = document(many, [ReadError("bad.jsonl", "not JSON")], OPTIONS, limit=summary)
     assert len(cut.encode("utf-8")) <= limit
     assert len(_table_rows(cut)) == len(many) + 2  # the table stays whole
     assert "the one that matters" in cut  # the failing run's section is kept first
-    assert "run section(s) left out" in cut
+    assert "run section(s) left out to fit a GitHub job summary" in cut
     assert "## Errors" in cut and "bad.jsonl" in cut
-    tiny = document(many, [], OPTIONS, max_bytes=2000)
-    assert len(tiny.encode("utf-8")) <= 2000 and "Table cut to" in tiny
+    tiny = document(many, [], OPTIONS, limit=replace(summary, size=2000))
+    assert len(tiny.encode("utf-8")) <= 2000 and "to fit a GitHub job summary" in tiny
+    assert re.search(r"Table cut to \d+ of 30 runs", tiny)
 
 
 def test_run_section_lists_where_baseline_callbacks_would_stop(tmp_path):
@@ -151,3 +156,130 @@ def test_run_section_lists_where_baseline_callbacks_would_stop(tmp_path):
     assert "| hf\\_patience\\_3 | 300 | — |" in md
     assert "| keras\\_patience\\_5 | end of run | — |" in md
     assert "| hf\\_patience\\_1 | 250 | 50% |" in md
+
+
+# --- fitting a GitHub PR comment (65,536 characters, not bytes) -------------------------------------------------
+
+# 'é' is two UTF-8 bytes, '🚀' four bytes and two UTF-16 units: a report of such names has bytes != characters
+NAME = "sweep/lr-é-{i:03d}-🚀"
+
+
+def _sweep(tmp_path, n=80, failing=(57, 71)):
+    """`n` runs of one real (JSONL-read) log under distinct non-ASCII names, each with five long info findings;
+    the runs in `failing` diverged with an error. Sized so the whole report is well over 65,536 characters."""
+    base = _run(tmp_path)
+    results = []
+    for i in range(n):
+        run = replace(base, name=NAME.format(i=i))
+        if i in failing:
+            results.append(result_for(run, "diverged", [finding(code="I301", severity="error", step=100,
+                                                                message=f"loss became NaN in run {i} ⚠")]))
+        else:
+            results.append(result_for(run, "good-fit", [finding(severity="info", message="ü" * 300)] * 5,
+                                      best=200, stop=300))
+    return results
+
+
+def _sections(md: str) -> list[str]:
+    return re.findall(r"^### (.+)$", md, flags=re.MULTILINE)
+
+
+def test_the_markdown_limit_choices_are_the_ones_the_reporter_knows():
+    assert set(MARKDOWN_LIMITS) == set(LIMITS)
+    assert LIMITS["comment"].unit == "characters" and LIMITS["comment"].size <= GITHUB_COMMENT_LIMIT == 65_536
+    assert LIMITS["summary"].unit == "bytes" and LIMITS["none"] is None
+
+
+def test_characters_are_counted_as_utf16_units_so_an_emoji_counts_twice():
+    comment = LIMITS["comment"]
+    assert comment.measure("abc") == 3
+    assert comment.measure("é") == 1  # one code point, one unit (two UTF-8 bytes)
+    assert comment.measure("🚀") == 2  # one code point, two UTF-16 units: fits either way GitHub counts
+    assert LIMITS["summary"].measure("🚀") == 4
+
+
+def test_a_sweep_report_is_cut_to_fit_a_github_pr_comment(tmp_path):
+    results = _sweep(tmp_path)
+    errors = [ReadError("runs/bad/metrics.jsonl", "not JSON", line=3)]
+    full = document(results, errors, OPTIONS)
+    assert len(full) > 2 * GITHUB_COMMENT_LIMIT  # the problem: GitHub would refuse this as a comment
+    assert len(full.encode("utf-8")) > len(full)  # multi-byte text: bytes are not characters here
+
+    cut = render("markdown", results, errors, replace(OPTIONS, markdown_limit="comment"))
+    assert len(cut) <= GITHUB_COMMENT_LIMIT
+    assert len(cut.encode("utf-16-le")) // 2 <= GITHUB_COMMENT_LIMIT
+    # fitted in characters, not bytes: a byte budget of 65,536 would have kept less than this
+    assert len(cut.encode("utf-8")) > GITHUB_COMMENT_LIMIT
+    assert len(_table_rows(cut)) == len(results) + 2  # every run keeps its table row
+    shown = _sections(cut)
+    assert 2 < len(shown) < len(results)
+    # the failing runs' sections come first, though they are late in the sweep; the rest in the original order
+    assert escape(NAME.format(i=57)) in shown and escape(NAME.format(i=71)) in shown
+    assert "loss became NaN in run 57 ⚠" in cut and "loss became NaN in run 71 ⚠" in cut
+    assert shown == [s for s in _sections(full) if s in shown]
+    assert f"_{len(results) - len(shown)} run section(s) left out to fit a GitHub PR comment;" in cut
+    assert "job summary" not in cut
+    assert "## Errors" in cut and "runs/bad/metrics.jsonl:3: not JSON" in cut
+
+
+def test_the_job_summary_limit_keeps_todays_behaviour(tmp_path):
+    results = _sweep(tmp_path, n=40)
+    full = document(results, [], OPTIONS)
+    assert GITHUB_COMMENT_LIMIT < len(full.encode("utf-8")) < LIMITS["summary"].size
+    assert render("markdown", results, [], OPTIONS) == full  # the default: under 1 MiB, nothing is cut
+
+
+def test_markdown_limit_none_gives_the_uncut_document(tmp_path):
+    results = _sweep(tmp_path)
+    uncut = render("markdown", results, [], replace(OPTIONS, markdown_limit="none"))
+    assert uncut == document(results, [], OPTIONS)
+    assert len(_sections(uncut)) == len(results) and "left out" not in uncut
+
+
+def test_a_table_too_long_for_a_comment_is_cut_with_a_note(tmp_path):
+    base = _run(tmp_path)
+    long_name = "ablation-é-" + "🚀" * 60 + "-{i}"  # each table row ~ 200 characters
+    results = [result_for(replace(base, name=long_name.format(i=i))) for i in range(600)]
+    cut = render("markdown", results, [], replace(OPTIONS, markdown_limit="comment"))
+    assert len(cut) <= GITHUB_COMMENT_LIMIT and len(cut.encode("utf-16-le")) // 2 <= GITHUB_COMMENT_LIMIT
+    kept = len(_table_rows(cut)) - 2
+    assert 0 < kept < len(results)
+    assert f"_Table cut to {kept} of {len(results)} runs to fit a GitHub PR comment;" in cut
+    assert not _sections(cut)
+
+
+def test_thousands_of_unreadable_inputs_still_fit_a_comment(tmp_path):
+    errors = [ReadError(f"runs/é-{i}/events.out.tfevents.{i}", "this is a Git LFS pointer 🚫") for i in range(3000)]
+    cut = render("markdown", [result_for(_run(tmp_path))], errors, replace(OPTIONS, markdown_limit="comment"))
+    assert len(cut) <= GITHUB_COMMENT_LIMIT
+    listed = re.findall(r"^- runs/é-\d+/", cut, flags=re.MULTILINE)
+    assert 0 < len(listed) < len(errors)
+    assert f"_{len(errors) - len(listed)} more unreadable input(s) left out to fit a GitHub PR comment;" in cut
+    assert "**3000** unreadable input(s)" in cut  # the summary line still counts them all
+
+
+def test_check_markdown_limit_option(tmp_path, monkeypatch):
+    """`losslint check --format markdown --markdown-limit ...` through click, on the results of a big sweep (the
+    engine's results replaced by the sweep: checking 80 real runs would take the engine far longer)."""
+    from click.testing import CliRunner
+
+    import losslint.engine
+    from losslint.cli import main
+
+    results = _sweep(tmp_path)
+    monkeypatch.setattr(losslint.engine, "check_paths", lambda *args, **kwargs: (results, []))
+
+    def check(*extra):
+        out = CliRunner().invoke(main, ["check", str(tmp_path), "--format", "markdown", "-j", "1", *extra])
+        assert out.exception is None or isinstance(out.exception, SystemExit), out.output
+        assert out.exit_code == 1, out.output  # two runs of the sweep failed
+        assert "Traceback" not in out.output
+        return out.stdout
+
+    comment = check("--markdown-limit", "comment")
+    assert len(comment) <= GITHUB_COMMENT_LIMIT and "to fit a GitHub PR comment" in comment
+    uncut = check("--markdown-limit", "none")
+    assert len(uncut) > GITHUB_COMMENT_LIMIT and len(_sections(uncut)) == len(results)
+    assert check() == uncut  # the default, the job summary's limit: this sweep is under 1 MiB
+    bad = CliRunner().invoke(main, ["check", str(tmp_path), "--markdown-limit", "tweet"])
+    assert bad.exit_code == 2 and "tweet" in bad.output

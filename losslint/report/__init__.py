@@ -2,7 +2,7 @@
 
 Every output format is a module here with `render(results, errors, options) -> str`; `FORMATS` maps the
 `--format` name to that module. `write_report(results, errors, out_dir, options)` (module `bundle`) writes the
-report directory (report.md + PNGs).
+report directory (report.md + PNGs, and comment.md: report.md fitted to a GitHub PR comment).
 """
 from __future__ import annotations
 
@@ -24,11 +24,17 @@ FORMATS = {
 }
 
 
+# What `--format markdown` is cut to fit (`markdown.LIMITS`): a GitHub job summary, a PR comment, nothing. Named
+# here, not imported from there, so the CLI can offer the choices without importing the reporter.
+MARKDOWN_LIMITS = ("summary", "comment", "none")
+
+
 @dataclass(frozen=True)
 class ReportOptions:
     fail_on: str = "warning"  # findings at or above this severity fail the run (exit code 1)
     color: bool = False
     rule_doc_base: str = "https://github.com/losslint/losslint/blob/main/docs/rules/"
+    markdown_limit: str = "summary"  # one of MARKDOWN_LIMITS; only `--format markdown` reads it
 
 
 def available_formats() -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Mapping, Sequence
 from urllib.parse import quote
 
@@ -161,25 +162,60 @@ def errors_section(errors: Sequence[ReadError]) -> list[str]:
     return lines + [""]
 
 
-# GitHub refuses a job summary over 1 MiB (the step's whole $GITHUB_STEP_SUMMARY) and a PR comment over 65,536
-# characters; the stream format keeps under the first by dropping per-run sections, worst runs kept first.
+@dataclass(frozen=True)
+class Limit:
+    """A size the report must fit and the place it goes, named in the notes that say what was left out."""
+    size: int
+    unit: str  # "bytes" (UTF-8) or "characters"
+    place: str  # "a GitHub job summary"
+
+    def measure(self, text: str) -> int:
+        if self.unit == "bytes":
+            return len(text.encode("utf-8"))
+        # UTF-16 code units: never fewer than Python's len() (code points), so the text fits whichever of the two
+        # GitHub counts; an emoji outside the BMP is one code point but two units
+        return len(text.encode("utf-16-le", "surrogatepass")) // 2
+
+
+# GitHub refuses a job summary over 1 MiB, the step's whole $GITHUB_STEP_SUMMARY ("$GITHUB_STEP_SUMMARY upload
+# aborted, supports content up to a size of 1024k"; docs.github.com/actions/using-workflows/
+# workflow-commands-for-github-actions#adding-a-markdown-summary); 16 KiB are kept for what the step's other
+# commands append.
 GITHUB_SUMMARY_LIMIT = 1024 * 1024 - 16 * 1024
+# GitHub's REST API refuses an issue or PR comment body over 65,536 characters: "422 Validation Failed: Body is too
+# long (maximum is 65536 characters)" (https://docs.github.com/rest/issues/comments#create-an-issue-comment;
+# e.g. danger/danger#424, runatlantis/atlantis#66). 1,024 characters are kept for the marker a comment action
+# adds to find its comment again (`<!-- Sticky Pull Request Comment... -->`) or a header the workflow prepends.
+GITHUB_COMMENT_LIMIT = 65_536
+COMMENT_HEADROOM = 1_024
+LIMITS: dict[str, Limit | None] = {
+    "summary": Limit(GITHUB_SUMMARY_LIMIT, "bytes", "a GitHub job summary"),
+    "comment": Limit(GITHUB_COMMENT_LIMIT - COMMENT_HEADROOM, "characters", "a GitHub PR comment"),
+    "none": None,
+}
+# room for the one or two notes that say what was cut (each under ~200 characters)
+_NOTE_ROOM = 400
 
 
-def _size(lines: Sequence[str]) -> int:
-    return sum(len(line.encode("utf-8")) + 1 for line in lines)
+def _size(lines: Sequence[str], limit: Limit) -> int:
+    return sum(limit.measure(line) + 1 for line in lines)
 
 
 def document(results: Sequence[Result], errors: Sequence[ReadError], options, *,
              images: Mapping[int, str] | None = None, overview: str | None = None,
-             max_bytes: int | None = None) -> str:
-    """The whole Markdown report. `images` maps a result's index to its PNG's path relative to the report.
-    With `max_bytes`, run sections (then table rows) that do not fit are left out, with a note saying so."""
+             limit: Limit | None = None, full_report: str | None = None, plots_note: str | None = None) -> str:
+    """The whole Markdown report. `images` maps a result's index to its PNG's path relative to the report;
+    `plots_note` is a line placed where the overview would be (for a copy that cannot show images).
+    With `limit`, run sections (failing runs' kept first), then table rows, then error lines that do not fit are
+    left out, with a note naming the limit and where the whole report is (`full_report`, e.g. "report.md in the
+    report artifact"; by default the options that write it)."""
     fail_on = getattr(options, "fail_on", "warning")
     anchors = {i: f"run-{i + 1}" for i in range(len(results))}
     head = ["# losslint report", "", summary_line(results, errors, fail_on), ""]
     if overview:
         head += [f"![Overview of all runs]({overview})", ""]
+    if plots_note:
+        head += [plots_note, ""]
     table: list[str] = []
     sections: list[list[str]] = []
     if results:
@@ -190,30 +226,34 @@ def document(results: Sequence[Result], errors: Sequence[ReadError], options, *,
                     for i, result in enumerate(results)]
     tail = errors_section(errors)
     lines = head + table + (["## Runs", ""] if sections else []) + [ln for sec in sections for ln in sec] + tail
-    if max_bytes is None or _size(lines) <= max_bytes:
+    if limit is None or _size(lines, limit) <= limit.size:
         return "\n".join(lines).rstrip("\n") + "\n"
-    return _fit(head, table, sections, tail, results, fail_on, max_bytes)
+    return _fit(head, table, sections, tail, results, fail_on, limit, full_report)
 
 
-def _fit(head, table, sections, tail, results, fail_on, max_bytes) -> str:
-    note_room = 300
-    budget = max_bytes - _size(head) - _size(tail) - note_room
-    if _size(table) > budget:
-        rows, kept = table[:2], 0
+def _fit(head, table, sections, tail, results, fail_on, limit: Limit, full_report: str | None) -> str:
+    table_elsewhere = f"{full_report} has" if full_report else "`losslint check --format json` or `--report DIR` has"
+    sections_elsewhere = f"{full_report} has" if full_report else "`--report DIR` writes"
+    budget = limit.size - _size(head, limit) - _NOTE_ROOM
+    tail = _cut_errors(tail, budget, limit, table_elsewhere)
+    budget -= _size(tail, limit)
+    if _size(table, limit) > budget:
+        rows, used = table[:2], _size(table[:2], limit)
         for row in table[2:len(results) + 2]:
-            if _size(rows) + len(row.encode("utf-8")) + 1 > budget:
+            used += limit.measure(row) + 1
+            if used > budget:
                 break
             rows.append(row)
-            kept += 1
-        table = rows + ["", f"_Table cut to {kept} of {len(results)} runs to fit a GitHub job summary; "
-                            "`losslint check --format json` or `--report DIR` has them all._", ""]
+        kept = len(rows) - 2
+        table = rows + ["", f"_Table cut to {kept} of {len(results)} runs to fit {limit.place}; "
+                            f"{table_elsewhere} them all._", ""]
         sections = []
-    budget -= _size(table)
+    budget -= _size(table, limit)
     # the sections of failing runs first: they are what a reader of a cut report needs
     order = sorted(range(len(sections)), key=lambda i: (not fails(results[i], fail_on), i))
     chosen: set[int] = set()
     for i in order:
-        size = _size(sections[i])
+        size = _size(sections[i], limit)
         if size <= budget:
             chosen.add(i)
             budget -= size
@@ -221,12 +261,28 @@ def _fit(head, table, sections, tail, results, fail_on, max_bytes) -> str:
     if sections:
         body = ["## Runs", ""] + body
         if len(chosen) < len(sections):
-            body += [f"_{len(sections) - len(chosen)} run section(s) left out to fit a GitHub job summary; "
-                     "`--report DIR` writes them all._", ""]
+            body += [f"_{len(sections) - len(chosen)} run section(s) left out to fit {limit.place}; "
+                     f"{sections_elsewhere} them all._", ""]
     return "\n".join(head + table + body + tail).rstrip("\n") + "\n"
 
 
+def _cut_errors(tail: list[str], budget: int, limit: Limit, elsewhere: str) -> list[str]:
+    """The errors section, its list cut when it alone would not fit (thousands of unreadable files)."""
+    if _size(tail, limit) <= budget:
+        return tail
+    kept, used = tail[:4], _size(tail[:4], limit)  # heading, blank, count line, blank
+    listed = [line for line in tail[4:] if line]
+    for line in listed:
+        used += limit.measure(line) + 1
+        if used > budget:
+            break
+        kept.append(line)
+    left_out = len(listed) - (len(kept) - 4)
+    return kept + ["", f"_{left_out} more unreadable input(s) left out to fit {limit.place}; "
+                       f"{elsewhere} them all._", ""]
+
+
 def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
-    """`--format markdown`: the report without images (a stream has no directory for them to live in), kept
-    under GitHub's job-summary limit."""
-    return document(results, errors, options, max_bytes=GITHUB_SUMMARY_LIMIT)
+    """`--format markdown`: the report without images (a stream has no directory for them to live in), cut to
+    the limit `options.markdown_limit` names (`LIMITS`; default the job summary's)."""
+    return document(results, errors, options, limit=LIMITS[getattr(options, "markdown_limit", "summary")])
