@@ -65,6 +65,20 @@ def test_u202_still_falling_at_the_end():
     assert run_rule("U202", converged) == []
 
 
+def test_u202_judges_the_tail_against_the_whole_descent_not_the_level():
+    # A power-law descent (Kaplan et al. 2020 shape) that has flattened still falls ~11% of its level over the last
+    # fifth, but that is only ~1.3% of its whole descent: converged for practical purposes, not "train longer".
+    u = STEPS / STEPS[-1]
+    flattened = 0.05 + 0.95 * (1 + 20 * u) ** -1.0
+    assert (flattened[159] - flattened[-1]) / flattened[-1] > 0.10
+    assert run_rule("U202", make_run({"train/loss": (STEPS, flattened)})) == []
+    # A run cut off mid-descent: only 5% lower over its last fifth, but that fifth made ~9% of the whole descent.
+    cut_off = 1.0 + 0.6 * np.exp(-1.2 * u)
+    assert (cut_off[159] - cut_off[-1]) / cut_off[-1] < 0.06
+    [finding] = run_rule("U202", make_run({"train/loss": (STEPS, cut_off)}))
+    assert "of its whole descent" in finding.message
+
+
 def test_u202_not_reported_when_validation_rises():
     linear = np.linspace(2.0, 1.0, 200)
     evals = np.concatenate([np.linspace(2.0, 1.2, 10), np.linspace(1.25, 1.6, 10)])
