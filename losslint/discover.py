@@ -7,13 +7,16 @@
 - One run directory logged in two formats is read once, in the format with the lowest priority number; the other
   formats are named in the run's notes. HF Trainer output directories count as one run with the TensorBoard logs
   that `report_to="tensorboard"` writes below them in `runs/`.
+- A run resumed into sibling folders (W&B: one `run-<date>_<time>-<id>/` per session) is one group: its `parts`
+  are read one by one and joined by the reader, so an unreadable session is its own error and the others still
+  form the run.
 - Unreadable files and directory loops become one-line errors; the other runs are still read.
 """
 from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
@@ -34,6 +37,7 @@ class RunGroup:
     key: str
     files: list[str]
     also: dict[str, list[str]] = field(default_factory=dict)  # other formats of the same run, not read
+    parts: list[RunGroup] = field(default_factory=list)  # sessions of a resumed run, in start order; [] = one
 
 
 @dataclass
@@ -180,8 +184,37 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
             for path in candidates:
                 take(path, Path.cwd(), key_dir.resolve().name)
 
-    groups = _merge_formats(claimed, names, {r.format: r for r in all_readers})
+    by_format = {r.format: r for r in all_readers}
+    groups = _join_sessions(_merge_formats(claimed, names, by_format), by_format)
     return Discovery(groups=groups, errors=errors)
+
+
+def _join_sessions(groups: list[RunGroup], by_format: Mapping[str, Reader]) -> list[RunGroup]:
+    """Sibling folders that a reader calls sessions of one run become one group, named after the first session.
+
+    A reader opts in with `session_of(key, files) -> (run id, start order) | None` and joins what was read with
+    `join_sessions(runs) -> runs`. Only siblings join: two copies of a run in different folders stay two runs.
+    """
+    slots: dict[object, list[tuple[object, RunGroup]]] = {}
+    for index, group in enumerate(groups):
+        session_of = getattr(by_format[group.format], "session_of", None)
+        session = session_of(Path(group.key), group.files) if session_of is not None else None
+        slot = (group.format, str(Path(group.key).parent), session[0]) if session else index
+        slots.setdefault(slot, []).append((session[1] if session else None, group))
+    joined = []
+    for members in slots.values():
+        if len(members) == 1:
+            joined.append(members[0][1])
+            continue
+        parts = [group for _, group in sorted(members, key=lambda member: member[0])]
+        also: dict[str, list[str]] = {}
+        for part in parts:
+            for fmt, files in part.also.items():
+                also.setdefault(fmt, []).extend(files)
+        joined.append(RunGroup(name=parts[0].name, format=parts[0].format, key=parts[0].key,
+                               files=[f for part in parts for f in part.files], also=also,
+                               parts=[replace(part, also={}) for part in parts]))
+    return joined
 
 
 def _merge_formats(claimed: Mapping[tuple[str, Path], list[Path]], names: Mapping[tuple[str, Path], str],
@@ -216,6 +249,8 @@ def _merge_formats(claimed: Mapping[tuple[str, Path], list[Path]], names: Mappin
 
 def read_group(group: RunGroup, aliases: Mapping[str, str] | None = None) -> tuple[list[Run], list[ReadError]]:
     """Read one group; any failure becomes a `ReadError` (never a traceback, unless LOSSLINT_DEBUG is set)."""
+    if group.parts:
+        return _read_sessions(group, aliases)
     reader = reader_for_format(group.format)
     try:
         runs = reader.read([Path(p) for p in group.files], group.name, aliases)
@@ -230,6 +265,28 @@ def read_group(group: RunGroup, aliases: Mapping[str, str] | None = None) -> tup
         for other_fmt, files in group.also.items():
             run.notes.append(f"also logged as {other_fmt} ({len(files)} file(s)); read once, as {group.format}")
     return runs, []
+
+
+def _read_sessions(group: RunGroup, aliases: Mapping[str, str] | None) -> tuple[list[Run], list[ReadError]]:
+    """Each session of a resumed run read alone (an unreadable one is its own error), the readable ones joined."""
+    runs: list[Run] = []
+    errors: list[ReadError] = []
+    for part in group.parts:
+        got, errs = read_group(part, aliases)
+        runs.extend(got)
+        errors.extend(errs)
+    if len(runs) > 1:
+        try:
+            runs = reader_for_format(group.format).join_sessions(runs)
+        except Exception as exc:  # noqa: BLE001 - a reader bug must not hide the other runs
+            if os.environ.get("LOSSLINT_DEBUG"):
+                raise
+            return [], errors + [ReadError(group.key, f"cannot join the sessions of this {group.format} run: "
+                                                     f"{type(exc).__name__}: {exc}")]
+    for run in runs:
+        for other_fmt, files in group.also.items():
+            run.notes.append(f"also logged as {other_fmt} ({len(files)} file(s)); read once, as {group.format}")
+    return runs, errors
 
 
 def load(paths: str | os.PathLike | Sequence[str | os.PathLike], aliases: Mapping[str, str] | None = None,

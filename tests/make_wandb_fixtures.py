@@ -1,6 +1,6 @@
 """Regenerate `tests/data/wandb/` with the real `wandb` writer (offline, no network).
 
-Run by hand when the fixture must change: `python tests/make_wandb_fixtures.py`. wandb is not a test dependency:
+Run by hand when a fixture must change: `python tests/make_wandb_fixtures.py [resumed|basic-and-define-metric]`. wandb is not a test dependency:
 the tests read the committed copies. `basic/` logs what exercises the reader:
 
 - `loss` every step with one NaN and one +Infinity (W&B stores them as the JSON tokens `NaN`/`Infinity`);
@@ -9,6 +9,12 @@ the tests read the committed copies. `basic/` logs what exercises the reader:
 - a config value longer than two 32 KiB blocks, so the record log needs FIRST/MIDDLE/LAST fragments.
 
 `define-metric/` logs as HF Trainer's W&B callback does, with `train/global_step` as every key's step metric.
+
+`tests/data/wandb_resume/` is one run resumed: a first session that crashes at step 39 (exit code 1), then a second
+`wandb.init(id=..., resume="allow")` with the same id that goes back to a checkpoint at step 30 and logs steps 30-59
+with other values. W&B writes the second session to its own `offline-run-<date>_<time>-<id>/` folder beside the
+first; offline, W&B cannot look the run up, so the second RUN record is not marked resumed and `_step` would start
+at 0 again: both sessions pass `step=` explicitly, as a training loop that resumes from a checkpoint does.
 
 What was passed to `wandb.log` is also written to `logged.json` beside the run folders: the tests compare the
 reader's output with it, an oracle independent of losslint. Only the files the reader uses are kept (the `.wandb`
@@ -21,10 +27,15 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
+import time
 from pathlib import Path
 
 FIXTURE_DIR = Path(__file__).parent / "data" / "wandb"
+RESUME_DIR = Path(__file__).parent / "data" / "wandb_resume"
+RESUME_ID = "resume-fix_1"  # W&B allows '-' and '_' in a chosen id; the folder-name parsing must cope
+CRASH_STEP, CHECKPOINT_STEP, RESUMED_LAST_STEP = 39, 30, 59
 KEEP = ("files/wandb-summary.json", "files/config.yaml")
 STEPS = 60
 SETTINGS = dict(console="off", x_disable_stats=True, x_disable_meta=True, x_disable_machine_info=True,
@@ -88,8 +99,59 @@ def log_define_metric(workdir: Path, logged: list[dict]) -> Path:
     return _finish(wandb, run, workdir)
 
 
-def copy_needed(run_dir: Path, target_root: Path) -> Path:
-    if target_root.exists():
+def _resumed_rows(first: int, last: int, offset: float) -> list[dict]:
+    rows = []
+    for step in range(first, last + 1):
+        row = {"loss": 2.0 * math.exp(-step / 20) + offset}
+        if step % 10 == 9:
+            row["val_loss"] = 2.1 * math.exp(-step / 25) + offset + 0.05
+        rows.append({"step": step, **row})
+    return rows
+
+
+def log_resumed(workdir: Path) -> list[tuple[Path, list[dict]]]:
+    """Two sessions of one run id, the second resumed from a checkpoint before the first one's crash."""
+    wandb = _wandb()
+    sessions = []
+    first = wandb.init(mode="offline", dir=str(workdir), project="losslint-fixture", name="fixture-resumed",
+                       id=RESUME_ID, config={"learning_rate": 0.01, "batch_size": 32},
+                       settings=wandb.Settings(**SETTINGS))
+    rows = _resumed_rows(0, CRASH_STEP, 0.05)
+    for row in rows:
+        first.log({k: v for k, v in row.items() if k != "step"}, step=row["step"])
+    first.finish(exit_code=1)
+    wandb.teardown()
+    sessions.append(rows)
+    time.sleep(1.1)  # a later start second, so the folder names order the sessions as a real resume would
+    second = wandb.init(mode="offline", dir=str(workdir), project="losslint-fixture", id=RESUME_ID, resume="allow",
+                        config={"learning_rate": 0.01, "batch_size": 32}, settings=wandb.Settings(**SETTINGS))
+    rows = _resumed_rows(CHECKPOINT_STEP, RESUMED_LAST_STEP, 0.03)
+    for row in rows:
+        second.log({k: v for k, v in row.items() if k != "step"}, step=row["step"])
+    second.finish()
+    wandb.teardown()
+    sessions.append(rows)
+    folders = sorted((workdir / "wandb").glob(f"offline-run-*-{RESUME_ID}*"))
+    assert len(folders) == 2, folders
+    return list(zip(folders, sessions))
+
+
+def write_resumed() -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        sessions = log_resumed(Path(tmp))
+        if RESUME_DIR.exists():
+            shutil.rmtree(RESUME_DIR)
+        manifest = {"run_id": RESUME_ID, "sessions": []}
+        for run_dir, rows in sessions:
+            target = copy_needed(run_dir, RESUME_DIR / "wandb", clear=False)
+            manifest["sessions"].append({"run_folder": target.relative_to(RESUME_DIR).as_posix(), "rows": rows})
+    total = sum(p.stat().st_size for p in RESUME_DIR.rglob("*") if p.is_file())
+    print(f"wrote {RESUME_DIR} ({total} bytes)")
+    (RESUME_DIR / "logged.json").write_text(json.dumps(manifest, indent=1) + "\n")
+
+
+def copy_needed(run_dir: Path, target_root: Path, clear: bool = True) -> Path:
+    if clear and target_root.exists():
         shutil.rmtree(target_root)
     target = target_root / run_dir.name
     (target / "files").mkdir(parents=True)
@@ -101,7 +163,12 @@ def copy_needed(run_dir: Path, target_root: Path) -> Path:
     return target
 
 
-def main() -> None:
+def main(which: list[str]) -> None:
+    """`which`: the fixtures to rewrite (`basic-and-define-metric`, `resumed`); all when empty."""
+    if not which or "resumed" in which:
+        write_resumed()
+    if which and "basic-and-define-metric" not in which:
+        return
     manifest = {}
     for name, log in (("basic", log_basic), ("define-metric", log_define_metric)):
         with tempfile.TemporaryDirectory() as tmp:
@@ -116,4 +183,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

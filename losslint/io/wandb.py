@@ -36,7 +36,10 @@ from . import wandb_csv
 from .base import check_lfs_pointer, read_log_bytes
 from .wandb_binary import FormatError, decode_run_log, is_number
 
-RUN_DIR = re.compile(r"^(?:(?:offline-)?run-\d{8}_\d{6}-[A-Za-z0-9]+|latest-run)$")
+# `<rest>` is the run id, then `-<n>` when W&B started a second folder of that id in the same second; a chosen id
+# may itself hold '-', '_' or '.' (W&B refuses only `:;,#?/'`).
+RUN_DIR = re.compile(r"^(?:(?:offline-)?run-(?P<start>\d{8}_\d{6})-(?P<rest>.+)|latest-run)$")
+RECORD_LOG_NAME = re.compile(r"^run-(?P<id>.+)\.wandb$")  # W&B names it after the run id (settings.sync_file)
 RUN_DIR_DEPTH = 6  # files/media/images/<name>/... is as deep as W&B nests inside a run folder
 # Names only W&B writes, wherever they are (wandb 0.8 wrote them straight into the run folder).
 WANDB_FILES = {
@@ -295,8 +298,7 @@ def _read_binary(path: Path, collector: RowCollector, metadata: dict[str, Any], 
     if log.summary:
         metadata.setdefault("summary", _scalar_summary(log.summary))
     if log.run.get("resumed"):
-        notes.append(f"resumed W&B run {log.run.get('run_id', '')}: its earlier steps are in another "
-                     f"run-*-{log.run.get('run_id', '<id>')} folder, read as a separate run")
+        notes.append(resumed_alone_note(log.run.get("run_id", "<id>")))
     if log.truncated_at is not None:
         notes.append(f"{path.name} ends inside a record at offset {log.truncated_at} (a run still being written, "
                      f"or a copy cut short); read the {log.record_count} complete records before it")
@@ -433,6 +435,123 @@ def _read_run_folder(files: Sequence[tuple[Path, str]], name: str, aliases: Mapp
     used = set(sources) | set(summary_files[:1]) | set(by_kind.get("config", []))
     return Run(name=name, format="wandb", sources=[str(p) for p in sorted(used)], data=data,
                metadata=metadata, hparams=config, notes=notes)
+
+
+# --- resumed runs ------------------------------------------------------------------------------------------------
+# `wandb.init(id=..., resume="allow"|"must")` writes each session to a new `run-<date>_<time>-<id>/` folder beside
+# the earlier ones. Discovery asks `folder_session` which folders are sessions of one run and hands them back,
+# each read alone, to `join_sessions`.
+
+
+def resumed_alone_note(run_id: str) -> str:
+    return (f"resumed W&B run {run_id}: its earlier steps are in another run-*-{run_id} folder, not among the "
+            f"folders read (pass their common wandb/ folder to read them as one run)")
+
+
+def folder_session(folder: Path, files: Iterable[str | Path]) -> tuple[str, tuple[str, int]] | None:
+    """(run id, start order) of a local run folder; None when `folder` is not one.
+
+    The id is the one in the record log's name (`run-<id>.wandb`, named from the same setting as the RUN record's
+    id), else the folder name's (wandb 0.8 folders hold only `wandb-history.jsonl`). The order is the folder's
+    start second, then the `-<n>` W&B appends to the second folder of one id started within the same second.
+    """
+    found = RUN_DIR.match(folder.name)
+    if found is None or found.group("start") is None:
+        return None
+    rest = found.group("rest")
+    logged = sorted(m.group("id") for m in (RECORD_LOG_NAME.match(Path(f).name) for f in files) if m)
+    run_id = logged[0] if logged else rest
+    repeat = rest[len(run_id) + 1:] if rest.startswith(run_id + "-") else ""
+    return run_id, (found.group("start"), int(repeat) if repeat.isdigit() else 0)
+
+
+def join_sessions(runs: Sequence[Run]) -> list[Run]:
+    """Runs read from sibling folders of one id, in start order -> one Run per run id (a folder whose RUN record
+    names another id, a renamed folder, stays its own run)."""
+    by_id: dict[str, list[Run]] = {}
+    for run in runs:
+        by_id.setdefault(_session_id(run), []).append(run)
+    return [_join(run_id, sessions) if len(sessions) > 1 else sessions[0] for run_id, sessions in by_id.items()]
+
+
+def _session_folder(run: Run) -> Path:
+    source = Path(run.sources[0])
+    return _run_dir(source) or source.parent
+
+
+def _session_id(run: Run) -> str:
+    recorded = run.metadata.get("run_id")
+    if recorded:
+        return str(recorded)
+    folder = _session_folder(run)
+    session = folder_session(folder, run.sources)
+    return session[0] if session else folder.name
+
+
+def _join(run_id: str, sessions: Sequence[Run]) -> Run:
+    """Later sessions win where they overlap: per tag, an earlier session's points at or after the step where a
+    later one starts that tag are dropped (the TensorBoard reader's restart rule, and what W&B shows of a run
+    rewound to a step). Each overlap is a `step_regressions` entry, as the TensorBoard reader records them."""
+    folders = [_session_folder(run).name for run in sessions]
+    data = sessions[0].data
+    regressions: list[dict[str, Any]] = []
+    notes = [f"W&B run {run_id} resumed: {len(sessions)} folders read as one run, in start order: "
+             f"{', '.join(folders)}"]
+    for folder, run in zip(folders[1:], sessions[1:]):
+        data, found, overwritten = _resume_onto(data, run.data, folder)
+        regressions.extend(found)
+        if found:
+            notes.append(_overwrite_note(folder, found, overwritten))
+    first_satisfied = resumed_alone_note(run_id)
+    for index, (folder, run) in enumerate(zip(folders, sessions)):
+        notes.extend(f"{folder}: {note}" for note in run.notes if index == 0 or note != first_satisfied)
+    metadata = dict(sessions[0].metadata)
+    metadata["run_id"] = run_id
+    metadata["run_folders"] = [str(_session_folder(run)) for run in sessions]
+    for run in sessions[1:]:
+        # the run's final state is the last session's, as W&B's run page shows it after a resume
+        for key in ("exit_code", "summary"):
+            if key in run.metadata:
+                metadata[key] = run.metadata[key]
+    if regressions:
+        metadata["step_regressions"] = list(metadata.get("step_regressions") or []) + regressions
+    hparams: dict[str, Any] = {}
+    for run in sessions:
+        hparams.update(run.hparams)  # a resumed session's config updates the run's, key by key
+    return Run(name=sessions[0].name, format=sessions[0].format,
+               sources=[source for run in sessions for source in run.sources], data=data, metadata=metadata,
+               hparams=hparams, notes=notes)
+
+
+def _resume_onto(earlier: pd.DataFrame, later: pd.DataFrame, folder: str
+                 ) -> tuple[pd.DataFrame, list[dict[str, Any]], int]:
+    """`earlier` continued by `later`: earlier points of each tag at or after that tag's first step in `later`
+    are dropped. Returns the joined table, one regression record per tag that lost points, and how many distinct
+    steps lost points."""
+    if later.empty:
+        return earlier, [], 0
+    resumes_at = later.groupby("tag", sort=False)["step"].first()
+    starts = earlier["tag"].map(resumes_at)
+    dropped = (earlier["step"] >= starts).to_numpy()
+    found = []
+    lost = earlier[dropped]
+    if len(lost):
+        reached = earlier.groupby("tag", sort=False)["step"].max()
+        for tag, points in lost.groupby("tag", sort=False)["step"].size().items():
+            found.append({"tag": tag, "file": folder, "from_step": int(reached[tag]),
+                          "to_step": int(resumes_at[tag]), "dropped_points": int(points)})
+    joined = pd.concat([earlier[~dropped], later], ignore_index=True)
+    return joined, found, int(lost["step"].nunique())
+
+
+def _overwrite_note(folder: str, regressions: Sequence[dict[str, Any]], overwritten: int) -> str:
+    first = min(r["to_step"] for r in regressions)
+    reached = max(r["from_step"] for r in regressions)
+    note = (f"{folder} resumes at step {first} after the earlier folder(s) reached step {reached}: "
+            f"{overwritten} earlier step(s) overwritten by its values (the later folder wins, as in W&B)")
+    if first == 0 < reached:
+        note += "; it starts again at step 0, as an offline resume without `step=` does"
+    return note
 
 
 # --- history exports --------------------------------------------------------------------------------------------
@@ -587,6 +706,14 @@ class WandbReader:
         if path.suffix == ".wandb" or path.name in WANDB_FILES:
             return path.parent
         return path  # an exported table is its own run (a chart export holds many; two exports never merge)
+
+    def session_of(self, key: Path, files: Sequence[str]) -> tuple[str, tuple[str, int]] | None:
+        """For discovery: the run id and start order of a run folder, so that the folders of a resumed run are
+        read as one; None for everything else."""
+        return folder_session(key, files)
+
+    def join_sessions(self, runs: Sequence[Run]) -> list[Run]:
+        return join_sessions(runs)
 
     def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
         kinds = [(Path(p), file_kind(Path(p))) for p in paths]
