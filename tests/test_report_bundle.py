@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from losslint.errors import ReadError
 from losslint.report import ReportOptions, write_report
 from losslint.report.bundle import MAX_STEM, safe_stem, unique_stems
+from losslint.report.markdown import GITHUB_COMMENT_LIMIT
 
 from report_support import descending, finding, load_runs, realworld, result_for, write_jsonl_run
 
@@ -46,14 +47,22 @@ def test_report_for_real_runs_links_only_files_that_exist(tmp_path):
         target = (out / link).resolve()
         assert target.is_file(), link
         assert target.parent == out.resolve()
-    assert sorted(p.name for p in out.iterdir()) == sorted({*images, "report.md"})
+    assert sorted(p.name for p in out.iterdir()) == sorted({*images, "report.md", "comment.md"})
     assert "## Errors" in md and "logs/broken.jsonl:3" in md
+    # under the limit, comment.md is report.md less the images, with one line saying where the plots are
+    comment = (out / "comment.md").read_text(encoding="utf-8")
+    assert not local_links(comment) and "![" not in comment
+    assert "PNGs next to report.md in the report directory (the CI artifact)" in comment
+    image_lines = [line for line in md.splitlines() if line.startswith("![")]
+    assert len(image_lines) == len(images)
+    assert [ln for ln in md.splitlines() if ln and ln not in image_lines] == \
+        [ln for ln in comment.splitlines() if ln and "the CI artifact" not in ln]
 
 
 def test_a_single_run_gets_its_png_and_no_overview(tmp_path):
     out = tmp_path / "r"
     write_report([result_for(_small_run(tmp_path, "only"))], [], out, ReportOptions())
-    assert sorted(p.name for p in out.iterdir()) == ["only.png", "report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["comment.md", "only.png", "report.md"]
 
 
 def test_run_names_cannot_write_outside_the_report_directory(tmp_path):
@@ -76,10 +85,10 @@ def test_run_names_cannot_write_outside_the_report_directory(tmp_path):
 
 
 def test_colliding_names_get_distinct_files():
-    stems = unique_stems(["a/b", "a__b", "A__B", "a?b", "a_b", "overview", "report"])
+    stems = unique_stems(["a/b", "a__b", "A__B", "a?b", "a_b", "overview", "report", "comment"])
     assert len({s.lower() for s in stems}) == len(stems)
     assert stems[0] == "a__b" and stems[1] == "a__b-2"
-    assert "overview" not in stems and "report" not in stems
+    assert "overview" not in stems and "report" not in stems and "comment" not in stems
 
 
 @settings(max_examples=200, deadline=None)
@@ -185,6 +194,31 @@ def test_a_report_with_only_unreadable_inputs(tmp_path):
     out = tmp_path / "r"
     report = write_report([], [ReadError("runs/x/events.out.tfevents.1", "this is a Git LFS pointer")], out,
                           ReportOptions())
-    assert sorted(p.name for p in out.iterdir()) == ["report.md"]
+    assert sorted(p.name for p in out.iterdir()) == ["comment.md", "report.md"]
     md = report.read_text(encoding="utf-8")
     assert "**0** run(s) checked" in md and "this is a Git LFS pointer" in md and "| Run |" not in md
+
+
+def test_comment_md_of_a_big_report_fits_a_github_pr_comment(tmp_path):
+    """Three runs whose findings make report.md far longer than GitHub takes as a comment (65,536 characters):
+    report.md stays whole (a file has no limit); comment.md is cut, the failing run's section kept."""
+    names = ["lr-sweep/élan-λ0.1", "lr-sweep/baseline-é", "lr-sweep/diverged-ü"]
+    runs = [_small_run(tmp_path, f"r{i}") for i in range(3)]
+    chatty = [finding(severity="info", step=10 * k, message=f"plateau {k} — " + "é" * 600) for k in range(60)]
+    results = [result_for(type(run)(name=name, format=run.format, sources=run.sources, data=run.data),
+                          "good-fit", chatty, best=100, stop=200) for run, name in zip(runs, names)]
+    results[2] = result_for(results[2].run, "diverged", [finding(code="I301", severity="error", step=300,
+                                                                 message="training loss became NaN 💥")] + chatty)
+    out = tmp_path / "big"
+    md = write_report(results, [], out, ReportOptions()).read_text(encoding="utf-8")
+    assert len(md) > 2 * GITHUB_COMMENT_LIMIT and md.count("### ") == 3  # whole, three sections
+    assert len(local_links(md)) == 4  # three run PNGs and the overview
+    comment = (out / "comment.md").read_text(encoding="utf-8")
+    assert len(comment) <= GITHUB_COMMENT_LIMIT and len(comment.encode("utf-16-le")) // 2 <= GITHUB_COMMENT_LIMIT
+    assert len(comment.encode("utf-8")) > GITHUB_COMMENT_LIMIT  # counted in characters: bytes would cut more
+    assert "### lr-sweep/diverged-ü" in comment and "training loss became NaN 💥" in comment
+    assert comment.count("### ") < 3
+    assert "run section(s) left out to fit a GitHub PR comment; report.md in the report artifact has them all" \
+        in comment
+    assert all(f"[{name}](#run-" in comment for name in names)  # every run keeps its table row
+    assert not local_links(comment) and "![" not in comment

@@ -1,4 +1,5 @@
-"""`losslint report` / `check --report DIR`: write DIR/report.md, one PNG per run and DIR/overview.png.
+"""`losslint report` / `check --report DIR`: write DIR/report.md, one PNG per run, DIR/overview.png and
+DIR/comment.md (report.md fitted to a GitHub PR comment, without images).
 
 Run names come from directory names in the logs, so they are untrusted: file names are built only from
 `[A-Za-z0-9._-]`, never start with a dot, and are unique case-insensitively (macOS and Windows file systems fold
@@ -15,6 +16,8 @@ from ..errors import ReadError
 from ..findings import Result
 
 REPORT_NAME = "report.md"
+# report.md fitted to a GitHub PR comment, the file a workflow posts (docs/ci.md)
+COMMENT_NAME = "comment.md"
 OVERVIEW_NAME = "overview"
 # Names above this length are cut and given a hash of the full name: most file systems stop at 255 bytes.
 MAX_STEM = 100
@@ -31,7 +34,8 @@ def safe_stem(name: str) -> str:
     return stem
 
 
-def unique_stems(names: Sequence[str], reserved: Sequence[str] = (OVERVIEW_NAME, "report")) -> list[str]:
+def unique_stems(names: Sequence[str],
+                 reserved: Sequence[str] = (OVERVIEW_NAME, "report", "comment")) -> list[str]:
     """One distinct stem per name, in order; a collision gets `-2`, `-3`, ..."""
     taken = {r.lower() for r in reserved}
     stems = []
@@ -86,4 +90,18 @@ def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir
     report = out / REPORT_NAME
     report.write_text(markdown.document(results, errors, options, images=images, overview=overview),
                       encoding="utf-8")
+    (out / COMMENT_NAME).write_text(comment_document(results, errors, options), encoding="utf-8")
     return report
+
+
+def comment_document(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+    """comment.md: report.md cut to fit a GitHub PR comment. No images: their links are relative to the report
+    directory, which a comment cannot reach, so one line says where the plots are instead."""
+    from . import markdown
+
+    plots_note = None
+    if results:
+        plots_note = (f"_The plots of the runs are PNGs next to {REPORT_NAME} in the report directory (the CI "
+                      "artifact); a PR comment cannot show them._")
+    return markdown.document(results, errors, options, limit=markdown.LIMITS["comment"],
+                             full_report=f"{REPORT_NAME} in the report artifact", plots_note=plots_note)
