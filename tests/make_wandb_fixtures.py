@@ -1,7 +1,7 @@
-"""Regenerate `tests/data/wandb/` with the real `wandb` writer (offline, no network).
+"""Regenerate `tests/data/wandb/` and `tests/data/wandb_resume/` with the real `wandb` writer (offline, no network).
 
-Run by hand when a fixture must change: `python tests/make_wandb_fixtures.py [resumed|basic-and-define-metric]`. wandb is not a test dependency:
-the tests read the committed copies. `basic/` logs what exercises the reader:
+Run by hand when a fixture must change: `python tests/make_wandb_fixtures.py [resumed|basic-and-define-metric]`
+(no argument: all). wandb is not a test dependency: the tests read the committed copies. `basic/` logs what exercises the reader:
 
 - `loss` every step with one NaN and one +Infinity (W&B stores them as the JSON tokens `NaN`/`Infinity`);
 - `val_loss` and `validation accuracy` every 10 steps only (sparse keys, a name with a space);

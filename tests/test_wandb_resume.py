@@ -209,7 +209,8 @@ def _run_record(run_id: str, resumed: bool = False) -> bytes:
 def test_a_session_marked_resumed_loses_its_note_once_joined(tmp_path):
     wandb_dir = tmp_path / "wandb"
     for name, records in (
-        ("run-20250101_000000-abc123", [_run_record("abc123")] + [_history_record(s, {"loss": "1.0"}) for s in range(3)]),
+        ("run-20250101_000000-abc123", [_run_record("abc123")]
+         + [_history_record(s, {"loss": "1.0"}) for s in range(3)]),
         ("run-20250102_000000-abc123", [_run_record("abc123", resumed=True)]
          + [_history_record(s, {"loss": "0.5"}) for s in range(3, 5)]),
     ):
