@@ -166,17 +166,18 @@ NAME = "sweep/lr-é-{i:03d}-🚀"
 
 def _sweep(tmp_path, n=80, failing=(57, 71)):
     """`n` runs of one real (JSONL-read) log under distinct non-ASCII names, each with five long info findings;
-    the runs in `failing` diverged with an error. Sized so the whole report is well over 65,536 characters."""
+    the runs in `failing` diverged with an error besides. Sized so the whole report is well over 65,536
+    characters, and every section about the same size (a failing run's is not small enough to slip in anyway)."""
     base = _run(tmp_path)
+    chatty = [finding(severity="info", message="ü" * 300)] * 5
     results = []
     for i in range(n):
         run = replace(base, name=NAME.format(i=i))
         if i in failing:
             results.append(result_for(run, "diverged", [finding(code="I301", severity="error", step=100,
-                                                                message=f"loss became NaN in run {i} ⚠")]))
+                                                                message=f"loss became NaN in run {i} ⚠")] + chatty))
         else:
-            results.append(result_for(run, "good-fit", [finding(severity="info", message="ü" * 300)] * 5,
-                                      best=200, stop=300))
+            results.append(result_for(run, "good-fit", chatty, best=200, stop=300))
     return results
 
 
@@ -283,3 +284,27 @@ def test_check_markdown_limit_option(tmp_path, monkeypatch):
     assert check() == uncut  # the default, the job summary's limit: this sweep is under 1 MiB
     bad = CliRunner().invoke(main, ["check", str(tmp_path), "--markdown-limit", "tweet"])
     assert bad.exit_code == 2 and "tweet" in bad.output
+
+
+def test_any_limit_from_a_few_kilobytes_up_is_kept(tmp_path):
+    """Whatever the size, whatever mix of failing runs, table rows and errors: the fitted text is within it."""
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import strategies as st
+
+    results = _sweep(tmp_path, n=30, failing=(3, 29))
+    errors = [ReadError(f"runs/é-{i}/x.jsonl", "not JSON 🚫", line=i + 1) for i in range(60)]
+    full = document(results, errors, OPTIONS)
+
+    @hypothesis.settings(max_examples=60, deadline=None)
+    @hypothesis.given(size=st.integers(min_value=1500, max_value=len(full) + 10),
+                      unit=st.sampled_from(["bytes", "characters"]))
+    def fits(size, unit):
+        limit = Limit(size, unit, "a test limit")
+        cut = document(results, errors, OPTIONS, limit=limit)
+        assert limit.measure(cut) <= size
+        if limit.measure(full) <= size:
+            assert cut == full
+        else:
+            assert "to fit a test limit" in cut
+
+    fits()

@@ -226,8 +226,9 @@ def document(results: Sequence[Result], errors: Sequence[ReadError], options, *,
                     for i, result in enumerate(results)]
     tail = errors_section(errors)
     lines = head + table + (["## Runs", ""] if sections else []) + [ln for sec in sections for ln in sec] + tail
-    if limit is None or _size(lines, limit) <= limit.size:
-        return "\n".join(lines).rstrip("\n") + "\n"
+    text = "\n".join(lines).rstrip("\n") + "\n"
+    if limit is None or limit.measure(text) <= limit.size:
+        return text
     return _fit(head, table, sections, tail, results, fail_on, limit, full_report)
 
 
