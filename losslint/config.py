@@ -55,7 +55,8 @@ DEFAULT_MONITOR = "eval/loss"
 # Keys of [early-stop]: the strategy, the patience (also the HF-callback baseline reported next to it) and the
 # parameters losslint.analysis.early_stop.recommend takes for its strategies.
 EARLY_STOP_KEYS = {"strategy", "patience", "min_delta", "smooth_window", "smooth_fraction", "k_sigma",
-                   "min_relative_rise", "min_points", "alpha", "s", "strip"}
+                   "min_relative_rise", "min_points", "converged_tolerance", "min_converged_tail", "alpha", "s",
+                   "strip"}
 
 
 def presets_dir() -> Path:

@@ -50,6 +50,12 @@ def _step_of(steps: np.ndarray, index: int | None) -> int | None:
     return None if index is None else int(steps[int(index)])
 
 
+def _best_up_to(values: np.ndarray, stop: int, direction: str) -> int:
+    part = np.asarray(values[: stop + 1], dtype=np.float64)
+    part = np.where(np.isfinite(part), part if direction == "min" else -part, np.inf)
+    return int(np.argmin(part))
+
+
 def build_early_stop(view: RunView, config: Config, overfitting: bool = False, diverged: bool = False
                      ) -> EarlyStop | None:
     """The recommended stop on the monitored metric, with what the classic callbacks would have done.
@@ -90,13 +96,18 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False, d
                            "saved_fraction": round(float(analysis.saved_fraction(steps, index)), 6)}
     best_index, stop_index, used = decision.best_index, decision.stop_index, decision.strategy
     reason = decision.reason or None
+    trigger = decision.trigger if strategy == "default" else "callback" if stop_index is not None else None
     fallback = stops[f"hf_patience_{patience}"]
     rest = decision.rest_index
     judged = "overfitting" if overfitting else "diverged" if diverged and strategy == "default" else None
-    if judged and stop_index is None and rest is not None and rest < len(decision_values) - 1:
+    overridable = stop_index is None or trigger == "converged"
+    if judged and overridable and rest is not None and rest < len(decision_values) - 1:
         # The findings established what the default's own test could not (too few or too noisy evaluations, or a
         # blow-up seen on the training loss): the stop goes where that strategy puts any due stop, the smoothed best.
-        stop_index, used = int(rest), "default"
+        # That also replaces a convergence stop: an overfitting or diverged run is to be kept at its best.
+        stop_index, used, trigger = int(rest), "default", "findings"
+        if decision.trigger == "converged":  # its best is the best up to the convergence point; keep the run's best
+            best_index = _best_up_to(decision_values, int(rest), direction)
         reason = f"the findings call the run {judged} ({decision.reason}); stop at the smoothed best"
     elif overfitting and stop_index is None and fallback is not None:
         stop_index, used = int(fallback), f"hf_patience_{patience}"
@@ -104,6 +115,7 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False, d
         best_index = int(np.argmin(kept) if direction == "min" else np.argmax(kept))
         decision_steps, decision_values = steps, values
         reason = f"the findings call the run overfitting; HF patience {patience} stop"
+        trigger = "callback"
     return EarlyStop(
         metric=series.metric,
         strategy=used,
@@ -115,6 +127,7 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False, d
         saved_fraction=float(analysis.saved_fraction(decision_steps, stop_index)),
         baselines=baselines,
         reason=reason,
+        trigger=trigger,
     )
 
 

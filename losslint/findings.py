@@ -45,6 +45,10 @@ class EarlyStop:
     saved_fraction: float = 0.0
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. "hf_patience_3": {"stop_step": ...}
     reason: str | None = None  # why the strategy stopped (or did not), in words
+    # What made the stop due: "rise" (sustained rise after the best), "non-finite" (the metric broke for good),
+    # "converged" (the rest of the run improved the metric by less than the tolerance), "findings" (the verdict's
+    # findings stood in for the default's own test), "callback" (a patience/Prechelt strategy's stop); None: no stop.
+    trigger: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

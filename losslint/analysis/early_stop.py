@@ -6,8 +6,11 @@ robustly (second differences, residuals about the smoothed curve, the tail after
 A stop is due only when, after that minimum, a trailing median of the raw evaluations rises more than
 3 noise sigmas (and 0.5%) above the smoothed minimum and never falls back below half of that until the end, the end
 of the run is that far above as well, and a tail of 8+ evaluations ranks as rising (Mann-Kendall, 5%); or when the
-metric turns non-finite (NaN/inf) and stays so to the end. A run still improving, or flat within noise at its end,
-gets none: that test is what keeps good fits free of recommendations.
+metric turns non-finite (NaN/inf) and stays so to the end. Otherwise the run may have converged: the stop then goes
+to the first evaluation where the smoothed curve came within `converged_tolerance` (1%) of its best level, provided
+the rest of the run did not fall further by more than that (median of the rest's first third minus its last third)
+and at least a tenth of the evaluations lie after it. A run still improving by more than the tolerance at its end,
+or whose convergence came in its last tenth, gets no stop.
 
 Where the stop goes once it is due: at the smoothed minimum (the later of it and the evaluation to keep, both
 within noise of the minimum level), not where the rise became evident. losslint reads the whole curve after the
@@ -19,7 +22,10 @@ non-finite evaluation; an isolated NaN followed by finite values is not a break.
 became evident is kept in `StopDecision.evident_index`. Measured with benchmarks/quality.py (50 synthetic runs
 per label, seed0=0): U-shapes regret 0.005 with 54% of the steps saved (was 0.103 / 40%; HF patience 3: 0.061 /
 51%), finite blow-ups 0.002 / 43% (was 9.86 / 30%), and all 33 runs whose metric turns NaN stopped before it (was
-16); good fits still get no stop.
+16); good fits still got no stop then. The convergence stop (added after that measurement, on top of it) saves
+compute on runs that flattened long before their end (see benchmarks/results for the measured trade-off):
+stopping where the curve came within 1% of its best costs at most that 1%, while the patience callbacks' savings on
+the same runs cost 5-60% (HF patience 1 stops synthetic good fits at 64% of their length, 142% worse than their best).
 
 Indices are positions in the `values` array of the monitored metric's evaluations (one entry per evaluation,
 in logged order). The patience baselines replay each library's callback exactly, including how it treats a
@@ -42,6 +48,7 @@ References
 """
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
@@ -62,6 +69,9 @@ class StopDecision:
     # training should have stopped once a stop is due; and the evaluation where a sustained rise became evident.
     rest_index: int | None = None
     evident_index: int | None = None
+    # What made the stop due: "rise" (a sustained rise after the best), "non-finite" (the metric broke for good),
+    # "converged" (the rest of the run improved it by less than the tolerance); None without a stop.
+    trigger: str | None = None
 
 
 _MIN_WORDS = ("loss", "perplexity", "ppl", "wer", "cer", "error", "err", "mse", "mae", "rmse", "nll", "ter")
@@ -305,6 +315,15 @@ _DEFAULTS = {
     "min_relative_rise": 0.005,
     # The noise estimates are medians of a handful of differences below 8 evaluations; a stop would be a guess.
     "min_points": 8,
+    # A run whose smoothed curve never again improved by more than 1% of its best value had converged: the steps
+    # after that bought less than the 1% regret bar benchmarks/quality.py reports (its "regret<=1%" column), the
+    # precision a single evaluation pass typically resolves. Patience callbacks stop on *any* non-improvement
+    # (HF/Keras/Lightning min_delta 0) and pay for it on slow descents (HF patience 1: regret 0.59 on real good fits);
+    # sklearn's MLP calls training converged once the loss stops improving by `tol` for 10 iterations. 0 disables.
+    "converged_tolerance": 0.01,
+    # ...and only when that saves at least a tenth of the evaluations: a stop one or two evaluations before the end
+    # is not worth a recommendation.
+    "min_converged_tail": 0.1,
 }
 
 
@@ -340,28 +359,62 @@ def _nonfinite_tail_start(x: np.ndarray) -> int | None:
 def _default_stop(values: np.ndarray, direction: str, smooth_window: int | None = None,
                   smooth_fraction: float = _DEFAULTS["smooth_fraction"], k_sigma: float = _DEFAULTS["k_sigma"],
                   min_relative_rise: float = _DEFAULTS["min_relative_rise"],
-                  min_points: int = _DEFAULTS["min_points"]) -> StopDecision:
+                  min_points: int = _DEFAULTS["min_points"],
+                  converged_tolerance: float = _DEFAULTS["converged_tolerance"],
+                  min_converged_tail: float = _DEFAULTS["min_converged_tail"]) -> StopDecision:
     x = np.asarray(values, dtype=np.float64)
     broke_at = _nonfinite_tail_start(x)
     settings = dict(smooth_window=smooth_window, smooth_fraction=smooth_fraction, k_sigma=k_sigma,
                     min_relative_rise=min_relative_rise, min_points=min_points)
     if broke_at is None:
-        return _finite_curve_stop(x, direction, **settings)
+        return _finite_curve_stop(x, direction, converged_tolerance=converged_tolerance,
+                                  min_converged_tail=min_converged_tail, **settings)
     # The run broke (non-finite to the end): everything from there on is wasted whatever the curve did before, so
     # a stop is due in any case; it goes where the curve was best before the break (the smoothed minimum, as
-    # for a sustained rise), never at or after the first non-finite evaluation.
-    before = _finite_curve_stop(x[:broke_at], direction, **settings)
+    # for a sustained rise), never at or after the first non-finite evaluation. A convergence before the break is
+    # not looked for: the break, not the plateau, is what the stop is about.
+    before = _finite_curve_stop(x[:broke_at], direction, converged_tolerance=0.0, min_converged_tail=1.0,
+                                **settings)
     if before.stop_index is not None:
         return StopDecision(before.best_index, before.stop_index, "default",
-                            f"{before.reason}; the metric turned non-finite at evaluation {broke_at} and stayed so")
+                            f"{before.reason}; the metric turned non-finite at evaluation {broke_at} and stayed so",
+                            rest_index=before.rest_index, evident_index=before.evident_index, trigger="non-finite")
     stop = before.rest_index if before.rest_index is not None else before.best_index
     return StopDecision(before.best_index, stop, "default",
                         f"the metric turned non-finite at evaluation {broke_at} and stayed so; stop at the best "
-                        f"evaluation before it", rest_index=before.rest_index)
+                        f"evaluation before it", rest_index=before.rest_index, trigger="non-finite")
+
+
+def converged_position(smoothed: np.ndarray, best_level: float, tolerance: float, min_tail: int,
+                       values: np.ndarray | None = None) -> int | None:
+    """First position where the (smoothed, lower-is-better) curve came within `tolerance` x |best_level| of the
+    run's best level, and from which the rest of the run did not fall further by more than that; None when no
+    such position leaves at least `min_tail` positions after it (or tolerance <= 0).
+
+    Coming within the tolerance of the best is what bounds the cost of stopping there: nothing after it is lower
+    than the best level (a bump after the minimum that comes back down is no reason to stop later). The second
+    test guards against noise: a smoothed minimum is biased low, so a noisy curve still descending can touch the
+    band early by chance; with `values` (the evaluations themselves), a candidate is only taken when the median of
+    the first third of the rest minus the median of its last third is within the tolerance as well."""
+    n = smoothed.size
+    if tolerance <= 0 or n == 0:
+        return None
+    allowed = tolerance * abs(best_level)
+    for position in np.flatnonzero(smoothed <= best_level + allowed).tolist():
+        if n - 1 - position < min_tail:
+            return None
+        if values is None:
+            return position
+        rest = values[position:]
+        third = max(2, rest.size // 3)
+        if float(np.median(rest[:third])) - float(np.median(rest[-third:])) <= allowed:
+            return position
+    return None
 
 
 def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None, smooth_fraction: float,
-                       k_sigma: float, min_relative_rise: float, min_points: int) -> StopDecision:
+                       k_sigma: float, min_relative_rise: float, min_points: int, converged_tolerance: float,
+                       min_converged_tail: float) -> StopDecision:
     index = np.flatnonzero(np.isfinite(x))
     if index.size == 0:
         return StopDecision(None, None, "default", "no finite evaluation")
@@ -389,9 +442,21 @@ def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None,
     # Where training should have stopped: the later of the smoothed minimum and the evaluation to keep (both lie
     # within noise of the minimum level, and a stop there never discards the checkpoint to keep).
     rest = int(index[max(best, best_pos)])
+    evidence = max(3, window // 2 + 1)
 
     def no_stop(reason: str) -> StopDecision:
-        return StopDecision(best_eval, None, "default", reason, rest_index=rest)
+        # No rise to stop for; the run may still have converged long before its end.
+        position = converged_position(smoothed, best_level, converged_tolerance,
+                                      max(evidence, int(math.ceil(min_converged_tail * n))), v)
+        if position is None:
+            return StopDecision(best_eval, None, "default", reason, rest_index=rest)
+        kept = int(index[int(np.argmin(v[:position + 1]))])
+        gain = float(smoothed[position]) - best_level
+        return StopDecision(kept, int(index[position]), "default",
+                            f"converged: from evaluation {int(index[position])} on, the rest of the run improved the "
+                            f"smoothed metric by {gain:.4g} ({gain / abs(best_level) if best_level else 0.0:.2%} of "
+                            f"its best), within the {converged_tolerance:.2%} tolerance", rest_index=rest,
+                            trigger="converged")
 
     # Three robust estimates, the largest wins: second differences ignore the trend but scatter a lot on a few
     # dozen points, residuals about the smoothed curve scatter less (see _residual_sigma), and the tail's own
@@ -399,7 +464,6 @@ def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None,
     sigma = max(_finite_or_zero(noise_sigma(v, order=2)), _residual_sigma(v, smoothed, window),
                 _finite_or_zero(noise_sigma(v[best:], order=2)))
     threshold = max(k_sigma * sigma, min_relative_rise * abs(best_level), 1e-12)
-    evidence = max(3, window // 2 + 1)
     tail = n - best - 1
     if tail < evidence:
         return no_stop("the smoothed best is at the end of the run")
@@ -424,7 +488,7 @@ def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None,
     return StopDecision(best_eval, rest, "default",
                         f"rose {trailing[hits[0]]:.4g} (> {threshold:.4g}, {k_sigma:g} noise sigmas) above the "
                         f"smoothed best, evident from evaluation {evident}, and stayed up to the end",
-                        rest_index=rest, evident_index=evident)
+                        rest_index=rest, evident_index=evident, trigger="rise")
 
 
 def _best_until(values: np.ndarray, stop: int | None, direction: str) -> int | None:
@@ -437,7 +501,8 @@ def _best_until(values: np.ndarray, stop: int | None, direction: str) -> int | N
     return int(np.nanargmin(np.where(np.isfinite(part), part, np.nan)))
 
 
-_DEFAULT_PARAMS = {"smooth_window", "smooth_fraction", "k_sigma", "min_relative_rise", "min_points"}
+_DEFAULT_PARAMS = {"smooth_window", "smooth_fraction", "k_sigma", "min_relative_rise", "min_points",
+                   "converged_tolerance", "min_converged_tail"}
 _BASELINE_PARAMS = {"patience", "min_delta", "alpha", "s", "strip", "train_steps", "train_values"}
 
 STRATEGIES = ("default", "hf", "keras", "lightning", "relative", "gl", "pq", "up")
@@ -451,9 +516,12 @@ def recommend(steps: np.ndarray, values: np.ndarray, direction: str = "min", *, 
     due when a trailing median has risen more than `k_sigma` noise sigmas (robust) above that best *and* never
     fell back to within half of that until the end (with a significant Mann-Kendall rise on 8+ evaluations), or
     when the metric turns non-finite for good; it is then placed at the smoothed best (`rest_index`: the later of
-    the smoothed minimum and the evaluation to keep), before any non-finite evaluation. A run whose end is within
-    that band of its best, or whose best is at its end, gets no stop (stop_index None).
-    Params: smooth_window, smooth_fraction, k_sigma, min_relative_rise, min_points.
+    the smoothed minimum and the evaluation to keep), before any non-finite evaluation (trigger "rise" or
+    "non-finite"). Without either, a run that converged gets its stop where the smoothed curve first came within
+    `converged_tolerance` of its best (trigger "converged"; best_index is then the best evaluation up to the stop,
+    what restore-best would keep); a run still improving at its end gets none (stop_index None).
+    Params: smooth_window, smooth_fraction, k_sigma, min_relative_rise, min_points, converged_tolerance,
+    min_converged_tail.
     Other strategies: "hf"/"keras"/"lightning"/"relative" (params patience, min_delta), "gl" (alpha),
     "up" (s, strip), "pq" (train_steps, train_values, alpha, strip). For those, best_index is the best
     evaluation up to the stop (what restoring the best checkpoint would keep). Parameters of other strategies
