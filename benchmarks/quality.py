@@ -154,7 +154,7 @@ class Case:
         return self.result.verdict if self.result is not None else OTHER
 
 
-def synthetic_cases(n_per_kind: int, seed0: int, via_files: bool, jobs: int) -> list[Case]:
+def synthetic_cases(n_per_kind: int, seed0: int, via_files: bool, jobs: int, config: Any = None) -> list[Case]:
     from synthetic_curves import corpus, to_run, write_jsonl
 
     from losslint import engine
@@ -164,22 +164,23 @@ def synthetic_cases(n_per_kind: int, seed0: int, via_files: bool, jobs: int) -> 
         with tempfile.TemporaryDirectory(prefix="losslint-quality-") as tmp:
             for run in runs:
                 write_jsonl(run, Path(tmp) / run.name / "metrics.jsonl")
-            results, errors = engine.check_paths([tmp], jobs=jobs)
+            results, errors = engine.check_paths([tmp], config, jobs=jobs)
             for error in errors:
                 print(f"  read error: {error.text}", file=sys.stderr)
             by_name = {r.run.name: r for r in results}
     else:
-        results = engine.check_runs([to_run(run) for run in runs])
+        results = engine.check_runs([to_run(run) for run in runs], config)
         by_name = {r.run.name: r for r in results}
     return [Case(run.name, run.label, run.family, by_name.get(run.name), run.truth) for run in runs]
 
 
-def labeled_tree_cases(root: Path, labels: dict[str, dict[str, Any]], jobs: int) -> list[Case]:
+def labeled_tree_cases(root: Path, labels: dict[str, dict[str, Any]], jobs: int, config: Any = None
+                       ) -> list[Case]:
     """`losslint check root` once; each labeled run is matched by the run name check prints (labels: name ->
     {"verdict": ..., ...}). A labeled run that check did not produce counts as a miss (verdict "(none)")."""
     from losslint import engine
 
-    results, errors = engine.check_paths([root], jobs=jobs)
+    results, errors = engine.check_paths([root], config, jobs=jobs)
     for error in errors:
         print(f"  read error: {error.text}", file=sys.stderr)
     by_name = {r.run.name: r for r in results}
@@ -192,12 +193,12 @@ def labeled_tree_cases(root: Path, labels: dict[str, dict[str, Any]], jobs: int)
     return cases
 
 
-def fixture_cases(root: Path, expected: dict[str, dict[str, Any]], jobs: int) -> list[Case]:
+def fixture_cases(root: Path, expected: dict[str, dict[str, Any]], jobs: int, config: Any = None) -> list[Case]:
     """`losslint check fixtures/runs` once; every run below `<scenario>/` (one per log format) gets the scenario's
     verdict from `[scenario.<name>]` in `fixtures/expected.toml`. A scenario with no run counts as a miss."""
     from losslint import engine
 
-    results, errors = engine.check_paths([root], jobs=jobs)
+    results, errors = engine.check_paths([root], config, jobs=jobs)
     for error in errors:
         print(f"  read error: {error.text}", file=sys.stderr)
     cases, seen = [], set()
@@ -345,6 +346,42 @@ def stop_target(rows: dict[str, StopRow], statistic: str = "mean") -> tuple[str,
             f"{ours[3]:.3f} vs {summary[best][3]:.3f}"), ok
 
 
+def dominated_by(rows: dict[str, StopRow]) -> list[str]:
+    """The baselines that beat losslint on both counts (no more mean *and* median regret, more compute saved):
+    the Pareto test. An empty list means every baseline that saves more pays for it in regret."""
+    if not rows["losslint"].regrets:
+        return []
+    ours = rows["losslint"].summary()
+    return [m for m, r in rows.items() if m != "losslint" and r.regrets and r.summary()[0] <= ours[0]
+            and r.summary()[1] <= ours[1] and r.summary()[3] > ours[3]]
+
+
+TOLERANCES = (0.0, 0.005, 0.01, 0.02, 0.05)
+
+
+def tolerance_lines(cases: Sequence[Case]) -> list[str]:
+    """losslint's stop re-run at several `converged_tolerance` values (1% is the default): the trade-off between
+    regret and compute saved that the convergence stop offers, next to the baselines' own points."""
+    from losslint import engine
+    from losslint.config import Config
+
+    runs = [c.result.run for c in cases if c.result is not None]
+    lines = ["trade-off of the convergence stop (early-stop converged_tolerance; 0 = only rises and breaks stop)",
+             f"  {'tolerance':<10} {'mean regret':>11} {'median':>8} {'saved':>7} {'regret<=1%':>10}  dominated by"]
+    for tolerance in TOLERANCES:
+        results = engine.check_runs(runs, Config(early_stop={"strategy": "default", "converged_tolerance": tolerance}))
+        by_name = {r.run.name: r for r in results}
+        redone = [Case(c.name, c.label, c.family, by_name.get(c.result.run.name), c.truth)
+                  for c in cases if c.result is not None]
+        rows = stop_rows(redone)[0]
+        if not rows["losslint"].regrets:
+            return lines + ["  (no run with a validation curve)"]
+        mean_r, med_r, _, saved, good = rows["losslint"].summary()
+        lines.append(f"  {tolerance:<10.3f} {mean_r:>11.4f} {med_r:>8.4f} {saved:>7.3f} {good:>10.2f}  "
+                     f"{', '.join(dominated_by(rows)) or 'none'}")
+    return lines
+
+
 def family_lines(cases: Sequence[Case]) -> list[str]:
     """Per family: how verdicts spread, and which rules (warning or above) fired on the misjudged runs."""
     by_family: dict[tuple[str, str], list[Case]] = defaultdict(list)
@@ -429,7 +466,7 @@ def corpus_report(title: str, cases: Sequence[Case], macro_target: float | None,
     cls, macro = classification_lines(cases)
     lines += cls + [""]
     stop, rows = stop_lines(cases)
-    lines += stop + [""]
+    lines += stop + [""] + tolerance_lines(cases) + [""]
     if synthetic:
         lines += best_step_lines(cases) + [""]
     lines += family_lines(cases) + [""] + rule_rate_lines(cases) + [""]
@@ -441,6 +478,10 @@ def corpus_report(title: str, cases: Sequence[Case], macro_target: float | None,
     for statistic in ("mean", "median"):
         text, ok = stop_target(rows, statistic)
         targets.append((f"{title}: losslint {statistic} regret <= best baseline's while saving more", text, ok))
+    if rows["losslint"].regrets:
+        beaten_by = dominated_by(rows)
+        targets.append((f"{title}: no baseline has both lower regret (mean and median) and more compute saved",
+                        ", ".join(beaten_by) or "none does", not beaten_by))
     return lines, targets
 
 
@@ -465,7 +506,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--via-files", action="store_true", help="synthetic runs go through JSONL files and readers")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--misjudged", type=int, default=25, help="misjudged runs listed per corpus")
+    parser.add_argument("--config", type=Path, default=None,
+                        help="a losslint.toml to check with (e.g. other early-stop settings); default: built-in")
     args = parser.parse_args(argv)
+    from losslint.config import Config, load_config
+
+    config = load_config(args.config) if args.config else Config()
     wanted = {c.strip() for c in args.corpus.split(",") if c.strip()}
 
     import numpy
@@ -476,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
     all_targets: list[tuple[str, str, bool | None]] = []
     if "synthetic" in wanted:
         start = time.perf_counter()
-        cases = synthetic_cases(args.n_per_kind, args.seed0, args.via_files, args.jobs)
+        cases = synthetic_cases(args.n_per_kind, args.seed0, args.via_files, args.jobs, config)
         title = f"synthetic (n_per_kind={args.n_per_kind}, seed0={args.seed0}" + \
                 (", via JSONL files)" if args.via_files else ", in memory)")
         lines, targets = corpus_report(title, cases, TARGET_MACRO_F1_SYNTHETIC, args.misjudged, synthetic=True)
@@ -486,7 +532,7 @@ def main(argv: list[str] | None = None) -> int:
         expected = REPO / "fixtures" / "expected.toml"
         if expected.exists():
             scenarios = tomllib.loads(expected.read_text()).get("scenario", {})
-            cases = fixture_cases(REPO / "fixtures" / "runs", scenarios, args.jobs)
+            cases = fixture_cases(REPO / "fixtures" / "runs", scenarios, args.jobs, config)
             lines, targets = corpus_report("fixtures", cases, None, args.misjudged, synthetic=False)
             out += lines + best_window_lines(cases) + [""]
             all_targets += targets
@@ -496,7 +542,7 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(os.environ.get("LOSSLINT_REALWORLD", "/work/shared/realworld"))
         label_file = REPO / "tests" / "data" / "realworld_labels.toml"
         if root.exists() and label_file.exists():
-            cases = labeled_tree_cases(root, load_labels(label_file), args.jobs)
+            cases = labeled_tree_cases(root, load_labels(label_file), args.jobs, config)
             lines, targets = corpus_report("realworld", cases, TARGET_MACRO_F1_REALWORLD, args.misjudged,
                                            synthetic=False)
             out += lines + [""]

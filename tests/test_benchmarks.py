@@ -100,9 +100,14 @@ def test_quality_scores_every_synthetic_run_once():
     matrix_rows = [line.split() for line in lines if line.startswith("  ") and line.split()[:1]
                    and line.split()[0] in quality.VERDICTS and len(line.split()) == 8]
     assert sum(int(x) for row in matrix_rows for x in row[1:]) == len(cases)
-    assert [t[0] for t in targets] == ["synthetic: macro-F1 >= 0.95",
-                                       "synthetic: losslint mean regret <= best baseline's while saving more",
-                                       "synthetic: losslint median regret <= best baseline's while saving more"]
+    assert [t[0] for t in targets] == [
+        "synthetic: macro-F1 >= 0.95",
+        "synthetic: losslint mean regret <= best baseline's while saving more",
+        "synthetic: losslint median regret <= best baseline's while saving more",
+        "synthetic: no baseline has both lower regret (mean and median) and more compute saved"]
+    # the trade-off table re-checks the runs at every tolerance, the default (1%) among them
+    table = lines[lines.index(next(ln for ln in lines if ln.startswith("trade-off"))) + 2:][:len(quality.TOLERANCES)]
+    assert [float(row.split()[0]) for row in table] == list(quality.TOLERANCES)
 
 
 def _result_with_stops(values, losslint_stop, baseline_stops):
@@ -137,3 +142,16 @@ def test_stop_rows_count_runs_turning_nan_separately():
     assert used == 0 and nonfinite == 1
     assert before_nan.get("losslint") == 1 and before_nan.get("hf_patience_1", 0) == 0
     assert rows["losslint"].regrets == []
+
+
+def test_dominated_by_names_the_baselines_better_on_both_counts():
+    def row(method, regrets, saved):
+        return quality.StopRow(method, list(regrets), list(regrets), list(saved), ["good-fit"] * len(regrets))
+
+    rows = {"losslint": row("losslint", [0.01, 0.02, 0.03], [0.2, 0.2, 0.2]),
+            "cheap": row("cheap", [0.0, 0.01, 0.02], [0.5, 0.5, 0.5]),     # lower regret and more saved: dominates
+            "greedy": row("greedy", [0.5, 0.5, 0.5], [0.9, 0.9, 0.9]),     # saves more, at a higher regret
+            "end": row("end", [0.0, 0.0, 0.0], [0.0, 0.0, 0.0])}            # lower regret, saves nothing
+    assert quality.dominated_by(rows) == ["cheap"]
+    del rows["cheap"]
+    assert quality.dominated_by(rows) == []
