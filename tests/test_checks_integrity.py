@@ -39,6 +39,21 @@ def test_d002_uses_reader_recorded_regressions_and_skips_bookkeeping_tags():
     assert run_rule("D002", run) == []
 
 
+def test_d002_only_informs_about_a_proven_same_run_resume():
+    resumed = [{"tag": "loss", "file": "run-2", "from_step": 39, "to_step": 30, "dropped_points": 10,
+                "same_run_resume": True},
+               {"tag": "acc", "file": "run-2", "from_step": 39, "to_step": 30, "dropped_points": 10,
+                "same_run_resume": True}]
+    run = make_run({"train/loss": (STEPS, descent(40))}, metadata={"step_regressions": resumed})
+    [finding] = run_rule("D002", run)
+    assert finding.severity == "info" and finding.step == 30 and "resumed run" in finding.message
+    # one overlap the reader could not attribute to the run resuming itself keeps the warning
+    mixed = resumed + [{"tag": "loss", "from_step": 99, "to_step": 91, "dropped_points": 9}]
+    run = make_run({"train/loss": (STEPS, descent(40))}, metadata={"step_regressions": mixed})
+    [finding] = run_rule("D002", run)
+    assert finding.severity == "warning" and "3 time(s)" in finding.message
+
+
 def test_d002_duplicate_steps_within_a_series():
     steps = np.concatenate([STEPS, STEPS[-5:]])
     run = make_run({"train/loss": (steps, np.concatenate([descent(40), descent(5)]))})

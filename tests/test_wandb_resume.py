@@ -176,6 +176,9 @@ def test_cli_show_and_check_count_one_run(tmp_path):
     assert result.exit_code in (0, 1), result.output
     (checked,) = json.loads(result.stdout)["runs"]
     assert checked["run"] == SESSIONS[0]["run_folder"]
+    # the overlap is the run resuming itself under its own id: D002 informs, it does not gate CI
+    (d002,) = [f for f in checked["findings"] if f["code"] == "D002"]
+    assert d002["severity"] == "info" and "resumed run" in d002["message"]
 
 
 def test_two_folder_arguments_are_one_run(tmp_path, monkeypatch):

@@ -546,8 +546,9 @@ def _resume_onto(earlier: pd.DataFrame, later: pd.DataFrame, folder: str
         return pd.concat([earlier, later], ignore_index=True), [], 0
     reached = pd.Series(steps).groupby(codes).max()
     lost_points = pd.Series(dropped).groupby(codes).sum()
+    # same_run_resume: the run id proves both folders are one run (D002 then informs instead of warning)
     found = [{"tag": tags[code], "file": folder, "from_step": int(reached[code]), "to_step": int(start_of[code]),
-              "dropped_points": int(count)} for code, count in lost_points.items() if count]
+              "dropped_points": int(count), "same_run_resume": True} for code, count in lost_points.items() if count]
     joined = pd.concat([earlier[~dropped], later], ignore_index=True)
     return joined, found, int(np.unique(steps[dropped]).size)
 
