@@ -258,7 +258,7 @@ def rules_command(code: str | None, verdicts: bool, fmt: str, docs_dir: Path | N
 @main.command("report")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
-              help="Directory for report.md, one PNG per run and overview.png (created if missing).")
+              help="Directory for report.md, comment.md, one PNG per run and overview.png (created if missing).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="A losslint.toml or pyproject.toml (default: searched upward from the first path).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
