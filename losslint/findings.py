@@ -53,6 +53,19 @@ class EarlyStop:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def cause(self) -> str | None:
+        """Why the stop is recommended, in a few words for reports (None without a stop)."""
+        if self.recommended_stop_step is None:
+            return None
+        return _CAUSES.get(self.trigger or "", f"{self.strategy} strategy")
+
+
+_CAUSES = {"rise": "the metric rose after its best and stayed up",
+           "non-finite": "the metric turned NaN/inf for good",
+           "converged": "converged: the later steps improved the metric by less than the tolerance",
+           "findings": "the findings call for it (overfitting or divergence)",
+           "callback": "the configured callback would have stopped here"}
+
 
 @dataclass
 class Result:

@@ -151,8 +151,9 @@ def test_a_huge_report_is_cut_to_fit_a_github_job_summary(tmp_path):
 def test_run_section_lists_where_baseline_callbacks_would_stop(tmp_path):
     result = result_for(_run(tmp_path), "overfitting", [finding(step=300)], best=200, stop=300)
     result.early_stop.baselines["hf_patience_1"] = {"stop_step": 250, "saved_fraction": 0.5}
+    result.early_stop.trigger = "rise"
     md = render("markdown", [result], [], OPTIONS)
-    assert "recommended stop at step 300" in md
+    assert "recommended stop at step 300** (the metric rose after its best and stayed up)" in md
     assert "| hf\\_patience\\_3 | 300 | — |" in md
     assert "| keras\\_patience\\_5 | end of run | — |" in md
     assert "| hf\\_patience\\_1 | 250 | 50% |" in md
@@ -308,3 +309,11 @@ def test_any_limit_from_a_few_kilobytes_up_is_kept(tmp_path):
             assert "to fit a test limit" in cut
 
     fits()
+
+
+def test_a_convergence_stop_says_so(tmp_path):
+    result = result_for(_run(tmp_path), "good-fit", [], best=200, stop=200)
+    result.early_stop.trigger = "converged"
+    assert "(converged: the later steps improved the metric by less than the tolerance)" in render(
+        "markdown", [result], [], OPTIONS)
+    assert "saves" in render("text", [result], [], OPTIONS) and "converged" in render("text", [result], [], OPTIONS)

@@ -109,8 +109,8 @@ def _early_stop_line(result: Result) -> str:
         return "No early-stop analysis (no monitored metric)."
     text = f"Monitored metric: {escape(es.metric)}; best step {_step(es.best_step)}"
     if es.recommended_stop_step is not None:
-        text += (f"; **recommended stop at step {int(es.recommended_stop_step)}**, which would have saved "
-                 f"{_percent(es.saved_fraction)} of the run's steps")
+        text += (f"; **recommended stop at step {int(es.recommended_stop_step)}** ({escape(es.cause())}), which "
+                 f"would have saved {_percent(es.saved_fraction)} of the run's steps")
     else:
         text += "; no early stop recommended"
     return text + "."

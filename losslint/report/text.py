@@ -21,7 +21,7 @@ def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> s
         stop = ""
         if result.recommended_stop_step is not None:
             stop = (f"; stop at step {result.recommended_stop_step} (best {result.best_step}),"
-                    f" saves {result.saved_fraction:.0%} of steps")
+                    f" saves {result.saved_fraction:.0%} of steps ({result.early_stop.cause()})")
         lines.append(f"{result.run.name}: verdict {result.verdict}{stop}")
     for error in errors:
         lines.append(f"error: {error.text}")
