@@ -454,7 +454,7 @@ def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None,
         gain = float(smoothed[position]) - best_level
         return StopDecision(kept, int(index[position]), "default",
                             f"converged: from evaluation {int(index[position])} on, the rest of the run improved the "
-                            f"smoothed metric by {gain:.4g} ({gain / abs(best_level) if best_level else 0.0:.2%} of "
+                            f"smoothed metric by at most {gain:.4g} ({gain / abs(best_level) if best_level else 0.0:.2%} of "
                             f"its best), within the {converged_tolerance:.2%} tolerance", rest_index=rest,
                             trigger="converged")
 
