@@ -20,7 +20,9 @@ Labels and their families (`FAMILIES`):
                 noise-free validation minimum is exactly at `upturn_step`. Train keeps descending towards ~0 through
                 the upturn ("u-shape-exp", "u-shape-power", at half the validation's pace) or has already converged
                 to its floor before it ("u-shape-flat-train": memorised, while validation gets worse).
-- underfitting: both curves plateau high, at 82-97% of chance level ln(C) (the model learned almost nothing).
+- underfitting: both curves plateau high, at 82-97% of chance level ln(C) (the model learned almost nothing:
+                "plateau-high"), or the run was cut off mid-descent ("cut-off": an exponential descent at 0.8-2 e-folds
+                per run, so its last fifth still makes 7-14% of the whole descent; "train longer").
 - unstable:     a descending run made unreliable by 8-25 loss spikes ("spiky") or by noise whose robust spread
                 (1.4826 x MAD of the log residuals) is 35-60% of the level ("noisy"; healthy per-batch losses
                 scatter a few percent to ~20%); it does not diverge.
@@ -52,7 +54,7 @@ LABELS = ("good-fit", "overfitting", "underfitting", "unstable", "diverged", "no
 FAMILIES: dict[str, tuple[str, ...]] = {
     "good-fit": ("exp", "power", "staircase", "late-drop"),
     "overfitting": ("u-shape-exp", "u-shape-power", "u-shape-flat-train"),
-    "underfitting": ("plateau-high",),
+    "underfitting": ("plateau-high", "cut-off"),
     "unstable": ("spiky", "noisy"),
     "diverged": ("blowup", "blowup-nan", "nan"),
     "no-signal": ("too-short", "no-loss"),
@@ -69,7 +71,7 @@ NOISE_CLIP = 8.0
 ROBUST_SPREAD_T3 = 1.4826 * 0.7649 / math.sqrt(3.0)
 # families added after others' tests were written: `family=None` keeps drawing from the first ones, so a seed
 # keeps naming the same run
-_DEFAULT_ROTATION = {"overfitting": ("u-shape-exp", "u-shape-power")}
+_DEFAULT_ROTATION = {"overfitting": ("u-shape-exp", "u-shape-power"), "underfitting": ("plateau-high",)}
 EVAL_NOISE_RATIO = 1.0 / 3.0
 
 
@@ -275,6 +277,12 @@ def make_run(
             truth["upturn_step"] = upturn
         else:
             eval_clean = np.zeros(0)
+    elif kind == "underfitting" and family == "cut-off":
+        floor = start * rng.uniform(0.05, 0.3)
+        rate = rng.uniform(0.8, 2.0)
+        gap = rng.uniform(0.02, 0.15)
+        train_clean = exp_descent(u_train, start, floor, rate=rate)
+        eval_clean = exp_descent(u_eval, start, floor, rate=rate) * (1.0 + gap)
     elif kind == "underfitting":
         floor = chance * rng.uniform(0.82, 0.97)
         start = max(start, floor * 1.05)
@@ -386,16 +394,19 @@ def corpus(n_per_kind: int, seed0: int = 0, *, labels: tuple[str, ...] = LABELS,
         for i in range(n_per_kind):
             seed = seed0 + i
             family = fams[i % len(fams)]
-            kwargs: dict[str, Any] = {}
-            if vary_sizes:
-                sizes = np.random.default_rng([seed, zlib.crc32(b"sizes"), zlib.crc32(label.encode())])
-                n_train = int(sizes.integers(100, 2001))
-                log_every = int(sizes.choice((1, 5, 10, 50)))
-                n_eval = int(sizes.integers(10, 101))
-                kwargs = {"n_train": n_train, "log_every": log_every,
-                          "eval_every": max(1, (n_train * log_every) // n_eval)}
+            kwargs = corpus_sizes(seed, label) if vary_sizes else {}
             runs.append(make_run(label, seed, family=family, **kwargs))
     return runs
+
+
+def corpus_sizes(seed: int, label: str) -> dict[str, Any]:
+    """The run length, logging interval and validation spacing `corpus` draws for a seed and label (100-2000
+    training points, 10-100 evaluations), as make_run keyword arguments."""
+    sizes = np.random.default_rng([seed, zlib.crc32(b"sizes"), zlib.crc32(label.encode())])
+    n_train = int(sizes.integers(100, 2001))
+    log_every = int(sizes.choice((1, 5, 10, 50)))
+    n_eval = int(sizes.integers(10, 101))
+    return {"n_train": n_train, "log_every": log_every, "eval_every": max(1, (n_train * log_every) // n_eval)}
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -78,6 +78,13 @@ def test_plateau_near_chance_is_underfitting(seed):
     assert result.verdict == "underfitting" and "U201" in codes(result)
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_run_cut_off_mid_descent_is_not_converged(seed):
+    run = sc.make_run("underfitting", seed, family="cut-off", **sc.corpus_sizes(seed, "underfitting"))
+    result = check(run)
+    assert result.verdict == "underfitting" and "U202" in codes(result), run.name
+
+
 @pytest.mark.parametrize("seed", range(5))
 def test_too_short_and_loss_free_runs_are_no_signal(seed):
     for family in sc.FAMILIES["no-signal"]:

@@ -34,10 +34,8 @@ def test_u201_a_fall_within_noise_of_the_tolerance_is_not_still_falling():
     # is not established and the plateau is reported.
     import synthetic_curves as sc
 
-    wanted = {"underfitting/plateau-high-17", "underfitting/plateau-high-34", "underfitting/plateau-high-37",
-              "underfitting/plateau-high-49"}
-    runs = [r for r in sc.corpus(50, 0, labels=("underfitting",)) if r.name in wanted]
-    assert len(runs) == 4
+    runs = [sc.make_run("underfitting", seed, family="plateau-high", **sc.corpus_sizes(seed, "underfitting"))
+            for seed in (17, 34, 37, 49)]
     for run in runs:
         assert len(run_rule("U201", sc.to_run(run))) == 1, run.name
 
