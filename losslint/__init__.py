@@ -13,7 +13,7 @@ from .errors import ConfigError, ReadError
 from .findings import Finding, Result
 from .schema import Run
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
 __all__ = ["load", "check", "Run", "Result", "Finding", "ReadError", "ConfigError", "__version__"]
 
 
