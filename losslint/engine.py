@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import replace
 from itertools import repeat
 from typing import Any, Iterable, Sequence
 
@@ -56,6 +57,38 @@ def _best_up_to(values: np.ndarray, stop: int, direction: str) -> int:
     return int(np.argmin(part))
 
 
+def _hold_for_task_metrics(view: RunView, monitored: SeriesView, decision, steps: np.ndarray, values: np.ndarray,
+                           direction: str, settings: dict[str, Any]):
+    """A convergence stop on the monitored metric, held until the validation task metrics (accuracy, ROUGE, WER,
+    ...) have converged too: a loss that flattened while ROUGE kept climbing is no reason to stop. A task metric
+    still improving beyond the tolerance at the end cancels the stop; one that converged later moves it there.
+    Metrics with too few evaluations to judge (fewer than the strategy's `min_points`) and perplexity derived from
+    the loss itself are left out; a metric that peaked and declined does not hold the stop (T401 reports that)."""
+    min_points = int(settings.get("min_points", 8))
+    latest, waited_for = int(steps[decision.stop_index]), []
+    for metric in view.task_metrics:
+        if hasattr(metric, "derived_from") or metric.metric == monitored.metric or metric.n < min_points:
+            continue
+        own = analysis.recommend(metric.all_steps, metric.all_values, metric.direction or "min", strategy="default",
+                                 **settings)
+        if own.stop_index is None:
+            return replace(decision, stop_index=None, trigger=None,
+                           reason=f"{decision.reason}; but {metric.metric} was still improving at the end, so no stop")
+        if own.trigger == "converged" and int(metric.all_steps[own.stop_index]) > latest:
+            latest = int(metric.all_steps[own.stop_index])
+            waited_for.append(metric.metric)
+    if not waited_for:
+        return decision
+    index = int(np.searchsorted(steps, latest, side="left"))
+    if index >= len(steps) - 1:
+        return replace(decision, stop_index=None, trigger=None,
+                       reason=f"{decision.reason}; but {waited_for[-1]} converged only at the end, so no stop")
+    part = np.where(np.isfinite(values[: index + 1]), values[: index + 1] * (1 if direction == "min" else -1), np.inf)
+    return replace(decision, stop_index=index, best_index=int(np.argmin(part)),
+                   reason=f"{decision.reason}; held until step {int(steps[index])}, where {waited_for[-1]} "
+                          f"converged too")
+
+
 def build_early_stop(view: RunView, config: Config, overfitting: bool = False, diverged: bool = False
                      ) -> EarlyStop | None:
     """The recommended stop on the monitored metric, with what the classic callbacks would have done.
@@ -88,6 +121,8 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False, d
     # broke, and the stop must come before it (the finite-only `values` would hide that).
     decision_steps, decision_values = (series.all_steps, series.all_values) if strategy == "default" else (steps, values)
     decision = analysis.recommend(decision_steps, decision_values, direction, strategy=strategy, **settings)
+    if decision.trigger == "converged":
+        decision = _hold_for_task_metrics(view, series, decision, decision_steps, decision_values, direction, settings)
     stops: dict[str, int | None] = dict(analysis.baseline_stops(steps, values, direction, train_steps, train_values))
     stops.setdefault(f"hf_patience_{patience}", analysis.patience_stop(values, patience, mode="hf", direction=direction))
     baselines: dict[str, dict[str, Any]] = {}

@@ -155,6 +155,29 @@ def test_a_good_fit_is_only_stopped_where_it_had_converged(seed):
     assert without.recommended_stop_step is None and without.saved_fraction == 0.0
 
 
+def _flat_loss_run(accuracy):
+    steps = np.arange(1, 41) * 100
+    loss = descent(40, 2.0, 0.5, rate=12)  # within 1% of its floor after ~30% of the run
+    return make_run({"eval/loss": (steps, loss), "eval/accuracy": (steps, accuracy),
+                     "train/loss": (np.arange(1, 401) * 10, descent(400, 2.0, 0.3, rate=12))}), steps
+
+
+def test_a_convergence_stop_waits_for_the_task_metrics():
+    u = np.arange(1, 41) / 40
+    alone, steps = _flat_loss_run(np.full(40, np.nan))
+    loss_only = build_early_stop(RunView(alone), Config())
+    assert loss_only.trigger == "converged" and loss_only.recommended_stop_step <= 2000
+    # accuracy keeps climbing to the end (0.60 -> 0.80): the loss's convergence is no reason to stop
+    climbing, _ = _flat_loss_run(0.6 + 0.2 * u)
+    held_off = build_early_stop(RunView(climbing), Config())
+    assert held_off.recommended_stop_step is None and "eval/accuracy was still improving" in held_off.reason
+    # accuracy converges later than the loss (within 1% of its best from about 60% of the run): the stop waits
+    later, _ = _flat_loss_run(0.8 - 0.2 * np.exp(-u / 0.2))
+    waited = build_early_stop(RunView(later), Config())
+    assert waited.trigger == "converged" and "eval/accuracy converged too" in waited.reason
+    assert loss_only.recommended_stop_step < waited.recommended_stop_step < steps[-1]
+
+
 def test_findings_move_a_convergence_stop_of_an_overfitting_run_to_its_best():
     # Validation flattens, then creeps up 3% by the end: too little for the default's own rise test with this
     # noise, so it sees a converged curve; O101 calls it overfitting, and an overfitting run is kept at its best.
