@@ -20,7 +20,7 @@ import numpy as np
 
 from . import analysis, discover
 from .checks import all_rules
-from .checks.view import RunView, SeriesView
+from .checks.view import RunView, SeriesView, metric_leaf
 from .config import Config, coerce
 from .errors import ReadError
 from .findings import EarlyStop, Finding, Result, severity_rank
@@ -62,12 +62,15 @@ def _hold_for_task_metrics(view: RunView, monitored: SeriesView, decision, steps
     """A convergence stop on the monitored metric, held until the validation task metrics (accuracy, ROUGE, WER,
     ...) have converged too: a loss that flattened while ROUGE kept climbing is no reason to stop. A task metric
     still improving beyond the tolerance at the end cancels the stop; one that converged later moves it there.
-    Metrics with too few evaluations to judge (fewer than the strategy's `min_points`) and perplexity derived from
-    the loss itself are left out; a metric that peaked and declined does not hold the stop (T401 reports that)."""
+    Left out: metrics with too few evaluations to judge (fewer than the strategy's `min_points`), and perplexity,
+    logged or derived: it is exp(loss) of the same evaluation, whose relative changes are the loss's absolute ones,
+    so holding on it would turn the relative tolerance into an absolute one. A metric that peaked and declined does
+    not hold the stop (T401 reports that)."""
     min_points = int(settings.get("min_points", 8))
     latest, waited_for = int(steps[decision.stop_index]), []
     for metric in view.task_metrics:
-        if hasattr(metric, "derived_from") or metric.metric == monitored.metric or metric.n < min_points:
+        if (hasattr(metric, "derived_from") or metric.metric == monitored.metric or metric.n < min_points
+                or metric_leaf(metric.metric) in ("perplexity", "ppl")):
             continue
         own = analysis.recommend(metric.all_steps, metric.all_values, metric.direction or "min", strategy="default",
                                  **settings)

@@ -176,6 +176,10 @@ def test_a_convergence_stop_waits_for_the_task_metrics():
     waited = build_early_stop(RunView(later), Config())
     assert waited.trigger == "converged" and "eval/accuracy converged too" in waited.reason
     assert loss_only.recommended_stop_step < waited.recommended_stop_step < steps[-1]
+    # a logged perplexity is exp(loss) of the same evaluation: it neither holds nor cancels the stop
+    with_ppl = make_run({**{m: (g["step"].to_numpy(), g["value"].to_numpy()) for m, g in alone.data.groupby("metric")},
+                         "eval/perplexity": (steps, np.exp(8 * descent(40, 2.0, 0.5, rate=12)))})
+    assert build_early_stop(RunView(with_ppl), Config()).recommended_stop_step == loss_only.recommended_stop_step
 
 
 def test_findings_move_a_convergence_stop_of_an_overfitting_run_to_its_best():
