@@ -359,27 +359,76 @@ def dominated_by(rows: dict[str, StopRow]) -> list[str]:
 TOLERANCES = (0.0, 0.005, 0.01, 0.02, 0.05)
 
 
-def tolerance_lines(cases: Sequence[Case]) -> list[str]:
-    """losslint's stop re-run at several `converged_tolerance` values (1% is the default): the trade-off between
-    regret and compute saved that the convergence stop offers, next to the baselines' own points."""
+def tolerance_sweep(cases: Sequence[Case]) -> list[tuple[float, dict[str, StopRow]]]:
+    """losslint's stop re-run at every `converged_tolerance` in TOLERANCES (1% is the default): (tolerance, rows)."""
     from losslint import engine
     from losslint.config import Config
 
     runs = [c.result.run for c in cases if c.result is not None]
-    lines = ["trade-off of the convergence stop (early-stop converged_tolerance; 0 = only rises and breaks stop)",
-             f"  {'tolerance':<10} {'mean regret':>11} {'median':>8} {'saved':>7} {'regret<=1%':>10}  dominated by"]
+    sweep = []
     for tolerance in TOLERANCES:
         results = engine.check_runs(runs, Config(early_stop={"strategy": "default", "converged_tolerance": tolerance}))
         by_name = {r.run.name: r for r in results}
         redone = [Case(c.name, c.label, c.family, by_name.get(c.result.run.name), c.truth)
                   for c in cases if c.result is not None]
-        rows = stop_rows(redone)[0]
+        sweep.append((tolerance, stop_rows(redone)[0]))
+    return sweep
+
+
+def tolerance_lines(sweep: Sequence[tuple[float, dict[str, StopRow]]]) -> list[str]:
+    """The trade-off between regret and compute saved that the convergence stop offers, next to the baselines'."""
+    lines = ["trade-off of the convergence stop (early-stop converged_tolerance; 0 = only rises and breaks stop)",
+             f"  {'tolerance':<10} {'mean regret':>11} {'median':>8} {'saved':>7} {'regret<=1%':>10}  dominated by"]
+    for tolerance, rows in sweep:
         if not rows["losslint"].regrets:
             return lines + ["  (no run with a validation curve)"]
         mean_r, med_r, _, saved, good = rows["losslint"].summary()
         lines.append(f"  {tolerance:<10.3f} {mean_r:>11.4f} {med_r:>8.4f} {saved:>7.3f} {good:>10.2f}  "
                      f"{', '.join(dominated_by(rows)) or 'none'}")
     return lines
+
+
+def tradeoff_figure(panels: Sequence[tuple[str, dict[str, StopRow], Sequence[tuple[float, dict[str, StopRow]]]]],
+                    path: Path) -> None:
+    """One panel per corpus: compute saved (x) against mean and median regret (y, log scale) for every method,
+    losslint's tolerance sweep as a line; the lower right is better."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    floor = 1e-4  # a regret of 0 has no place on a log axis; it is drawn at the floor
+    fig, axes = plt.subplots(2, len(panels), figsize=(4.2 * len(panels), 7.0), squeeze=False)
+    for column, (title, rows, sweep) in enumerate(panels):
+        for row_index, (statistic, pick) in enumerate((("mean", 0), ("median", 1))):
+            ax = axes[row_index][column]
+            for method, row in rows.items():
+                if not row.regrets or method == "losslint":
+                    continue
+                summary = row.summary()
+                ax.scatter(summary[3], max(summary[pick], floor), color="0.55", s=18)
+                ax.annotate(method.replace("_patience_", " p").replace("prechelt_", ""), (summary[3],
+                            max(summary[pick], floor)), fontsize=6, xytext=(3, 2), textcoords="offset points")
+            points = [(r["losslint"].summary()[3], max(r["losslint"].summary()[pick], floor), t)
+                      for t, r in sweep if r["losslint"].regrets]
+            if points:
+                ax.plot([p[0] for p in points], [p[1] for p in points], color="tab:orange", marker="o", ms=3,
+                        label="losslint, tolerance 0-5%")
+                ours = rows["losslint"].summary()
+                ax.scatter(ours[3], max(ours[pick], floor), color="tab:red", s=40, zorder=3,
+                           label="losslint default (1%)")
+            ax.set_yscale("log")
+            ax.set_xlim(-0.02, 1.0)
+            ax.set_xlabel("compute saved (share of steps)")
+            ax.set_ylabel(f"{statistic} regret (relative; 0 drawn at 1e-4)")
+            ax.grid(alpha=0.3)
+            if row_index == 0:
+                ax.set_title(title, fontsize=9)
+            if column == 0 and row_index == 0:
+                ax.legend(fontsize=7, loc="upper right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
 
 
 def family_lines(cases: Sequence[Case]) -> list[str]:
@@ -461,12 +510,17 @@ def misjudged_lines(cases: Sequence[Case], limit: int) -> list[str]:
 
 
 def corpus_report(title: str, cases: Sequence[Case], macro_target: float | None, misjudged_limit: int,
-                  synthetic: bool) -> tuple[list[str], list[tuple[str, str, bool | None]]]:
+                  synthetic: bool, panels: list | None = None) -> tuple[list[str], list[tuple[str, str, bool | None]]]:
+    """The corpus's tables and its targets; with `panels`, its trade-off figure panel is appended there."""
     lines = ["=" * 100, f"{title}: {len(cases)} labeled runs", "=" * 100]
     cls, macro = classification_lines(cases)
     lines += cls + [""]
     stop, rows = stop_lines(cases)
-    lines += stop + [""] + tolerance_lines(cases) + [""]
+    sweep = tolerance_sweep(cases)
+    lines += stop + [""] + tolerance_lines(sweep) + [""]
+    if panels is not None and rows["losslint"].regrets:
+        panels.append((title.split(" (")[0] + (f", seed {title.split('seed0=')[1].split(',')[0]}"
+                                               if "seed0=" in title else ""), rows, sweep))
     if synthetic:
         lines += best_step_lines(cases) + [""]
     lines += family_lines(cases) + [""] + rule_rate_lines(cases) + [""]
@@ -506,6 +560,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--via-files", action="store_true", help="synthetic runs go through JSONL files and readers")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--misjudged", type=int, default=25, help="misjudged runs listed per corpus")
+    parser.add_argument("--plot", type=Path, default=None,
+                        help="also draw the regret / compute-saved trade-off of every corpus into this PNG")
     parser.add_argument("--config", type=Path, default=None,
                         help="a losslint.toml to check with (e.g. other early-stop settings); default: built-in")
     args = parser.parse_args(argv)
@@ -520,12 +576,14 @@ def main(argv: list[str] | None = None) -> int:
     out = [f"losslint detection-quality benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}",
            f"python {sys.version.split()[0]}, numpy {numpy.__version__}, pandas {pandas.__version__}", ""]
     all_targets: list[tuple[str, str, bool | None]] = []
+    panels: list = []
     if "synthetic" in wanted:
         start = time.perf_counter()
         cases = synthetic_cases(args.n_per_kind, args.seed0, args.via_files, args.jobs, config)
         title = f"synthetic (n_per_kind={args.n_per_kind}, seed0={args.seed0}" + \
                 (", via JSONL files)" if args.via_files else ", in memory)")
-        lines, targets = corpus_report(title, cases, TARGET_MACRO_F1_SYNTHETIC, args.misjudged, synthetic=True)
+        lines, targets = corpus_report(title, cases, TARGET_MACRO_F1_SYNTHETIC, args.misjudged, synthetic=True,
+                                       panels=panels)
         out += lines + [f"({time.perf_counter() - start:.1f} s)", ""]
         all_targets += targets
     if "fixtures" in wanted:
@@ -533,7 +591,8 @@ def main(argv: list[str] | None = None) -> int:
         if expected.exists():
             scenarios = tomllib.loads(expected.read_text()).get("scenario", {})
             cases = fixture_cases(REPO / "fixtures" / "runs", scenarios, args.jobs, config)
-            lines, targets = corpus_report("fixtures", cases, None, args.misjudged, synthetic=False)
+            lines, targets = corpus_report("fixtures", cases, None, args.misjudged, synthetic=False,
+                                           panels=panels)
             out += lines + best_window_lines(cases) + [""]
             all_targets += targets
         else:
@@ -544,11 +603,14 @@ def main(argv: list[str] | None = None) -> int:
         if root.exists() and label_file.exists():
             cases = labeled_tree_cases(root, load_labels(label_file), args.jobs, config)
             lines, targets = corpus_report("realworld", cases, TARGET_MACRO_F1_REALWORLD, args.misjudged,
-                                           synthetic=False)
+                                           synthetic=False, panels=panels)
             out += lines + [""]
             all_targets += targets
         else:
             out += [f"realworld: {root} or {label_file} not found, skipped", ""]
+    if args.plot and panels:
+        tradeoff_figure(panels, args.plot)
+        out += [f"trade-off figure: {args.plot}", ""]
     out.append("targets")
     width = max((len(t[0]) for t in all_targets), default=10)
     for text, value, ok in all_targets:

@@ -89,12 +89,13 @@ def test_quick_bench_readers_agree_row_for_row(tmp_path):
     assert rows["tb-losslint"][2] == f"{expected_tb:,}"
 
 
-def test_quality_scores_every_synthetic_run_once():
+def test_quality_scores_every_synthetic_run_once(tmp_path):
     pytest.importorskip("losslint.engine", reason="engine not written yet")
     cases = quality.synthetic_cases(1, 0, via_files=False, jobs=1)
     assert sorted(c.label for c in cases) == sorted(quality.VERDICTS)
     assert all(c.result is not None and c.result.verdict in quality.VERDICTS for c in cases)
-    lines, targets = quality.corpus_report("synthetic", cases, 0.95, 5, synthetic=True)
+    panels = []
+    lines, targets = quality.corpus_report("synthetic", cases, 0.95, 5, synthetic=True, panels=panels)
     text = "\n".join(lines)
     assert "confusion matrix" in text and "macro-F1" in text
     matrix_rows = [line.split() for line in lines if line.startswith("  ") and line.split()[:1]
@@ -108,6 +109,11 @@ def test_quality_scores_every_synthetic_run_once():
     # the trade-off table re-checks the runs at every tolerance, the default (1%) among them
     table = lines[lines.index(next(ln for ln in lines if ln.startswith("trade-off"))) + 2:][:len(quality.TOLERANCES)]
     assert [float(row.split()[0]) for row in table] == list(quality.TOLERANCES)
+    # the figure gets one panel per corpus, with the sweep's points
+    (panel,) = panels
+    assert [tolerance for tolerance, _ in panel[2]] == list(quality.TOLERANCES)
+    quality.tradeoff_figure(panels, tmp_path / "tradeoff.png")
+    assert (tmp_path / "tradeoff.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def _result_with_stops(values, losslint_stop, baseline_stops):
