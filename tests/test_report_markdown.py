@@ -241,13 +241,27 @@ def test_markdown_limit_none_gives_the_uncut_document(tmp_path):
 def test_a_table_too_long_for_a_comment_is_cut_with_a_note(tmp_path):
     base = _run(tmp_path)
     long_name = "ablation-é-" + "🚀" * 60 + "-{i}"  # each table row ~ 200 characters
-    results = [result_for(replace(base, name=long_name.format(i=i))) for i in range(600)]
+    failing = {450, 590}  # late in the table: kept only if failing runs go first
+    results = [result_for(replace(base, name=long_name.format(i=i)), "good-fit") if i not in failing else
+               result_for(replace(base, name=long_name.format(i=i)), "diverged",
+                          [finding(code="I303", severity="error", step=100)]) for i in range(600)]
     cut = render("markdown", results, [], replace(OPTIONS, markdown_limit="comment"))
     assert len(cut) <= GITHUB_COMMENT_LIMIT and len(cut.encode("utf-16-le")) // 2 <= GITHUB_COMMENT_LIMIT
     kept = len(_table_rows(cut)) - 2
     assert 0 < kept < len(results)
-    assert f"_Table cut to {kept} of {len(results)} runs to fit a GitHub PR comment;" in cut
-    assert not _sections(cut)
+    assert f"_Table cut to {kept} of {len(results)} runs (failing runs first) to fit a GitHub PR comment;" in cut
+    assert all(f"-{i} |" in cut for i in failing)
+    # no run section is left, so no row links to one
+    assert not _sections(cut) and "](#run-" not in cut
+
+
+def test_rows_link_only_to_the_sections_that_were_kept(tmp_path):
+    results = _sweep(tmp_path)
+    cut = render("markdown", results, [], replace(OPTIONS, markdown_limit="comment"))
+    anchors = set(re.findall(r'<a id="(run-\d+)"></a>', cut))
+    links = set(re.findall(r"\]\(#(run-\d+)\)", cut))
+    assert 0 < len(anchors) < len(results)
+    assert links == anchors  # every kept section is linked, and no row links to a section left out
 
 
 def test_thousands_of_unreadable_inputs_still_fit_a_comment(tmp_path):

@@ -193,8 +193,8 @@ LIMITS: dict[str, Limit | None] = {
     "comment": Limit(GITHUB_COMMENT_LIMIT - COMMENT_HEADROOM, "characters", "a GitHub PR comment"),
     "none": None,
 }
-# room for the one or two notes that say what was cut (each under ~200 characters)
-_NOTE_ROOM = 400
+# room for the notes that say what was cut (errors, table rows, run sections: each under ~200 characters)
+_NOTE_ROOM = 600
 
 
 def _size(lines: Sequence[str], limit: Limit) -> int:
@@ -229,31 +229,34 @@ def document(results: Sequence[Result], errors: Sequence[ReadError], options, *,
     text = "\n".join(lines).rstrip("\n") + "\n"
     if limit is None or limit.measure(text) <= limit.size:
         return text
-    return _fit(head, table, sections, tail, results, fail_on, limit, full_report)
+    return _fit(head, table, sections, tail, results, fail_on, limit, full_report, anchors)
 
 
-def _fit(head, table, sections, tail, results, fail_on, limit: Limit, full_report: str | None) -> str:
+def _fit(head, table, sections, tail, results, fail_on, limit: Limit, full_report: str | None,
+         anchors: Mapping[int, str]) -> str:
     table_elsewhere = f"{full_report} has" if full_report else "`losslint check --format json` or `--report DIR` has"
     sections_elsewhere = f"{full_report} has" if full_report else "`--report DIR` writes"
     budget = limit.size - _size(head, limit) - _NOTE_ROOM
     tail = _cut_errors(tail, budget, limit, table_elsewhere)
     budget -= _size(tail, limit)
+    # failing runs first, in the table as in the sections: they are what a reader of a cut report needs
+    failing_first = sorted(range(len(results)), key=lambda i: (not fails(results[i], fail_on), i))
     if _size(table, limit) > budget:
-        rows, used = table[:2], _size(table[:2], limit)
-        for row in table[2:len(results) + 2]:
-            used += limit.measure(row) + 1
-            if used > budget:
+        plain = summary_table(results)  # no links: no run section will be there to link to
+        used, kept = _size(plain[:2], limit), set()
+        for i in failing_first:
+            cost = limit.measure(plain[2 + i]) + 1
+            if used + cost > budget:
                 break
-            rows.append(row)
-        kept = len(rows) - 2
-        table = rows + ["", f"_Table cut to {kept} of {len(results)} runs to fit {limit.place}; "
-                            f"{table_elsewhere} them all._", ""]
+            kept.add(i)
+            used += cost
+        table = plain[:2] + [plain[2 + i] for i in sorted(kept)] + [
+            "", f"_Table cut to {len(kept)} of {len(results)} runs (failing runs first) to fit {limit.place}; "
+                f"{table_elsewhere} them all._", ""]
         sections = []
     budget -= _size(table, limit)
-    # the sections of failing runs first: they are what a reader of a cut report needs
-    order = sorted(range(len(sections)), key=lambda i: (not fails(results[i], fail_on), i))
     chosen: set[int] = set()
-    for i in order:
+    for i in failing_first[: len(sections)]:
         size = _size(sections[i], limit)
         if size <= budget:
             chosen.add(i)
@@ -262,6 +265,9 @@ def _fit(head, table, sections, tail, results, fail_on, limit: Limit, full_repor
     if sections:
         body = ["## Runs", ""] + body
         if len(chosen) < len(sections):
+            # a row links to its run's section only when that section is there (the unlinked table is shorter)
+            linked = summary_table(results, {i: anchors[i] for i in chosen})
+            table = linked + table[len(linked):]
             body += [f"_{len(sections) - len(chosen)} run section(s) left out to fit {limit.place}; "
                      f"{sections_elsewhere} them all._", ""]
     return "\n".join(head + table + body + tail).rstrip("\n") + "\n"
