@@ -72,6 +72,9 @@ class StopDecision:
     # What made the stop due: "rise" (a sustained rise after the best), "non-finite" (the metric broke for good),
     # "converged" (the rest of the run improved it by less than the tolerance); None without a stop.
     trigger: str | None = None
+    # "default" only, when no rise or break made a stop due: why the rise test did not fire (a convergence stop's
+    # `reason` speaks of the convergence instead)
+    no_rise: str = ""
 
 
 _MIN_WORDS = ("loss", "perplexity", "ppl", "wer", "cer", "error", "err", "mse", "mae", "rmse", "nll", "ter")
@@ -452,14 +455,14 @@ def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None,
         position = converged_position(smoothed, best_level, converged_tolerance,
                                       max(evidence, int(math.ceil(min_converged_tail * n))), v)
         if position is None:
-            return StopDecision(best_eval, None, "default", reason, rest_index=rest)
+            return StopDecision(best_eval, None, "default", reason, rest_index=rest, no_rise=reason)
         kept = int(index[int(np.argmin(v[:position + 1]))])
         gain = float(smoothed[position]) - best_level
         return StopDecision(kept, int(index[position]), "default",
                             f"converged: from evaluation {int(index[position])} on, the rest of the run improved the "
                             f"smoothed metric by at most {gain:.4g} ({gain / abs(best_level) if best_level else 0.0:.2%} of "
                             f"its best), within the {converged_tolerance:.2%} tolerance", rest_index=rest,
-                            trigger="converged")
+                            trigger="converged", no_rise=reason)
 
     # Three robust estimates, the largest wins: second differences ignore the trend but scatter a lot on a few
     # dozen points, residuals about the smoothed curve scatter less (see _residual_sigma), and the tail's own
