@@ -20,6 +20,7 @@ monitor = "eval/loss"        # the metric early stopping watches
 [tool.losslint.early-stop]
 strategy = "default"         # passed to losslint.analysis.early_stop.recommend, with the other keys as params
 patience = 3                 # the HF EarlyStoppingCallback patience also reported as a baseline
+converged-tolerance = 0.01   # default strategy: stop a converged run where it came within 1% of its best; 0 = never
 [tool.losslint.rules.O101]
 severity = "error"
 min_rise = 0.05
