@@ -347,6 +347,15 @@ def _build(table: Mapping[str, Any], files: list[str]) -> Config:
             raise ConfigError(f"{where}: early-stop: unknown key {key!r} (known: {', '.join(sorted(EARLY_STOP_KEYS))})")
     if "patience" in early and (not isinstance(early["patience"], int) or early["patience"] < 1):
         raise ConfigError(f"{where}: early-stop.patience must be a positive integer")
+    for key, value in early.items():
+        # every other key is a number the strategies compute with; a string there would only surface as a missing
+        # early stop at check time
+        if key not in ("strategy", "patience") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f"{where}: early-stop.{key.replace('_', '-')} must be a number, got {value!r}")
+    for key in ("converged_tolerance", "min_converged_tail", "smooth_fraction"):
+        if key in early and not 0 <= early[key] <= 1:
+            raise ConfigError(f"{where}: early-stop.{key.replace('_', '-')} must be between 0 and 1, "
+                              f"got {early[key]!r}")
 
     return Config(select=str_list("select") or ("ALL",), ignore=str_list("ignore"),
                   extend_select=str_list("extend_select"), fail_on=fail_on, monitor=monitor, early_stop=early,

@@ -80,10 +80,11 @@ def test_aliases_monitor_and_early_stop_settings(tmp_path):
         [early-stop]
         strategy = "default"
         patience = 5
+        converged-tolerance = 0.005
     """)
     config = load_config(path)
     assert config.monitor == "eval/wer" and config.aliases == {"my_dev_score": "eval/loss"}
-    assert config.early_stop["patience"] == 5
+    assert config.early_stop["patience"] == 5 and config.early_stop["converged_tolerance"] == 0.005
 
 
 @pytest.mark.parametrize("text,words", [
@@ -96,6 +97,9 @@ def test_aliases_monitor_and_early_stop_settings(tmp_path):
     ("fail-on = 'never'\n", ["fail-on", "never"]),
     ("extends = 'paranoid'\n", ["paranoid", "not a preset"]),
     ("[early-stop]\npatience = 0\n", ["patience"]),
+    ("[early-stop]\nconverged-tolerance = '1%'\n", ["early-stop.converged-tolerance", "a number", "1%"]),
+    ("[early-stop]\nconverged-tolerance = 5\n", ["converged-tolerance", "between 0 and 1"]),
+    ("[early-stop]\nk-sigma = true\n", ["early-stop.k-sigma", "a number"]),
     ("select = [\n", ["invalid TOML"]),
 ])
 def test_bad_configuration_is_one_clear_error(tmp_path, text, words):
