@@ -51,12 +51,6 @@ def _step_of(steps: np.ndarray, index: int | None) -> int | None:
     return None if index is None else int(steps[int(index)])
 
 
-def _best_up_to(values: np.ndarray, stop: int, direction: str) -> int:
-    part = np.asarray(values[: stop + 1], dtype=np.float64)
-    part = np.where(np.isfinite(part), part if direction == "min" else -part, np.inf)
-    return int(np.argmin(part))
-
-
 def _hold_for_task_metrics(view: RunView, monitored: SeriesView, decision, steps: np.ndarray, values: np.ndarray,
                            direction: str, settings: dict[str, Any]):
     """A convergence stop on the monitored metric, held until the validation task metrics (accuracy, ROUGE, WER,
@@ -86,8 +80,7 @@ def _hold_for_task_metrics(view: RunView, monitored: SeriesView, decision, steps
     if index >= len(steps) - 1:
         return replace(decision, stop_index=None, trigger=None,
                        reason=f"{decision.reason}; but {waited_for[-1]} converged only at the end, so no stop")
-    part = np.where(np.isfinite(values[: index + 1]), values[: index + 1] * (1 if direction == "min" else -1), np.inf)
-    return replace(decision, stop_index=index, best_index=int(np.argmin(part)),
+    return replace(decision, stop_index=index, best_index=analysis.best_until(values, index, direction),
                    reason=f"{decision.reason}; held until step {int(steps[index])}, where {waited_for[-1]} "
                           f"converged too")
 
@@ -145,12 +138,11 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False, d
         # That also replaces a convergence stop: an overfitting or diverged run is to be kept at its best.
         stop_index, used, trigger = int(rest), "default", "findings"
         if decision.trigger == "converged":  # its best is the best up to the convergence point; keep the run's best
-            best_index = _best_up_to(decision_values, int(rest), direction)
+            best_index = analysis.best_until(decision_values, int(rest), direction)
         reason = f"the findings call the run {judged} ({decision.no_rise or decision.reason}); stop at the smoothed best"
     elif overfitting and stop_index is None and fallback is not None:
         stop_index, used = int(fallback), f"hf_patience_{patience}"
-        kept = values[: stop_index + 1]
-        best_index = int(np.argmin(kept) if direction == "min" else np.argmax(kept))
+        best_index = analysis.best_until(values, stop_index, direction)
         decision_steps, decision_values = steps, values
         reason = f"the findings call the run overfitting; HF patience {patience} stop"
         trigger = "callback"

@@ -456,7 +456,7 @@ def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None,
                                       max(evidence, int(math.ceil(min_converged_tail * n))), v)
         if position is None:
             return StopDecision(best_eval, None, "default", reason, rest_index=rest, no_rise=reason)
-        kept = int(index[int(np.argmin(v[:position + 1]))])
+        kept = best_until(x, int(index[position]), direction)
         gain = float(smoothed[position]) - best_level
         return StopDecision(kept, int(index[position]), "default",
                             f"converged: from evaluation {int(index[position])} on, the rest of the run improved the "
@@ -497,7 +497,7 @@ def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None,
                         rest_index=rest, evident_index=evident, trigger="rise")
 
 
-def _best_until(values: np.ndarray, stop: int | None, direction: str) -> int | None:
+def best_until(values: np.ndarray, stop: int | None, direction: str) -> int | None:
     """Index of the best finite value up to and including `stop` (what restore-best-weights would keep)."""
     x = np.asarray(values, dtype=np.float64)
     part = x if stop is None else x[:stop + 1]
@@ -558,7 +558,7 @@ def recommend(steps: np.ndarray, values: np.ndarray, direction: str = "min", *, 
                            params.get("strip", 5), direction)
     else:
         raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
-    return StopDecision(_best_until(x, stop, direction), stop, strategy)
+    return StopDecision(best_until(x, stop, direction), stop, strategy)
 
 
 BASELINES = ("hf_patience_1", "hf_patience_3", "hf_patience_5", "keras_patience_5", "lightning_patience_3",
