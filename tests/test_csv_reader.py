@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import math
-import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +12,7 @@ from hypothesis import strategies as st
 from losslint.errors import ReadError
 from losslint.io.csvlog import READER
 
+from reader_support import read_damaged
 from realworld_path import REALWORLD, realworld, digests
 KERAS_APPENDED = REALWORLD / "keras_csv" / "brain-tumor-cnn-appended" / "training_log.csv"
 KERAS_TOMATO = REALWORLD / "keras_csv" / "tomato-leaf-cnn" / "training_log.csv"
@@ -234,11 +234,4 @@ LIGHTNING_HEAD = b"epoch,step,train_loss_step,val_loss\n0,49,7.6,\n0,99,7.5,\n0,
 @given(cut=st.integers(0, len(LIGHTNING_HEAD)), junk=st.binary(max_size=8), at=st.integers(0, len(LIGHTNING_HEAD)))
 def test_damaged_file_reads_or_is_one_read_error(cut, junk, at):
     """Cut anywhere, bytes spliced in anywhere: Runs or a ReadError, never another exception."""
-    data = LIGHTNING_HEAD[:at] + junk + LIGHTNING_HEAD[at:cut] if at < cut else LIGHTNING_HEAD[:cut]
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "metrics.csv"
-        path.write_bytes(data)
-        try:
-            READER.read([path], "run")
-        except ReadError:
-            pass
+    read_damaged(READER, LIGHTNING_HEAD, cut, junk, at, "metrics.csv")

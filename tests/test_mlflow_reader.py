@@ -9,6 +9,7 @@ import pytest
 from losslint.errors import ReadError
 from losslint.io.mlflow import READER
 
+from reader_support import read_grouped
 from realworld_path import REALWORLD, tree_digests
 
 SWAHILI = REALWORLD / "mlflow" / "swahili-stt-keras-autolog"
@@ -16,15 +17,7 @@ SWAHILI_RUN = SWAHILI / "mlruns" / "1" / "ed05f9cd599442fe9a0c9222184710b8"
 
 
 def read_tree(root: Path) -> list:
-    """Claim and group as discovery does, then read each group."""
-    groups: dict[Path, list[Path]] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if READER.can_read(path):
-            groups.setdefault(READER.run_key(path), []).append(path)
-    runs = []
-    for key, paths in groups.items():
-        runs.extend(READER.read(paths, key.name))
-    return runs
+    return read_grouped(READER, root)
 
 
 def make_store(root: Path, metrics: dict[str, str], params: dict[str, str] | None = None,

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from losslint.errors import ReadError
 from losslint.io.wandb import READER
 
+from reader_support import read_grouped
 from realworld_path import REALWORLD as _CORPUS, realworld, tree_digests
 
 REALWORLD = _CORPUS / "wandb"
@@ -35,16 +36,7 @@ CHART_EXPORT = REALWORLD / "nanogpt-ui-chart-export" / "wandb_export.csv"
 
 
 def read_tree(root: Path) -> list:
-    """Group files the way discovery does (claim, then run_key) and read each group with the W&B reader."""
-    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
-    groups: dict[Path, list[Path]] = {}
-    for path in files:
-        if READER.can_read(path):
-            groups.setdefault(READER.run_key(path), []).append(path)
-    runs = []
-    for key, paths in groups.items():
-        runs.extend(READER.read(paths, key.name))
-    return runs
+    return read_grouped(READER, root)
 
 
 def read_one(root: Path):
