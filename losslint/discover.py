@@ -115,13 +115,67 @@ def _claim(path: Path, all_readers: Sequence[Reader]) -> Reader | None:
     return None
 
 
-def _run_name(key: Path, base: Path, fallback: str) -> str:
+def _run_name(key: Path, base: Path, fallback: str, prefix: str | None = None) -> str:
+    """The run's directory relative to `base` (`fallback` when it is `base` itself), after `prefix/` (the argument
+    as given, when several were: two `hf` runs below `a/` and `b/` are `a/hf` and `b/hf`, as a linter prints paths)."""
     try:
         rel = key.resolve().relative_to(base.resolve())
     except ValueError:
         return key.as_posix()
     text = rel.as_posix()
-    return fallback if text in ("", ".") else text
+    if text in ("", "."):
+        return fallback
+    return f"{prefix}/{text}" if prefix else text
+
+
+def _unique_group_names(groups: list[RunGroup]) -> list[RunGroup]:
+    """Two groups with one name (the same leaf reached through two arguments, a file and a folder) are named by
+    their directory relative to the working directory instead, then numbered if that still collides."""
+    counts: dict[str, int] = {}
+    for group in groups:
+        counts[group.name] = counts.get(group.name, 0) + 1
+    if all(count == 1 for count in counts.values()):
+        return groups
+    taken = {group.name for group in groups if counts[group.name] == 1}
+    renamed = []
+    for group in groups:
+        if counts[group.name] > 1:
+            name = _relative_or_absolute(Path(group.key))
+            candidate, n = name, 2
+            while candidate in taken:
+                candidate, n = f"{name}#{n}", n + 1
+            group = replace(group, name=candidate)
+        taken.add(group.name)
+        renamed.append(group)
+    return renamed
+
+
+def _relative_or_absolute(path: Path) -> str:
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except (ValueError, OSError):
+        return path.as_posix()
+
+
+def unique_run_names(runs: list[Run]) -> list[Run]:
+    """Number the runs that still share a name (`name#2`, ...), so that every reporter can tell them apart; the
+    first keeps its name."""
+    seen: set[str] = set()
+    names = {run.name for run in runs}
+    for run in runs:
+        if run.name in seen:
+            n = 2
+            while f"{run.name}#{n}" in names or f"{run.name}#{n}" in seen:
+                n += 1
+            run.name = f"{run.name}#{n}"
+        seen.add(run.name)
+    return runs
+
+
+def run_path(group: RunGroup) -> str:
+    """Where a run lives, for reports: its directory (or, for a file that is a run of its own, the file) relative
+    to the working directory, or absolute outside it."""
+    return _relative_or_absolute(Path(group.key))
 
 
 def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.PathLike] = ()) -> Discovery:
@@ -133,8 +187,9 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
     claimed: dict[tuple[str, Path], list[Path]] = {}
     names: dict[tuple[str, Path], str] = {}
     seen_files: set[Path] = {Path(p).resolve() for p in exclude}
+    several = len(paths) > 1
 
-    def take(path: Path, base: Path, fallback: str) -> Path | None:
+    def take(path: Path, base: Path, fallback: str, prefix: str | None = None) -> Path | None:
         """Claim one file for its run; returns the run key, None when no reader wants it or it was seen."""
         real = path.resolve()
         if real in seen_files:  # one file reached twice (two arguments, a linked folder): read it once
@@ -148,7 +203,7 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
         files = claimed.setdefault(slot, [])
         if path not in files:
             files.append(path)
-        names.setdefault(slot, _run_name(reader.run_key(path), base, fallback))
+        names.setdefault(slot, _run_name(reader.run_key(path), base, fallback, prefix))
         return key
 
     for raw in paths:
@@ -164,9 +219,13 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
             # a folder that is itself one run is named as the user wrote it (`runs/exp1`, not `exp1`) when that
             # is a relative path; an absolute one or `.` is named after the folder
             as_given = root.as_posix().rstrip("/")
-            own_name = real_root.name if root.is_absolute() or as_given in ("", ".", "..") else as_given
+            # is that when several arguments were given (two absolute `.../hf` folders must not both be `hf`)
+            own_name = real_root.name if (root.is_absolute() and not several) or as_given in ("", ".", "..") \
+                else as_given
+            # runs below it are named relative to it; with several arguments, after the argument as given
+            prefix = as_given if several and as_given not in ("", ".") else None
             for path in _walk_files(root, errors):
-                key = take(path, root, own_name)
+                key = take(path, root, own_name, prefix)
                 # a folder inside one run (Keras `validation/`): the whole run is read, as for a file argument
                 if key is not None and key != real_root and key in real_root.parents:
                     wider.setdefault(key)
@@ -185,7 +244,7 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
                 take(path, Path.cwd(), key_dir.resolve().name)
 
     by_format = {r.format: r for r in all_readers}
-    groups = _join_sessions(_merge_formats(claimed, names, by_format), by_format)
+    groups = _unique_group_names(_join_sessions(_merge_formats(claimed, names, by_format), by_format))
     return Discovery(groups=groups, errors=errors)
 
 
@@ -262,6 +321,7 @@ def read_group(group: RunGroup, aliases: Mapping[str, str] | None = None) -> tup
         where = group.files[0] if len(group.files) == 1 else group.key
         return [], [ReadError(where, f"cannot read as {group.format}: {type(exc).__name__}: {exc}")]
     for run in runs:
+        run.path = run.path or run_path(group)
         for other_fmt, files in group.also.items():
             run.notes.append(f"also logged as {other_fmt} ({len(files)} file(s)); read once, as {group.format}")
     return runs, []
@@ -284,6 +344,7 @@ def _read_sessions(group: RunGroup, aliases: Mapping[str, str] | None) -> tuple[
             return [], errors + [ReadError(group.key, f"cannot join the sessions of this {group.format} run: "
                                                      f"{type(exc).__name__}: {exc}")]
     for run in runs:
+        run.path = run.path or run_path(group)
         for other_fmt, files in group.also.items():
             run.notes.append(f"also logged as {other_fmt} ({len(files)} file(s)); read once, as {group.format}")
     return runs, errors
@@ -301,4 +362,4 @@ def load(paths: str | os.PathLike | Sequence[str | os.PathLike], aliases: Mappin
         got, errs = read_group(group, aliases)
         runs.extend(got)
         errors.extend(errs)
-    return runs, errors
+    return unique_run_names(runs), errors

@@ -261,6 +261,7 @@ def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     for group_results, group_errors in outcomes:
         results.extend(group_results)
         errors.extend(ReadError(path, message, line=line, offset=offset) for path, message, line, offset in group_errors)
+    discover.unique_run_names([result.run for result in results])
     return results, errors
 
 

@@ -112,4 +112,5 @@ class Result:
             "findings": [f.as_dict() for f in self.findings],
             "early_stop": self.early_stop.as_dict() if self.early_stop else None,
             "notes": list(self.run.notes),
+            "path": self.run.path,
         }

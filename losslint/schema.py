@@ -207,6 +207,14 @@ class Run:
     metadata: dict[str, Any] = field(default_factory=dict)
     hparams: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # where the run lives: its directory (or the file that is the whole run), relative to the working directory
+    # when below it; set by discovery, "" for a run built in memory
+    path: str = ""
+
+    def __repr__(self) -> str:
+        metrics = self.data["metric"].nunique() if "metric" in self.data else 0
+        return (f"Run(name={self.name!r}, format={self.format!r}, path={self.path!r}, points={len(self.data)}, "
+                f"metrics={metrics}, notes={len(self.notes)})")
 
     def metrics(self) -> list[str]:
         return sorted(self.data["metric"].unique().tolist())
@@ -226,4 +234,4 @@ class Run:
                 "source_tag": str(group["tag"].iloc[0]),
             }
         return {"run": self.name, "format": self.format, "sources": list(self.sources),
-                "metrics": metrics, "notes": list(self.notes)}
+                "metrics": metrics, "notes": list(self.notes), "path": self.path}

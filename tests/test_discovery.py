@@ -185,10 +185,13 @@ def test_realworld_trees():
     assert sorted(g.name for g in found.groups) == sorted(p.name for p in (REALWORLD / "trainer_state").iterdir())
     runs, errors = load([REALWORLD / "jsonl", REALWORLD / "lightning_csv", REALWORLD / "keras_csv"])
     assert errors == []
-    assert sorted(r.name for r in runs) == [
-        "brain-tumor-cnn-appended/fit-1", "brain-tumor-cnn-appended/fit-2", "brain-tumor-cnn-appended/fit-3",
-        "brain-tumor-cnn-appended/fit-4", "detectron2-fruit", "detectron2-medical-waste",
-        "slm-training/version_0", "slm-training/version_5", "slm-training/version_8", "tomato-leaf-cnn"]
+    # several arguments: each run is named after the argument as given, then its folder below it
+    assert sorted(Path(r.name).relative_to(REALWORLD).as_posix() for r in runs) == [
+        "jsonl/detectron2-fruit", "jsonl/detectron2-medical-waste",
+        "keras_csv/brain-tumor-cnn-appended/fit-1", "keras_csv/brain-tumor-cnn-appended/fit-2",
+        "keras_csv/brain-tumor-cnn-appended/fit-3", "keras_csv/brain-tumor-cnn-appended/fit-4",
+        "keras_csv/tomato-leaf-cnn", "lightning_csv/slm-training/version_0", "lightning_csv/slm-training/version_5",
+        "lightning_csv/slm-training/version_8"]
 
 
 def test_hf_fixture_copy_with_a_tensorboard_run_dir_only(tmp_path):
@@ -210,3 +213,25 @@ def test_a_split_subfolder_argument_reads_its_whole_run():
     group = found.groups[0]
     assert sorted(Path(f).parent.name for f in group.files) == ["train", "validation"]
     assert Path(group.key) == imdb.resolve()
+
+
+def test_several_arguments_prefix_run_names_with_the_argument(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path, {"a/hf/metrics.jsonl": '{"step": 1, "loss": 1.0}\n', "b/hf/metrics.jsonl": '{"step": 1, "loss": 1.0}\n'})
+    assert [g.name for g in discover(["a", "b"]).groups] == ["a/hf", "b/hf"]
+    assert [g.name for g in discover(["a"]).groups] == ["hf"]
+    # an absolute argument is named as given, too: two `.../hf` folders stay apart
+    found = discover([str(tmp_path / "a" / "hf"), str(tmp_path / "b" / "hf")])
+    assert [g.name for g in found.groups] == [str(tmp_path / "a" / "hf"), str(tmp_path / "b" / "hf")]
+    runs, errors = load(["a", "b"])
+    assert not errors and [(r.name, r.path) for r in runs] == [("a/hf", "a/hf"), ("b/hf", "b/hf")]
+
+
+def test_run_names_left_equal_are_told_apart(tmp_path, monkeypatch):
+    """A file argument and a folder argument whose runs end up with one name: the folder relative to the working
+    directory names them instead."""
+    monkeypatch.chdir(tmp_path)
+    make(tmp_path, {"x/hf/metrics.jsonl": '{"step": 1, "loss": 1.0}\n',
+                    "y/x/hf/metrics.jsonl": '{"step": 1, "loss": 1.0}\n'})
+    names = [g.name for g in discover(["x/hf/metrics.jsonl", "y"]).groups]
+    assert len(set(names)) == 2, names

@@ -197,3 +197,72 @@ def test_check_cli_emits_each_ci_format(fmt, tmp_path, monkeypatch, sarif_valida
         assert "::error file=runs/diverging/metrics.jsonl,title=losslint D001" in out
     else:
         assert "| [diverging](#run-1) | ❌ diverged |" in out
+
+
+# -- several runs with one leaf name ----------------------------------------------------------------------
+def test_sarif_uses_relative_uris_under_srcroot_and_file_uris_outside(results, tmp_path, monkeypatch,
+                                                                      sarif_validator):
+    inside = json.loads(render("sarif", results, ERRORS, ReportOptions()))["runs"][0]
+    for res in inside["results"]:
+        artifact = res["locations"][0]["physicalLocation"]["artifactLocation"]
+        assert artifact["uriBaseId"] == "%SRCROOT%" and not artifact["uri"].startswith(("/", "file:"))
+    for result in results:  # as read from an absolute argument
+        result.run.sources = [str(Path(s).resolve()) for s in result.run.sources]
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)  # the logs now lie outside the working directory
+    doc = json.loads(render("sarif", results, [ReadError(tmp_path / "logs" / "x.jsonl", "bad")], ReportOptions()))
+    assert not list(sarif_validator.iter_errors(doc))
+    run = doc["runs"][0]
+    for res in run["results"]:
+        artifact = res["locations"][0]["physicalLocation"]["artifactLocation"]
+        assert artifact["uri"].startswith("file:///") and "uriBaseId" not in artifact
+    note = run["invocations"][0]["toolExecutionNotifications"][0]["locations"][0]["physicalLocation"]
+    assert note["artifactLocation"] == {"uri": (tmp_path / "logs" / "x.jsonl").as_uri()}
+
+
+def test_junit_test_ids_are_unique(results, junit_schema):
+    errors = [ReadError("logs/a.jsonl", "bad", line=1), ReadError("logs/a.jsonl", "bad", line=9)]
+    twins = [results[0], result_for(results[0].run)]  # one name twice (a caller's own list)
+    xml = render("junit", twins + results[1:], errors, ReportOptions())
+    junit_schema.validate(xml)
+    ids = [(c.get("classname"), c.get("name")) for c in ET.fromstring(xml).iter("testcase")]
+    assert len(ids) == len(set(ids)) == 6
+
+
+def test_check_several_paths_with_one_leaf_gives_distinct_names_with_paths(tmp_path, monkeypatch):
+    """`check a b` where both hold a run `hf`: `a/hf` and `b/hf`, each with its path, in every format."""
+    from click.testing import CliRunner
+
+    from losslint.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    write_jsonl_run(tmp_path / "a", "hf", descending(60), val=descending(6, seed=1))
+    write_jsonl_run(tmp_path / "b", "hf", descending(60, seed=3), val=descending(6, seed=4))
+    out = CliRunner().invoke(main, ["check", "a", "b", "--format", "json", "-j", "1"]).stdout
+    runs = json.loads(out)["runs"]
+    assert [(r["run"], r["path"]) for r in runs] == [("a/hf", "a/hf"), ("b/hf", "b/hf")]
+    junit = CliRunner().invoke(main, ["check", "a", "b", "--format", "junit", "-j", "1"]).stdout
+    assert [c.get("name") for c in ET.fromstring(junit).iter("testcase")] == ["a/hf", "b/hf"]
+    # one argument: names stay relative to it, the path is still the run's folder
+    runs = json.loads(CliRunner().invoke(main, ["check", "a", "--format", "json"]).stdout)["runs"]
+    assert [(r["run"], r["path"]) for r in runs] == [("hf", "a/hf")]
+
+
+def test_check_bundled_fixtures_overfit_and_good_fit_names_are_distinct(monkeypatch):
+    """The issue's example: `losslint check fixtures/runs/overfit fixtures/runs/good-fit --format json`."""
+    from click.testing import CliRunner
+
+    from losslint.cli import main
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root)
+    out = CliRunner().invoke(main, ["check", "fixtures/runs/overfit", "fixtures/runs/good-fit", "--format", "json",
+                                    "-j", "1"]).stdout
+    runs = json.loads(out)["runs"]
+    names = [r["run"] for r in runs]
+    assert len(names) == len(set(names)) == 10
+    assert "fixtures/runs/overfit/hf" in names and "fixtures/runs/good-fit/hf" in names
+    for run in runs:
+        assert run["run"].startswith(("fixtures/runs/overfit/", "fixtures/runs/good-fit/"))
+        assert (root / run["path"]).exists() and run["run"].startswith(run["path"])

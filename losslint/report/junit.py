@@ -52,15 +52,30 @@ def error_case(error: ReadError) -> ET.Element:
     return case
 
 
+def _unique_ids(cases: list[ET.Element]) -> None:
+    """A test id (classname + name) appears once: a second case with one id (two errors in one file) is numbered,
+    as CI views merge or drop repeated ids."""
+    seen: set[tuple[str, str]] = set()
+    for case in cases:
+        classname, name = case.get("classname", ""), case.get("name", "")
+        candidate, n = name, 2
+        while (classname, candidate) in seen:
+            candidate, n = f"{name} #{n}", n + 1
+        seen.add((classname, candidate))
+        case.set("name", candidate)
+
+
 def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
     suite = ET.Element("testsuite", {"name": SUITE_NAME})
     failures = 0
+    cases = []
     for result in results:
         case, failed = run_case(result, options.fail_on)
         failures += failed
-        suite.append(case)
-    for error in errors:
-        suite.append(error_case(error))
+        cases.append(case)
+    cases.extend(error_case(error) for error in errors)
+    _unique_ids(cases)
+    suite.extend(cases)
     suite.attrib.update({"tests": str(len(results) + len(errors)), "failures": str(failures),
                          "errors": str(len(errors)), "skipped": "0", "time": "0"})
     root = ET.Element("testsuites", {"name": SUITE_NAME, "tests": suite.get("tests"),

@@ -1,7 +1,8 @@
 """`--format sarif`: SARIF 2.1.0 for code-scanning dashboards (GitHub code scanning, Azure DevOps, IDE viewers).
 
 One SARIF run for the whole check. Each finding is a result whose ruleId is the rule code; its location is the
-run's first source file (a URI relative to the working directory, `%SRCROOT%`) plus a logical location naming the
+run's first source file (a URI relative to the working directory, `%SRCROOT%`; an absolute `file:` URI for a file
+outside it) plus a logical location naming the
 training run. Validated against the official OASIS schema in the tests.
 """
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from importlib import metadata
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Sequence
 from urllib.parse import quote
 
@@ -65,15 +67,24 @@ def rule_descriptor(code: str, name: str, doc: str, severity: str | None, doc_ba
     return descriptor
 
 
+def artifact_location(path: str) -> dict[str, Any]:
+    """A file under the working directory as a relative URI against `%SRCROOT%` (what code scanning resolves against
+    the checkout); one outside it as an absolute `file:` URI with no base, never an absolute path under `%SRCROOT%`."""
+    if PurePosixPath(path).is_absolute() or PureWindowsPath(path).is_absolute():
+        try:
+            return {"uri": Path(path).as_uri()}
+        except ValueError:  # pragma: no cover - is_absolute said yes
+            pass
+    return {"uri": quote(path, safe="/:@-._~"), "uriBaseId": "%SRCROOT%"}
+
+
 def _location(result: Result, uri: str | None) -> dict[str, Any]:
     location: dict[str, Any] = {"logicalLocations": [{"name": result.run.name, "kind": "module",
                                                        "fullyQualifiedName": result.run.name}]}
     if uri:
         # A log has no source line for a finding, but GitHub code scanning places (and accepts) a result only with
         # region.startLine (sarif-sdk rule GH1003); line 1 stands for "this file".
-        location["physicalLocation"] = {"artifactLocation": {"uri": quote(uri, safe="/:@-._~"),
-                                                             "uriBaseId": "%SRCROOT%"},
-                                        "region": {"startLine": 1}}
+        location["physicalLocation"] = {"artifactLocation": artifact_location(uri), "region": {"startLine": 1}}
     return location
 
 
@@ -119,7 +130,7 @@ def document(results: Sequence[Result], errors: Sequence[ReadError], options) ->
     for error in errors:
         notification: dict[str, Any] = {"level": "error", "message": {"text": error.text},
                                         "descriptor": {"id": "unreadable-input"}}
-        artifact: dict[str, Any] = {"uri": quote(relative_posix(error.path), safe="/:@-._~"), "uriBaseId": "%SRCROOT%"}
+        artifact = artifact_location(relative_posix(error.path))
         physical: dict[str, Any] = {"artifactLocation": artifact}
         if error.line is not None and error.line >= 1:
             physical["region"] = {"startLine": int(error.line)}
