@@ -121,10 +121,11 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False, d
         decision = _hold_for_task_metrics(view, series, decision, decision_steps, decision_values, direction, settings)
     stops: dict[str, int | None] = dict(analysis.baseline_stops(steps, values, direction, train_steps, train_values))
     stops.setdefault(f"hf_patience_{patience}", analysis.patience_stop(values, patience, mode="hf", direction=direction))
+    span = run_span(view.run, decision_steps)
     baselines: dict[str, dict[str, Any]] = {}
     for name, index in stops.items():
         baselines[name] = {"stop_step": _step_of(steps, index), "stop_index": None if index is None else int(index),
-                           "saved_fraction": round(float(analysis.saved_fraction(steps, index)), 6)}
+                           "saved_fraction": round(float(analysis.saved_fraction(steps, index, span)), 6)}
     best_index, stop_index, used = decision.best_index, decision.stop_index, decision.strategy
     reason = decision.reason or None
     trigger = decision.trigger if strategy == "default" else "callback" if stop_index is not None else None
@@ -146,6 +147,11 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False, d
         decision_steps, decision_values = steps, values
         reason = f"the findings call the run overfitting; HF patience {patience} stop"
         trigger = "callback"
+    at_first = stop_index is not None and int(decision_steps[stop_index]) == int(decision_steps[0])
+    if at_first:
+        reason = (f"{reason}; " if reason else "") + (
+            f"the stop is the first evaluation (step {int(decision_steps[0])}): the metric was never better later; "
+            f"the share saved counts the steps after it of the run's steps {span[0]}..{span[1]}")
     return EarlyStop(
         metric=series.metric,
         strategy=used,
@@ -154,11 +160,21 @@ def build_early_stop(view: RunView, config: Config, overfitting: bool = False, d
         value_at_best=None if best_index is None else float(decision_values[best_index]),
         value_at_stop=None if stop_index is None else float(decision_values[stop_index]),
         value_at_end=float(values[-1]) if len(values) else None,
-        saved_fraction=float(analysis.saved_fraction(decision_steps, stop_index)),
+        saved_fraction=float(analysis.saved_fraction(decision_steps, stop_index, span)),
         baselines=baselines,
         reason=reason,
         trigger=trigger,
+        at_first_evaluation=at_first,
     )
+
+
+def run_span(run: Run, steps: np.ndarray) -> tuple[int, int]:
+    """The run's first and last step over all its metrics (and the monitored steps): what `saved_fraction` counts
+    over, so that a stop at the first evaluation does not save "100%" of a run that trained before it."""
+    all_steps = run.data["step"].to_numpy()
+    first = min(int(all_steps.min()), int(steps[0])) if len(all_steps) else int(steps[0])
+    last = max(int(all_steps.max()), int(steps[-1])) if len(all_steps) else int(steps[-1])
+    return first, last
 
 
 # -- one run ----------------------------------------------------------------------------------------------

@@ -49,6 +49,8 @@ class EarlyStop:
     # "converged" (the rest of the run improved the metric by less than the tolerance), "findings" (the verdict's
     # findings stood in for the default's own test), "callback" (a patience/Prechelt strategy's stop); None: no stop.
     trigger: str | None = None
+    # the stop is the monitored metric's first evaluation (the run was never better after it)
+    at_first_evaluation: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -57,7 +59,8 @@ class EarlyStop:
         """Why the stop is recommended, in a few words for reports (None without a stop)."""
         if self.recommended_stop_step is None:
             return None
-        return _CAUSES.get(self.trigger or "", f"{self.strategy} strategy")
+        cause = _CAUSES.get(self.trigger or "", f"{self.strategy} strategy")
+        return f"{cause}; at the first evaluation" if self.at_first_evaluation else cause
 
 
 _CAUSES = {"rise": "the metric rose after its best and stayed up",

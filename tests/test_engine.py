@@ -255,7 +255,29 @@ def test_an_overfitting_verdict_comes_with_a_stop():
     assert result.early_stop.strategy == "default" and "overfitting" in result.early_stop.reason
     assert result.best_step == 1000 and result.recommended_stop_step == 1000
     assert result.early_stop.baselines["hf_patience_3"]["stop_step"] == 4000
-    assert result.saved_fraction == pytest.approx(1.0)
+    # counted over the run's steps (training from step 100), not from the first evaluation: not "100%"
+    assert result.saved_fraction == pytest.approx((5000 - 1000) / (5000 - 100))
+    assert result.early_stop.baselines["hf_patience_3"]["saved_fraction"] == pytest.approx(1000 / 4900, abs=1e-6)
+    assert result.early_stop.at_first_evaluation and "first evaluation (step 1000)" in result.early_stop.reason
+    assert result.early_stop.cause().endswith("at the first evaluation")
+
+
+def test_a_stop_at_the_first_evaluation_saves_the_share_of_the_run_after_it():
+    """The issue's case: a 5,000-step run (steps 0..5000) evaluated every 1,000 steps, best at the first
+    evaluation and rising after: the stop at step 1,000 saves 80% of the steps, not 100%."""
+    steps = np.arange(1, 6) * 1000
+    run = make_run({"eval/loss": (steps, [0.30, 0.36, 0.45, 0.55, 0.70]),
+                    "train/loss": (np.arange(0, 51) * 100, descent(51, 0.3, 0.0002, rate=8))})
+    stop = check_runs([run], Config())[0].early_stop
+    assert stop.recommended_stop_step == 1000
+    assert stop.saved_fraction == pytest.approx(0.8)
+    assert stop.at_first_evaluation and "the stop is the first evaluation" in stop.reason
+    # a stop after the first evaluation is not flagged
+    later = make_run({"eval/loss": (steps, [0.40, 0.30, 0.45, 0.55, 0.70]),
+                      "train/loss": (np.arange(0, 51) * 100, descent(51, 0.3, 0.0002, rate=8))})
+    stop = check_runs([later], Config())[0].early_stop
+    if stop.recommended_stop_step is not None:
+        assert not stop.at_first_evaluation and "first evaluation" not in (stop.reason or "")
 
 
 def test_an_overfitting_verdict_with_a_patience_strategy_stops_where_the_callback_would():
@@ -265,7 +287,7 @@ def test_an_overfitting_verdict_with_a_patience_strategy_stops_where_the_callbac
     result = check_runs([run], Config(early_stop={"strategy": "hf", "patience": 3}))[0]
     assert result.early_stop.strategy == "hf"
     assert result.best_step == 1000 and result.recommended_stop_step == 4000
-    assert result.saved_fraction == pytest.approx(0.25)
+    assert result.saved_fraction == pytest.approx(1000 / 4900)  # the run trained from step 100
 
 
 def test_a_run_whose_validation_loss_turns_nan_gets_its_stop_before_the_nan():

@@ -125,13 +125,13 @@ def test_engine_results_make_a_full_report(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     write_jsonl_run(tmp_path / "runs", "diverging", descending(150) + [float("nan")] * 5, val=descending(15, seed=2))
     viz = realworld("trainer_state/trainer-state-viz-example")
-    results, errors = engine.check_paths([tmp_path / "runs", viz], jobs=1)
+    results, errors = engine.check_paths(["runs", viz], jobs=1)
     assert not errors and len(results) == 2
-    by_name = {r.run.name: r for r in results}
-    assert by_name["diverging"].verdict == "diverged"  # the curve ends in NaN: any sane engine says so
+    by_name = {r.run.name: r for r in results}  # two arguments: each run's name starts with its argument
+    assert by_name["runs/diverging"].verdict == "diverged"  # the curve ends in NaN: any sane engine says so
     out = tmp_path / "report"
     md = write_report(results, errors, out, ReportOptions()).read_text(encoding="utf-8")
-    row = next(line for line in md.splitlines() if line.startswith("| [diverging]"))
+    row = next(line for line in md.splitlines() if line.startswith("| [runs/diverging]"))
     assert "diverged" in row
     for link in local_links(md):
         assert (out / link).is_file(), link
