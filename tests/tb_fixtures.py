@@ -76,6 +76,16 @@ def write_torch_hparams_only(log_dir: Path) -> Path:
     return event_files(log_dir)[0]
 
 
+def write_torch_graph_only(log_dir: Path) -> Path:
+    """What `add_graph` writes in a folder of its own: the model graph, no scalars."""
+    import torch
+
+    writer = _torch_writer(log_dir)
+    writer.add_graph(torch.nn.Linear(2, 1), torch.zeros(1, 2))
+    writer.close()
+    return event_files(log_dir)[0]
+
+
 def _scalar_tensor_value(tag: str, value: float, dtype: str, with_metadata: bool):
     from tensorboard.compat.proto import summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
 

@@ -470,10 +470,38 @@ def test_hparams_only_subfolder_merges_into_its_run(restart_run, tmp_path):
     assert len(runs[0].sources) == 2
 
 
-def test_hparams_only_run_is_refused(tmp_path):
+def test_hparams_only_run_is_a_note_not_an_error(tmp_path):
+    """A valid event file with nothing to check (an HParams config, a graph) is a run with a note, not an
+    unreadable input: a healthy experiment folder must not fail its check (exit 2)."""
     path = fx.write_torch_hparams_only(tmp_path / "hp")
-    with pytest.raises(ReadError, match=r"no scalar summaries \(hparams/graph only\)"):
-        READER.read([path], "hp")
+    run = READER.read([path], "hp")[0]
+    assert run.data.empty and run.hparams == {"lr": 0.01, "optimizer": "adam"}
+    assert any("no scalar summaries" in note and "hparams only" in note for note in run.notes)
+    graph = fx.write_torch_graph_only(tmp_path / "graph")
+    run = READER.read([graph], "graph")[0]
+    assert run.data.empty and any("no scalar summaries" in note for note in run.notes)
+
+
+def test_logdir_with_an_hparams_config_at_its_root_checks_clean(restart_run, tmp_path):
+    """TF2's HParams layout: the experiment config at the logdir's root, one session per sub-folder."""
+    from click.testing import CliRunner
+
+    from losslint.cli import main
+
+    fx.write_torch_hparams_only(tmp_path / "hparam_tuning")
+    fx.write_torch_graph_only(tmp_path / "hparam_tuning" / "graph")
+    first, _ = fx.event_files(restart_run)
+    (tmp_path / "hparam_tuning" / "run-0").mkdir()
+    shutil.copy(first, tmp_path / "hparam_tuning" / "run-0" / first.name)
+    result = CliRunner().invoke(main, ["check", str(tmp_path / "hparam_tuning"), "--format", "json",
+                                       "--fail-on", "error", "-j", "1"])
+    assert result.exit_code != 2, result.output
+    doc = json.loads(result.stdout)
+    assert doc["errors"] == []
+    notes = {run["run"]: run["notes"] for run in doc["runs"]}
+    assert any("no scalar summaries" in n for n in notes["hparam_tuning"])
+    assert any("no scalar summaries" in n for n in notes["graph"])
+    assert not any("no scalar summaries" in n for n in notes["run-0"])
 
 
 # ---------------------------------------------------------------- grouping
@@ -516,7 +544,7 @@ EXPECTED_POINTS = {
     "hf-trainer-gpt2-lain/runs/Jun29_06-31-19_6a29ce405cda": {"train/loss": 6, "train/learning_rate": 6,
                                                               "eval/loss": 1},
 }
-REFUSED = {LFS_RUN: "git lfs pull", HPARAMS_ONLY_RUN: "no scalar summaries (hparams/graph only)"}
+REFUSED = {LFS_RUN: "git lfs pull"}
 
 
 @pytest.fixture(scope="module")
@@ -550,6 +578,12 @@ def test_realworld_refusals(realworld_load):
         assert reason in by_run[run_dir]
     assert not any(name.startswith(tuple(REFUSED)) for name in runs)
     assert len(errors) == len(REFUSED)
+
+
+def test_realworld_hparams_config_at_a_logdir_root_is_a_note(realworld_load):
+    runs, _ = realworld_load
+    run = runs[HPARAMS_ONLY_RUN]
+    assert run.data.empty and any("no scalar summaries" in note for note in run.notes)
 
 
 def test_realworld_resumed_run(realworld_load):

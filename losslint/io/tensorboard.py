@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReadError
-from ..schema import Run, canonical_metric, frame_from_columns
+from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
 from .base import check_lfs_pointer, read_log_bytes
 from .tfrecord import RecordError, checksum_function, frame_records, verify_records
 
@@ -622,7 +622,17 @@ class TensorBoardReader:
             wall_parts.append(walls)
             epoch_parts.append(_epochs_by_step(tags, codes, steps, values))
         if not step_parts:
-            raise ReadError(root if len(paths) > 1 else paths[0], "no scalar summaries (hparams/graph only)")
+            if not any(scalars.records for scalars in parsed):
+                raise ReadError(root if len(paths) > 1 else paths[0], "no scalar summaries (hparams/graph only)")
+            # an HParams experiment config (TF2 `hp.hparams_config` at the logdir's root), a graph, histograms:
+            # a valid file with nothing to check is a note on its run, not an unreadable input (which would fail
+            # every check of a healthy experiment folder)
+            kinds = "hparams" if hparams or any(s.non_scalar_tags for s in parsed) else "graph or other non-scalar"
+            notes.append(f"no scalar summaries in {len(paths)} event file(s) ({kinds} only): nothing to check")
+            metadata["non_scalar_tags"] = sum(scalars.non_scalar_tags for scalars in parsed)
+            metadata["no_scalars"] = True
+            return [Run(name=name, format=self.format, sources=[str(p) for p in paths], data=empty_frame(),
+                        metadata=metadata, hparams=hparams, notes=notes)]
         data = frame_from_columns(
             np.concatenate(metric_parts), np.concatenate(step_parts), np.concatenate(value_parts),
             np.concatenate(wall_parts), np.concatenate(epoch_parts), np.concatenate(tag_parts))
