@@ -366,3 +366,37 @@ def test_fixture_script_reproduces_the_committed_runs(tmp_path):
         # same seeds, same data, CPU: the same curve up to float noise across machines
         np.testing.assert_allclose(new.series("train/loss")["value"].to_numpy(),
                                    old.series("train/loss")["value"].to_numpy(), rtol=1e-4)
+
+
+# --- a Trainer state saved under another name ------------------------------------------------------------------
+
+
+def test_a_state_saved_under_another_json_name_is_read_by_content(tmp_path):
+    """`trainer_state_first.json` beside `trainer_state.json` (an author keeping an earlier run): two runs, each
+    read; a JSON file that is not a Trainer state is left alone."""
+    from losslint.discover import discover, load
+
+    state = HF / "single_eval" / "trainer_state.json"
+    out = tmp_path / "results"
+    out.mkdir()
+    shutil.copy(state, out / "trainer_state.json")
+    shutil.copy(state, out / "trainer_state_first.json")
+    (out / "config.json").write_text(json.dumps({"architectures": ["Bert"], "global_step": 3}))
+    assert READER.can_read(out / "trainer_state_first.json") and not READER.can_read(out / "config.json")
+    found = discover([tmp_path])
+    assert sorted(g.name for g in found.groups if g.format == "trainer_state") == [
+        "results", "results/trainer_state_first.json"]
+    runs, errors = load([tmp_path])
+    assert errors == []
+    first = next(r for r in runs if r.name.endswith("trainer_state_first.json"))
+    assert len(first.series("eval/loss")) == len(read_one(state).series("eval/loss")) > 0
+    assert first.path == "results/trainer_state_first.json" or first.path.endswith("results/trainer_state_first.json")
+
+
+def test_a_renamed_state_cut_short_is_one_error(tmp_path):
+    text = (HF / "single_eval" / "trainer_state.json").read_text()
+    bad = tmp_path / "state_backup.json"
+    bad.write_text(text[: len(text) // 2])
+    assert READER.can_read(bad)
+    with pytest.raises(ReadError, match="truncated"):
+        READER.read([bad], "run")

@@ -21,7 +21,8 @@ and no rule reads them.
 
 A run directory holds the same run several times: `<output_dir>/trainer_state.json` and one copy per
 `checkpoint-<N>/` (and `last-checkpoint/` when pushed to the Hub). They are one run keyed by the output directory;
-only the newest copy (highest `global_step`, the top-level file on a tie) is read.
+only the newest copy (highest `global_step`, the top-level file on a tie) is read. A state saved under another
+`.json` name (`trainer_state_first.json`) is recognised by its content and is a run of its own.
 """
 from __future__ import annotations
 
@@ -49,6 +50,19 @@ POSITION_KEYS = frozenset({"step", "epoch"})
 SUMMARY_KEY = "train_runtime"
 # Head bytes to peek at for `global_step`: the Trainer writes keys sorted, so it comes before `log_history`.
 PEEK_BYTES = 4096
+
+
+def is_renamed_state(path: Path) -> bool:
+    """A Trainer state saved under another `.json` name (`trainer_state_first.json`, `state.json`): recognised by
+    its head. `TrainerState.save_to_json` writes sorted keys, so `global_step` and `log_history` open the file."""
+    if path.suffix.lower() != ".json" or path.name == FILE_NAME:
+        return False
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(PEEK_BYTES)
+    except OSError:
+        return False
+    return head.lstrip().startswith(b"{") and b'"log_history"' in head and _GLOBAL_STEP.search(head) is not None
 
 
 def is_skipped_key(key: str) -> bool:
@@ -86,9 +100,11 @@ class TrainerStateReader:
     priority = 10
 
     def can_read(self, path: Path) -> bool:
-        return path.name == FILE_NAME
+        return path.name == FILE_NAME or is_renamed_state(path)
 
     def run_key(self, path: Path) -> Path:
+        if path.name != FILE_NAME:
+            return path  # a state saved under another name (`trainer_state_first.json`) is a run of its own
         parent = path.parent
         return parent.parent if _CHECKPOINT_DIR.match(parent.name) else parent
 
