@@ -235,3 +235,77 @@ LIGHTNING_HEAD = b"epoch,step,train_loss_step,val_loss\n0,49,7.6,\n0,99,7.5,\n0,
 def test_damaged_file_reads_or_is_one_read_error(cut, junk, at):
     """Cut anywhere, bytes spliced in anywhere: Runs or a ReadError, never another exception."""
     read_damaged(READER, LIGHTNING_HEAD, cut, junk, at, "metrics.csv")
+
+# --- a Keras History saved with pandas: no step column -----------------------------------------------------------
+
+HISTORY = {"loss": [0.9, 0.6, 0.45, 0.4], "accuracy": [0.6, 0.7, 0.8, 0.85],
+           "val_loss": [0.8, 0.65, 0.6, 0.62], "val_accuracy": [0.62, 0.7, 0.74, 0.73],
+           "learning_rate": [1e-3, 1e-3, 5e-4, 5e-4]}
+
+
+@pytest.mark.parametrize("index", [True, False])
+def test_history_saved_with_pandas_row_order_is_the_epoch(tmp_path, index):
+    """`pd.DataFrame(history.history).to_csv(path)` (an unnamed index column) and `..., index=False` (none)."""
+    import pandas as pd
+
+    path = tmp_path / "history.csv"
+    pd.DataFrame(HISTORY).to_csv(path, index=index)
+    assert path.read_text().startswith(",loss," if index else "loss,")
+    assert READER.can_read(path)
+    run = READER.read([path], "run")[0]
+    loss = run.series("eval/loss")
+    assert loss["step"].tolist() == [0, 1, 2, 3] and loss["value"].tolist() == HISTORY["val_loss"]
+    assert loss["epoch"].tolist() == [0.0, 1.0, 2.0, 3.0]
+    assert run.series("train/learning_rate")["value"].tolist() == HISTORY["learning_rate"]
+    assert "Unnamed: 0" not in run.metrics() and "epoch" not in run.metrics()
+    word = "unnamed first column" if index else "row order is the epoch"
+    assert any(word in note for note in run.notes)
+
+
+def test_histories_appended_with_their_index_are_split_into_fits(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "history.csv"
+    pd.DataFrame(HISTORY).to_csv(path)
+    pd.DataFrame(HISTORY).to_csv(path, mode="a", header=False)  # a second fit appended, index back at 0
+    runs = READER.read([path], "run")
+    assert [r.name for r in runs] == ["run/fit-1", "run/fit-2"]
+
+
+def test_a_history_is_checked_end_to_end(tmp_path):
+    import pandas as pd
+
+    from losslint.engine import check_paths
+
+    (tmp_path / "cnn").mkdir()
+    pd.DataFrame(HISTORY).to_csv(tmp_path / "cnn" / "history.csv")
+    results, errors = check_paths([tmp_path], jobs=1)
+    assert errors == [] and [r.run.name for r in results] == ["cnn"]
+    assert results[0].monitored_metric == "eval/loss"
+
+
+def test_data_tables_without_a_loss_are_not_histories(tmp_path):
+    import pandas as pd
+
+    pd.DataFrame({"sepal_length": [5.1, 4.9], "species": ["setosa", "setosa"]}).to_csv(tmp_path / "iris.csv")
+    assert not READER.can_read(tmp_path / "iris.csv")
+    assert not READER.can_read(write(tmp_path, "loss,,val_loss\n1,2,3\n", "blank_header.csv"))
+
+
+@pytest.mark.parametrize("text, fragment, line", [
+    (",loss,val_loss\n0,1.0,1.1\nx,0.9,1.0\n", "not a whole number", 3),
+    (",loss,val_loss\n0,1.0,1.1\n1.5,0.9,1.0\n", "not a whole number", 3),
+    ("loss,val_loss\n1.0,1.1\n0.9,1.0,7\n", "malformed CSV", 3),
+])
+def test_bad_history_input_is_one_read_error(tmp_path, text, fragment, line):
+    path = write(tmp_path, text)
+    assert READER.can_read(path)
+    with pytest.raises(ReadError) as info:
+        READER.read([path], "run")
+    assert fragment in info.value.message and info.value.line == line
+
+
+def test_history_text_in_a_metric_is_a_note(tmp_path):
+    run = READER.read([write(tmp_path, "loss,val_loss\n1.0,1.1\noops,1.0\n0.8,0.9\n")], "run")[0]
+    assert run.series("train/loss")["step"].tolist() == [0, 2]
+    assert any("non-numeric" in note for note in run.notes)

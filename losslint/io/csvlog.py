@@ -6,6 +6,9 @@
 - Keras `CSVLogger`: an `epoch` column and no step, so the step is the epoch. `CSVLogger(append=True)` across several
   `fit()` calls appends fits to one file; when the epoch goes back (0, 1, ..., 4, 0, 1, ...) each fit is its own run,
   `<name>/fit-1`, `<name>/fit-2`, ..., with a note.
+- A Keras `History` saved with pandas (`pd.DataFrame(history.history).to_csv()`): no step column, an unnamed index
+  column (or none, with `index=False`), metric columns with at least one loss. The index, else the row order, is
+  the epoch, with a note saying so.
 - Generic: the step is the first column named `step`, `global_step`, `_step`, `iteration`, `iter` or `epoch`
   (case-insensitive). When only `epoch` exists and it is fractional, rows are stepped in order and the epoch is kept.
 - A `wall_time`/`walltime`/`_timestamp`/`timestamp` column fills wall time; every other column is a metric through
@@ -41,6 +44,7 @@ NAN_WORDS = frozenset({"nan", "-nan", "+nan"})
 # A W&B chart export names its columns "<run name> - <metric>"
 _WANDB_EXPORT_COLUMN = re.compile(r".+ - .+")
 _PANDAS_LINE = re.compile(r"line (\d+)")
+_INDEX_COLUMN = re.compile(r"|Unnamed: 0|index", re.IGNORECASE)
 LIGHTNING_HPARAMS = "hparams.yaml"
 
 
@@ -66,6 +70,22 @@ def find_step_column(columns: Sequence[str]) -> str | None:
     return next((lowered[name] for name in STEP_COLUMNS if name in lowered), None)
 
 
+def index_column(columns: Sequence[str]) -> str | None:
+    """The unnamed first column `DataFrame.to_csv()` writes for the index (`""` in the file, `Unnamed: 0` once
+    pandas read it), or a first column named `index`."""
+    return columns[0] if columns and _INDEX_COLUMN.fullmatch(columns[0].strip()) else None
+
+
+def is_history_table(columns: Sequence[str]) -> bool:
+    """A Keras `History` saved with pandas (`pd.DataFrame(history.history).to_csv(...)`, with or without the index)
+    or a CSVLogger file that lost its epoch column: no step column, every other column named, at least one a loss.
+    Requiring a loss keeps data tables (a dataset's CSV) out."""
+    named = list(columns[1:]) if index_column(columns) is not None else list(columns)
+    if not named or any(not c.strip() for c in named):
+        return False
+    return any("loss" in c.lower() for c in named)
+
+
 class CsvLogReader:
     format = FORMAT
     priority = 50
@@ -84,7 +104,7 @@ class CsvLogReader:
             return True  # claim it by name, so that `read` reports why it cannot be opened
         if not fields or any(_WANDB_EXPORT_COLUMN.fullmatch(f) for f in fields):
             return False
-        return find_step_column(fields) is not None
+        return find_step_column(fields) is not None or is_history_table(fields)
 
     def run_key(self, path: Path) -> Path:
         return path.parent
@@ -143,9 +163,12 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
     table = load_table(path)
     columns = list(table.columns)
     step_column = find_step_column(columns)
-    if step_column is None:
-        raise ReadError(path, f"no step column (one of {', '.join(STEP_COLUMNS)})", line=1)
     notes: list[str] = []
+    if step_column is None:
+        table, history_note = _history_epochs(path, table)
+        notes.append(history_note)
+        columns = list(table.columns)
+        step_column = EPOCH_COLUMN
     steps, has_step, bad = to_numbers(table[step_column])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
@@ -207,6 +230,28 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
                              "each is read as its own run")
         runs.append(run)
     return runs
+
+
+def _history_epochs(path: Path, table: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """A history table without a step column gets an `epoch` column: the pandas index column when the file has
+    one (whole numbers; a drop back to 0 splits appended fits as for CSVLogger), else the row order from 0."""
+    columns = list(table.columns)
+    if not is_history_table(columns):
+        raise ReadError(path, f"no step column (one of {', '.join(STEP_COLUMNS)})", line=1)
+    index = index_column(columns)
+    if index is not None:
+        values, present, bad = to_numbers(table[index])
+        if bad.any() or not present.all() or not is_whole_step(values).all():
+            i = int(np.flatnonzero(bad | ~present | ~is_whole_step(np.nan_to_num(values, nan=0.5)))[0])
+            raise ReadError(path, f"the index column (first column, unnamed) is not a whole number: "
+                                  f"{_short(as_python(table[index].iloc[i]))}", line=_line(i))
+        table = table.rename(columns={index: EPOCH_COLUMN})
+        return table, ("no step or epoch column: the unnamed first column (the pandas index of "
+                       "`pd.DataFrame(history.history).to_csv()`) is read as the epoch")
+    table = table.copy()
+    table.insert(0, EPOCH_COLUMN, np.arange(len(table), dtype=np.int64))
+    return table, ("no step or epoch column: row order is the epoch (the first row is epoch 0, as Keras "
+                   "counts); a Keras History saved with pandas, or a CSV that lost its epoch column")
 
 
 def fit_boundaries(epochs: np.ndarray, present: np.ndarray) -> list[int]:
