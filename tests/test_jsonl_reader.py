@@ -351,3 +351,81 @@ def _without_values(texts: list) -> list:
     """Messages with the quoted offending value blanked: pyarrow shows a list [0, 0.0] as [0.0, 0.0]."""
     return [re.sub(r"`(\w+)` .* is not", r"`\1` ... is not", re.sub(r"(line \d+: ).*\)$", r"\1...)", str(t)))
             for t in texts]
+
+
+# --- JSON lines under any name: MAE/DeiT/timm `log.txt` ------------------------------------------------------------
+
+
+def write_mae_log(path: Path, epochs: int, start: int = 0) -> Path:
+    """What MAE's main_finetune.py (and DeiT's main.py) append after each epoch, byte for byte."""
+    import json as _json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for epoch in range(start, start + epochs):
+        train_stats = {"lr": 1e-3 * 0.9 ** epoch, "loss": 2.0 / (epoch + 1)}
+        test_stats = {"acc1": 50.0 + epoch, "acc5": 80.0 + epoch / 2, "loss": 1.5 / (epoch + 1) + 0.1}
+        log_stats = {**{f"train_{k}": v for k, v in train_stats.items()},
+                     **{f"test_{k}": v for k, v in test_stats.items()},
+                     "epoch": epoch, "n_parameters": 86_000_000}
+        with open(path, mode="a", encoding="utf-8") as f:
+            f.write(_json.dumps(log_stats) + "\n")
+    return path
+
+
+def test_json_lines_named_log_txt_are_read_by_content(tmp_path):
+    from losslint.discover import load
+
+    log = write_mae_log(tmp_path / "output_dir" / "log.txt", 6)
+    assert READER.can_read(log)
+    runs, errors = load([tmp_path])
+    assert errors == [] and [(r.name, r.format) for r in runs] == [("output_dir", "jsonl")]
+    loss = runs[0].series("train/loss")
+    assert loss["step"].tolist() == list(range(6)) and loss["epoch"].tolist() == [float(e) for e in range(6)]
+    assert runs[0].series("train/learning_rate")["value"].iloc[0] == pytest.approx(1e-3)
+    assert any("`epoch`" in note and "is the step" in note for note in runs[0].notes)
+
+
+def test_a_log_txt_after_one_epoch_is_read_too(tmp_path):
+    log = write_mae_log(tmp_path / "log.txt", 1)
+    assert READER.can_read(log)
+    assert READER.read([log], "run")[0].series("train/loss")["step"].tolist() == [0]
+
+
+def test_a_resumed_log_txt_steps_by_epoch_not_by_line(tmp_path):
+    log = write_mae_log(tmp_path / "log.txt", 5)
+    write_mae_log(log, 4, start=3)  # crashed after epoch 4, resumed from the epoch-3 checkpoint
+    steps = READER.read([log], "run")[0].series("train/loss")["step"].tolist()
+    assert steps == [0, 1, 2, 3, 4, 3, 4, 5, 6]
+
+
+def test_text_files_that_are_not_json_line_logs_are_left_alone(tmp_path):
+    import json as _json
+
+    structured = tmp_path / "debug-internal.log"  # wandb's structured log: JSON lines without numbers
+    structured.write_text("".join(_json.dumps({"time": "2025-01-01T00:00:00", "level": "INFO", "msg": m}) + "\n"
+                                  for m in ("start", "stop")))
+    plain = tmp_path / "output.log"
+    plain.write_text("epoch 1 loss 0.5\nepoch 2 loss 0.4\n")
+    config = tmp_path / "args.txt"
+    config.write_text('{"lr": 0.001, "batch_size": 64}\n')  # one line, no step or epoch: a config
+    source = tmp_path / "train.py"
+    source.write_text('{"step": 1, "loss": 1.0}\n{"step": 2, "loss": 0.5}\n')
+    for path in (structured, plain, config, source):
+        assert not READER.can_read(path), path.name
+
+
+def test_bad_log_txt_lines_are_one_error_or_a_note(tmp_path):
+    log = write_mae_log(tmp_path / "log.txt", 3)
+    text = log.read_text()
+    cut = tmp_path / "cut" / "log.txt"
+    cut.parent.mkdir()
+    cut.write_text(text + '{"train_loss": 0.3, "epo')  # killed mid-line
+    run = READER.read([cut], "run")[0]
+    assert len(run.series("train/loss")) == 3 and any("cut short" in n or "truncated" in n for n in run.notes)
+    broken = tmp_path / "broken" / "log.txt"
+    broken.parent.mkdir()
+    lines = text.splitlines(keepends=True)
+    broken.write_text(lines[0] + "not json\n" + "".join(lines[1:]))
+    with pytest.raises(ReadError) as info:
+        READER.read([broken], "run")
+    assert info.value.line == 2

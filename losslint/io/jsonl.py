@@ -1,7 +1,9 @@
-"""JSON-lines logs: one object per line (`*.jsonl`, `*.ndjson`, detectron2's `metrics.json`).
+"""JSON-lines logs: one object per line (`*.jsonl`, `*.ndjson`, detectron2's `metrics.json`, and any other file whose
+content is JSON lines, whatever its name: MAE/DeiT/timm `log.txt`, `train.log`).
 
 - The step is the first of `step`, `global_step`, `_step`, `iteration`, `iter` that the file has; lines without it
-  are left out with a note. A file with none of them is stepped by line order (0, 1, ...), with a note.
+  are left out with a note. A file with none of them is stepped by a whole-number `epoch` on every line (MAE's
+  `log.txt`), else by line order (0, 1, ...), with a note.
 - `epoch` fills the epoch column and a numeric `wall_time`/`walltime`/`_timestamp`/`timestamp` the wall-time
   column; every other key is a metric. Nested objects are flattened with `/` (`{"val": {"loss": 1}}` -> `val/loss`).
 - Bare `NaN`, `Infinity` and `-Infinity` tokens (what Python's `json.dumps` writes) are values, not absences:
@@ -44,6 +46,14 @@ DETECTRON2_NAME = "metrics.json"
 # W&B's system-metrics stream (GPU/CPU use), not a training log
 NOT_TRAINING_LOGS = frozenset({"wandb-events.jsonl"})
 SNIFF_BYTES = 4096
+# Any other file is sniffed by content (MAE/DeiT/timm write JSON lines to `log.txt`), except names that are surely
+# something else: media, archives, weights, source code, other formats' files.
+NOT_SNIFFED_SUFFIXES = frozenset(
+    ".png .jpg .jpeg .gif .bmp .tif .tiff .webp .svg .pdf .ico .mp3 .mp4 .wav .flac .avi .mov .mkv "
+    ".zip .gz .tgz .bz2 .xz .zst .tar .7z .rar .pt .pth .ckpt .bin .safetensors .h5 .hdf5 .keras .onnx .pb .tflite "
+    ".npy .npz .pkl .pickle .joblib .parquet .arrow .feather .db .sqlite .sqlite3 .so .dll .dylib .o .a .pyc .whl "
+    ".py .pyi .ipynb .c .h .cc .cpp .hpp .cu .java .js .ts .go .rs .rb .sh .r .m .jl .html .css .md .rst .tex "
+    ".csv .tsv .yaml .yml .toml .cfg .ini .lock .wandb .xml".split())
 
 STEP_KEYS = ("step", "global_step", "_step", "iteration", "iter")
 EPOCH_KEY = "epoch"
@@ -69,8 +79,10 @@ def _constant(token: str) -> Any:
     return NAN_TOKEN if token == "NaN" else float(token)
 
 
-def sniff_json_lines(head: bytes, whole_file: bool, single_line_ok: bool) -> bool:
-    """Does this head of a file look like JSON lines: a complete object on the first line and another after it?"""
+def sniff_json_lines(head: bytes, whole_file: bool, single_line_ok: bool, need_number: bool = False) -> bool:
+    """Does this head of a file look like JSON lines: a complete object on the first line and another after it?
+    `need_number`: the first object must hold a number (a structured text log, `{"level": "INFO", "msg": ...}`,
+    is not a training log)."""
     text = head.lstrip()
     if not text.startswith(b"{"):
         return False
@@ -85,11 +97,14 @@ def sniff_json_lines(head: bytes, whole_file: bool, single_line_ok: bool) -> boo
         return False
     if not isinstance(first, dict):
         return False
+    if need_number and not any(type(v) in (int, float) or v is NAN_TOKEN for v in first.values()):
+        return False
     rest = text[end:].lstrip()
     if rest.startswith(b"{"):
         return True
-    # one line only: detectron2 after its first 20 iterations, not a one-line config or summary
-    return single_line_ok and whole_file and not rest and any(key in first for key in STEP_KEYS)
+    # one line only: detectron2 after its first 20 iterations (or an epoch log after one epoch), not a one-line
+    # config or summary
+    return single_line_ok and whole_file and not rest and any(key in first for key in (*STEP_KEYS, EPOCH_KEY))
 
 
 class JsonLinesReader:
@@ -102,15 +117,18 @@ class JsonLinesReader:
             return False
         if name.endswith(SUFFIXES):
             return True
-        if not name.endswith(SNIFFED_SUFFIX):
+        suffix = path.suffix.lower()
+        by_content = suffix != SNIFFED_SUFFIX
+        if by_content and suffix in NOT_SNIFFED_SUFFIXES:
             return False
         try:
             with open(path, "rb") as fh:
                 head = fh.read(SNIFF_BYTES + 1)
         except OSError:
             return name == DETECTRON2_NAME  # claimed by name, so that `read` reports why it cannot be opened
+        # detectron2's metrics.json and any other name (`log.txt` of MAE/DeiT/timm) may hold a single line so far
         return sniff_json_lines(head[:SNIFF_BYTES], whole_file=len(head) <= SNIFF_BYTES,
-                                single_line_ok=name == DETECTRON2_NAME)
+                                single_line_ok=name == DETECTRON2_NAME or by_content, need_number=by_content)
 
     def run_key(self, path: Path) -> Path:
         return path.parent
@@ -379,6 +397,13 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
     columns = parsed.columns
 
     step_key = next((k for k in STEP_KEYS if k in columns), None)
+    if step_key is None and EPOCH_KEY in columns:
+        epoch = columns[EPOCH_KEY]
+        if epoch.present.all() and not epoch.bad.any() and is_whole_step(epoch.values).all():
+            # MAE/DeiT/timm `log.txt`: one line per epoch, `epoch` the only position (a resumed run repeats epochs)
+            step_key = EPOCH_KEY
+            run.notes.append(f"no step key ({', '.join(STEP_KEYS)}); the whole-number `epoch` of every line is "
+                             "the step")
     if step_key is None:
         steps = np.arange(n, dtype=np.float64)
         has_step = np.ones(n, bool)
@@ -395,7 +420,7 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
             first = int(parsed.line_numbers()[np.flatnonzero(~has_step)[0]])
             run.notes.append(f"{int((~has_step).sum())} line(s) without `{step_key}` left out (first: line {first})")
 
-    epochs = columns[EPOCH_KEY].values if EPOCH_KEY in columns and EPOCH_KEY != step_key else np.full(n, np.nan)
+    epochs = columns[EPOCH_KEY].values if EPOCH_KEY in columns else np.full(n, np.nan)
     wall_key = next((k for k in WALL_TIME_KEYS if k in columns), None)
     walls = columns[wall_key].values if wall_key is not None else np.full(n, np.nan)
 
