@@ -1,4 +1,5 @@
-"""MLflow file store: `mlruns/<experiment id>/<run id>/` (the run is that folder).
+"""MLflow file store: `mlruns/<experiment id>/<run id>/` (the run is that folder). The SQLite store (`mlflow.db`) is
+read by `mlflow_sqlite`, through this reader.
 
 - `metrics/<name>`: one line per logged value, `<timestamp ms> <value> <step>` (MLflow before 1.0 wrote no step:
   the line number is the step then). A metric named `train/loss` is the file `metrics/train/loss`.
@@ -189,13 +190,18 @@ class MlflowReader:
     priority = 35
 
     def can_read(self, path: Path) -> bool:
-        return _run_dir_and_part(Path(path)) is not None
+        return _run_dir_and_part(Path(path)) is not None or mlflow_sqlite.claims(Path(path))
 
     def run_key(self, path: Path) -> Path:
         found = _run_dir_and_part(Path(path))
+        if found is None and mlflow_sqlite.claims(Path(path)):
+            return Path(path)  # an SQLite store holds many runs: the database is its own group
         return found[0] if found else Path(path).parent
 
     def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+        stores = [Path(p) for p in paths if _run_dir_and_part(Path(p)) is None and mlflow_sqlite.claims(Path(p))]
+        if stores:
+            return mlflow_sqlite.read_stores(stores, name, aliases)
         notes: list[str] = []
         metric_files: list[tuple[Path, str]] = []
         params: dict[str, Any] = {}
@@ -230,3 +236,6 @@ class MlflowReader:
 
 
 READER = MlflowReader()
+
+
+from . import mlflow_sqlite  # noqa: E402 - it imports helpers from this module
