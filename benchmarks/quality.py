@@ -184,6 +184,8 @@ def labeled_tree_cases(root: Path, labels: dict[str, dict[str, Any]], jobs: int,
     for error in errors:
         print(f"  read error: {error.text}", file=sys.stderr)
     by_name = {r.run.name: r for r in results}
+    # W&B runs are named by their display name; the labels name them by folder (the run's path below root)
+    by_name.update({r.run.metadata["folder_name"]: r for r in results if r.run.metadata.get("folder_name")})
     cases = []
     for name, entry in labels.items():
         if name not in by_name:

@@ -158,8 +158,15 @@ def _relative_or_absolute(path: Path) -> str:
 
 
 def unique_run_names(runs: list[Run]) -> list[Run]:
-    """Number the runs that still share a name (`name#2`, ...), so that every reporter can tell them apart; the
-    first keeps its name."""
+    """Runs named by a display name (W&B) that two runs share go back to their folder name; then the runs that still
+    share a name are numbered (`name#2`, ...), so that every reporter can tell them apart; the first keeps its name."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[run.name] = counts.get(run.name, 0) + 1
+    for run in runs:
+        fallback = run.metadata.get("folder_name") if isinstance(run.metadata, dict) else None
+        if counts[run.name] > 1 and fallback:
+            run.name = str(fallback)
     seen: set[str] = set()
     names = {run.name for run in runs}
     for run in runs:

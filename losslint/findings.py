@@ -116,4 +116,7 @@ class Result:
             "early_stop": self.early_stop.as_dict() if self.early_stop else None,
             "notes": list(self.run.notes),
             "path": self.run.path,
+            # the tracker's own run id and display name (W&B, MLflow), null for other formats
+            "run_id": self.run.run_id,
+            "display_name": self.run.display_name,
         }

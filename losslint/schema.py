@@ -216,6 +216,18 @@ class Run:
         return (f"Run(name={self.name!r}, format={self.format!r}, path={self.path!r}, points={len(self.data)}, "
                 f"metrics={metrics}, notes={len(self.notes)})")
 
+    @property
+    def run_id(self) -> str | None:
+        """The tracker's own id of the run (W&B run id, MLflow run id), when the log records one."""
+        value = self.metadata.get("run_id")
+        return None if value in (None, "") else str(value)
+
+    @property
+    def display_name(self) -> str | None:
+        """The name the tracker shows for the run (W&B display name, MLflow run name), when the log records one."""
+        value = self.metadata.get("display_name") or self.metadata.get("run_name")
+        return None if value in (None, "") else str(value)
+
     def metrics(self) -> list[str]:
         return sorted(self.data["metric"].unique().tolist())
 
@@ -234,4 +246,5 @@ class Run:
                 "source_tag": str(group["tag"].iloc[0]),
             }
         return {"run": self.name, "format": self.format, "sources": list(self.sources),
-                "metrics": metrics, "notes": list(self.notes), "path": self.path}
+                "metrics": metrics, "notes": list(self.notes), "path": self.path, "run_id": self.run_id,
+                "display_name": self.display_name}

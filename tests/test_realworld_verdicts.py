@@ -38,7 +38,15 @@ def checked() -> dict:
     assert "Traceback" not in result.output
     assert result.exit_code in (1, 2), result.output  # the corpus holds an LFS pointer: exit 2
     document = json.loads(result.output[: result.output.rindex("}") + 1])
-    return {run["run"]: run for run in document["runs"]}
+    return {label_name(run): run for run in document["runs"]}
+
+
+def label_name(run: dict) -> str:
+    """The labels name W&B runs by folder; the check names them by display name and keeps the folder as the path."""
+    name = run["run"]
+    if run["format"] == "wandb" and run.get("display_name") and name.endswith("/" + run["display_name"]):
+        return Path(run["path"]).resolve().relative_to(CORPUS.resolve()).as_posix()
+    return name
 
 
 def params() -> list:

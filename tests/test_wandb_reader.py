@@ -61,9 +61,12 @@ def test_da6401_binary_history_matches_manifest_and_summary(run_id, steps, exit_
     (folder,) = realworld(DA6401).glob(f"run-*-{run_id}")
     run = read_one(folder)
     assert run.format == "wandb"
-    assert run.metrics() == ["eval/accuracy", "eval/loss", "test/accuracy", "train/loss"]
+    # the history logs a whole-number `epoch` on its rows: that is the step; W&B's `_step` stays as a metric
+    assert run.metrics() == ["_step", "eval/accuracy", "eval/loss", "test/accuracy", "train/loss"]
+    assert any("`epoch` column" in note for note in run.notes)
     # MANIFEST: `steps` history records, each its own _step
-    assert run.data["step"].nunique() == steps
+    assert run.series("_step")["value"].tolist() == list(range(steps))
+    assert run.series("train/loss")["step"].tolist() == run.series("train/loss")["epoch"].tolist()
     assert run.metadata["run_id"] == run_id
     assert run.metadata["exit_code"] == exit_code
     summary = json.loads((folder / "files" / "wandb-summary.json").read_text())
@@ -96,7 +99,9 @@ def test_nanogpt_binary_history():
     # MANIFEST: 13 history records with iter, lr, mfu, train/loss, val/loss
     for metric in ("train/loss", "eval/loss", "train/learning_rate"):
         assert len(run.series(metric)) == 13, metric
-    assert run.series("train/loss")["step"].tolist() == list(range(13))
+    # nanoGPT logs its own step, `iter` (every 200 iterations): the step, as the user plots it; `_step` is kept
+    assert run.series("train/loss")["step"].tolist() == list(range(0, 2600, 200))
+    assert run.series("_step")["value"].tolist() == list(range(13)) and "iter" not in run.metrics()
     summary = json.loads((NANOGPT_RUN / "files" / "wandb-summary.json").read_text())
     for tag, value in last_values(run).items():
         assert same(value, float(summary[tag])), tag
@@ -386,7 +391,9 @@ def test_discovery_of_a_real_wandb_directory_layout(tmp_path):
     (wandb_dir / "debug.log").symlink_to(f"{run_dir.name}/logs/debug.log")
     runs, errors = discover.load(tmp_path / "project")
     assert errors == []
-    assert [(run.name, run.format) for run in runs] == [(f"wandb/{FIXTURE_RUN.name}", "wandb")]
+    # named by its display name in place of the folder, which stays the run's path
+    assert [(run.name, run.format) for run in runs] == [(f"wandb/{runs[0].display_name}", "wandb")]
+    assert runs[0].metadata["folder_name"] == f"wandb/{FIXTURE_RUN.name}" and runs[0].path.endswith(FIXTURE_RUN.name)
     assert len(runs[0].series("train/loss")) == len(LOGGED["basic"]["rows"])
 
 
@@ -596,3 +603,96 @@ def test_registry_offers_wandb_files_to_wandb_first(tmp_path):
     formats = {group.name: group.format for group in found.groups}
     assert formats == {"legacy": "wandb", "export/wandb_export.csv": "wandb", "export/history.csv": "wandb",
                        f"wandb/{FIXTURE_RUN.name}": "wandb"}
+
+
+# --- display name, run id and the history's own step column ------------------------------------------------------
+
+
+def test_runs_are_named_by_display_name_where_unique(tmp_path, monkeypatch):
+    from losslint.discover import load
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(FIXTURE_RUN, tmp_path / "a" / "wandb" / FIXTURE_RUN.name)
+    runs, errors = load(["a"])
+    assert errors == [] and [(r.name, r.run_id) for r in runs] == [("wandb/fixture-offline", FIXTURE_RUN.name[-8:])]
+    assert runs[0].display_name == "fixture-offline" and runs[0].path == f"a/wandb/{FIXTURE_RUN.name}"
+    # a second copy of the run (same display name) beside it: both go back to their folders
+    twin = FIXTURE_RUN.name.replace("145121", "145122")
+    shutil.copytree(FIXTURE_RUN, tmp_path / "a" / "wandb" / twin)
+    (tmp_path / "a" / "wandb" / twin / f"run-{FIXTURE_RUN.name[-8:]}.wandb").rename(
+        tmp_path / "a" / "wandb" / twin / "run-other000.wandb")
+    runs, errors = load(["a"])
+    names = sorted(r.name for r in runs)
+    assert len(names) == 2 and all(name.startswith("wandb/") and "fixture-offline" not in name for name in names)
+
+
+def test_json_output_keeps_run_id_and_display_name(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from losslint.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(FIXTURE_RUN, tmp_path / "wandb" / FIXTURE_RUN.name)
+    (run,) = json.loads(CliRunner().invoke(main, ["check", "wandb", "--format", "json", "-j", "1"]).stdout)["runs"]
+    assert run["run"] == "fixture-offline" and run["display_name"] == "fixture-offline"
+    assert run["run_id"] == FIXTURE_RUN.name[-8:] and run["path"] == f"wandb/{FIXTURE_RUN.name}"
+
+
+def test_a_display_name_with_a_slash_keeps_the_folder():
+    from losslint.discover import load
+
+    folder = realworld(_CORPUS.parent / "realworld-labeled" / "wandb" / "kure-embedding-gradspikes-trdb5r76" / "wandb"
+                       / "run-20241212_042909-trdb5r76")
+    (run,), errors = load([folder])
+    assert errors == [] and "/" in run.display_name and run.name == folder.name
+
+
+@pytest.mark.parametrize("column", ["iter", "step", "global_step", "train/global_step", "trainer/global_step",
+                                    "epoch"])
+def test_a_history_export_with_its_own_step_column_uses_it(tmp_path, column):
+    """`run.history()` saved with pandas, from a loop that logs its own step every 10 calls (`_step` counts calls)."""
+    rows = [{"_step": i, column: i * 10, "loss": 1.0 / (i + 1), "_runtime": float(i)} for i in range(12)]
+    for row in rows[3::4]:
+        row["val_loss"] = 0.5 + row["_step"] / 100
+    path = tmp_path / "history.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    run = READER.read([path], "h")[0]
+    assert run.series("train/loss")["step"].tolist() == [i * 10 for i in range(12)]
+    assert run.series("eval/loss")["step"].tolist() == [30, 70, 110]
+    kept = run.series("_step")
+    assert kept["value"].tolist() == list(range(12)) and kept["step"].tolist() == [i * 10 for i in range(12)]
+    assert column not in run.metrics() and any(f"`{column}` column" in note for note in run.notes)
+    as_json = tmp_path / "history.json"
+    pd.DataFrame(rows).to_json(as_json, orient="records")
+    run = READER.read([as_json], "h")[0]
+    assert run.series("eval/loss")["step"].tolist() == [30, 70, 110]
+    assert run.series("_step")["value"].tolist() == list(range(12))
+
+
+def test_a_binary_history_with_iter_uses_it_as_the_step(tmp_path):
+    records = [_history_record(i, {"iter": str(i * 250), "train/loss": str(3.0 - i / 10)}) for i in range(6)]
+    folder = tmp_path / "run-20250101_000000-iter1234"
+    folder.mkdir()
+    (folder / "run-iter1234.wandb").write_bytes(_write_log(records))
+    run = read_one(folder)
+    assert run.series("train/loss")["step"].tolist() == [0, 250, 500, 750, 1000, 1250]
+    assert run.series("_step")["value"].tolist() == [0, 1, 2, 3, 4, 5]
+
+
+@pytest.mark.parametrize("rows, why", [
+    # a per-batch loss logged with a whole epoch: two points at one epoch, so `_step` stays the step
+    ([{"_step": i, "epoch": i // 4, "loss": 1.0 / (i + 1)} for i in range(12)], "repeats"),
+    # a fractional epoch (HF `train/epoch`) is not a step
+    ([{"_step": i, "epoch": i / 4, "loss": 1.0 / (i + 1)} for i in range(12)], "fractional"),
+    # text in the column
+    ([{"_step": i, "iter": "n/a" if i == 5 else i * 10, "loss": 1.0 / (i + 1)} for i in range(12)], "text"),
+    # logged on too few of the rows
+    ([{"_step": i, "iter": 7, "loss": 1.0} if i == 0 else {"_step": i, "loss": 1.0 / (i + 1)} for i in range(12)],
+     "sparse"),
+])
+def test_a_step_column_that_cannot_be_the_step_is_not_used(tmp_path, rows, why):
+    path = tmp_path / "history.csv"
+    pd.DataFrame(rows).to_csv(path, index=False)
+    run = READER.read([path], "h")[0]
+    assert run.series("train/loss")["step"].tolist() == list(range(12)), why
+    assert "_step" not in run.metrics() and not any("column (as" in note for note in run.notes)

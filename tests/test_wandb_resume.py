@@ -29,6 +29,11 @@ FOLDERS = [FIXTURE / session["run_folder"] for session in SESSIONS]
 METRIC = {"loss": "train/loss", "val_loss": "eval/loss"}
 
 
+def folder_name(run) -> str:
+    """The run's name by its folder (W&B runs are named by their display name; the folder name is kept)."""
+    return run.metadata.get("folder_name", run.name)
+
+
 def session_points(rows: list[dict], key: str) -> list[tuple[int, float]]:
     return [(row["step"], row[key]) for row in rows if key in row]
 
@@ -82,7 +87,7 @@ def test_sessions_are_one_run_on_one_step_axis():
     runs, errors = discover.load(FIXTURE)
     assert errors == []
     (run,) = runs
-    assert run.name == SESSIONS[0]["run_folder"]
+    assert folder_name(run) == SESSIONS[0]["run_folder"]
     assert_is_the_resumed_run(run)
     for metric in METRIC.values():
         steps = run.series(metric)["step"].tolist()
@@ -133,7 +138,7 @@ def test_sessions_are_ordered_by_start_time_then_w_and_b_suffix(tmp_path, names)
     runs, errors = discover.load(wandb_dir)
     assert errors == []
     (run,) = runs
-    assert run.name == names[0]
+    assert folder_name(run) == names[0]
     assert_is_the_resumed_run(run)
 
 
@@ -157,7 +162,7 @@ def test_an_unreadable_session_is_an_error_and_the_other_still_forms_the_run(tmp
     assert error.path == str(record_log) and "checksum mismatch" in error.message
     (run,) = runs
     kept = 1 - broken
-    assert run.name == FOLDERS[kept].name
+    assert folder_name(run) == FOLDERS[kept].name
     assert run.sources == [str(wandb_dir / FOLDERS[kept].name / f"run-{RUN_ID}.wandb")]
     rows = SESSIONS[kept]["rows"]
     for key, metric in METRIC.items():
@@ -169,13 +174,15 @@ def test_cli_show_and_check_count_one_run(tmp_path):
     result = CliRunner().invoke(main, ["show", str(FIXTURE), "--format", "json"])
     assert result.exit_code == 0, result.output
     (shown,) = json.loads(result.stdout)
-    assert shown["run"] == SESSIONS[0]["run_folder"]
+    # named by the run's display name in its wandb/ folder; the path is the first session's folder
+    assert shown["run"] == SESSIONS[0]["run_folder"].rsplit("/", 1)[0] + "/" + shown["display_name"]
+    assert shown["path"].endswith(SESSIONS[0]["run_folder"]) and shown["run_id"] == RUN_ID
     assert [Path(source).parent.name for source in shown["sources"]] == [folder.name for folder in FOLDERS]
     assert shown["metrics"]["train/loss"]["points"] == len(expected_points("loss"))
     result = CliRunner().invoke(main, ["check", str(FIXTURE), "--format", "json"])
     assert result.exit_code in (0, 1), result.output
     (checked,) = json.loads(result.stdout)["runs"]
-    assert checked["run"] == SESSIONS[0]["run_folder"]
+    assert checked["run"] == shown["run"] and checked["path"] == shown["path"]
     # the overlap is the run resuming itself under its own id: D002 informs, it does not gate CI
     (d002,) = [f for f in checked["findings"] if f["code"] == "D002"]
     assert d002["severity"] == "info" and "resumed run" in d002["message"]
@@ -186,7 +193,7 @@ def test_two_folder_arguments_are_one_run(tmp_path, monkeypatch):
     runs, errors = discover.load([session["run_folder"] for session in reversed(SESSIONS)])
     assert errors == []
     (run,) = runs
-    assert run.name == SESSIONS[0]["run_folder"]
+    assert folder_name(run) == SESSIONS[0]["run_folder"]
     assert_is_the_resumed_run(run)
 
 
@@ -199,7 +206,7 @@ def test_only_sibling_folders_join(tmp_path):
     (other / "run-other01.wandb").write_bytes(_write_log([_history_record(0, {"loss": "1.0"})]))
     runs, errors = discover.load(tmp_path)
     assert errors == []
-    assert sorted(run.name for run in runs) == sorted([f"a/wandb/{FOLDERS[0].name}", f"b/wandb/{FOLDERS[0].name}",
+    assert sorted(folder_name(run) for run in runs) == sorted([f"a/wandb/{FOLDERS[0].name}", f"b/wandb/{FOLDERS[0].name}",
                                                        f"a/wandb/{other.name}"])
     assert not any("folders read as one run" in note for run in runs for note in run.notes)
 
@@ -239,7 +246,7 @@ def test_a_folder_whose_run_record_names_another_id_is_not_joined(tmp_path):
     runs, errors = discover.load(wandb_dir)
     assert errors == []
     assert sorted(run.metadata["run_id"] for run in runs) == ["abc123", "zzz999"]
-    assert sorted(run.name for run in runs) == ["run-20250101_000000-abc123", "run-20250102_000000-abc123"]
+    assert sorted(folder_name(run) for run in runs) == ["run-20250101_000000-abc123", "run-20250102_000000-abc123"]
 
 
 def test_history_only_folders_join_by_the_folder_name_id(tmp_path):

@@ -58,6 +58,66 @@ SNIFF_BYTES = 1 << 16
 STEP_KEY, TIME_KEY, EPOCH_KEY = "_step", "_timestamp", "epoch"
 CONFIG_INTERNAL_KEYS = {"_wandb", "wandb_version"}
 MAX_KEY_NOTES = 5  # as the JSONL reader: 30 histogram keys must not bury a run's other notes
+# A history that logs its own step (nanoGPT's `iter`, HF's `train/global_step`, Lightning's `trainer/global_step`,
+# Keras' `epoch`) is plotted against it, as `wandb.define_metric(..., step_metric=...)` would; `_step` only counts
+# `wandb.log` calls. First found wins, in this order.
+STEP_COLUMNS = ("train/global_step", "trainer/global_step", "global_step", "step", "iter", "epoch")
+KEPT_STEP_METRIC = "_step"  # W&B's own step, kept in the table as a metric when another axis is the step
+
+
+def choose_step_column(axis_values: Mapping[str, np.ndarray], metric_rows: Mapping[str, np.ndarray],
+                       steps: np.ndarray) -> tuple[str, np.ndarray] | None:
+    """The first of `STEP_COLUMNS` that can be the step: whole numbers wherever logged, on at least half of the
+    rows that log a metric, and giving no metric two points at one step (a per-batch loss logged with a whole
+    `epoch` must stay on `_step`). Rows without it take its last value (W&B's step sync), rows before its first
+    value `_step`. Returns (column, steps per row)."""
+    logged = np.zeros(len(steps), bool)
+    for rows in metric_rows.values():
+        logged |= rows
+    for name in STEP_COLUMNS:
+        values = axis_values.get(name)
+        if values is None:
+            continue
+        present = np.isfinite(values)
+        if not present.any() or (values[present] % 1 != 0).any() or present[logged].sum() * 2 < logged.sum():
+            continue
+        index = np.where(present, np.arange(len(values)), -1)
+        index = np.maximum.accumulate(index)
+        chosen = np.where(index >= 0, values[np.maximum(index, 0)], steps).astype(np.int64)
+        if all(len(np.unique(chosen[rows])) == int(rows.sum()) for rows in metric_rows.values()):
+            return name, chosen
+    return None
+
+
+def _axis_note(column: str) -> str:
+    return (f"steps are the history's `{column}` column (as `wandb.define_metric(step_metric=...)` would plot "
+            f"them), not W&B's `_step`, which is kept as the metric `{KEPT_STEP_METRIC}`")
+
+
+def _rows_step_column(rows: Sequence[Mapping[str, Any]], steps: Sequence[int | None]) -> str | None:
+    """`choose_step_column` over history rows (dicts); only the column's name is returned."""
+    n = len(rows)
+    if not n:
+        return None
+    candidates = {name: np.full(n, np.nan) for name in STEP_COLUMNS if any(name in row for row in rows)}
+    if not candidates:
+        return None
+    metric_rows: dict[str, np.ndarray] = {}
+    own = np.zeros(n, dtype=np.int64)
+    for i, (row, step) in enumerate(zip(rows, steps)):
+        logged = row.get(STEP_KEY) if step is None else step
+        own[i] = int(logged) if is_number(logged) and math.isfinite(logged) else i
+        for key, value in row.items():
+            if key in candidates:
+                if is_number(value) and math.isfinite(value):
+                    candidates[key][i] = float(value)
+            elif key[:1] != "_" and (is_number(value) or (isinstance(value, dict) and "_type" not in value)):
+                mask = metric_rows.get(key)
+                if mask is None:
+                    mask = metric_rows[key] = np.zeros(n, bool)
+                mask[i] = True
+    found = choose_step_column(candidates, metric_rows, own)
+    return found[0] if found else None
 
 
 def _run_dir(path: Path) -> Path | None:
@@ -206,6 +266,7 @@ class RowCollector:
     objects_skipped: int = 0
     rows: int = 0
     axes: StepAxes | None = None
+    keep_step: bool = False  # the axis is a history column: `_step` is kept as a metric
 
     def _position(self, row: Mapping[str, Any], step: int | None) -> tuple[int, float, float]:
         """(step, wall time, epoch) of one history row; a row without `_step` counts by its position."""
@@ -240,6 +301,8 @@ class RowCollector:
         assert axes is not None
         step, wall, epoch = self._position(row, step)
         axes.note_row(row)
+        if self.keep_step:
+            self.records.append((KEPT_STEP_METRIC, axes.step(KEPT_STEP_METRIC, step), float(step), wall, epoch))
         for key, value in _flatten(row):
             if key in axes.axes:
                 continue
@@ -283,6 +346,19 @@ def records_frame(records: list[tuple[str, int, float, float, float]],
 # --- run folders ----------------------------------------------------------------------------------------------
 
 
+def use_step_column(collector: RowCollector, rows: Sequence[Mapping[str, Any]], steps: Sequence[int | None],
+                    notes: list[str]) -> None:
+    """Put the collector on the history's own step column, when it has one (`choose_step_column`)."""
+    if collector.axes is not None:
+        return
+    column = _rows_step_column(rows, steps)
+    if column is None:
+        return
+    collector.axes = StepAxes([("", "*", column)])
+    collector.keep_step = True
+    notes.append(_axis_note(column))
+
+
 def _read_binary(path: Path, collector: RowCollector, metadata: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     """Feed a `.wandb` file's history to the collector; returns its config."""
     data = read_log_bytes(path)
@@ -292,9 +368,11 @@ def _read_binary(path: Path, collector: RowCollector, metadata: dict[str, Any], 
         raise ReadError(path, exc.message, offset=exc.offset) from None
     if log.step_metrics:
         collector.axes = StepAxes(log.step_metrics)
+    else:
+        use_step_column(collector, [row.values for row in log.history], [row.step for row in log.history], notes)
     for row in log.history:
         collector.add(row.values, row.step, {"offset": row.offset})
-    if collector.axes is not None and collector.axes.used:
+    if collector.axes is not None and collector.axes.used and not collector.keep_step:
         notes.append(f"steps are W&B define_metric step metric(s) {', '.join(sorted(collector.axes.used))}, "
                      "not `_step`")
     for key in ("run_id", "display_name", "project", "entity", "group", "job_type", "start_time", "resumed"):
@@ -421,7 +499,9 @@ def _read_run_folder(files: Sequence[tuple[Path, str]], name: str, aliases: Mapp
         if source.suffix == ".wandb":
             config.update(_config_values(_read_binary(source, collector, metadata, notes)))
         else:
-            for line, row in _json_rows(source, notes):
+            rows = _json_rows(source, notes)
+            use_step_column(collector, [row for _, row in rows], [None] * len(rows), notes)
+            for line, row in rows:
                 collector.add(row, None, {"line": line})
     if len(sources) > 1:
         notes.append(f"{len(sources)} history files in one run folder, read in name order")
@@ -438,8 +518,21 @@ def _read_run_folder(files: Sequence[tuple[Path, str]], name: str, aliases: Mapp
         if loaded is not None:
             config = loaded
     used = set(sources) | set(summary_files[:1]) | set(by_kind.get("config", []))
-    return Run(name=name, format="wandb", sources=[str(p) for p in sorted(used)], data=data,
+    return Run(name=display_named(name, metadata), format="wandb", sources=[str(p) for p in sorted(used)], data=data,
                metadata=metadata, hparams=config, notes=notes)
+
+
+def display_named(name: str, metadata: dict[str, Any]) -> str:
+    """The run named by its W&B display name (`wandb.init(name=...)` or the generated `smooth-sun-12`) in place of
+    its folder (`run-20250310_142111-nqwecnan`): `wandb/run-...-id` -> `wandb/smooth-sun-12`. The folder name stays
+    in `metadata["folder_name"]`, and discovery goes back to it where two runs would share a display name. A name
+    that holds `/` (a path used as the name) would read as folders: the folder is kept then."""
+    display = metadata.get("display_name")
+    if not isinstance(display, str) or not display.strip() or "/" in display or display != display.strip():
+        return name
+    metadata["folder_name"] = name
+    head, _, _leaf = name.rpartition("/")
+    return f"{head}/{display}" if head else display
 
 
 # --- resumed runs ------------------------------------------------------------------------------------------------
@@ -585,14 +678,29 @@ def _history_table_run(path: Path, table: pd.DataFrame, name: str, aliases: Mapp
     if not ok.all():
         raise ReadError(path, "`_step` is empty or not finite on this row", **line_of(int(np.argmin(ok))))
     steps = step_col.values.astype(np.int64)
+    own_steps = steps
+    columns = {str(c): _table_column(path, table, str(c)) for c in table.columns if str(c) in STEP_COLUMNS}
+    metric_rows = {str(c): _table_column(path, table, str(c)).present for c in table.columns
+                   if not str(c).startswith("_") and str(c) not in STEP_COLUMNS}
+    axis = choose_step_column({name: np.where(col.present, col.values, np.nan) for name, col in columns.items()},
+                              metric_rows, steps)
+    if axis is not None:
+        steps = axis[1]
+        notes.append(_axis_note(axis[0]))
     wall = _table_column(path, table, TIME_KEY).values if TIME_KEY in table.columns else np.full(len(table), np.nan)
     epoch = _table_column(path, table, EPOCH_KEY).values if EPOCH_KEY in table.columns else np.full(len(table), np.nan)
     tags, step_parts, value_parts, wall_parts, epoch_parts = [], [], [], [], []
     text_seen: dict[str, _TextSeen] = {}
     number_columns: set[str] = set()
+    if axis is not None:  # W&B's own step, kept in the table
+        tags.append(np.full(len(steps), KEPT_STEP_METRIC, dtype=object))
+        step_parts.append(steps)
+        value_parts.append(own_steps.astype(np.float64))
+        wall_parts.append(wall)
+        epoch_parts.append(epoch)
     for column in table.columns:
         column = str(column)
-        if column.startswith("_") or column == EPOCH_KEY:
+        if column.startswith("_") or column == EPOCH_KEY or (axis is not None and column == axis[0]):
             continue
         col = _table_column(path, table, column)
         if col.any_number:
@@ -679,7 +787,9 @@ def _read_table_file(path: Path, kind: str, name: str, aliases: Mapping[str, str
         return [_history_table_run(path, table, name, aliases, header_lines=None)]
     notes: list[str] = []
     collector = RowCollector(path)
-    for where, row in _json_history_rows(path, notes):
+    rows = list(_json_history_rows(path, notes))
+    use_step_column(collector, [row for _, row in rows], [None] * len(rows), notes)
+    for where, row in rows:
         collector.add(row, None, where)
     data = collector.frame(aliases, notes)
     return [Run(name=name, format="wandb", sources=[str(path)], data=data, metadata={"wandb_export": "history"},
