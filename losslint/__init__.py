@@ -1,33 +1,47 @@
 """losslint: an offline linter for training runs.
 
 Python API:
-    losslint.load(path) -> list[Run]          every run under path, in one schema
-    losslint.check(path, config=None) -> list[Result]
-"""
-from __future__ import annotations
+    losslint.load(path) -> Runs                a list of `Run`, every run under path in one schema; `.errors`
+    losslint.check(path, config=None) -> Report  a list of `Result` (findings, verdict, early stop) per run;
+                                                `.results` and `.errors` (the inputs that could not be read)
 
-import os
-from typing import Sequence
+A path that does not exist raises `FileNotFoundError`; an input that exists but cannot be read is a `ReadError` in
+`.errors`, and the other runs are still read.
+"""
 
 from .errors import ConfigError, ReadError
-from .findings import Finding, Result
+from .findings import Finding, Report, Result, Runs
 from .schema import Run
 
 __version__ = "0.2.0.dev0"
-__all__ = ["load", "check", "Run", "Result", "Finding", "ReadError", "ConfigError", "__version__"]
+__all__ = ["load", "check", "Run", "Runs", "Result", "Report", "Finding", "ReadError", "ConfigError", "__version__"]
 
 
-def load(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Run]:
-    """Read every run under `path`; unreadable files are skipped (see `discover.load` for the errors)."""
+def _existing(path):
+    """The paths, as a list; `FileNotFoundError` for the first that does not exist (a typo is not "no runs")."""
+    import os
+
+    paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+    for one in paths:
+        if not os.path.lexists(one):
+            raise FileNotFoundError(2, "No such file or directory", os.fspath(one))
+    return paths
+
+
+def load(path) -> Runs:
+    """Read every run under `path` (a path or a list of paths). Returns a list of `Run` whose `.errors` holds the
+    inputs that could not be read; raises `FileNotFoundError` for a path that does not exist."""
     from .discover import load as _load
 
-    runs, _errors = _load(path)
-    return runs
+    runs, errors = _load(_existing(path))
+    return Runs(runs, errors)
 
 
-def check(path: str | os.PathLike | Sequence[str | os.PathLike], config=None) -> list[Result]:
-    """Check every run under `path` with `config` (None: the configuration found upward from `path`)."""
+def check(path, config=None, jobs: int = 1) -> Report:
+    """Check every run under `path` with `config` (None: the configuration found upward from `path`; or a
+    `losslint.toml`/`pyproject.toml` path, or a dict). Returns a `Report`: a list of `Result` with `.results` and
+    `.errors`; raises `FileNotFoundError` for a path that does not exist."""
     from .engine import check_paths
 
-    results, _errors = check_paths(path, config)
-    return results
+    results, errors = check_paths(_existing(path), config, jobs=jobs)
+    return Report(results, errors)

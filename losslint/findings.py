@@ -97,6 +97,11 @@ class Result:
     def saved_fraction(self) -> float:
         return self.early_stop.saved_fraction if self.early_stop else 0.0
 
+    def __repr__(self) -> str:
+        stop = self.recommended_stop_step
+        return (f"Result(run={self.run.name!r}, verdict={self.verdict!r}, findings={len(self.findings)}, "
+                f"stop={stop!r}, saved_fraction={round(float(self.saved_fraction), 3)})")
+
     def worst_severity(self) -> str | None:
         if not self.findings:
             return None
@@ -120,3 +125,42 @@ class Result:
             "run_id": self.run.run_id,
             "display_name": self.run.display_name,
         }
+
+
+class Runs(list):
+    """What `losslint.load` returns: the runs read, as a plain list, with the inputs that could not be read in
+    `.errors`."""
+
+    def __init__(self, runs=(), errors=()):
+        super().__init__(runs)
+        self.errors = list(errors)
+
+    def __repr__(self) -> str:
+        return f"Runs({len(self)} run(s): {[run.name for run in self[:5]]}{' ...' if len(self) > 5 else ''}; " \
+               f"{len(self.errors)} error(s))"
+
+
+class Report(list):
+    """What `losslint.check` returns: one `Result` per run, usable as the list of results it was before (iterate,
+    `len`, index), plus `.results` and `.errors` (the inputs that could not be read, as `ReadError`s)."""
+
+    def __init__(self, results=(), errors=()):
+        super().__init__(results)
+        self.errors = list(errors)
+
+    @property
+    def results(self) -> list[Result]:
+        return list(self)
+
+    @property
+    def ok(self) -> bool:
+        """No unreadable input and no finding at warning or above (the CLI's exit code 0 at its default)."""
+        return not self.errors and all(
+            severity_rank(f.severity) < severity_rank("warning") for r in self for f in r.findings)
+
+    def __repr__(self) -> str:
+        counts: dict[str, int] = {}
+        for result in self:
+            counts[result.verdict] = counts.get(result.verdict, 0) + 1
+        verdicts = ", ".join(f"{n} {v}" for v, n in sorted(counts.items()))
+        return f"Report({len(self)} run(s){': ' + verdicts if verdicts else ''}; {len(self.errors)} error(s))"
