@@ -42,6 +42,8 @@ def test_manifest_is_valid_and_runs_check_on_filenames():
     "output/metrics.json",
     "keras/training_history.csv",
     "mlruns/0/6f1c0d2e/metrics/val_loss",
+    "mlflow.db",
+    "results/trainer_state_first.json",
 ])
 def test_files_regex_matches_training_logs(path):
     # pre-commit matches `files` with re.search against the repository-relative POSIX path
