@@ -1,6 +1,6 @@
 """Speed benchmark: losslint's readers and `losslint check` against the public tools, in one run on one machine.
 
-    python benchmarks/bench.py [--quick] [--reps N] [--sections tb,jsonl,check,hf] [--inputs DIR]
+    python benchmarks/bench.py [--quick] [--reps N] [--sections tb,jsonl,check,hf,report] [--inputs DIR]
 
 Inputs are generated into a temporary folder (or `--inputs DIR`, reused when already there):
 
@@ -9,6 +9,10 @@ Inputs are generated into a temporary folder (or `--inputs DIR`, reused when alr
   (the writer behind `EventFileWriter`; the three public writers are timed on a sample first and the fastest is used);
 - the same run as a JSONL log (1.01M lines, `{"step", "train/loss"}` / `{"step", "eval/loss"}`);
 - a tree of 1,000 HF `trainer_state.json` runs (200 training logs + 20 evaluations each, labels mixed).
+
+Section `report` needs no generated input: it times `losslint check CORPUS --jobs 2` with and without
+`--report DIR` on the real-world corpus (`--corpus`, default `../shared/realworld` or `$LOSSLINT_REALWORLD`, 51 runs)
+and prints the ratio (target: the report at most 5x the check).
 
 Every measurement runs in its own subprocess (fresh interpreter, so peak RSS belongs to that measurement alone), is
 repeated `--reps` times, and the median is printed. Ratios compare tools measured in this same run. Read times
@@ -45,6 +49,8 @@ WRITER_SAMPLE = 20_000
 TARGET_TB_SPEEDUP = 20.0
 TARGET_CHECK_1M_S = 2.0
 TARGET_HF_TREE_S = 20.0
+TARGET_REPORT_RATIO = 5.0
+DEFAULT_CORPUS = Path(os.environ.get("LOSSLINT_REALWORLD", HERE.parent.parent / "shared" / "realworld"))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -337,11 +343,15 @@ def run_child(task: str, path: Path, reps: int, timeout: float) -> Measurement:
                        digest=digests.pop() if len(digests) == 1 else "unstable")
 
 
-def run_check(name: str, args: list[str], reps: int, timeout: float) -> Measurement:
+def run_check(name: str, args: list[str], reps: int, timeout: float, ok_codes: tuple[int, ...] = (0, 1),
+              report: bool = False) -> Measurement:
     """Wall time of the whole `losslint check` command; peak RSS of its largest process (wait4 rusage: the child
-    and the workers it reaped)."""
+    and the workers it reaped). `report`: each repetition writes `--report` to a fresh folder."""
     times, cpus, peaks, codes = [], [], [], []
     for _ in range(reps):
+        out_dir = tempfile.TemporaryDirectory(prefix="losslint-bench-report-") if report else None
+        if out_dir is not None:
+            args = [*args, "--report", str(Path(out_dir.name) / "report")]
         with tempfile.TemporaryFile() as err:
             start = time.perf_counter()
             proc = subprocess.Popen(losslint_command() + ["check", *args], stdout=subprocess.DEVNULL, stderr=err)
@@ -353,10 +363,13 @@ def run_check(name: str, args: list[str], reps: int, timeout: float) -> Measurem
             proc.returncode = code = os.waitstatus_to_exitcode(status)
             err.seek(0)
             stderr = err.read().decode(errors="replace")
+        if out_dir is not None:
+            args = args[:-2]
+            out_dir.cleanup()
         if code < 0:
             return Measurement(name, "check", error=f"killed (signal {-code}); timeout {timeout:.0f} s")
         codes.append(code)
-        if code not in (0, 1):  # 0 clean, 1 findings; 2 = usage error or unreadable input
+        if code not in ok_codes:  # 0 clean, 1 findings; 2 = usage error or unreadable input
             last = (stderr.strip().splitlines() or ["(no output)"])[-1]
             return Measurement(name, "check", exit_codes=tuple(codes), error=f"exit {code}: {last[:140]}")
         times.append(elapsed)
@@ -482,6 +495,14 @@ def targets(by: dict[str, Measurement], n_steps: int, n_hf: int, quick: bool) ->
                 f"{m.seconds:.2f} s wall, {m.cpu / 2:.2f} s cpu/2" if m else "-",
                 None if m is None else m.seconds < TARGET_HF_TREE_S,
                 None if m is None else m.cpu / 2 < TARGET_HF_TREE_S))
+    check, report = ok("report-check-jobs2"), ok("report-report-jobs2")
+    ratio = report.seconds / check.seconds if check and report else None
+    cpu_ratio = report.cpu / check.cpu if check and report and check.cpu else None
+    out.append((f"report of the real-world corpus <= {TARGET_REPORT_RATIO:.0f}x the check, --jobs 2",
+                "-" if ratio is None else f"{ratio:.1f}x wall ({report.seconds:.1f} / {check.seconds:.1f} s), "
+                                          f"{cpu_ratio:.1f}x cpu",
+                None if ratio is None else ratio <= TARGET_REPORT_RATIO,
+                None if cpu_ratio is None else cpu_ratio <= TARGET_REPORT_RATIO))
     lines = ["targets" + (" (--quick: sizes too small for the targets to mean anything)" if quick else ""),
              f"  {'':<{max(len(t[0]) for t in out)}}  {'measured':<34} {'wall':<8} cpu"]
     width = max(len(t[0]) for t in out)
@@ -494,8 +515,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS:,} steps and {QUICK_HF_RUNS} HF runs")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement; the median is printed")
-    parser.add_argument("--sections", default="tb,jsonl,check,hf",
-                        help="comma list of: tb (TB readers), jsonl (JSONL readers), check (1M-step run), hf (tree)")
+    parser.add_argument("--sections", default="tb,jsonl,check,hf,report",
+                        help="comma list of: tb (TB readers), jsonl (JSONL readers), check (1M-step run), hf (tree), "
+                             "report (check --report vs check on --corpus)")
+    parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
+                        help="the real-world corpus for the report section (51 runs in ../shared/realworld)")
     parser.add_argument("--inputs", type=Path, help="generate inputs here and reuse them on later runs")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds before one measurement is abandoned")
     parser.add_argument("--_child", nargs=2, metavar=("TASK", "PATH"), help=argparse.SUPPRESS)
@@ -516,17 +540,22 @@ def main(argv: list[str] | None = None) -> int:
         root = Path(tmp.name)
     try:
         start = time.perf_counter()
-        inputs = make_inputs(root, n_steps, n_hf, time_all_writers="tb" in sections and not args.quick)
-        made_s = time.perf_counter() - start
         lines = [f"losslint speed benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
-                 f"  reps={args.reps}{'  --quick' if args.quick else ''}", *machine_lines(),
-                 f"inputs ({made_s:.1f} s to prepare): TB file {inputs.tb_scalars:,} scalars "
-                 f"({inputs.tb.stat().st_size / 2**20:.1f} MiB, written in {inputs.tb_write_s:.1f} s by tensorboard "
-                 f"RecordWriter); JSONL {inputs.jsonl_lines:,} lines ({inputs.jsonl.stat().st_size / 2**20:.1f} MiB); "
-                 f"{inputs.hf_runs:,} trainer_state.json runs"]
-        if inputs.writer_rates:
-            lines.append("TB writer speed on a 20k-scalar sample (scalars/s): " + ", ".join(
-                f"{k} {v:,.0f}" for k, v in inputs.writer_rates.items()))
+                 f"  reps={args.reps}{'  --quick' if args.quick else ''}", *machine_lines()]
+        inputs = None
+        if sections & {"tb", "jsonl", "check", "hf"}:  # `report` alone needs no generated input
+            inputs = make_inputs(root, n_steps, n_hf, time_all_writers="tb" in sections and not args.quick)
+            made_s = time.perf_counter() - start
+            lines.append(f"inputs ({made_s:.1f} s to prepare): TB file {inputs.tb_scalars:,} scalars "
+                         f"({inputs.tb.stat().st_size / 2**20:.1f} MiB, written in {inputs.tb_write_s:.1f} s by "
+                         f"tensorboard RecordWriter); JSONL {inputs.jsonl_lines:,} lines "
+                         f"({inputs.jsonl.stat().st_size / 2**20:.1f} MiB); {inputs.hf_runs:,} trainer_state.json "
+                         f"runs")
+            if inputs.writer_rates:
+                lines.append("TB writer speed on a 20k-scalar sample (scalars/s): " + ", ".join(
+                    f"{k} {v:,.0f}" for k, v in inputs.writer_rates.items()))
+        if "report" in sections:
+            lines.append(f"report section: {args.corpus}")
         lines.append("")
         measurements: list[Measurement] = []
         if "tb" in sections:
@@ -557,12 +586,22 @@ def main(argv: list[str] | None = None) -> int:
                     measurements.append(m)
             else:
                 measurements.append(Measurement("check-hf-jobs2", "hf", error="`losslint check` not available"))
+        if "report" in sections:
+            if not args.corpus.is_dir():
+                measurements.append(Measurement("report-check-jobs2", "report", error=f"{args.corpus}: not found"))
+            elif check_available():
+                # the corpus holds a Git LFS pointer on purpose: exit 2 is its normal outcome
+                for name, report in (("report-check-jobs2", False), ("report-report-jobs2", True)):
+                    m = run_check(name, [str(args.corpus), "--jobs", "2"], args.reps, args.timeout,
+                                  ok_codes=(0, 1, 2), report=report)
+                    m.section = "report"
+                    measurements.append(m)
         lines += table(measurements, {"tb": "tb-losslint", "jsonl": "jsonl-losslint"})
         lines.append("(median s: wall time; cpu s: user+system CPU time, robust to other jobs on the machine; "
                      "speedup: that tool's time / losslint's; hf rows/s: runs/s; check peak MiB: the largest "
                      "process of the command)")
         lines.append("")
-        lines += targets({m.name: m for m in measurements}, n_steps, inputs.hf_runs, args.quick)
+        lines += targets({m.name: m for m in measurements}, n_steps, inputs.hf_runs if inputs else n_hf, args.quick)
         print("\n".join(lines))
     finally:
         if tmp is not None:

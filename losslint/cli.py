@@ -15,7 +15,7 @@ import pandas as pd
 
 from . import discover
 from .errors import ReadError
-from .report import MARKDOWN_LIMITS, available_formats
+from .report import DEFAULT_SMOOTHING, MARKDOWN_LIMITS, available_formats
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -124,9 +124,11 @@ def _codes(values: tuple[str, ...]) -> list[str]:
 @click.option("--markdown-limit", type=click.Choice(MARKDOWN_LIMITS), default="summary", show_default=True,
               help="Cut --format markdown to fit a GitHub job summary (1 MiB), a PR comment (65,536 characters) "
                    "or nothing.")
+@click.option("--smoothing", type=click.FloatRange(0.0, 0.5), default=DEFAULT_SMOOTHING, show_default=True,
+              help="Report plots: smooth curves over this share of each run (a debiased EMA); 0 draws raw curves.")
 def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tuple[str, ...], ignore: tuple[str, ...],
                   extend_select: tuple[str, ...], fail_on: str | None, fmt: str, jobs: int | None, verify: bool,
-                  report_dir: Path | None, markdown_limit: str) -> None:
+                  report_dir: Path | None, markdown_limit: str, smoothing: float) -> None:
     """Lint the training runs under PATHS: findings, verdict and recommended early stop per run.
 
     Exit codes: 0 clean; 1 a finding at or above the fail level; 2 a usage or configuration error, or an
@@ -147,9 +149,15 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
+    if report_dir is not None:
+        try:  # the check's workers draw the plots into it as they go
+            report_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            click.echo(f"error: {report_dir}: cannot write the report: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_ERROR)
     try:
-        results, errors = check_paths(list(paths), config=config, jobs=jobs,
-                                      annotate=report_dir is not None)
+        results, errors = check_paths(list(paths), config=config, jobs=jobs, annotate=report_dir is not None,
+                                      plot_dir=report_dir, smoothing=smoothing)
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
@@ -159,7 +167,7 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
         click.echo(f"error: internal error while checking: {type(exc).__name__}: {exc} "
                    f"(set LOSSLINT_DEBUG=1 for the traceback)", err=True)
         sys.exit(EXIT_ERROR)
-    options = ReportOptions(fail_on=config.fail_on, markdown_limit=markdown_limit)
+    options = ReportOptions(fail_on=config.fail_on, markdown_limit=markdown_limit, smoothing=smoothing)
     click.echo(render(fmt, results, errors, options))
     if report_dir is not None:
         # --report: the report bundle (report/bundle.py) next to the linter output
@@ -263,7 +271,10 @@ def rules_command(code: str | None, verdicts: bool, fmt: str, docs_dir: Path | N
               help="A losslint.toml or pyproject.toml (default: searched upward from the first path).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes, one run group each [default: the number of CPU cores].")
-def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | None, jobs: int | None) -> None:
+@click.option("--smoothing", type=click.FloatRange(0.0, 0.5), default=DEFAULT_SMOOTHING, show_default=True,
+              help="Smooth plotted curves over this share of each run (a debiased EMA); 0 draws raw curves.")
+def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | None, jobs: int | None,
+                   smoothing: float) -> None:
     """Check the runs under PATHS and write a Markdown report with plots to OUTPUT.
 
     Exits 0 once the report is written (findings are in the report; `check` is the gate), 2 when an input
@@ -279,12 +290,17 @@ def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | N
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     try:
+        out_dir.mkdir(parents=True, exist_ok=True)  # the check's workers draw the plots into it as they go
+    except OSError as exc:
+        raise click.UsageError(f"{out_dir}: cannot write the report: {exc.strerror or exc}") from None
+    try:
         jobs = jobs or os.cpu_count() or 1
-        results, errors = check_paths(list(paths), config=config, jobs=jobs)
+        results, errors = check_paths(list(paths), config=config, jobs=jobs, plot_dir=out_dir, smoothing=smoothing)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        written = write_report(results, errors, out_dir, ReportOptions(fail_on=config.fail_on), jobs=jobs)
+        written = write_report(results, errors, out_dir, ReportOptions(fail_on=config.fail_on, smoothing=smoothing),
+                               jobs=jobs)
     except OSError as exc:
         raise click.UsageError(f"{out_dir}: cannot write the report: {exc.strerror or exc}") from None
     click.echo(f"wrote {written} ({len(results)} run(s))", err=True)

@@ -249,16 +249,42 @@ def _error_fields(error: ReadError) -> tuple:
     return (error.path, error.message, error.line, error.offset)
 
 
-def _check_group(group: discover.RunGroup, config: Config, annotate: bool) -> tuple[list[Result], list[tuple]]:
+def _check_group(group: discover.RunGroup, config: Config, annotate: bool, plot: tuple | None = None
+                 ) -> tuple[list[Result], list[tuple]]:
     runs, errors = discover.read_group(group, config.aliases)
-    return [check_run(run, config, annotate) for run in runs], [_error_fields(e) for e in errors]
+    results = [check_run(run, config, annotate) for run in runs]
+    if plot is not None:
+        _plot_results(results, *plot)
+    return results, [_error_fields(e) for e in errors]
+
+
+def _plot_results(results: Sequence[Result], plot_dir: str, tag: str, smoothing: float) -> None:
+    """Draw each result's PNG where it was checked (a worker process, with `--jobs`): the plots, the costly part
+    of a report, then run in the same pool as the checks, and no second pool has to start and receive the runs.
+    The report moves the files to their final names; a plot that fails here is drawn again there, or reported."""
+    from pathlib import Path
+
+    from .report import png
+
+    for k, result in enumerate(results):
+        path = Path(plot_dir) / f".losslint-plot-{tag}-{k}.png"
+        try:
+            png.write_run_png(result, path, smoothing)
+        except Exception:  # noqa: BLE001 - the report draws it again and reports a real error there
+            if os.environ.get("LOSSLINT_DEBUG"):
+                raise
+            continue
+        result.plot = str(path)
 
 
 def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: Config | str | os.PathLike | None = None,
-                jobs: int = 1, annotate: bool = True) -> tuple[list[Result], list[ReadError]]:
+                jobs: int = 1, annotate: bool = True, plot_dir: str | os.PathLike | None = None,
+                smoothing: float | None = None) -> tuple[list[Result], list[ReadError]]:
     """Discover, read and check every run under `paths`; unreadable inputs come back as errors.
 
     `annotate=False` leaves out the change points and spike steps that only plots use (about a third of the time).
+    `plot_dir`: also draw each run's PNG there, in the process that checked it (`Result.plot`; `write_report`
+    moves them to their names), with curves smoothed at `smoothing` (a share of the run, see `report.png`).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -267,12 +293,21 @@ def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     found = discover.discover(paths)
     errors = list(found.errors)
     groups = found.groups
+    plots: list[tuple | None] = [None] * len(groups)
+    if plot_dir is not None:
+        from .report import DEFAULT_SMOOTHING
+
+        share = DEFAULT_SMOOTHING if smoothing is None else float(smoothing)
+        plots = [(os.fspath(plot_dir), f"{os.getpid()}-{i}", share) for i in range(len(groups))]
     if jobs > 1 and len(groups) > 1:
         with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
-            outcomes = list(track(pool.map(_check_group, groups, repeat(config), repeat(annotate),
-                                           chunksize=max(1, len(groups) // (4 * jobs))), total=len(groups)))
+            # plots make a group cost ~10x its check: small chunks keep both workers busy to the end
+            chunk = 1 if plot_dir is not None else max(1, len(groups) // (4 * jobs))
+            outcomes = list(track(pool.map(_check_group, groups, repeat(config), repeat(annotate), plots,
+                                           chunksize=chunk), total=len(groups)))
     else:
-        outcomes = list(track((_check_group(group, config, annotate) for group in groups), total=len(groups)))
+        outcomes = list(track((_check_group(group, config, annotate, plot) for group, plot in zip(groups, plots)),
+                              total=len(groups)))
     results: list[Result] = []
     for group_results, group_errors in outcomes:
         results.extend(group_results)

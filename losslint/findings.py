@@ -80,6 +80,8 @@ class Result:
     early_stop: EarlyStop | None = None
     # Per-metric annotations for plots: {"eval/loss": {"change_points": [steps], "spikes": [steps], ...}}
     annotations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # the run's PNG when a check worker drew it already (`check_paths(plot_dir=...)`); the report moves it in place
+    plot: str | None = None
 
     @property
     def monitored_metric(self) -> str | None:

@@ -161,3 +161,13 @@ def test_dominated_by_names_the_baselines_better_on_both_counts():
     assert quality.dominated_by(rows) == ["cheap"]
     del rows["cheap"]
     assert quality.dominated_by(rows) == []
+
+
+def test_bench_report_section_prints_the_report_to_check_ratio(tmp_path):
+    pytest.importorskip("losslint.engine")
+    corpus = Path(__file__).resolve().parent.parent / "fixtures" / "runs" / "overfit"
+    proc = subprocess.run([sys.executable, str(BENCH_DIR / "bench.py"), "--sections", "report", "--reps", "1",
+                           "--corpus", str(corpus)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    line = next(line for line in proc.stdout.splitlines() if "the check, --jobs 2" in line)
+    assert "x wall" in line and ("PASS" in line or "FAIL" in line), proc.stdout

@@ -225,3 +225,42 @@ def test_comment_md_of_a_big_report_fits_a_github_pr_comment(tmp_path):
     assert kept and all(f"| [{name}](#run-" in comment for name in kept)
     assert all(f"| {name} |" in comment for name in names if name not in kept)
     assert not local_links(comment) and "![" not in comment
+
+
+def test_check_workers_draw_the_plots_and_the_report_moves_them(tmp_path, monkeypatch):
+    """`check --report --jobs N`: each run's PNG is drawn by the worker that checked it; the report only moves the
+    files to their names (it draws nothing again) and leaves no temporary file behind."""
+    engine = pytest.importorskip("losslint.engine")
+    from losslint.report import png
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b", "c"):
+        write_jsonl_run(tmp_path / "runs", name, descending(80, seed=len(name)), val=descending(8, seed=2))
+    out = tmp_path / "report"
+    out.mkdir()
+    results, errors = engine.check_paths(["runs"], jobs=2, plot_dir=out, smoothing=0.05)
+    assert not errors and all(r.plot and Path(r.plot).is_file() for r in results)
+
+    def no_redraw(*_args, **_kwargs):
+        raise AssertionError("the report drew a plot that a worker had drawn")
+
+    monkeypatch.setattr(png, "write_run_png", no_redraw)
+    write_report(results, errors, out, ReportOptions(), jobs=1)
+    assert sorted(p.name for p in out.glob("*.png")) == ["a.png", "b.png", "c.png", "overview.png"]
+    assert not list(out.glob(".losslint-plot-*"))
+
+
+def test_report_and_check_take_a_smoothing_share(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from losslint.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    write_jsonl_run(tmp_path / "runs", "r", descending(200, noise=0.2), val=descending(10, seed=1))
+    for args in (["check", "runs", "--report", "rep1", "--smoothing", "0"],
+                 ["report", "runs", "-o", "rep2", "--smoothing", "0.1", "-j", "2"]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code in (0, 1), result.output
+    assert (tmp_path / "rep1" / "r.png").is_file() and (tmp_path / "rep2" / "r.png").is_file()
+    bad = CliRunner().invoke(main, ["report", "runs", "-o", "rep3", "--smoothing", "0.9"])
+    assert bad.exit_code == 2 and "smoothing" in bad.output

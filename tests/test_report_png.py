@@ -15,7 +15,7 @@ from report_support import descending, finding, load_runs, realworld, result_for
 MAX_BYTES = 150_000
 
 
-def assert_good_png(path, size=(900, 650)):
+def assert_good_png(path, size=(1150, 650)):
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(data) <= MAX_BYTES, f"{path.name}: {len(data)} bytes"
@@ -142,7 +142,7 @@ def test_a_run_with_no_curves_still_gets_a_figure(tmp_path):
     out = png.write_run_png(result_for(runs[0], "no-signal"), tmp_path / "empty.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
-    assert mpimg.imread(out).shape[:2] == (650, 900)
+    assert mpimg.imread(out).shape[:2] == (650, 1150)
 
 
 def test_curves_of_one_panel_never_share_a_colour():
@@ -153,7 +153,10 @@ def test_curves_of_one_panel_never_share_a_colour():
         bold = [ln for ln in ax.get_lines() if not ln.get_label().startswith("_") and ln.get_linewidth() > 1]
         colours = [ln.get_color() for ln in bold]
         assert len(colours) == len(set(colours)), [(ln.get_label(), ln.get_color()) for ln in bold]
-    assert len([ln for ln in fig.axes[0].get_lines() if "loss" in ln.get_label()]) == 4
+    # every evaluation set's loss is drawn (the cap was 4 curves: three of six sets were missing)
+    losses = [m for m in runs[0].metrics() if m.endswith("/loss")]
+    assert len(losses) > 4
+    assert len([ln for ln in fig.axes[0].get_lines() if "loss" in ln.get_label()]) == len(losses)
 
 
 def test_findings_with_a_step_are_marked_by_code(tmp_path):
@@ -194,3 +197,100 @@ def test_overview_cell_of_a_run_that_is_all_nan():
     assert lo <= 0 and hi >= 4
     run_fig = png.run_figure(result_for(run, "diverged"))
     assert "every value is NaN or inf" in [t.get_text() for t in run_fig.axes[0].texts]
+
+
+# --- issue 17: smoothing, legends, coinciding marks, epoch axes ---------------------------------------------------
+
+
+def test_smoothing_adapts_to_the_number_of_points():
+    assert png.smoothing_weight(4000) == pytest.approx(1 - 1 / 80)  # a window of 2% of the run
+    assert png.smoothing_weight(50) == png.MIN_SMOOTHING_WEIGHT  # short curves: TensorBoard's 0.6
+    assert png.smoothing_weight(10**7) == png.MAX_SMOOTHING_WEIGHT
+    assert png.smoothing_weight(4000, share=0.05) == pytest.approx(1 - 1 / 200)
+    assert png.smoothing_weight(4000, share=0) == 0.0
+    rng = np.random.default_rng(0)
+    steps = np.arange(4000)
+    values = 1.0 / (1 + steps / 500) + rng.normal(0, 0.1, steps.size)
+    s, smooth = png.smoothed(steps, values)
+    truth = 1.0 / (1 + s / 500)
+    # the adaptive curve is close to the truth; TensorBoard's fixed 0.6 stays about as noisy as the raw points
+    from losslint.analysis.smoothing import ema
+
+    fixed = ema(values, 0.6)
+
+    def rmse(curve):
+        return float(np.sqrt(np.mean((curve - truth)[200:] ** 2)))
+
+    assert rmse(smooth) < 0.5 * rmse(fixed)
+    assert np.std(np.diff(smooth)) < 0.1 * np.std(np.diff(fixed))  # the per-batch jitter is gone
+    assert png.smoothed(steps, values, share=0) is None
+
+
+def test_a_long_noisy_curve_is_smoothed_with_the_configured_share(tmp_path):
+    write_jsonl_run(tmp_path, "long", descending(4000, noise=0.2), val=descending(20, seed=1))
+    run = load_runs(tmp_path / "long")[0][0]
+    fig = png.run_figure(result_for(run), smoothing=0.05)
+    (bold,) = [ln for ln in fig.axes[0].get_lines() if ln.get_label() == "train/loss (smoothed)"]
+    series_values = run.series("train/loss")["value"].to_numpy()
+    assert np.std(np.diff(bold.get_ydata())) < 0.05 * np.std(np.diff(series_values))
+    none = png.run_figure(result_for(run), smoothing=0)
+    assert "train/loss (smoothed)" not in _labels(none) and "train/loss" in _labels(none)
+
+
+def test_legends_sit_outside_the_axes(tmp_path):
+    run = _diverging_run(tmp_path)
+    fig = png.run_figure(result_for(run, "diverged", best=600, stop=800))
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        legend = ax.get_legend()
+        if legend is None:
+            continue
+        box, axes_box = legend.get_window_extent(renderer), ax.get_window_extent(renderer)
+        assert box.x0 >= axes_box.x1, "a legend over the curves"
+        assert box.x1 <= fig.bbox.x1 + 1, "a legend cut off at the figure's edge"
+
+
+def test_best_and_stop_both_visible_when_they_coincide(tmp_path):
+    run = _diverging_run(tmp_path)
+    fig = png.run_figure(result_for(run, "overfitting", best=600, stop=600))
+    top = fig.axes[0]
+    marks = {ln.get_label(): ln for ln in top.get_lines() if ln.get_label().startswith(("best", "recommended"))}
+    best, stop = marks["best (step 600 = stop)"], marks["recommended stop (step 600)"]
+    assert float(best.get_xdata()[0]) == float(stop.get_xdata()[0]) == 600.0
+    # the dashed best line is drawn over the (wider) stop line, so both colours show
+    assert best.get_zorder() > stop.get_zorder() and best.get_linestyle() != "-"
+    assert stop.get_linewidth() > best.get_linewidth()
+
+
+def test_epoch_axes_are_labelled_epoch_with_whole_ticks(tmp_path):
+    import pandas as pd
+
+    from losslint.io.csvlog import READER
+
+    (tmp_path / "k").mkdir()
+    pd.DataFrame({"loss": [0.9, 0.6, 0.5, 0.45, 0.44], "val_loss": [0.8, 0.7, 0.65, 0.66, 0.7]}).to_csv(
+        tmp_path / "k" / "history.csv")
+    run = READER.read([tmp_path / "k" / "history.csv"], "k")[0]
+    fig = png.run_figure(result_for(run))
+    fig.canvas.draw()
+    bottom = fig.axes[0]
+    assert bottom.get_xlabel() == "epoch"
+    ticks = [t for t in bottom.get_xticks() if bottom.get_xlim()[0] <= t <= bottom.get_xlim()[1]]
+    assert ticks and all(float(t).is_integer() for t in ticks)
+    # a run logged by step keeps "step"
+    steps_run = _diverging_run(tmp_path / "s")
+    assert png.run_figure(result_for(steps_run)).axes[-1].get_xlabel() == "step"
+
+
+def test_a_run_with_more_curves_than_the_cap_says_so(tmp_path):
+    rows = [{"step": s, **{f"eval_set{k}/loss": 1.0 / (s + k + 1) for k in range(14)}, "loss": 1.0 / (s + 1)}
+            for s in range(1, 40)]
+    (tmp_path / "many").mkdir()
+    import json as _json
+
+    (tmp_path / "many" / "metrics.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in rows))
+    run = load_runs(tmp_path / "many")[0][0]
+    fig = png.run_figure(result_for(run))
+    texts = [t.get_text() for t in fig.axes[0].texts]
+    assert any("more metric(s) not drawn" in t for t in texts), texts

@@ -27,6 +27,8 @@ FORMATS = {
 # What `--format markdown` is cut to fit (`markdown.LIMITS`): a GitHub job summary, a PR comment, nothing. Named
 # here, not imported from there, so the CLI can offer the choices without importing the reporter.
 MARKDOWN_LIMITS = ("summary", "comment", "none")
+# Curve smoothing in the PNGs: the EMA's time constant as a share of the points drawn (`report.png`); 0 = raw only.
+DEFAULT_SMOOTHING = 0.02
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,7 @@ class ReportOptions:
     color: bool = False
     rule_doc_base: str = "https://github.com/losslint/losslint/blob/main/docs/rules/"
     markdown_limit: str = "summary"  # one of MARKDOWN_LIMITS; only `--format markdown` reads it
+    smoothing: float = DEFAULT_SMOOTHING  # PNG curve smoothing, a share of the run (`--smoothing`)
 
 
 def available_formats() -> list[str]:

@@ -50,11 +50,11 @@ def unique_stems(names: Sequence[str],
     return stems
 
 
-def _plot(task: tuple[Result, Path]) -> str:
+def _plot(task: tuple[Result, Path, float]) -> str:
     from . import png
 
-    result, path = task
-    png.write_run_png(result, path)
+    result, path, smoothing = task
+    png.write_run_png(result, path, smoothing)
     return path.name
 
 
@@ -70,7 +70,16 @@ def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stems = unique_stems([r.run.name for r in results])
-    tasks = [(result, out / f"{stem}.png") for result, stem in zip(results, stems)]
+    smoothing = getattr(options, "smoothing", png.SMOOTHING_SHARE)
+    all_tasks = [(result, out / f"{stem}.png", smoothing) for result, stem in zip(results, stems)]
+    tasks = []
+    for result, path, share in all_tasks:
+        # drawn already by the check worker that checked the run (`check_paths(plot_dir=...)`): put it in place
+        if result.plot and Path(result.plot).is_file():
+            Path(result.plot).replace(path)
+            result.plot = str(path)
+        else:
+            tasks.append((result, path, share))
     with Progress(total=len(tasks), label="plotting runs") as progress:
         if jobs > 1 and len(tasks) > 1:
             from concurrent.futures import ProcessPoolExecutor
@@ -82,7 +91,7 @@ def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir
             for task in tasks:
                 _plot(task)
                 progress.on_run_done()
-    images = {i: path.name for i, (_, path) in enumerate(tasks)}
+    images = {i: path.name for i, (_, path, _) in enumerate(all_tasks)}
     overview = None
     if len(results) > 1:
         overview = f"{OVERVIEW_NAME}.png"

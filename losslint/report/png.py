@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
 from ..findings import SEVERITIES, Result, severity_rank
@@ -27,7 +27,11 @@ except ImportError:  # pragma: no cover - only while analysis is incomplete
     _ema = None
 
 DPI = 100
-RUN_FIGSIZE = (9.0, 6.5)  # 900 x 650 px: readable in a GitHub job summary without zooming
+# 1150 x 650 px: readable in a GitHub job summary without zooming; the right quarter holds the legends, outside the
+# axes, where they cover no curve
+RUN_FIGSIZE = (11.5, 6.5)
+AXES_RIGHT = 0.70  # the axes end here (a fraction of the width); twin-axis labels and the legends follow
+LEGEND_X = 1.09  # legends start this far right of their axes (in axes widths), past a twin axis' tick labels
 OVERVIEW_MAX_RUNS = 48
 OVERVIEW_COLS = 6
 OVERVIEW_CELL = (2.3, 1.7)
@@ -40,15 +44,22 @@ OVERVIEW_POINTS = 400  # a cell is ~180 px wide
 MAX_DRAWN_POINTS = 4000
 # Shorter series are drawn raw in bold with markers: an EMA over a handful of evaluations lags more than it helps.
 MIN_POINTS_TO_SMOOTH = 30
-SMOOTHING_WEIGHT = 0.6  # TensorBoard's default slider value, so the curve looks like the one users know
+# The bold curve is TensorBoard's debiased EMA with a weight chosen from the series' length, so that its time
+# constant is this share of the points drawn (after bucket means): a 4,000-point per-batch loss is averaged over
+# ~80 points, a 50-point curve over ~1. A fixed weight (TensorBoard's 0.6) leaves a long noisy curve as noisy as
+# the raw one. `--smoothing SHARE` sets it; 0 draws raw curves only.
+SMOOTHING_SHARE = 0.02  # = report.DEFAULT_SMOOTHING
+MIN_SMOOTHING_WEIGHT = 0.6  # TensorBoard's default slider value: no curve is smoothed less than users know
+MAX_SMOOTHING_WEIGHT = 0.999
 # A range wider than this ratio (all values positive) gets a log y axis: a loss falling 10 -> 0.1 is otherwise
 # a flat line after the first few percent of the run.
 LOG_SCALE_RATIO = 30.0
-MAX_LOSS_CURVES = 4
+# Every evaluation set's loss is drawn, up to this many loss curves; past it the figure says how many are left out.
+MAX_LOSS_CURVES = 10
 # Task metrics up to this magnitude are read as fractions (accuracy 0..1 plus float slack); anything larger
 # (perplexity, BLEU 0..100, WER in %) gets its own axis.
 FRACTION_MAX = 1.05
-MAX_TASK_CURVES = 6
+MAX_TASK_CURVES = 10
 
 # Fixed colours per canonical metric, so a run's figure and the overview read the same across runs.
 METRIC_COLORS = {
@@ -155,6 +166,14 @@ def pick_metrics(metrics: Sequence[str]) -> tuple[list[str], list[str], list[str
     return losses[:MAX_LOSS_CURVES], tasks[:MAX_TASK_CURVES], optim
 
 
+def left_out(metrics: Sequence[str]) -> int:
+    """How many loss and task curves `pick_metrics` leaves out (over its caps), for the figure's note."""
+    losses, tasks, _ = pick_metrics(metrics)
+    drawable = [m for m in metrics if m not in NOT_PLOTTED and m not in OPTIMIZER_METRICS
+                and (_split_and_name(m)[0] is not None or TASK_WORDS.match(m.rsplit("/", 1)[-1]))]
+    return max(0, len(drawable) - len(losses) - len(tasks))
+
+
 # A series whose last step is this many times the losses' last step counts steps in another unit (Keras logs
 # `evaluation_*_vs_iterations` in iterations beside per-epoch losses); on a shared x axis it would squash the losses.
 OTHER_AXIS_RATIO = 5.0
@@ -203,16 +222,27 @@ def envelope(steps: np.ndarray, values: np.ndarray, max_points: int = MAX_DRAWN_
     return np.asarray(out_steps, dtype=np.int64), np.asarray(out_values, dtype=np.float64)
 
 
-def smoothed(steps: np.ndarray, values: np.ndarray, max_points: int = MAX_DRAWN_POINTS
-             ) -> tuple[np.ndarray, np.ndarray] | None:
-    """The bold curve: TensorBoard's EMA of the finite points (bucket means first for very long series)."""
-    if _ema is None or steps.size < MIN_POINTS_TO_SMOOTH:
+def smoothing_weight(points: int, share: float = SMOOTHING_SHARE) -> float:
+    """The EMA weight whose time constant, 1 / (1 - weight) points, is `share` of `points` (never below
+    TensorBoard's 0.6); 0 when `share` is 0 (no smoothing)."""
+    if share <= 0:
+        return 0.0
+    window = share * points
+    weight = 1.0 - 1.0 / window if window > 1 else 0.0
+    return float(min(max(weight, MIN_SMOOTHING_WEIGHT), MAX_SMOOTHING_WEIGHT))
+
+
+def smoothed(steps: np.ndarray, values: np.ndarray, max_points: int = MAX_DRAWN_POINTS,
+             share: float = SMOOTHING_SHARE) -> tuple[np.ndarray, np.ndarray] | None:
+    """The bold curve: TensorBoard's debiased EMA of the finite points (bucket means first for very long series),
+    at a weight that adapts to the length (`smoothing_weight`). None: draw the raw curve."""
+    if _ema is None or steps.size < MIN_POINTS_TO_SMOOTH or share <= 0:
         return None
     if steps.size > max_points:
         from ..analysis.smoothing import bucket_mean
 
         steps, values = bucket_mean(steps, values, max_points=max_points)
-    return steps, _ema(values, SMOOTHING_WEIGHT)
+    return steps, _ema(values, smoothing_weight(steps.size, share))
 
 
 def wants_log_scale(value_arrays: Sequence[np.ndarray]) -> bool:
@@ -246,13 +276,14 @@ def _label(metric: str) -> str:
     return plain(metric.replace("eval/", "val/", 1) if metric.startswith("eval/") else metric)
 
 
-def _draw_curve(ax, series: Series, annotations: dict, color: str, *, bold_width: float = 1.8) -> None:
+def _draw_curve(ax, series: Series, annotations: dict, color: str, *, bold_width: float = 1.8,
+                share: float = SMOOTHING_SHARE) -> None:
     finite = series.finite
     steps, values = series.steps[finite], series.values[finite]
     label = _label(series.metric)
     if steps.size:
         # a learning-rate schedule is exact, not noisy: smoothing would only blur its steps and warm-up
-        smooth = None if series.metric == LEARNING_RATE else smoothed(steps, values)
+        smooth = None if series.metric == LEARNING_RATE else smoothed(steps, values, share=share)
         raw_steps, raw_values = envelope(steps, values)
         if smooth is None:
             marker = "o" if steps.size <= 60 else None
@@ -341,12 +372,14 @@ def _mark_early_stop(axes, result: Result, *, labels: bool, metrics: Sequence[st
         if stop is not None and end is not None and end > stop:
             ax.axvspan(stop, end, color=SAVED_SHADE, alpha=0.25, linewidth=0,
                        label=f"compute that could have been saved ({result.saved_fraction:.0%})" if top else None)
-        if best is not None:
-            ax.axvline(best, color=BEST_COLOR, linestyle="--", linewidth=1.2,
-                       label=f"best (step {best})" if top else None)
+        # the stop first, the best dashed on top of it: where they coincide (a stop at the best evaluation, the
+        # default for a rise) both stay visible, green dashes over the orange line
         if stop is not None:
-            ax.axvline(stop, color=STOP_COLOR, linestyle="-", linewidth=1.4,
+            ax.axvline(stop, color=STOP_COLOR, linestyle="-", linewidth=2.2 if stop == best else 1.4, zorder=2.5,
                        label=f"recommended stop (step {stop})" if top else None)
+        if best is not None:
+            ax.axvline(best, color=BEST_COLOR, linestyle=(0, (4, 3)), linewidth=1.2, zorder=2.6,
+                       label=(f"best (step {best}{' = stop' if best == stop else ''})") if top else None)
 
 
 def figure_colors(metrics: Sequence[str]) -> dict[str, str]:
@@ -355,13 +388,16 @@ def figure_colors(metrics: Sequence[str]) -> dict[str, str]:
 
 
 def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str,
-                colors: dict[str, str] | None = None) -> list[Series]:
+                colors: dict[str, str] | None = None, share: float = SMOOTHING_SHARE) -> list[Series]:
     series_list = [series_of(result, m) for m in metrics]
     for series in series_list:
         color = (colors or {}).get(series.metric) or metric_color(series.metric)
-        _draw_curve(ax, series, result.annotations.get(series.metric, {}), color)
+        _draw_curve(ax, series, result.annotations.get(series.metric, {}), color, share=share)
     if wants_log_scale([s.values for s in series_list]):
         ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(NullFormatter())  # the decades are labelled; minor labels only crowd them
+    else:
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5))  # every tick is four artists to build and draw
     _mark_nonfinite(ax, series_list)
     if series_list and not any(s.finite.any() for s in series_list) and any(s.steps.size for s in series_list):
         ax.text(0.5, 0.5, "every value is NaN or inf", transform=ax.transAxes, ha="center", va="center",
@@ -374,7 +410,17 @@ def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str,
     return series_list
 
 
-def _draw_task_panel(ax, result: Result, metrics: Sequence[str], colors: dict[str, str]) -> None:
+def outside_legend(ax, handles=None, labels=None) -> None:
+    """The panel's legend right of its axes (past a twin axis' labels), where it covers no curve."""
+    if handles is None:
+        handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        ax.legend(handles, labels, fontsize=7, loc="upper left", bbox_to_anchor=(LEGEND_X, 1.0), borderaxespad=0,
+                  framealpha=0.9)
+
+
+def _draw_task_panel(ax, result: Result, metrics: Sequence[str], colors: dict[str, str],
+                     share: float = SMOOTHING_SHARE) -> None:
     """Fractions (accuracy, F1, ROUGE as 0..1) share the left axis; larger-scale metrics (perplexity, BLEU 0..100,
     WER in %) go on a right axis so neither group is squashed flat."""
     small, large = [], []
@@ -383,15 +429,15 @@ def _draw_task_panel(ax, result: Result, metrics: Sequence[str], colors: dict[st
         finite = np.abs(values[np.isfinite(values)])
         (large if finite.size and float(finite.max()) > FRACTION_MAX else small).append(metric)
     left, right = (small, large) if small else (large, [])
-    _draw_panel(ax, result, left, "task metric", colors)
+    _draw_panel(ax, result, left, "task metric", colors, share)
     if right:
         twin = ax.twinx()
-        _draw_panel(twin, result, right, "", colors)
+        _draw_panel(twin, result, right, "", colors, share)
         handles, labels = ax.get_legend_handles_labels()
         h2, l2 = twin.get_legend_handles_labels()
-        ax.legend(handles + h2, labels + l2, fontsize=7, loc="best", framealpha=0.8)
+        outside_legend(ax, handles + h2, labels + l2)
     else:
-        ax.legend(fontsize=7, loc="best", framealpha=0.8)
+        outside_legend(ax)
 
 
 def _draw_optimizer_panel(ax, result: Result, metrics: Sequence[str]) -> None:
@@ -402,12 +448,23 @@ def _draw_optimizer_panel(ax, result: Result, metrics: Sequence[str]) -> None:
         _draw_panel(twin, result, metrics[1:], _label(metrics[1]).split("/")[-1])
         h2, l2 = twin.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
-    if handles:
-        ax.legend(handles, labels, fontsize=7, loc="best", framealpha=0.8)
+    outside_legend(ax, handles, labels)
 
 
-def run_figure(result: Result) -> Figure:
+def steps_are_epochs(result: Result, metrics: Sequence[str]) -> bool:
+    """The x axis counts epochs: every plotted point's step is its epoch (Keras CSVLogger and History, Keras
+    TensorBoard `epoch_*` tags, a JSON-lines log stepped by epoch)."""
+    data = result.run.data
+    rows = data[data["metric"].isin(list(metrics))] if metrics else data
+    if not len(rows):
+        return False
+    epochs = rows["epoch"].to_numpy(dtype=np.float64)
+    return bool(np.isfinite(epochs).all() and (epochs == rows["step"].to_numpy(dtype=np.float64)).all())
+
+
+def run_figure(result: Result, smoothing: float = SMOOTHING_SHARE) -> Figure:
     metrics = result.run.metrics()
+    hidden = left_out(metrics)
     losses, tasks, optim = pick_metrics(metrics)
     if not losses:
         losses = fallback_metrics(metrics, tasks, result.monitored_metric)
@@ -431,19 +488,24 @@ def run_figure(result: Result) -> Figure:
     for ax, (kind, names) in zip(axes, panels):
         if kind == "loss" and names:
             _draw_panel(ax, result, names, "loss" if any(n.endswith("loss") for n in names) else _label(names[0]),
-                        colors)
+                        colors, smoothing)
         elif kind == "task":
-            _draw_task_panel(ax, result, names, colors)
+            _draw_task_panel(ax, result, names, colors, smoothing)
         elif kind == "optim":
             _draw_optimizer_panel(ax, result, names)
     _mark_early_stop(axes, result, labels=True, metrics=[*losses, *tasks, *optim])
     if losses:
-        entries = len(axes[0].get_legend_handles_labels()[0])
-        axes[0].legend(fontsize=7, loc="best", framealpha=0.8, ncol=2 if entries > 5 else 1)
-    axes[-1].set_xlabel("step", fontsize=8)
+        outside_legend(axes[0])
+    if hidden:
+        axes[0].text(1.0, 1.01, f"{hidden} more metric(s) not drawn (see the report's table)", transform=axes[0].transAxes,
+                     ha="right", va="bottom", fontsize=7, color="#555555")
+    epochs = steps_are_epochs(result, [*losses, *tasks, *optim])
+    axes[-1].set_xlabel("epoch" if epochs else "step", fontsize=8)
+    # whole steps and epochs: no tick at epoch 2.5
+    axes[-1].xaxis.set_major_locator(MaxNLocator(nbins="auto", integer=True))
     axes[-1].xaxis.set_major_formatter(FuncFormatter(step_label))
-    # fixed margins (room for a right-hand twin axis) instead of tight_layout, which costs ~0.5 s per figure
-    fig.subplots_adjust(left=0.08, right=0.93, bottom=0.08, top=0.93, hspace=0.12)
+    # fixed margins (room for a right-hand twin axis and the legends) instead of tight_layout, which costs ~0.5 s
+    fig.subplots_adjust(left=0.07, right=AXES_RIGHT, bottom=0.08, top=0.93, hspace=0.12)
     return fig
 
 
@@ -456,13 +518,14 @@ def save(fig: Figure, path: Path, dpi: int = DPI) -> Path:
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
     canvas.draw()
     image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    # zlib level 6, not `optimize` (level 9): a sixth of the encoding time for files ~13% larger
     image.convert("RGB").quantize(colors=PNG_COLORS, method=Image.Quantize.FASTOCTREE).save(
-        path, format="PNG", optimize=True)
+        path, format="PNG", compress_level=6)
     return path
 
 
-def write_run_png(result: Result, path: Path) -> Path:
-    return save(run_figure(result), path)
+def write_run_png(result: Result, path: Path, smoothing: float = SMOOTHING_SHARE) -> Path:
+    return save(run_figure(result, smoothing), path)
 
 
 def overview_order(results: Sequence[Result]) -> list[Result]:
@@ -504,13 +567,18 @@ def _overview_cell(ax, result: Result) -> None:
         ax.set_yticks([])
     if wants_log_scale(arrays):
         ax.set_yscale("log")
-        ax.yaxis.set_minor_formatter(NullFormatter())  # minor log labels overlap in a cell this small
+        ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks crowd a cell this small, and cost to draw
     else:
         ax.ticklabel_format(axis="y", useOffset=False)
     _mark_early_stop([ax], result, labels=False, metrics=curves)
-    ax.set_title(f"{_short(result.run.name, 30)}\n{result.verdict}", fontsize=7,
+    # a fixed title position: matplotlib's automatic one measures every tick label of the cell (~25 ms a cell)
+    ax.set_title(f"{_short(result.run.name, 30)}\n{result.verdict}", fontsize=7, y=1.0, pad=3,
                  color=VERDICT_COLORS.get(result.verdict, "black"))
     ax.tick_params(labelsize=5, length=2)
+    # few ticks: a cell is ~180 px wide, and every tick is four artists to build and draw
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
+    if ax.get_yscale() != "log":
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=4))
     ax.xaxis.set_major_formatter(FuncFormatter(step_label))
     ax.grid(True, alpha=0.2, linewidth=0.4)
 
