@@ -218,6 +218,8 @@ def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
             raise
         run.notes.append(f"early stop not computed: {type(exc).__name__}: {exc}")
         early = None
+    if early is not None and early.trigger == "rise":
+        verdict = decide(findings, has_signal=view.has_loss, stop_trigger=early.trigger)
     return Result(run=run, verdict=verdict, findings=findings, early_stop=early,
                   annotations=_annotations(view, config, early, findings, curves=annotate))
 
