@@ -8,8 +8,8 @@ run unstable: healthy fine-tunes (Whisper, TrOCR, Gemma LoRA in the labelled rea
 their loss never reacts, so this rule is an info finding (../shared/VERDICTS.md: "gradient-norm spikes that
 leave the loss untouched are worth an info finding, not a verdict"). When the loss does react, I302 (loss
 spikes) or I303 (divergence) reports it and decides the verdict.
-What to do: enable or tighten gradient clipping (HF `max_grad_norm`, default 1.0), lower the learning rate or
-lengthen warm-up, look for bad batches.
+What to do: enable or tighten gradient clipping (HF `max_grad_norm`, default 1.0) or lengthen warm-up if they
+grow, look for bad batches; lower the learning rate only when the loss reacts too (I302, I307).
 
 Defaults:
 - `window = 10`, `z_threshold = 6.0`: as I302 (Lightning `SpikeDetection(window=10)`).
@@ -40,5 +40,5 @@ def check(view, params):
     if not len(found.indices):
         return
     yield emit(__name__, params, series.metric, int(found.steps[0]),
-               describe_spikes(series, found, "") + "; clip gradients (max_grad_norm), lower the learning rate or "
-               "lengthen warm-up")
+               describe_spikes(series, found, "") + "; the loss did not react (else I302 or I307 says so): clip "
+               "gradients (max_grad_norm) or lengthen warm-up if they grow")
