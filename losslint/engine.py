@@ -23,7 +23,7 @@ from .checks import all_rules
 from .checks.view import RunView, SeriesView, metric_leaf
 from .config import Config, coerce
 from .errors import ReadError
-from .findings import EarlyStop, Finding, Result, severity_rank
+from .findings import EarlyStop, Finding, Result, group_findings, severity_rank
 from .progress import track
 from .schema import Run
 from .verdict import decide
@@ -209,6 +209,7 @@ def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
                 raise
             run.notes.append(f"rule {code} {rule.name} failed: {type(exc).__name__}: {exc}")
     findings.sort(key=lambda f: (-severity_rank(f.severity), f.code, f.metric or "", f.step if f.step is not None else -1))
+    findings = group_findings(findings)
     verdict = decide(findings, has_signal=view.has_loss)
     try:
         early = build_early_stop(view, config, overfitting=verdict == "overfitting",
