@@ -292,3 +292,20 @@ def test_a_diverged_run_with_few_evaluations_gets_its_stop_at_the_best_one():
     assert "diverged" in result.early_stop.reason
     without_i303 = check_runs([run], Config(ignore=("I303",)))[0]
     assert without_i303.recommended_stop_step is None
+
+
+def test_findings_on_a_family_of_metrics_are_one_finding_naming_the_members():
+    from losslint.findings import group_findings
+
+    def on(metric, severity="warning", code="D005"):
+        return Finding(code=code, name="x", severity=severity, metric=metric, step=1, message=f"{metric} is dead")
+
+    per_entity = [on(f"eval/{e}_f1", "info" if e == "LOC" else "warning") for e in ("LOC", "PER", "ORG", "MISC")]
+    others = [on("eval/loss", code="O101"), on("eval/LOC_f1", code="T401"), on("eval/PER_f1", code="T401")]
+    grouped = group_findings(per_entity + others)
+    assert [f.code for f in grouped] == ["D005", "O101", "T401", "T401"]  # two metrics are not a family
+    family = grouped[0]
+    assert family.members == ("eval/LOC_f1", "eval/PER_f1", "eval/ORG_f1", "eval/MISC_f1")
+    assert family.severity == "warning" and family.metric == "eval/PER_f1"
+    assert family.message.startswith("4 metrics of the family eval/*_f1") and "eval/PER_f1 is dead" in family.message
+    assert family.as_dict()["members"] == list(family.members) and "members" not in grouped[1].as_dict()
