@@ -29,9 +29,22 @@ def finding(code, severity="warning"):
     ([("D001", "error")], False, "diverged"),
     ([("D001", "warning")], True, "good-fit"),
     ([("O101", "warning")], False, "no-signal"),
+    ([("D006", "warning"), ("O101", "warning")], True, "no-signal"),
+    ([("D006", "info")], True, "good-fit"),
 ])
 def test_verdict_precedence(codes, has_signal, verdict):
     assert decide([finding(c, s) for c, s in codes], has_signal) == verdict
+
+
+@pytest.mark.parametrize("codes,trigger,verdict", [
+    ([], "rise", "overfitting"),
+    ([("U201", "warning")], "rise", "overfitting"),
+    ([("I302", "error")], "rise", "unstable"),
+    ([("I303", "error")], "rise", "diverged"),
+    ([], "converged", "good-fit"),
+])
+def test_a_rise_stop_decides_like_an_overfitting_finding(codes, trigger, verdict):
+    assert decide([finding(c, s) for c, s in codes], True, stop_trigger=trigger) == verdict
 
 
 def test_precedence_table_is_printable():
@@ -309,3 +322,19 @@ def test_findings_on_a_family_of_metrics_are_one_finding_naming_the_members():
     assert family.severity == "warning" and family.metric == "eval/PER_f1"
     assert family.message.startswith("4 metrics of the family eval/*_f1") and "eval/PER_f1 is dead" in family.message
     assert family.as_dict()["members"] == list(family.members) and "members" not in grouped[1].as_dict()
+
+
+def test_a_stop_after_a_sustained_rise_makes_the_run_overfitting():
+    """VERDICTS.md: when the early stop found a sustained rise after the best step, verdict and stop agree. A
+    200k-step run whose validation loss turns up at step 173,000 (a late, modest rise that O101's noise test
+    misses on the whole curve) used to be a good fit with a 'rise' stop."""
+    steps = np.arange(1, 201) * 1000
+    train = descent(200, 3.0, 0.5, rate=4) * np.exp(0.01 * np.random.default_rng(7).standard_normal(200))
+    evals = descent(200, 3.1, 0.9, rate=4)
+    evals[173:] = evals[172] * (1 + 0.04 * np.linspace(0, 1, 27) ** 0.5)  # +4%: under O101's 5% bar
+    evals *= np.exp(0.002 * np.random.default_rng(8).standard_normal(200))
+    result = check_run(make_run({"train/loss": (steps, train), "eval/loss": (steps, evals)}), load_config())
+    assert not [f for f in result.findings if f.code.startswith("O") and f.severity != "info"]
+    assert result.early_stop.trigger == "rise"
+    assert result.verdict == "overfitting"
+    assert abs(result.early_stop.recommended_stop_step - 173_000) <= 10_000
