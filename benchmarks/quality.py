@@ -402,6 +402,18 @@ def sweep_report(root: Path, jobs: int, config: Any = None) -> tuple[list[str], 
         r = np.array([rows["losslint"].regrets[i] for i in index])
         sv = np.array([rows["losslint"].saved[i] for i in index])
         lines.append(f"  {trigger:<12} {len(index):>4} {np.mean(r):>8.4f} {np.median(r):>8.4f} {np.mean(sv):>7.3f}")
+    after_best = [i for i, c in enumerate(finite_cases) if c.result.early_stop.recommended_stop_step is not None
+                  and c.result.early_stop.best_step is not None
+                  and c.result.early_stop.recommended_stop_step > c.result.early_stop.best_step]
+    if after_best:
+        at_best = [test_regret(*test_curve(finite_cases[i].truth["test_split"]),
+                               finite_cases[i].result.early_stop.best_step)[0] for i in after_best]
+        share = sum(rows["losslint"].regrets[i] for i in after_best) / max(sum(rows["losslint"].regrets), 1e-12)
+        lines += ["", f"  losslint stops after its best step on {len(after_best)} runs ("
+                  + ", ".join(f"{t} {n}" for t, n in Counter(finite_cases[i].result.early_stop.trigger
+                                                             for i in after_best).most_common())
+                  + f"): mean test regret {np.mean([rows['losslint'].regrets[i] for i in after_best]):.4f} at the "
+                  f"stop, {np.mean(at_best):.4f} at the best step; {share:.0%} of losslint's summed test regret"]
     worst = sorted(range(len(finite_cases)), key=lambda i: -rows["losslint"].regrets[i])[:10]
     lines += ["", "  losslint's largest test regrets (run, trigger, stop step, best step, test regret, saved)"]
     for i in worst:
