@@ -52,7 +52,8 @@ def _inside(real: Path, trees: Sequence[Path]) -> bool:
     return any(real == tree or tree in real.parents for tree in trees)
 
 
-def guarded(where: str | os.PathLike, what: str, action, *args, passing: tuple[type, ...] = (ReadError,)):
+def guarded(where: str | os.PathLike, what: str, action, *args,
+            passing: tuple[type[BaseException], ...] = (ReadError,)):
     """Run `action(*args)`; any exception but a `ReadError` (and the `passing` types) becomes one (a reader or
     sniff bug, a RecursionError on deep nesting, a MemoryError, ...), naming `where`. LOSSLINT_DEBUG=1 lets it
     through with its traceback."""
@@ -63,7 +64,7 @@ def guarded(where: str | os.PathLike, what: str, action, *args, passing: tuple[t
     except Exception as exc:  # noqa: BLE001 - the one guard: a bad file must not hide the other runs
         if os.environ.get("LOSSLINT_DEBUG"):
             raise
-        raise ReadError(where, f"{what}: {describe(exc)}") from None
+        raise ReadError(os.fspath(where), f"{what}: {describe(exc)}") from None
 
 
 @dataclass

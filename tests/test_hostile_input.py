@@ -10,7 +10,6 @@ import hashlib
 import json
 import os
 import socket
-import stat
 import struct
 import subprocess
 import sys
@@ -19,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import synthetic_curves as sc
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import synthetic_curves as sc
 from losslint.cli import main
 from losslint.io import tfrecord
 
@@ -409,8 +408,7 @@ def test_bad_wandb_summary_is_a_note_not_a_dropped_run(tmp_path, summary):
 
 def test_jsonl_step_messages_are_readable(tmp_path):
     healthy(tmp_path)
-    for name, text, expect in [("nan", '{"step": NaN, "loss": 1}\n', "`step` NaN is not a whole number"),
-                               ("big", '{"step": %d, "loss": 1}\n' % 2**70, "out of the int64 range")]:
+    for name, text in [("nan", '{"step": NaN, "loss": 1}\n'), ("big", f'{{"step": {2**70}, "loss": 1}}\n')]:
         bad = tmp_path / name / "metrics.jsonl"
         bad.parent.mkdir()
         bad.write_text(text * 3)
@@ -444,7 +442,7 @@ def test_bad_parquet_is_a_one_line_error(tmp_path):
 
 
 # == fuzz =========================================================================================================
-def seed_files(root: Path) -> dict[str, bytes]:
+def seed_files() -> dict[str, bytes]:
     """One small valid file per format, as (relative path -> bytes)."""
     lines = sc.jsonl_lines(sc.make_run("good-fit", 5, n_train=60))
     trainer = {"log_history": [{"step": s, "loss": 1.0 / (s + 1), "epoch": s / 10} for s in range(1, 30)]
@@ -488,12 +486,12 @@ def damaged(draw, seeds: dict[str, bytes]):
     return name, bytes(data)
 
 
-FUZZ_ROOT_SEEDS = seed_files(Path("."))
+SEEDS = seed_files()
 
 
-@settings(max_examples=int(os.environ.get("LOSSLINT_FUZZ_EXAMPLES", "60")), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
-@given(case=damaged(FUZZ_ROOT_SEEDS))
+@settings(max_examples=int(os.environ.get("LOSSLINT_FUZZ_EXAMPLES", "60")), deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(case=damaged(SEEDS))
 def test_fuzz_damaged_files_keep_the_contract(tmp_path_factory, case):
     name, data = case
     root = tmp_path_factory.mktemp("fuzz")

@@ -32,8 +32,17 @@ import pandas as pd
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
 from .base import read_log_bytes
-from .jsonl import (MAX_STEP, _short, as_python, bad_step_message, cap_notes, checked_text, is_whole_step, long_frame,
-                    merge_or_split)
+from .jsonl import (
+    MAX_STEP,
+    _short,
+    as_python,
+    bad_step_message,
+    cap_notes,
+    checked_text,
+    is_whole_step,
+    long_frame,
+    merge_or_split,
+)
 
 FORMAT = "csv"
 DELIMITERS = {".csv": ",", ".tsv": "\t"}

@@ -17,8 +17,9 @@ opening more than `ARROW_MAX_OPENS` arrays/objects is not given to pyarrow, whic
 on a line nested ~20,000 deep; the standard library reads it, and a line past its recursion limit is a `ReadError`
 naming the line. Anything pyarrow refuses (mixed types in one key, a bad line, two objects on one line) goes to the
 slow path: one `json.loads` over `[line,line,...]` (C speed, takes NaN/Infinity natively, a NaN token parses to a
-marker so that it stays apart from a missing key), then line by line only to find the bad line. `pandas.read_json(lines=True)` was not used: it turns a
-NaN token into an empty cell (a logged NaN would vanish) and took 9 s on a 1M-line, 76 MB file where pyarrow took
+marker so that it stays apart from a missing key), then line by line only to find the bad line.
+`pandas.read_json(lines=True)` was not used: it turns a NaN token into an empty cell (a logged NaN would vanish) and
+took 9 s on a 1M-line, 76 MB file where pyarrow took
 1.8 s and the json path 3.6 s (shared 2-core machine).
 """
 from __future__ import annotations

@@ -20,9 +20,9 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReadError
-from .jsonl import MAX_STEP
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
 from .base import check_lfs_pointer, read_log_bytes
+from .jsonl import MAX_STEP
 
 RUN_PARTS = ("metrics", "params", "tags")
 RUN_DIR_DEPTH = 8  # metric names with slashes nest folders below metrics/
