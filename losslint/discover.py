@@ -33,6 +33,7 @@ from .textsafe import clean_run, unicode_clean
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".tox", ".mypy_cache", ".pytest_cache"}
 # Pseudo file systems: walking them reads the whole machine (and blocks on some files); never entered.
 SYSTEM_DIRS = tuple(Path(p) for p in ("/proc", "/sys", "/dev"))
+_SYSTEM_NAMES = frozenset(p.name for p in SYSTEM_DIRS)
 _SPECIAL_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
                   (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
@@ -137,7 +138,7 @@ def _walk_files(root: Path, errors: list[ReadError], notes: list[str] | None = N
                                          "a folder outside the checked tree; not followed")
                     else:
                         links.append((path, below))
-                elif is_system_dir(path.resolve()):
+                elif entry.name in _SYSTEM_NAMES and is_system_dir(path.resolve()):  # only from `/`
                     if notes is not None:
                         notes.append(f"{unicode_clean(str(path))}: a system folder; not walked")
                 else:
