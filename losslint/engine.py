@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from itertools import repeat
 from typing import Any, Iterable, Sequence
@@ -241,11 +242,38 @@ def _check_group(group: discover.RunGroup, config: Config, annotate: bool) -> tu
     return [check_run(run, config, annotate) for run in runs], [_error_fields(e) for e in errors]
 
 
+def _check_alone(group: discover.RunGroup, config: Config, annotate: bool) -> tuple[list[Result], list[tuple]]:
+    """One group in a fresh process of its own: when it kills that process too, only this run is lost, named."""
+    try:
+        with ProcessPoolExecutor(max_workers=1) as solo:
+            return solo.submit(_check_group, group, config, annotate).result()
+    except BrokenProcessPool:
+        where = group.files[0] if len(group.files) == 1 else group.key
+        return [], [_error_fields(ReadError(where, f"reading this {group.format} run crashed its worker process "
+                                                   "(a parser fault on this file); skipped"))]
+
+
+def _check_in_pool(groups: list[discover.RunGroup], config: Config, annotate: bool, jobs: int) -> list[tuple]:
+    """Each group's outcome, in order, from `jobs` worker processes. A worker that dies (a C parser's segfault)
+    breaks the pool; the groups without an outcome yet are then checked again, each alone in a fresh process."""
+    outcomes: list[tuple] = []
+    try:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
+            for outcome in track(pool.map(_check_group, groups, repeat(config), repeat(annotate),
+                                          chunksize=max(1, len(groups) // (4 * jobs))), total=len(groups)):
+                outcomes.append(outcome)
+    except BrokenProcessPool:
+        outcomes.extend(_check_alone(group, config, annotate) for group in groups[len(outcomes):])
+    return outcomes
+
+
 def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: Config | str | os.PathLike | None = None,
-                jobs: int = 1, annotate: bool = True) -> tuple[list[Result], list[ReadError]]:
+                jobs: int = 1, annotate: bool = True, notes: list[str] | None = None
+                ) -> tuple[list[Result], list[ReadError]]:
     """Discover, read and check every run under `paths`; unreadable inputs come back as errors.
 
     `annotate=False` leaves out the change points and spike steps that only plots use (about a third of the time).
+    `notes`, when given, receives discovery's notes (links to folders outside the checked trees, not followed).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -253,11 +281,11 @@ def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     config = coerce(config, paths)
     found = discover.discover(paths)
     errors = list(found.errors)
+    if notes is not None:
+        notes.extend(found.notes)
     groups = found.groups
     if jobs > 1 and len(groups) > 1:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
-            outcomes = list(track(pool.map(_check_group, groups, repeat(config), repeat(annotate),
-                                           chunksize=max(1, len(groups) // (4 * jobs))), total=len(groups)))
+        outcomes = _check_in_pool(groups, config, annotate, jobs)
     else:
         outcomes = list(track((_check_group(group, config, annotate) for group in groups), total=len(groups)))
     results: list[Result] = []

@@ -219,12 +219,13 @@ def test_monitor_falls_back_to_a_validation_metric_with_a_direction():
     assert result.monitored_metric == "eval/accuracy" and result.best_step == 1000
 
 
-def test_public_check_api_accepts_none_config_or_path(tmp_path):
+def test_public_check_api_accepts_none_config_or_path(tmp_path, monkeypatch):
     import losslint
 
     run = sc.make_run("overfitting", 3, n_train=200)
     sc.write_jsonl(run, tmp_path / "run" / "metrics.jsonl")
     (tmp_path / "losslint.toml").write_text('ignore = ["O"]\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
     found_upward = losslint.check(tmp_path / "run")
     assert [f.code for f in found_upward[0].findings if f.code.startswith("O")] == []
     explicit = losslint.check(tmp_path / "run", config=load_config())
