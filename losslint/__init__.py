@@ -38,9 +38,9 @@ def load(path) -> Runs:
 
 
 def check(path, config=None, jobs: int = 1) -> Report:
-    """Check every run under `path` with `config` (None: the configuration found upward from `path`; or a
-    `losslint.toml`/`pyproject.toml` path, or a dict). Returns a `Report`: a list of `Result` with `.results` and
-    `.errors`; raises `FileNotFoundError` for a path that does not exist."""
+    """Check every run under `path` with `config` (None: the configuration found upward from the working
+    directory; or a `losslint.toml`/`pyproject.toml` path, or a dict). Returns a `Report`: a list of `Result` with
+    `.results` and `.errors`; raises `FileNotFoundError` for a path that does not exist."""
     from .engine import check_paths
 
     results, errors = check_paths(_existing(path), config, jobs=jobs)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 from itertools import repeat
 from typing import Any, Iterable, Sequence
@@ -23,7 +24,7 @@ from .checks import all_rules
 from .checks.view import RunView, SeriesView, metric_leaf
 from .config import Config, coerce
 from .errors import ReadError
-from .findings import EarlyStop, Finding, Result, severity_rank
+from .findings import EarlyStop, Finding, Result, group_findings, severity_rank
 from .progress import track
 from .schema import Run
 from .verdict import decide
@@ -225,6 +226,7 @@ def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
                 raise
             run.notes.append(f"rule {code} {rule.name} failed: {type(exc).__name__}: {exc}")
     findings.sort(key=lambda f: (-severity_rank(f.severity), f.code, f.metric or "", f.step if f.step is not None else -1))
+    findings = group_findings(findings)
     verdict = decide(findings, has_signal=view.has_loss)
     try:
         early = build_early_stop(view, config, overfitting=verdict == "overfitting",
@@ -234,6 +236,8 @@ def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
             raise
         run.notes.append(f"early stop not computed: {type(exc).__name__}: {exc}")
         early = None
+    if early is not None and early.trigger == "rise":
+        verdict = decide(findings, has_signal=view.has_loss, stop_trigger=early.trigger)
     return Result(run=run, verdict=verdict, findings=findings, early_stop=early,
                   annotations=_annotations(view, config, early, findings, curves=annotate))
 
@@ -277,12 +281,46 @@ def _plot_results(results: Sequence[Result], plot_dir: str, tag: str, smoothing:
         result.plot = str(path)
 
 
+def _check_alone(group: discover.RunGroup, config: Config, annotate: bool, plot: tuple | None = None
+                 ) -> tuple[list[Result], list[tuple]]:
+    """One group in a fresh process of its own: when it kills that process too, only this run is lost, named."""
+    try:
+        with ProcessPoolExecutor(max_workers=1) as solo:
+            return solo.submit(_check_group, group, config, annotate, plot).result()
+    except BrokenProcessPool:
+        where = group.files[0] if len(group.files) == 1 else group.key
+        return [], [_error_fields(ReadError(where, f"reading this {group.format} run crashed its worker process "
+                                                   "(a parser fault on this file); skipped"))]
+
+
+def _check_in_pool(groups: list[discover.RunGroup], config: Config, annotate: bool, jobs: int,
+                   plots: Sequence[tuple | None] | None = None) -> list[tuple]:
+    """Each group's outcome, in order, from `jobs` worker processes. A worker that dies (a C parser's segfault)
+    breaks the pool; the groups without an outcome yet are then checked again, each alone in a fresh process.
+    `plots`: per group, where its worker draws its PNGs (`_plot_results`), or None."""
+    plots = list(plots) if plots is not None else [None] * len(groups)
+    # plots make a group cost ~10x its check: then small chunks keep every worker busy to the end
+    chunk = 1 if any(plots) else max(1, len(groups) // (4 * jobs))
+    outcomes: list[tuple] = []
+    try:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
+            for outcome in track(pool.map(_check_group, groups, repeat(config), repeat(annotate), plots,
+                                          chunksize=chunk), total=len(groups)):
+                outcomes.append(outcome)
+    except BrokenProcessPool:
+        outcomes.extend(_check_alone(group, config, annotate, plot)
+                        for group, plot in zip(groups[len(outcomes):], plots[len(outcomes):]))
+    return outcomes
+
+
 def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: Config | str | os.PathLike | None = None,
-                jobs: int = 1, annotate: bool = True, plot_dir: str | os.PathLike | None = None,
-                smoothing: float | None = None) -> tuple[list[Result], list[ReadError]]:
+                jobs: int = 1, annotate: bool = True, notes: list[str] | None = None,
+                plot_dir: str | os.PathLike | None = None, smoothing: float | None = None
+                ) -> tuple[list[Result], list[ReadError]]:
     """Discover, read and check every run under `paths`; unreadable inputs come back as errors.
 
     `annotate=False` leaves out the change points and spike steps that only plots use (about a third of the time).
+    `notes`, when given, receives discovery's notes (links to folders outside the checked trees, not followed).
     `plot_dir`: also draw each run's PNG there, in the process that checked it (`Result.plot`; `write_report`
     moves them to their names), with curves smoothed at `smoothing` (a share of the run, see `report.png`).
     """
@@ -292,6 +330,8 @@ def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
     config = coerce(config, paths)
     found = discover.discover(paths)
     errors = list(found.errors)
+    if notes is not None:
+        notes.extend(found.notes)
     groups = found.groups
     plots: list[tuple | None] = [None] * len(groups)
     if plot_dir is not None:
@@ -300,11 +340,7 @@ def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         share = DEFAULT_SMOOTHING if smoothing is None else float(smoothing)
         plots = [(os.fspath(plot_dir), f"{os.getpid()}-{i}", share) for i in range(len(groups))]
     if jobs > 1 and len(groups) > 1:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
-            # plots make a group cost ~10x its check: small chunks keep both workers busy to the end
-            chunk = 1 if plot_dir is not None else max(1, len(groups) // (4 * jobs))
-            outcomes = list(track(pool.map(_check_group, groups, repeat(config), repeat(annotate), plots,
-                                           chunksize=chunk), total=len(groups)))
+        outcomes = _check_in_pool(groups, config, annotate, jobs, plots)
     else:
         outcomes = list(track((_check_group(group, config, annotate, plot) for group, plot in zip(groups, plots)),
                               total=len(groups)))

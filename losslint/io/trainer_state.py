@@ -35,7 +35,7 @@ import numpy as np
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
-from .jsonl import _short, is_whole_step, load_text, long_frame
+from .jsonl import _short, bad_step_message, is_whole_step, load_text, long_frame
 
 FORMAT = "trainer_state"
 FILE_NAME = "trainer_state.json"
@@ -206,7 +206,7 @@ def _steps(path: Path, entries: list[dict], columns: dict[str, tuple[list[int], 
     bad = ~nulls & (not_numbers | ~is_whole_step(values))
     if bad.any():
         i = idx[int(np.flatnonzero(bad)[0])]
-        raise ReadError(path, f"log_history[{i}]: step {_short(entries[i]['step'])} is not a whole number")
+        raise ReadError(path, f"log_history[{i}]: {bad_step_message('step', entries[i]['step'])}")
     steps[np.asarray(idx)[~nulls]] = values[~nulls]
     return steps
 
