@@ -22,7 +22,7 @@ Printed per corpus:
     `load_best_model_at_end` / `restore_best_weights` / Prechelt 1998 keep); compute saved = share of the run's
     steps after the stop step. A method that never stops, stops at the end (regret of the last value, 0 saved).
     Methods: losslint's recommended stop (default strategy), the baselines of
-    `losslint.analysis.early_stop.baseline_stops` and "end".
+    `losslint.early_stop.baseline_stops` and "end".
 """
 from __future__ import annotations
 
@@ -236,7 +236,7 @@ def best_window_lines(cases: Sequence[Case]) -> list[str]:
 def stop_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str, int], int]:
     """Regret and compute saved per method over the cases whose monitored metric is finite everywhere; and, for the
     cases where it turns non-finite, how many each method stopped before the first non-finite evaluation."""
-    from losslint.analysis.early_stop import BASELINES, metric_direction
+    from losslint.early_stop import BASELINES, metric_direction
 
     rows: dict[str, StopRow] = {m: StopRow(m) for m in ("losslint", *BASELINES, "end")}
     used, nonfinite_runs = 0, 0
@@ -363,11 +363,12 @@ def tolerance_sweep(cases: Sequence[Case]) -> list[tuple[float, dict[str, StopRo
     """losslint's stop re-run at every `converged_tolerance` in TOLERANCES (1% is the default): (tolerance, rows)."""
     from losslint import engine
     from losslint.config import Config
+    from losslint.early_stop import EarlyStopSettings
 
     runs = [c.result.run for c in cases if c.result is not None]
     sweep = []
     for tolerance in TOLERANCES:
-        results = engine.check_runs(runs, Config(early_stop={"strategy": "default", "converged_tolerance": tolerance}))
+        results = engine.check_runs(runs, Config(early_stop=EarlyStopSettings(converged_tolerance=tolerance)))
         by_name = {r.run.name: r for r in results}
         redone = [Case(c.name, c.label, c.family, by_name.get(c.result.run.name), c.truth)
                   for c in cases if c.result is not None]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .schema import Run
 
@@ -31,6 +31,12 @@ class Finding:
                 "step": self.step, "message": self.message}
 
 
+# What made a recommended stop due: "rise" (sustained rise after the best), "non-finite" (the metric broke for
+# good), "converged" (the rest of the run improved the metric by less than the tolerance), "findings" (the
+# verdict's findings stood in for the default strategy's own test), "callback" (a patience/Prechelt strategy's stop).
+Trigger = Literal["rise", "non-finite", "converged", "findings", "callback"]
+
+
 @dataclass
 class EarlyStop:
     """The recommended stop on the monitored metric."""
@@ -45,10 +51,7 @@ class EarlyStop:
     saved_fraction: float = 0.0
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. "hf_patience_3": {"stop_step": ...}
     reason: str | None = None  # why the strategy stopped (or did not), in words
-    # What made the stop due: "rise" (sustained rise after the best), "non-finite" (the metric broke for good),
-    # "converged" (the rest of the run improved the metric by less than the tolerance), "findings" (the verdict's
-    # findings stood in for the default's own test), "callback" (a patience/Prechelt strategy's stop); None: no stop.
-    trigger: str | None = None
+    trigger: Trigger | None = None  # what made the stop due (see `Trigger`); None: no stop
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -60,11 +63,13 @@ class EarlyStop:
         return _CAUSES.get(self.trigger or "", f"{self.strategy} strategy")
 
 
-_CAUSES = {"rise": "the metric rose after its best and stayed up",
-           "non-finite": "the metric turned NaN/inf for good",
-           "converged": "converged: the later steps improved the metric by less than the tolerance",
-           "findings": "the findings call for it (overfitting or divergence)",
-           "callback": "the configured callback would have stopped here"}
+_CAUSES: dict[str, str] = {
+    "rise": "the metric rose after its best and stayed up",
+    "non-finite": "the metric turned NaN/inf for good",
+    "converged": "converged: the later steps improved the metric by less than the tolerance",
+    "findings": "the findings call for it (overfitting or divergence)",
+    "callback": "the configured callback would have stopped here",
+}
 
 
 @dataclass
