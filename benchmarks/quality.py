@@ -236,7 +236,8 @@ def best_window_lines(cases: Sequence[Case]) -> list[str]:
 def stop_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str, int], int]:
     """Regret and compute saved per method over the cases whose monitored metric is finite everywhere; and, for the
     cases where it turns non-finite, how many each method stopped before the first non-finite evaluation."""
-    from losslint.early_stop import BASELINES, metric_direction
+    from losslint.early_stop import BASELINES
+    from losslint.metrics import direction_or_min
 
     rows: dict[str, StopRow] = {m: StopRow(m) for m in ("losslint", *BASELINES, "end")}
     used, nonfinite_runs = 0, 0
@@ -265,7 +266,7 @@ def stop_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str,
                     stopped_before_nan[method] += 1
             continue
         used += 1
-        direction = metric_direction(early.metric)
+        direction = direction_or_min(early.metric)  # as the engine judged it
         for method, step in stops.items():
             index = len(steps) - 1 if step is None else int(np.searchsorted(steps, step, side="right") - 1)
             index = min(max(index, 0), len(steps) - 1)

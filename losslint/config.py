@@ -43,6 +43,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .early_stop.settings import STRATEGIES, EarlyStopSettings
 from .errors import ConfigError
+from .metrics import EVAL_LOSS
 from .findings import SEVERITIES
 
 if sys.version_info >= (3, 11):
@@ -53,7 +54,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 PRESETS = ("default", "strict", "relaxed")
 TOP_KEYS = {"extends", "select", "ignore", "extend_select", "fail_on", "monitor", "early_stop", "rules",
             "per_run_ignores", "aliases"}
-DEFAULT_MONITOR = "eval/loss"
+DEFAULT_MONITOR = EVAL_LOSS
 # Keys of [early-stop]: the fields of EarlyStopSettings (the strategy, the patience, which is also the HF-callback
 # baseline reported next to it, and the parameters of the strategies).
 EARLY_STOP_KEYS = frozenset(EarlyStopSettings.keys())

@@ -5,7 +5,7 @@
   checked in a worker process (`concurrent.futures.ProcessPoolExecutor`). Results come back in discovery order, so
   the output and exit code do not depend on `jobs`.
 
-Each run is wrapped in one `checks.view.RunView`; every series' analysis is cached there, so no rule recomputes
+Each run is wrapped in one `losslint.view.RunView`; every series' analysis is cached there, so no rule recomputes
 another's work. The verdict comes from `verdict.decide` (the one precedence table).
 """
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Iterable, Sequence
 
 from . import discover
 from .checks import all_rules
-from .checks.view import RunView
+from .view import RunView
 from .config import Config, coerce
 from .early_stop import build_early_stop
 from .errors import ReadError
@@ -49,7 +49,7 @@ def _annotations(view: RunView, config: Config, early: EarlyStop | None, finding
                 raise
             view.run.notes.append(f"plot marks for {series.metric} not computed: {type(exc).__name__}: {exc}")
     if view.derived_perplexity is not None:
-        marks.setdefault("eval/perplexity", {})["derived_from"] = view.derived_perplexity.derived_from
+        marks.setdefault(view.derived_perplexity.metric, {})["derived_from"] = view.derived_perplexity.derived_from
     if early is not None:
         entry = marks.setdefault(early.metric, {})
         entry["best_step"] = early.best_step

@@ -10,8 +10,9 @@ import pytest
 
 from losslint.config import load_config
 from losslint.errors import ConfigError
+from losslint.metrics import direction_or_min, known_direction
 from losslint.early_stop import (BASELINES, STRATEGIES, DefaultStop, EarlyStopSettings, PatienceStop, PrecheltGL,
-                                 PrecheltPQ, PrecheltUP, baseline_stops, converged_position, metric_direction,
+                                 PrecheltPQ, PrecheltUP, baseline_stops, converged_position,
                                  patience_stop, prechelt_gl, prechelt_pq, prechelt_up, saved_fraction)
 
 from realworld_path import REALWORLD
@@ -193,7 +194,14 @@ def test_saved_fraction_is_share_of_steps_after_the_stop():
     ("eval/bbox/AP50", "max"), ("eval/squad/f1", "max"), ("hp_metric", "min"),
 ])
 def test_metric_direction(name, direction):
-    assert metric_direction(name) == direction
+    assert direction_or_min(name) == direction
+
+
+@pytest.mark.parametrize("name", ["eval/mcc", "eval/auroc", "eval/score", "eval/exact", "eval/ter"])
+def test_names_of_unknown_direction_are_judged_as_losses_when_monitored(name):
+    # one vocabulary (losslint.metrics): a name whose direction it does not know is no task metric, and a monitored
+    # one is judged as a loss, by the engine and the benchmark alike
+    assert known_direction(name) is None and direction_or_min(name) == "min"
 
 
 # ----------------------------------------------------------------------------------------------- default strategy

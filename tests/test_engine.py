@@ -5,9 +5,9 @@ import pytest
 import synthetic_curves as sc
 from checks_support import descent, make_run
 from losslint import analysis
-from losslint.checks.view import MAX_POINTS, SeriesView
+from losslint.view import MAX_POINTS, SeriesView
 from losslint.config import Config, load_config
-from losslint.checks.view import RunView
+from losslint.view import RunView
 from losslint.early_stop import EarlyStopSettings, build_early_stop
 from losslint.engine import check_paths, check_run, check_runs, exit_code
 from losslint.findings import Finding

@@ -19,7 +19,7 @@ Defaults:
 from __future__ import annotations
 
 from ._common import emit
-from .view import BOOKKEEPING
+from ..metrics import BOOKKEEPING
 
 CODE = "D002"
 NAME = "step-regression"

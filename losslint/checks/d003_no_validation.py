@@ -23,7 +23,7 @@ DEFAULTS: dict = {}
 def check(view, params):
     if view.train_loss is None:
         return
-    if view.eval_losses or [t for t in view.task_metrics if not hasattr(t, "derived_from")]:
+    if view.eval_losses or [t for t in view.task_metrics if t.derived_from is None]:
         return
     yield emit(__name__, params, None, None,
                f"only training metrics were logged ({view.train_loss.metric}); overfitting cannot be judged and no "

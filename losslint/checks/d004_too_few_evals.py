@@ -26,7 +26,7 @@ DEFAULTS = {"min_points": 5}
 def check(view, params):
     series = view.eval_loss
     if series is None:
-        candidates = [t for t in view.task_metrics if not hasattr(t, "derived_from")]
+        candidates = [t for t in view.task_metrics if t.derived_from is None]
         series = candidates[0] if candidates else None
     if series is None or series.n_total == 0 or series.n >= params["min_points"]:
         return

@@ -27,7 +27,7 @@ DEFAULTS = {"min_points": 5, "rtol": 1e-6}
 
 def check(view, params):
     candidates = [view.series(m) for m in view.loss_metrics]
-    candidates += [t for t in view.task_metrics if not hasattr(t, "derived_from")]
+    candidates += [t for t in view.task_metrics if t.derived_from is None]
     for series in candidates:
         if series is None or series.n < params["min_points"]:
             continue

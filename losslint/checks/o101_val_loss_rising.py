@@ -36,7 +36,7 @@ import numpy as np
 
 from .. import analysis
 from ._common import difference_sigma, emit, num, pct, train_change, train_rose, train_text
-from .view import odd_window
+from ..view import odd_window
 
 CODE = "O101"
 NAME = "val-loss-rising"

@@ -27,7 +27,7 @@ DEFAULTS = {"min_drop": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after"
 
 def check(view, params):
     for series in view.task_metrics:
-        if hasattr(series, "derived_from") or series.n < params["min_points"]:
+        if series.derived_from is not None or series.n < params["min_points"]:
             continue
         direction = series.direction
         steps, values = series.steps, series.values

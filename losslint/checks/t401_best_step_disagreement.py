@@ -33,7 +33,7 @@ def check(view, params):
         return
     loss_best_step = int(loss.steps[loss.best_index("min")])
     for metric in view.task_metrics:
-        if hasattr(metric, "derived_from") or metric.n < params["min_points"]:
+        if metric.derived_from is not None or metric.n < params["min_points"]:
             continue
         best_i = metric.best_index(metric.direction)
         metric_best_step, best = int(metric.steps[best_i]), float(metric.values[best_i])

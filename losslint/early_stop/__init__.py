@@ -13,12 +13,12 @@ from ..findings import Trigger
 from .policy import build_early_stop, hold_for_task_metrics, monitored_series
 from .settings import STRATEGIES, EarlyStopSettings
 from .strategies import (BASELINES, DefaultStop, PatienceStop, PrecheltGL, PrecheltPQ, PrecheltUP, StopDecision,
-                         StopStrategy, baseline_stops, best_until, converged_position, metric_direction,
+                         StopStrategy, baseline_stops, best_until, converged_position,
                          patience_stop, prechelt_gl, prechelt_pq, prechelt_up, saved_fraction)
 
 __all__ = [
     "BASELINES", "STRATEGIES", "DefaultStop", "EarlyStopSettings", "PatienceStop", "PrecheltGL", "PrecheltPQ",
     "PrecheltUP", "StopDecision", "StopStrategy", "Trigger", "baseline_stops", "best_until", "build_early_stop",
-    "converged_position", "hold_for_task_metrics", "metric_direction", "monitored_series", "patience_stop",
+    "converged_position", "hold_for_task_metrics", "monitored_series", "patience_stop",
     "prechelt_gl", "prechelt_pq", "prechelt_up", "saved_fraction",
 ]

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from ..checks.view import RunView, SeriesView, metric_leaf
+from ..metrics import direction_or_min, is_perplexity
+from ..view import RunView, SeriesView
 from ..findings import EarlyStop, Trigger
 from .settings import EarlyStopSettings
 from .strategies import StopDecision, baseline_stops, best_until, patience_stop, saved_fraction
@@ -22,7 +23,7 @@ def monitored_series(view: RunView, monitor: str) -> SeriesView | None:
     if view.eval_loss is not None and view.eval_loss.n >= 1:
         return view.eval_loss
     for metric in view.task_metrics:
-        if not hasattr(metric, "derived_from") and metric.n >= 1:
+        if metric.derived_from is None and metric.n >= 1:
             return metric
     return None
 
@@ -44,10 +45,10 @@ def hold_for_task_metrics(view: RunView, monitored: SeriesView, decision: StopDe
     stopper = settings.default_stop()
     latest, waited_for = int(steps[decision.stop_index]), []
     for metric in view.task_metrics:
-        if (hasattr(metric, "derived_from") or metric.metric == monitored.metric or metric.n < stopper.min_points
-                or metric_leaf(metric.metric) in ("perplexity", "ppl")):
+        if (metric.derived_from is not None or metric.metric == monitored.metric or metric.n < stopper.min_points
+                or is_perplexity(metric.metric)):
             continue
-        own = stopper.decide(metric.all_steps, metric.all_values, metric.direction or "min")
+        own = stopper.decide(metric.all_steps, metric.all_values, direction_or_min(metric.metric))
         if own.stop_index is None:
             return replace(decision, stop_index=None, trigger=None,
                            reason=f"{decision.reason}; but {metric.metric} was still improving at the end, so no stop")
@@ -84,7 +85,7 @@ def build_early_stop(view: RunView, settings: EarlyStopSettings | None = None, m
     if series is None:
         return None
     steps, values = series.steps, series.values
-    direction = series.direction or "min"
+    direction = direction_or_min(series.metric)
     is_default = settings.strategy == "default"
     patience = settings.patience
     train = view.train_loss

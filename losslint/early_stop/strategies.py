@@ -49,7 +49,6 @@ References
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, replace
 from typing import ClassVar, Literal, Protocol
 
@@ -78,27 +77,6 @@ class StopDecision:
     # "default" only, when no rise or break made a stop due: why the rise test did not fire (a convergence stop's
     # `reason` speaks of the convergence instead)
     no_rise: str = ""
-
-
-_MIN_WORDS = ("loss", "perplexity", "ppl", "wer", "cer", "error", "err", "mse", "mae", "rmse", "nll", "ter")
-_MAX_WORDS = ("accuracy", "acc", "f1", "rouge", "bleu", "auc", "auroc", "precision", "recall", "exprate", "map", "ap",
-              "iou", "miou", "dice", "r2", "score", "exact", "em", "meteor", "chrf", "top1", "top5", "mcc", "sacrebleu")
-
-
-def metric_direction(name: str) -> str:
-    """"min" for losses/errors (loss, perplexity, wer, cer, error, ...), "max" for scores (accuracy, f1, rouge,
-    bleu, auc, precision, recall, exprate, map, ap, ...). Judged on the last path part's words; unknown -> "min"
-    (the monitored metric is a loss unless the name says otherwise)."""
-    last = name.lower().rsplit("/", 1)[-1]
-    words = [w for w in re.split(r"[^a-z0-9]+", last) if w]
-    stems = [re.sub(r"\d+$", "", w) or w for w in words]
-    candidates = set(words) | set(stems)
-    if candidates & set(_MIN_WORDS) or any(w.startswith(("loss", "perplex", "error")) for w in words):
-        return "min"
-    if candidates & set(_MAX_WORDS) or any(w.startswith(("accura", "rouge", "bleu", "precis", "recall"))
-                                           for w in words):
-        return "max"
-    return "min"
 
 
 def _check_direction(direction: str) -> None:

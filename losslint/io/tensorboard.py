@@ -31,13 +31,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReadError
+from ..metrics import SPLIT_DIRS
+from ..metrics import split_of_directory as split_of
 from ..schema import Run, canonical_metric, frame_from_columns
 from .base import check_lfs_pointer, read_log_bytes
 from .tfrecord import RecordError, checksum_function, frame_records, verify_records
 
-# Sub-folders one Keras/TF2 run writes per split; their files belong to the parent run. TF2 custom training loops
-# conventionally log validation to `test/`, and early stopping must see it as the eval curve.
-SPLIT_DIRS = {"train": "train", "validation": "eval", "val": "eval", "eval": "eval", "test": "eval"}
 # HF Trainer writes hparams into a `<time.time()>/` sub-folder of its run folder.
 _TIMESTAMP_DIR = re.compile(r"^\d{9,}\.\d+$")
 # `SummaryWriter` names files `events.out.tfevents.<unix time>.<host>...`
@@ -439,11 +438,6 @@ def _parse_version(text: str) -> float:
         return float(text.split("brain.Event:")[-1])
     except ValueError:
         return -1.0  # as event_util.ParseFileVersion: unknown versions use the out-of-order rule
-
-
-def split_of(directory: str) -> str | None:
-    """The split a run's sub-folder stands for (`validation/` -> eval), None for the run folder itself."""
-    return SPLIT_DIRS.get(directory.lower())
 
 
 def _file_order(scalars: FileScalars) -> tuple[float, str]:
