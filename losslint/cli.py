@@ -135,11 +135,10 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
     """
     from . import config as config_module
     from .engine import check_paths, exit_code
-    from .errors import ConfigError
+    from .errors import ConfigError, reraise_if_debugging
+    from .io.base import ReadOptions
     from .report import ReportOptions, render
 
-    if verify:
-        os.environ["LOSSLINT_VERIFY_CRC"] = "1"
     jobs = jobs or os.cpu_count() or 1
     try:
         config = config_module.coerce(config_path, list(paths)).with_options(
@@ -148,14 +147,13 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     try:
-        results, errors = check_paths(list(paths), config=config, jobs=jobs,
-                                      annotate=report_dir is not None)
+        results, errors = check_paths(list(paths), config=config, jobs=jobs, annotate=report_dir is not None,
+                                      read_options=ReadOptions(verify=True if verify else None))
     except ConfigError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
-        if os.environ.get("LOSSLINT_DEBUG"):
-            raise
+        reraise_if_debugging()
         click.echo(f"error: internal error while checking: {type(exc).__name__}: {exc} "
                    f"(set LOSSLINT_DEBUG=1 for the traceback)", err=True)
         sys.exit(EXIT_ERROR)

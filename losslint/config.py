@@ -43,8 +43,8 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from .early_stop.settings import STRATEGIES, EarlyStopSettings
 from .errors import ConfigError
-from .metrics import EVAL_LOSS
 from .findings import SEVERITIES
+from .metrics import EVAL_LOSS
 
 if sys.version_info >= (3, 11):
     import tomllib

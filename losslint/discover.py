@@ -20,9 +20,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
-from .errors import ReadError
+from .errors import ReadError, reraise_if_debugging
 from .io import reader_for_format, readers
-from .io.base import Reader
+from .io.base import Reader, ReadOptions
 from .schema import Run
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".tox", ".mypy_cache", ".pytest_cache"}
@@ -247,18 +247,18 @@ def _merge_formats(claimed: Mapping[tuple[str, Path], list[Path]], names: Mappin
     return groups
 
 
-def read_group(group: RunGroup, aliases: Mapping[str, str] | None = None) -> tuple[list[Run], list[ReadError]]:
+def read_group(group: RunGroup, aliases: Mapping[str, str] | None = None, options: ReadOptions | None = None
+               ) -> tuple[list[Run], list[ReadError]]:
     """Read one group; any failure becomes a `ReadError` (never a traceback, unless LOSSLINT_DEBUG is set)."""
     if group.parts:
-        return _read_sessions(group, aliases)
+        return _read_sessions(group, aliases, options)
     reader = reader_for_format(group.format)
     try:
-        runs = reader.read([Path(p) for p in group.files], group.name, aliases)
+        runs = reader.read([Path(p) for p in group.files], group.name, aliases, options=options)
     except ReadError as exc:
         return [], [exc]
     except Exception as exc:  # noqa: BLE001 - a reader bug must not hide the other runs
-        if os.environ.get("LOSSLINT_DEBUG"):
-            raise
+        reraise_if_debugging()
         where = group.files[0] if len(group.files) == 1 else group.key
         return [], [ReadError(where, f"cannot read as {group.format}: {type(exc).__name__}: {exc}")]
     for run in runs:
@@ -267,20 +267,20 @@ def read_group(group: RunGroup, aliases: Mapping[str, str] | None = None) -> tup
     return runs, []
 
 
-def _read_sessions(group: RunGroup, aliases: Mapping[str, str] | None) -> tuple[list[Run], list[ReadError]]:
+def _read_sessions(group: RunGroup, aliases: Mapping[str, str] | None, options: ReadOptions | None
+                   ) -> tuple[list[Run], list[ReadError]]:
     """Each session of a resumed run read alone (an unreadable one is its own error), the readable ones joined."""
     runs: list[Run] = []
     errors: list[ReadError] = []
     for part in group.parts:
-        got, errs = read_group(part, aliases)
+        got, errs = read_group(part, aliases, options)
         runs.extend(got)
         errors.extend(errs)
     if len(runs) > 1:
         try:
             runs = reader_for_format(group.format).join_sessions(runs)
         except Exception as exc:  # noqa: BLE001 - a reader bug must not hide the other runs
-            if os.environ.get("LOSSLINT_DEBUG"):
-                raise
+            reraise_if_debugging()
             return [], errors + [ReadError(group.key, f"cannot join the sessions of this {group.format} run: "
                                                      f"{type(exc).__name__}: {exc}")]
     for run in runs:

@@ -16,15 +16,16 @@ from itertools import repeat
 from typing import Any, Iterable, Sequence
 
 from . import discover
-from .checks import all_rules
-from .view import RunView
+from .checks import all_rules, i302_loss_spikes, i303_divergence
 from .config import Config, coerce
 from .early_stop import build_early_stop
-from .errors import ReadError
+from .errors import ReadError, reraise_if_debugging
 from .findings import EarlyStop, Finding, Result, severity_rank
+from .io.base import ReadOptions
 from .progress import track
 from .schema import Run
 from .verdict import decide
+from .view import RunView
 
 
 # -- one run ----------------------------------------------------------------------------------------------
@@ -40,13 +41,12 @@ def _annotations(view: RunView, config: Config, early: EarlyStop | None, finding
         try:
             entry["change_points"] = [int(s) for s in series.change_points.steps]
             if series is view.train_loss:
-                spike = config.params_for("I302")
+                spike = config.params_for(i302_loss_spikes.CODE)
                 found = series.spikes(spike["z_threshold"], spike["window"], spike["min_rel_jump"],
                                       spike["min_range_fraction"])
                 entry["spikes"] = [int(s) for s in found.steps]
         except Exception as exc:  # noqa: BLE001 - plot marks are optional; a failure must not stop the check
-            if os.environ.get("LOSSLINT_DEBUG"):
-                raise
+            reraise_if_debugging()
             view.run.notes.append(f"plot marks for {series.metric} not computed: {type(exc).__name__}: {exc}")
     if view.derived_perplexity is not None:
         marks.setdefault(view.derived_perplexity.metric, {})["derived_from"] = view.derived_perplexity.derived_from
@@ -71,17 +71,15 @@ def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
         try:
             findings.extend(rule.check(view, config.params_for(code)))
         except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the other findings
-            if os.environ.get("LOSSLINT_DEBUG"):
-                raise
+            reraise_if_debugging()
             run.notes.append(f"rule {code} {rule.name} failed: {type(exc).__name__}: {exc}")
     findings.sort(key=lambda f: (-severity_rank(f.severity), f.code, f.metric or "", f.step if f.step is not None else -1))
     verdict = decide(findings, has_signal=view.has_loss)
     try:
         early = build_early_stop(view, config.early_stop, config.monitor, overfitting=verdict == "overfitting",
-                                 diverged=any(f.code == "I303" for f in findings))
+                                 diverged=any(f.code == i303_divergence.CODE for f in findings))
     except Exception as exc:  # noqa: BLE001
-        if os.environ.get("LOSSLINT_DEBUG"):
-            raise
+        reraise_if_debugging()
         run.notes.append(f"early stop not computed: {type(exc).__name__}: {exc}")
         early = None
     return Result(run=run, verdict=verdict, findings=findings, early_stop=early,
@@ -99,14 +97,18 @@ def _error_fields(error: ReadError) -> tuple:
     return (error.path, error.message, error.line, error.offset)
 
 
-def _check_group(group: discover.RunGroup, config: Config, annotate: bool) -> tuple[list[Result], list[tuple]]:
-    runs, errors = discover.read_group(group, config.aliases)
+def _check_group(group: discover.RunGroup, config: Config, annotate: bool, read_options: ReadOptions
+                 ) -> tuple[list[Result], list[tuple]]:
+    runs, errors = discover.read_group(group, config.aliases, read_options)
     return [check_run(run, config, annotate) for run in runs], [_error_fields(e) for e in errors]
 
 
 def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: Config | str | os.PathLike | None = None,
-                jobs: int = 1, annotate: bool = True) -> tuple[list[Result], list[ReadError]]:
+                jobs: int = 1, annotate: bool = True, read_options: ReadOptions | None = None
+                ) -> tuple[list[Result], list[ReadError]]:
     """Discover, read and check every run under `paths`; unreadable inputs come back as errors.
+
+    `read_options` go to the readers (`ReadOptions(verify=True)`: check TensorBoard record checksums).
 
     `annotate=False` leaves out the change points and spike steps that only plots use (about a third of the time).
     """
@@ -114,15 +116,16 @@ def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
         paths = [paths]
     paths = list(paths)
     config = coerce(config, paths)
+    read_options = read_options if read_options is not None else ReadOptions()
     found = discover.discover(paths)
     errors = list(found.errors)
     groups = found.groups
     if jobs > 1 and len(groups) > 1:
         with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
-            outcomes = list(track(pool.map(_check_group, groups, repeat(config), repeat(annotate),
+            outcomes = list(track(pool.map(_check_group, groups, repeat(config), repeat(annotate), repeat(read_options),
                                            chunksize=max(1, len(groups) // (4 * jobs))), total=len(groups)))
     else:
-        outcomes = list(track((_check_group(group, config, annotate) for group in groups), total=len(groups)))
+        outcomes = list(track((_check_group(group, config, annotate, read_options) for group in groups), total=len(groups)))
     results: list[Result] = []
     for group_results, group_errors in outcomes:
         results.extend(group_results)

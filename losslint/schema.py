@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
-from .metrics import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, SPLIT_WORDS, TRAIN_LOSS
+from .metrics import EVAL_LOSS, SPLIT_WORDS, TRAIN_LOSS
 
 COLUMNS = ("metric", "step", "value", "wall_time", "epoch", "tag")
 

@@ -18,8 +18,19 @@ from typing import Any, Iterable
 import numpy as np
 
 from . import analysis
-from .metrics import (EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS, Direction, is_bookkeeping, is_loss,
-                      is_perplexity, known_direction, metric_leaf, split_of)
+from .metrics import (
+    EVAL_LOSS,
+    GRAD_NORM,
+    LEARNING_RATE,
+    TRAIN_LOSS,
+    Direction,
+    is_bookkeeping,
+    is_loss,
+    is_perplexity,
+    known_direction,
+    metric_leaf,
+    split_of,
+)
 from .schema import Run
 
 MAX_POINTS = 2000

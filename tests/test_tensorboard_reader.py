@@ -261,6 +261,21 @@ def test_flipped_byte_is_a_checksum_error_at_its_record(restart_run, tmp_path, m
     assert caught.value.path == str(target)
 
 
+def test_verify_travels_as_a_read_option_not_through_the_environment(restart_run, tmp_path, monkeypatch):
+    from losslint.engine import check_paths
+    from losslint.io.base import ReadOptions
+
+    first, _ = fx.event_files(restart_run)
+    record = fx.record_offsets(first)[50]
+    fx.copy_with_flipped_byte(first, tmp_path / "run" / first.name, record + 20)
+    monkeypatch.setenv(tfrecord.VERIFY_ENV, "0")  # the explicit option wins over the environment
+    _, errors = check_paths(tmp_path, read_options=ReadOptions(verify=True), jobs=2)
+    assert len(errors) == 1 and "checksum" in errors[0].message
+    _, errors = check_paths(tmp_path)
+    assert errors == []
+    assert os.environ[tfrecord.VERIFY_ENV] == "0"
+
+
 def test_flipped_length_byte_is_reported_even_without_checking(restart_run, tmp_path, monkeypatch):
     first, _ = fx.event_files(restart_run)
     record = fx.record_offsets(first)[10]

@@ -18,8 +18,8 @@ Defaults:
 """
 from __future__ import annotations
 
-from ._common import emit
 from ..metrics import BOOKKEEPING
+from ._common import emit
 
 CODE = "D002"
 NAME = "step-regression"

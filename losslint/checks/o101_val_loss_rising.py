@@ -35,8 +35,8 @@ import math
 import numpy as np
 
 from .. import analysis
-from ._common import difference_sigma, emit, num, pct, train_change, train_rose, train_text
 from ..view import odd_window
+from ._common import difference_sigma, emit, num, pct, train_change, train_rose, train_text
 
 CODE = "O101"
 NAME = "val-loss-rising"

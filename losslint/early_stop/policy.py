@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
+from ..findings import EarlyStop, Trigger
 from ..metrics import direction_or_min, is_perplexity
 from ..view import RunView, SeriesView
-from ..findings import EarlyStop, Trigger
 from .settings import EarlyStopSettings
 from .strategies import StopDecision, baseline_stops, best_until, patience_stop, saved_fraction
 

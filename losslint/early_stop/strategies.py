@@ -54,11 +54,10 @@ from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 
-from ..findings import Trigger
-
 from ..analysis.noise import noise_sigma
 from ..analysis.smoothing import rolling_median, trailing_median
 from ..analysis.trend import mann_kendall
+from ..findings import Trigger
 
 
 @dataclass(frozen=True)

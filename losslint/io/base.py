@@ -10,10 +10,20 @@ A reader knows nothing of rules. It answers three questions:
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Protocol, Sequence
 
 from ..schema import Run
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read, passed explicitly from the command line down to the readers (picklable, for worker processes)."""
+
+    # Check TensorBoard record checksums: True always, False never, None when a C CRC-32C is installed (or as
+    # `LOSSLINT_VERIFY_CRC` says; see io/tfrecord.py).
+    verify: bool | None = None
 
 
 class Reader(Protocol):
@@ -26,7 +36,8 @@ class Reader(Protocol):
 
     def run_key(self, path: Path) -> Path: ...
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]: ...
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]: ...
 
 
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"

@@ -28,6 +28,7 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
+from .base import ReadOptions
 from .jsonl import _short, as_python, cap_notes, is_whole_step, load_bytes, long_frame, merge_or_split
 
 FORMAT = "csv"
@@ -89,7 +90,8 @@ class CsvLogReader:
     def run_key(self, path: Path) -> Path:
         return path.parent
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]:
         per_file = [read_file(Path(p), name, aliases) for p in sorted(paths)]
         if len(per_file) == 1:
             return per_file[0]

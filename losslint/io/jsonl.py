@@ -34,7 +34,7 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
-from .base import read_log_bytes
+from .base import ReadOptions, read_log_bytes
 
 FORMAT = "jsonl"
 SUFFIXES = (".jsonl", ".ndjson")
@@ -115,7 +115,8 @@ class JsonLinesReader:
     def run_key(self, path: Path) -> Path:
         return path.parent
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]:
         runs = [read_file(Path(p), name, aliases) for p in sorted(paths)]
         return merge_or_split(runs, name)
 

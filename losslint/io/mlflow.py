@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
-from .base import check_lfs_pointer, read_log_bytes
+from .base import ReadOptions, check_lfs_pointer, read_log_bytes
 
 RUN_PARTS = ("metrics", "params", "tags")
 RUN_DIR_DEPTH = 8  # metric names with slashes nest folders below metrics/
@@ -195,7 +195,8 @@ class MlflowReader:
         found = _run_dir_and_part(Path(path))
         return found[0] if found else Path(path).parent
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]:
         notes: list[str] = []
         metric_files: list[tuple[Path, str]] = []
         params: dict[str, Any] = {}

@@ -34,7 +34,7 @@ from ..errors import ReadError
 from ..metrics import SPLIT_DIRS
 from ..metrics import split_of_directory as split_of
 from ..schema import Run, canonical_metric, frame_from_columns
-from .base import check_lfs_pointer, read_log_bytes
+from .base import ReadOptions, check_lfs_pointer, read_log_bytes
 from .tfrecord import RecordError, checksum_function, frame_records, verify_records
 
 # HF Trainer writes hparams into a `<time.time()>/` sub-folder of its run folder.
@@ -577,7 +577,8 @@ class TensorBoardReader:
             return parent.parent
         return parent
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]:
         paths = sorted(Path(p) for p in paths)
         if not paths:
             raise ReadError(name, "no event files")
@@ -586,7 +587,8 @@ class TensorBoardReader:
         notes: list[str] = []
         metadata: dict[str, Any] = {"file_versions": {}, "step_regressions": []}
         hparams: dict[str, Any] = {}
-        parsed = sorted((parse_event_file(path) for path in paths), key=_file_order)
+        verify = options.verify if options is not None else None
+        parsed = sorted((parse_event_file(path, verify=verify) for path in paths), key=_file_order)
         paths = [scalars.path for scalars in parsed]
         for scalars in parsed:
             path = scalars.path

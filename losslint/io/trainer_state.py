@@ -34,6 +34,7 @@ import numpy as np
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
+from .base import ReadOptions
 from .jsonl import _short, is_whole_step, load_text, long_frame
 
 FORMAT = "trainer_state"
@@ -92,7 +93,8 @@ class TrainerStateReader:
         parent = path.parent
         return parent.parent if _CHECKPOINT_DIR.match(parent.name) else parent
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]:
         chosen, others = newest_copy([Path(p) for p in paths])
         state = load_state(chosen)
         run = state_to_run(state, chosen, name, aliases)

@@ -14,6 +14,7 @@ from typing import Sequence
 
 from ..errors import ReadError
 from ..findings import Result
+from . import ReportOptions
 
 REPORT_NAME = "report.md"
 # report.md fitted to a GitHub PR comment, the file a workflow posts (docs/ci.md)
@@ -58,7 +59,7 @@ def _plot(task: tuple[Result, Path]) -> str:
     return path.name
 
 
-def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir, options, *, jobs: int = 1) -> Path:
+def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir, options: ReportOptions, *, jobs: int = 1) -> Path:
     """Write the report directory and return the path of report.md.
 
     `jobs` > 1 draws the run plots in that many processes (~0.3-0.5 s a plot, so a 1000-run tree is minutes of
@@ -94,7 +95,7 @@ def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir
     return report
 
 
-def comment_document(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+def comment_document(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:
     """comment.md: report.md cut to fit a GitHub PR comment. No images: their links are relative to the report
     directory, which a comment cannot reach, so one line says where the plots are instead."""
     from . import markdown

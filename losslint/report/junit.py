@@ -10,6 +10,7 @@ from typing import Sequence
 
 from ..errors import ReadError
 from ..findings import Result, severity_rank
+from . import ReportOptions
 from .text import finding_line
 
 SUITE_NAME = "losslint"
@@ -52,7 +53,7 @@ def error_case(error: ReadError) -> ET.Element:
     return case
 
 
-def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+def render(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:
     suite = ET.Element("testsuite", {"name": SUITE_NAME})
     failures = 0
     for result in results:

@@ -19,7 +19,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from matplotlib.transforms import blended_transform_factory
 
 from ..findings import SEVERITIES, Result, severity_rank
-from ..schema import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS
+from ..metrics import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS
 
 try:  # smoothing lives in analysis; a report must still draw (raw curves only) if it is missing
     from ..analysis.smoothing import ema as _ema

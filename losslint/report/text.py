@@ -6,6 +6,7 @@ from typing import Sequence
 
 from ..errors import ReadError
 from ..findings import Result, severity_rank
+from . import ReportOptions
 
 
 def finding_line(result: Result, finding) -> str:
@@ -13,7 +14,7 @@ def finding_line(result: Result, finding) -> str:
     return f"{result.run.name}: {finding.code} {finding.name}: {finding.message}{where}"
 
 
-def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+def render(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:
     lines = []
     for result in results:
         for finding in result.findings:
