@@ -32,13 +32,13 @@ import os
 import sys
 import tempfile
 import time
-import tomllib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+import tomllib
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -155,9 +155,8 @@ class Case:
 
 
 def synthetic_cases(n_per_kind: int, seed0: int, via_files: bool, jobs: int, config: Any = None) -> list[Case]:
-    from synthetic_curves import corpus, to_run, write_jsonl
-
     from losslint import engine
+    from synthetic_curves import corpus, to_run, write_jsonl
 
     runs = corpus(n_per_kind, seed0)
     if via_files:

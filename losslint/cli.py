@@ -118,7 +118,8 @@ def _codes(values: tuple[str, ...]) -> list[str]:
 @click.option("--format", "fmt", type=click.Choice(available_formats()), default="text", show_default=True)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes, one run group each [default: the number of CPU cores].")
-@click.option("--verify", is_flag=True, help="Verify TensorBoard record checksums (slower; corrupt records are errors).")
+@click.option("--verify", is_flag=True,
+              help="Verify TensorBoard record checksums (slower; corrupt records are errors).")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Also write the Markdown + PNG report to this directory.")
 @click.option("--markdown-limit", type=click.Choice(MARKDOWN_LIMITS), default="summary", show_default=True,

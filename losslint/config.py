@@ -115,7 +115,7 @@ class Config:
         return params
 
     def with_options(self, select: Sequence[str] | None = None, ignore: Sequence[str] | None = None,
-                     extend_select: Sequence[str] | None = None, fail_on: str | None = None) -> "Config":
+                     extend_select: Sequence[str] | None = None, fail_on: str | None = None) -> Config:
         """This configuration with command-line overrides: --select replaces, --ignore/--extend-select add."""
         changes: dict[str, Any] = {}
         if select:
@@ -242,7 +242,8 @@ def _normalised(table: Mapping[str, Any], where: Path) -> dict[str, Any]:
     for key, value in table.items():
         norm = _norm_key(key)
         if norm not in TOP_KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(k.replace('_', '-') for k in TOP_KEYS))})")
+            known = ", ".join(sorted(k.replace("_", "-") for k in TOP_KEYS))
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {known})")
         if norm in ("rules", "per_run_ignores", "aliases", "early_stop") and not isinstance(value, dict):
             raise ConfigError(f"{where}: {key!r} must be a table")
         if norm == "rules":
@@ -386,7 +387,7 @@ def config_for(paths: Sequence[str | os.PathLike]) -> Config:
     return load_config(found)
 
 
-def coerce(config: "Config | str | os.PathLike | None", paths: Sequence[str | os.PathLike] = ()) -> Config:
+def coerce(config: Config | str | os.PathLike | None, paths: Sequence[str | os.PathLike] = ()) -> Config:
     """A Config from what the Python API accepts: None (search upward), a Config, or a file path."""
     if config is None:
         return config_for(paths)

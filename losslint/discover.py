@@ -18,7 +18,7 @@ import os
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 from .errors import ReadError, reraise_if_debugging
 from .io import reader_for_format, readers
@@ -206,7 +206,7 @@ def _join_sessions(groups: list[RunGroup], by_format: Mapping[str, Reader]) -> l
         if len(members) == 1:
             joined.append(members[0][1])
             continue
-        parts = [group for _, group in sorted(members, key=lambda member: member[0])]
+        parts = [group for _, group in sorted(members, key=lambda member: cast(Any, member[0]))]
         also: dict[str, list[str]] = {}
         for part in parts:
             for fmt, files in part.also.items():

@@ -73,7 +73,8 @@ def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
         except Exception as exc:  # noqa: BLE001 - one rule's bug must not hide the other findings
             reraise_if_debugging()
             run.notes.append(f"rule {code} {rule.name} failed: {type(exc).__name__}: {exc}")
-    findings.sort(key=lambda f: (-severity_rank(f.severity), f.code, f.metric or "", f.step if f.step is not None else -1))
+    findings.sort(key=lambda f: (-severity_rank(f.severity), f.code, f.metric or "",
+                                 f.step if f.step is not None else -1))
     verdict = decide(findings, has_signal=view.has_loss)
     try:
         early = build_early_stop(view, config.early_stop, config.monitor, overfitting=verdict == "overfitting",
@@ -103,9 +104,9 @@ def _check_group(group: discover.RunGroup, config: Config, annotate: bool, read_
     return [check_run(run, config, annotate) for run in runs], [_error_fields(e) for e in errors]
 
 
-def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: Config | str | os.PathLike | None = None,
-                jobs: int = 1, annotate: bool = True, read_options: ReadOptions | None = None
-                ) -> tuple[list[Result], list[ReadError]]:
+def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike],
+                config: Config | str | os.PathLike | None = None, jobs: int = 1, annotate: bool = True,
+                read_options: ReadOptions | None = None) -> tuple[list[Result], list[ReadError]]:
     """Discover, read and check every run under `paths`; unreadable inputs come back as errors.
 
     `read_options` go to the readers (`ReadOptions(verify=True)`: check TensorBoard record checksums).
@@ -125,11 +126,13 @@ def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike], config: 
             outcomes = list(track(pool.map(_check_group, groups, repeat(config), repeat(annotate), repeat(read_options),
                                            chunksize=max(1, len(groups) // (4 * jobs))), total=len(groups)))
     else:
-        outcomes = list(track((_check_group(group, config, annotate, read_options) for group in groups), total=len(groups)))
+        outcomes = list(track((_check_group(group, config, annotate, read_options) for group in groups),
+                              total=len(groups)))
     results: list[Result] = []
     for group_results, group_errors in outcomes:
         results.extend(group_results)
-        errors.extend(ReadError(path, message, line=line, offset=offset) for path, message, line, offset in group_errors)
+        errors.extend(ReadError(path, message, line=line, offset=offset)
+                      for path, message, line, offset in group_errors)
     return results, errors
 
 

@@ -38,7 +38,8 @@ class ReadError(Exception):
         return f"{self.location}: {self.message}"
 
     def as_dict(self) -> dict:
-        where = f"line {self.line}: " if self.line is not None else f"offset {self.offset}: " if self.offset is not None else ""
+        where = (f"line {self.line}: " if self.line is not None
+                 else f"offset {self.offset}: " if self.offset is not None else "")
         return {"path": self.path, "message": where + self.message}
 
 

@@ -13,9 +13,6 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity)
 
 
-VERDICTS = ("good-fit", "overfitting", "underfitting", "unstable", "diverged", "no-signal")
-
-
 @dataclass(frozen=True)
 class Finding:
     code: str

@@ -50,7 +50,8 @@ BARE_TRAIN_METRICS = {"loss", "accuracy", "perplexity", "learning_rate", "grad_n
 # but they are measured on held-out data.
 EVAL_RESULT_PREFIXES = ("bbox/", "segm/", "keypoints/")
 
-# Whole-tag aliases, checked first (lower-cased, spaces as written). Users extend this through `[tool.losslint.aliases]`.
+# Whole-tag aliases, checked first (lower-cased, spaces as written). Users extend this through
+# `[tool.losslint.aliases]`.
 DEFAULT_ALIASES: dict[str, str] = {
     "val_loss": EVAL_LOSS,
     "eval_loss": EVAL_LOSS,

@@ -157,10 +157,6 @@ class SeriesView:
         k = max(min_points, int(math.ceil(len(values) * fraction)))
         return float(np.median(values[-k:]))
 
-    @cached_property
-    def smoothed_argmin(self) -> int:
-        return int(np.nanargmin(self.smoothed))
-
     def best_index(self, direction: str | None = None) -> int:
         """Index (into the finite arrays) of the best raw value."""
         direction = direction or self.direction or "min"
@@ -170,12 +166,6 @@ class SeriesView:
         """The smoothed level interpolated at `step` (held flat outside the series)."""
         steps, _ = self.bucketed
         return float(np.interp(step, steps, self.smoothed))
-
-    def window(self, start_step: float, end_step: float) -> np.ndarray:
-        """Finite values with start_step <= step <= end_step."""
-        lo, hi = np.searchsorted(self.steps, [start_step, end_step], side="left")
-        hi = np.searchsorted(self.steps, end_step, side="right")
-        return self.values[lo:hi]
 
     # -- trends and spikes (cached per parameter set) -----------------------------------------------------
     @cached_property
@@ -357,4 +347,4 @@ class RunView:
     @property
     def has_loss(self) -> bool:
         """A loss series long enough to judge: at least `MIN_SIGNAL_POINTS` finite points."""
-        return any(self.series(m).n >= MIN_SIGNAL_POINTS for m in self.loss_metrics)
+        return any((s := self.series(m)) is not None and s.n >= MIN_SIGNAL_POINTS for m in self.loss_metrics)

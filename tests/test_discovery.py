@@ -9,9 +9,9 @@ import pytest
 
 from losslint.discover import discover, load
 from losslint.io import readers
+from realworld_path import REALWORLD
 
 HF = Path(__file__).parent / "data" / "hf"
-from realworld_path import REALWORLD
 
 JSONL_RUN = '{"step": 1, "loss": 2.0, "val_loss": 2.5}\n{"step": 2, "loss": 1.0, "val_loss": 2.0}\n'
 CSV_RUN = "step,loss,val_loss\n1,2.0,2.5\n2,1.0,2.0\n"

@@ -9,14 +9,26 @@ import numpy as np
 import pytest
 
 from losslint.config import load_config
+from losslint.early_stop import (
+    BASELINES,
+    STRATEGIES,
+    DefaultStop,
+    EarlyStopSettings,
+    PatienceStop,
+    PrecheltGL,
+    PrecheltPQ,
+    PrecheltUP,
+    baseline_stops,
+    converged_position,
+    patience_stop,
+    prechelt_gl,
+    prechelt_pq,
+    prechelt_up,
+    saved_fraction,
+)
 from losslint.errors import ConfigError
 from losslint.metrics import direction_or_min, known_direction
-from losslint.early_stop import (BASELINES, STRATEGIES, DefaultStop, EarlyStopSettings, PatienceStop, PrecheltGL,
-                                 PrecheltPQ, PrecheltUP, baseline_stops, converged_position,
-                                 patience_stop, prechelt_gl, prechelt_pq, prechelt_up, saved_fraction)
-
 from realworld_path import REALWORLD
-
 
 # ----------------------------------------------------------------------------------------------- HF patience
 
@@ -230,7 +242,7 @@ def good_fit_curves(count):
 
 
 def test_default_never_sees_a_rise_on_good_fits_still_improving_or_flat_within_noise():
-    for seed, n, clean, sigma, values in good_fit_curves(150):
+    for seed, n, _clean, _sigma, values in good_fit_curves(150):
         assert DefaultStop(**NO_CONVERGENCE_STOP).decide(np.arange(n) * 50, values).stop_index is None, (seed, n)
         assert DefaultStop().decide(np.arange(n) * 50, values).trigger in (None, "converged"), (seed, n)
 

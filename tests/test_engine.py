@@ -5,13 +5,12 @@ import pytest
 import synthetic_curves as sc
 from checks_support import descent, make_run
 from losslint import analysis
-from losslint.view import MAX_POINTS, SeriesView
 from losslint.config import Config, load_config
-from losslint.view import RunView
 from losslint.early_stop import EarlyStopSettings, build_early_stop
 from losslint.engine import check_paths, check_run, check_runs, exit_code
 from losslint.findings import Finding
 from losslint.verdict import decide, precedence_text
+from losslint.view import MAX_POINTS, RunView, SeriesView
 
 
 def finding(code, severity="warning"):
@@ -227,12 +226,16 @@ ODD_RUNS = {
     "all nan": {"train/loss": (np.arange(30), np.full(30, np.nan)), "eval/loss": (np.arange(3), [np.nan] * 3)},
     "all inf": {"train/loss": (np.arange(30), np.full(30, np.inf))},
     "constant": {"train/loss": (np.arange(300), np.ones(300)), "eval/loss": (np.arange(0, 300, 10), np.ones(30)),
-                 "train/learning_rate": (np.arange(300), np.ones(300)), "train/grad_norm": (np.arange(300), np.ones(300))},
+                 "train/learning_rate": (np.arange(300), np.ones(300)),
+                 "train/grad_norm": (np.arange(300), np.ones(300))},
     "zeros": {"train/loss": (np.arange(300), np.zeros(300)), "eval/accuracy": (np.arange(0, 300, 10), np.zeros(30))},
-    "negative loss": {"train/loss": (np.arange(300), -descent(300)), "eval/loss": (np.arange(0, 300, 10), -descent(30))},
-    "huge values": {"train/loss": (np.arange(300), descent(300) * 1e300), "eval/loss": (np.arange(0, 300, 10), descent(30) * 1e300)},
+    "negative loss": {"train/loss": (np.arange(300), -descent(300)),
+                      "eval/loss": (np.arange(0, 300, 10), -descent(30))},
+    "huge values": {"train/loss": (np.arange(300), descent(300) * 1e300),
+                    "eval/loss": (np.arange(0, 300, 10), descent(30) * 1e300)},
     "same step": {"train/loss": (np.zeros(50, dtype=int), descent(50))},
-    "huge steps": {"train/loss": (np.arange(300) * 10**15, descent(300)), "train/learning_rate": (np.arange(300) * 10**15, np.linspace(0, 1, 300))},
+    "huge steps": {"train/loss": (np.arange(300) * 10**15, descent(300)),
+                   "train/learning_rate": (np.arange(300) * 10**15, np.linspace(0, 1, 300))},
     "unsorted with nan": {"train/loss": (np.arange(100)[::-1], np.where(np.arange(100) % 7 == 0, np.nan, descent(100))),
                           "eval/wer": (np.arange(0, 100, 10), np.linspace(0.5, 0.2, 10))},
 }

@@ -12,15 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import tb_fixtures as fx
 from losslint import discover
 from losslint.errors import ReadError
-from losslint.io import tfrecord
 from losslint.io import tensorboard as tb_module
+from losslint.io import tfrecord
 from losslint.io.tensorboard import READER, parse_event_file
-
-import tb_fixtures as fx
-
-from realworld_path import REALWORLD as _CORPUS, digests
+from realworld_path import REALWORLD as _CORPUS
+from realworld_path import digests
 
 REALWORLD = _CORPUS / "tensorboard"
 LFS_RUN = "edge-git-lfs-pointer-flax-swe-gpt"
@@ -557,7 +556,7 @@ def test_realworld_refusals(realworld_load):
     runs, errors = realworld_load
     by_run = {}
     for error in errors:
-        for run_dir, reason in REFUSED.items():
+        for run_dir in REFUSED:
             if f"/{run_dir}/" in error.path + "/":
                 by_run[run_dir] = error.message
     assert set(by_run) == set(REFUSED)
@@ -619,7 +618,7 @@ def test_realworld_show_json_through_the_cli(realworld_load):
     shown = {entry["run"]: entry for entry in json.loads(result.stdout)}
     for name, expected in EXPECTED_POINTS.items():
         assert {m: shown[name]["metrics"][m]["points"] for m in expected} == expected
-    for run_dir, reason in REFUSED.items():
+    for reason in REFUSED.values():
         assert reason in result.stderr
 
 

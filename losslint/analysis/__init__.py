@@ -1,4 +1,6 @@
-"""Pure numeric analysis of one series: smoothing, noise, trends, change points, spikes (early stop: `losslint.early_stop`)."""
+"""Pure numeric analysis of one series: smoothing, noise, trends, change points, spikes.
+
+Early stop, which builds on these, is `losslint.early_stop`."""
 from .changepoints import ChangePointDetector, ChangePoints, Segment
 from .noise import noise_sigma, roughness
 from .smoothing import bucket_mean, ema, rolling_median, trailing_median

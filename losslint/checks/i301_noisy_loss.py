@@ -17,6 +17,10 @@ Defaults:
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, pct
 
 CODE = "I301"
@@ -26,7 +30,7 @@ DEFAULT_SEVERITY = "warning"
 DEFAULTS = {"threshold": 0.3, "min_points": 50}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     train = view.train_loss
     if train is None or train.n < params["min_points"]:
         return

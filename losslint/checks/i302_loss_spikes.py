@@ -22,14 +22,18 @@ Defaults:
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num
 
 CODE = "I302"
 NAME = "loss-spikes"
 CATEGORY = "instability"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"window": 10, "z_threshold": 6.0, "min_rel_jump": 0.5, "min_range_fraction": 0.01, "min_points": 20, "severe_count": 5,
-            "severe_severity": "error"}
+DEFAULTS = {"window": 10, "z_threshold": 6.0, "min_rel_jump": 0.5, "min_range_fraction": 0.01, "min_points": 20,
+            "severe_count": 5, "severe_severity": "error"}
 
 
 def describe_spikes(series, found, what: str) -> str:
@@ -39,7 +43,7 @@ def describe_spikes(series, found, what: str) -> str:
             f"{int(found.steps[k])} ({num(ratio)}x the local level {num(found.baseline[k])})")
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     series = view.train_loss if view.train_loss is not None and view.train_loss.n >= params["min_points"] \
         else view.eval_loss
     if series is None or series.n < params["min_points"]:

@@ -22,11 +22,14 @@ Defaults:
   2% (its point estimate is not enough: on the synthetic plateaus, whose true fall over the last quarter is
   0.4-0.9%, noise put it at 2.5-3.0% in 6 of 100 runs).
 - `min_points = 10`.
-"""
+"""  # noqa: E501 - printed as written by `losslint rules`
 from __future__ import annotations
 
 import math
+from typing import Any, Iterator, Mapping
 
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num
 
 CODE = "U201"
@@ -59,7 +62,7 @@ def _plateau(series, params) -> tuple[float, float] | None:
     return start, end
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     series_list = [s for s in (view.train_loss, view.eval_loss) if s is not None and s.n >= params["min_points"]]
     if not series_list:
         return

@@ -27,22 +27,25 @@ Defaults:
   (Mann-Kendall p < 0.05) and a run stopped there is the typical "train longer" case.
 - `new_low_tol = 0.02`: ending within 2% of the lowest smoothed level counts as a new low.
 - `converged_fraction = 0.05`: a loss down to 5% of its start (a 95% fall) is not called unfinished.
-"""
+"""  # noqa: E501 - printed as written by `losslint rules`
 from __future__ import annotations
 
 import math
+from typing import Any, Iterator, Mapping
 
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num, pct
 
 CODE = "U202"
 NAME = "not-converged"
 CATEGORY = "underfitting"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"tail_fraction": 0.2, "min_share": 0.025, "min_drop": 0.02, "alpha": 0.05, "min_points": 5, "new_low_tol": 0.02,
-            "converged_fraction": 0.05}
+DEFAULTS = {"tail_fraction": 0.2, "min_share": 0.025, "min_drop": 0.02, "alpha": 0.05, "min_points": 5,
+            "new_low_tol": 0.02, "converged_fraction": 0.05}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     train = view.train_loss
     if train is None or train.n < params["min_points"]:
         return
@@ -71,5 +74,6 @@ def check(view, params):
             return
     yield emit(__name__, params, train.metric, int(steps[-1]),
                f"{train.metric} was still falling at the end: {pct(drop / (level + drop))} lower over the last "
-               f"{pct(params['tail_fraction'])} of the run ({pct(drop / descent)} of its whole descent) (steps {int(steps[0])}..{int(steps[-1])}, now {num(level)}, "
+               f"{pct(params['tail_fraction'])} of the run ({pct(drop / descent)} of its whole descent) "
+               f"(steps {int(steps[0])}..{int(steps[-1])}, now {num(level)}, "
                f"Mann-Kendall p={mk.p_value:.2g}); train longer or raise the learning rate")

@@ -12,9 +12,24 @@
 from ..findings import Trigger
 from .policy import build_early_stop, hold_for_task_metrics, monitored_series
 from .settings import STRATEGIES, EarlyStopSettings
-from .strategies import BASELINES, DefaultStop, PatienceStop, PrecheltGL, PrecheltPQ, PrecheltUP, StopDecision, StopStrategy
-from .strategies import (baseline_stops, best_until, converged_position, patience_stop, prechelt_gl, prechelt_pq,
-                         prechelt_up, saved_fraction)
+from .strategies import (
+    BASELINES,
+    DefaultStop,
+    PatienceStop,
+    PrecheltGL,
+    PrecheltPQ,
+    PrecheltUP,
+    StopDecision,
+    StopStrategy,
+    baseline_stops,
+    best_until,
+    converged_position,
+    patience_stop,
+    prechelt_gl,
+    prechelt_pq,
+    prechelt_up,
+    saved_fraction,
+)
 
 __all__ = [
     "BASELINES", "STRATEGIES", "DefaultStop", "EarlyStopSettings", "PatienceStop", "PrecheltGL", "PrecheltPQ",

@@ -118,7 +118,8 @@ def build_early_stop(view: RunView, settings: EarlyStopSettings | None = None, m
         stop_index, used, trigger = int(rest), "default", "findings"
         if decision.trigger == "converged":  # its best is the best up to the convergence point; keep the run's best
             best_index = best_until(decision_values, int(rest), direction)
-        reason = f"the findings call the run {judged} ({decision.no_rise or decision.reason}); stop at the smoothed best"
+        reason = (f"the findings call the run {judged} ({decision.no_rise or decision.reason}); "
+                  f"stop at the smoothed best")
     elif overfitting and stop_index is None and fallback is not None:
         stop_index, used = int(fallback), f"hf_patience_{patience}"
         best_index = best_until(values, stop_index, direction)

@@ -386,7 +386,8 @@ def _finite_curve_stop(x: np.ndarray, direction: str, p: DefaultStop) -> StopDec
         gain = float(smoothed[position]) - best_level
         return StopDecision(kept, int(index[position]), "default",
                             f"converged: from evaluation {int(index[position])} on, the rest of the run improved the "
-                            f"smoothed metric by at most {gain:.4g} ({gain / abs(best_level) if best_level else 0.0:.2%} of "
+                            f"smoothed metric by at most {gain:.4g} "
+                            f"({gain / abs(best_level) if best_level else 0.0:.2%} of "
                             f"its best), within the {p.converged_tolerance:.2%} tolerance", rest_index=rest,
                             trigger="converged", no_rise=reason)
 
@@ -440,7 +441,8 @@ class StopStrategy(Protocol):
     training loss (only Prechelt's PQ uses it). `best_index` of the decision is the best evaluation up to the stop
     (what restoring the best checkpoint would keep)."""
 
-    name: ClassVar[str]
+    @property
+    def name(self) -> str: ...  # the strategy's name in the configuration and in `StopDecision.strategy`
 
     def decide(self, steps: np.ndarray, values: np.ndarray, direction: str = "min", *,
                train_steps: np.ndarray | None = None, train_values: np.ndarray | None = None) -> StopDecision: ...
@@ -524,7 +526,7 @@ class PatienceStop:
     min_delta: float = 0.0
 
     @property
-    def name(self) -> str:  # type: ignore[override]
+    def name(self) -> str:
         return self.mode
 
     def decide(self, steps: np.ndarray, values: np.ndarray, direction: str = "min", *,

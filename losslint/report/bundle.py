@@ -59,7 +59,8 @@ def _plot(task: tuple[Result, Path]) -> str:
     return path.name
 
 
-def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir, options: ReportOptions, *, jobs: int = 1) -> Path:
+def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir, options: ReportOptions, *,
+                 jobs: int = 1) -> Path:
     """Write the report directory and return the path of report.md.
 
     `jobs` > 1 draws the run plots in that many processes (~0.3-0.5 s a plot, so a 1000-run tree is minutes of

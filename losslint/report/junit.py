@@ -64,8 +64,9 @@ def render(results: Sequence[Result], errors: Sequence[ReadError], options: Repo
         suite.append(error_case(error))
     suite.attrib.update({"tests": str(len(results) + len(errors)), "failures": str(failures),
                          "errors": str(len(errors)), "skipped": "0", "time": "0"})
-    root = ET.Element("testsuites", {"name": SUITE_NAME, "tests": suite.get("tests"),
-                                     "failures": suite.get("failures"), "errors": suite.get("errors"), "time": "0"})
+    root = ET.Element("testsuites", {"name": SUITE_NAME, "tests": suite.attrib["tests"],
+                                     "failures": suite.attrib["failures"], "errors": suite.attrib["errors"],
+                                     "time": "0"})
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")

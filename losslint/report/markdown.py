@@ -133,7 +133,8 @@ def _baselines(result: Result) -> list[str]:
     return rows
 
 
-def run_section(result: Result, options: ReportOptions, image: str | None = None, heading_id: str | None = None) -> list[str]:
+def run_section(result: Result, options: ReportOptions, image: str | None = None,
+                heading_id: str | None = None) -> list[str]:
     lines = []
     if heading_id:
         lines.append(f'<a id="{heading_id}"></a>')
