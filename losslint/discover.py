@@ -197,8 +197,7 @@ def _join_sessions(groups: list[RunGroup], by_format: Mapping[str, Reader]) -> l
     """
     slots: dict[object, list[tuple[object, RunGroup]]] = {}
     for index, group in enumerate(groups):
-        session_of = getattr(by_format[group.format], "session_of", None)
-        session = session_of(Path(group.key), group.files) if session_of is not None else None
+        session = by_format[group.format].session_of(Path(group.key), group.files)
         slot = (group.format, str(Path(group.key).parent), session[0]) if session else index
         slots.setdefault(slot, []).append((session[1] if session else None, group))
     joined = []
@@ -219,12 +218,14 @@ def _join_sessions(groups: list[RunGroup], by_format: Mapping[str, Reader]) -> l
 
 def _merge_formats(claimed: Mapping[tuple[str, Path], list[Path]], names: Mapping[tuple[str, Path], str],
                    by_format: Mapping[str, Reader]) -> list[RunGroup]:
-    trainer_dirs = {key for fmt, key in claimed if fmt == "trainer_state"}
+    formats_at: dict[Path, list[str]] = {}
+    for fmt, key in claimed:
+        formats_at.setdefault(key, []).append(fmt)
 
     def owner(key: Path) -> Path:
-        # HF Trainer: <output_dir>/runs/<date_host>/... event files belong to the trainer_state.json run
+        # the nearest run above `key` whose format owns it (Reader.owns), else the run itself
         for parent in key.parents:
-            if parent in trainer_dirs and key.relative_to(parent).parts[:1] == ("runs",):
+            if any(by_format[fmt].owns(parent, key) for fmt in formats_at.get(parent, ())):
                 return parent
         return key
 

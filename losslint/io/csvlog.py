@@ -28,8 +28,8 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
-from .base import ReadOptions
-from .jsonl import _short, as_python, cap_notes, is_whole_step, load_bytes, long_frame, merge_or_split
+from .base import Reader, ReadOptions
+from .tabular import as_python, cap_notes, is_whole_step, load_bytes, long_frame, merge_or_split, short_repr
 
 FORMAT = "csv"
 DELIMITERS = {".csv": ",", ".tsv": "\t"}
@@ -67,7 +67,7 @@ def find_step_column(columns: Sequence[str]) -> str | None:
     return next((lowered[name] for name in STEP_COLUMNS if name in lowered), None)
 
 
-class CsvLogReader:
+class CsvLogReader(Reader):
     format = FORMAT
     priority = 50
 
@@ -151,7 +151,7 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
     steps, has_step, bad = to_numbers(table[step_column])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        written = _short(as_python(table[step_column].iloc[i]))
+        written = short_repr(as_python(table[step_column].iloc[i]))
         raise ReadError(path, f"`{step_column}` {written} is not a number", line=_line(i))
     epoch_column = next((c for c in columns if c.lower() == EPOCH_COLUMN), None)
     by_epoch = step_column == epoch_column
@@ -160,7 +160,7 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
     if (has_step & ~whole).any():
         i = int(np.flatnonzero(has_step & ~whole)[0])
         if not by_epoch:
-            written = _short(as_python(table[step_column].iloc[i]))
+            written = short_repr(as_python(table[step_column].iloc[i]))
             raise ReadError(path, f"`{step_column}` {written} is not a whole number", line=_line(i))
         steps = np.arange(len(table), dtype=float)
         notes.append(f"`{step_column}` is fractional (line {_line(i)}); rows are stepped in order from 0")
@@ -182,7 +182,7 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             skipped.append(f"column `{column}`: {int(bad.sum())} non-numeric value(s) skipped "
-                           f"(first at line {_line(i)}: {_short(as_python(table[column].iloc[i]))})")
+                           f"(first at line {_line(i)}: {short_repr(as_python(table[column].iloc[i]))})")
         rows = present & ~bad & has_step
         if rows.any():
             parts.append((canonical_metric(column, aliases=aliases), column, rows, values))

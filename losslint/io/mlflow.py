@@ -21,7 +21,7 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
-from .base import ReadOptions, check_lfs_pointer, read_log_bytes
+from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
 
 RUN_PARTS = ("metrics", "params", "tags")
 RUN_DIR_DEPTH = 8  # metric names with slashes nest folders below metrics/
@@ -95,7 +95,7 @@ def _parse_metric_lines(path: Path, tag: str, notes: list[str]) -> list[tuple[st
     """Line by line, for legacy two-field lines and to name the line that is wrong."""
     text = _read_text(path)
     lines = text.split("\n")
-    records = []
+    records: list[tuple[str, int, float, float, float]] = []
     width = None  # 3 fields, or 2 in files from MLflow < 1.0 (no step column); one file never mixes them
     for number, line in enumerate(lines, start=1):
         fields = line.split()
@@ -184,7 +184,7 @@ def _frame(series: list[MetricSeries], aliases: Mapping[str, str] | None) -> pd.
                               np.concatenate([s.walls for s in series]), np.full(len(steps), np.nan), tags)
 
 
-class MlflowReader:
+class MlflowReader(Reader):
     format = "mlflow"
     priority = 35
 

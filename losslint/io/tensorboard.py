@@ -34,7 +34,7 @@ from ..errors import ReadError
 from ..metrics import SPLIT_DIRS
 from ..metrics import split_of_directory as split_of
 from ..schema import Run, canonical_metric, frame_from_columns
-from .base import ReadOptions, check_lfs_pointer, read_log_bytes
+from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
 from .tfrecord import RecordError, checksum_function, frame_records, verify_records
 
 # HF Trainer writes hparams into a `<time.time()>/` sub-folder of its run folder.
@@ -564,7 +564,7 @@ def _epochs_by_step(tags: list[str], codes: np.ndarray, steps: np.ndarray, value
     return epochs
 
 
-class TensorBoardReader:
+class TensorBoardReader(Reader):
     format = "tensorboard"
     priority = 30
 

@@ -17,7 +17,7 @@ import functools
 import os
 import struct
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -312,7 +312,7 @@ def _checksums(data: bytes, buf: np.ndarray, starts: np.ndarray, lengths: np.nda
     return out
 
 
-def _length_checksums(lengths: np.ndarray, crc: Callable[[bytes], int]) -> np.ndarray:
+def _length_checksums(lengths: np.ndarray, crc: Callable[[Any], Any]) -> np.ndarray:
     """The masked CRC of each record's 8-byte length field: one computation per distinct length."""
     which, distinct = pd.factorize(lengths)
     if crc is crc32c_numpy:

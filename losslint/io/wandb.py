@@ -38,7 +38,7 @@ import pandas as pd
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
 from . import wandb_csv
-from .base import ReadOptions, check_lfs_pointer, read_log_bytes
+from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
 from .wandb_binary import FormatError, decode_run_log, is_number
 
 # `<rest>` is the run id, then `-<n>` when W&B started a second folder of that id in the same second; a chosen id
@@ -700,7 +700,7 @@ def _chart_runs(path: Path, name: str, aliases: Mapping[str, str] | None) -> lis
     return runs
 
 
-class WandbReader:
+class WandbReader(Reader):
     format = "wandb"
     priority = 20
 
