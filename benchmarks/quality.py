@@ -23,10 +23,18 @@ Printed per corpus:
     steps after the stop step. A method that never stops, stops at the end (regret of the last value, 0 saved).
     Methods: losslint's recommended stop (default strategy), the baselines of
     `losslint.early_stop.baseline_stops` and "end".
+
+With `--sweep DIR` (the runs of `benchmarks/sweep.py`, each with a `test_split.json` that losslint never reads):
+(c) each method's **test regret**: the task metric on the held-out test split at the stop (the last test evaluation
+    at or before the stop step; a method that never stops: the last one) against the best test value of the run,
+    relative and direction-aware (positive = worse); "restored" test regret takes the test value of the checkpoint
+    restore-best keeps instead (the best monitored evaluation up to the stop); compute saved as in (b). Needs no
+    labels: the test split is the ground truth.
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import math
 import os
 import sys
@@ -44,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO / "tests"))
 
+TEST_SPLIT_FILE = "test_split.json"  # written by fixtures/finetune.py beside each run; losslint never reads it
 VERDICTS = ("good-fit", "overfitting", "underfitting", "unstable", "diverged", "no-signal")
 OTHER = "(none)"  # no result for the run (read error)
 
@@ -135,6 +144,89 @@ class StopRow:
                 float(np.mean(r <= 0.01)))
 
 
+def test_curve(document: dict[str, Any]) -> tuple[np.ndarray, np.ndarray, str]:
+    """(steps, task-metric values, direction) of a `test_split.json` document (`fixtures/finetune.py`)."""
+    metric = document["metric"]
+    evaluations = sorted(document["evaluations"], key=lambda e: e["step"])
+    steps = np.array([int(e["step"]) for e in evaluations], dtype=np.int64)
+    values = np.array([float(e[metric]) for e in evaluations], dtype=np.float64)
+    return steps, values, document["direction"]
+
+
+def index_at(steps: np.ndarray, stop_step: int | None) -> int:
+    """The last evaluation at or before `stop_step` (None: the last evaluation; before the first: the first)."""
+    if stop_step is None:
+        return len(steps) - 1
+    return min(max(int(np.searchsorted(steps, stop_step, side="right")) - 1, 0), len(steps) - 1)
+
+
+def relative_regret(value: float, best: float, direction: str) -> float:
+    """(value - best) / |best|, positive = worse, for a metric minimised ("min") or maximised ("max")."""
+    sign = 1.0 if direction == "min" else -1.0
+    scale = abs(best) if best != 0 else 1.0
+    return sign * (value - best) / scale + 0.0  # + 0.0: no "-0.0000" in the tables
+
+
+def test_regret(test_steps: np.ndarray, test_values: np.ndarray, direction: str, stop_step: int | None,
+                restored_step: int | None = None) -> tuple[float, float]:
+    """(test regret at the stop, test regret of the restored checkpoint) against the best test value of the run.
+
+    The stop's test value is the last test evaluation at or before `stop_step` (None: the run's last); the restored
+    checkpoint is the evaluation at `restored_step` (the best monitored value up to the stop; None: the stop's)."""
+    best = float(np.min(test_values)) if direction == "min" else float(np.max(test_values))
+    at_stop = float(test_values[index_at(test_steps, stop_step)])
+    restored = at_stop if restored_step is None else float(test_values[index_at(test_steps, restored_step)])
+    return relative_regret(at_stop, best, direction), relative_regret(restored, best, direction)
+
+
+def test_regret_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str, int], int]:
+    """Per method, over the sweep runs whose test metric is finite throughout: test regret at the stop ("regrets"),
+    test regret of the checkpoint restore-best keeps ("kept") and compute saved; `labels` holds each run's task.
+    Runs whose test metric turns non-finite are counted apart, with how many each method stopped before that."""
+    from losslint.early_stop import BASELINES
+    from losslint.metrics import direction_or_min
+
+    rows: dict[str, StopRow] = {m: StopRow(m) for m in ("losslint", *BASELINES, "end")}
+    used, nonfinite_runs = 0, 0
+    stopped_before: Counter[str] = Counter()
+    for case in cases:
+        result, document = case.result, case.truth.get("test_split")
+        if result is None or result.early_stop is None or not document or not document.get("evaluations"):
+            continue
+        early = result.early_stop
+        test_steps, test_values, direction = test_curve(document)
+        series = result.run.series(early.metric).sort_values("step", kind="stable")
+        val_steps = series["step"].to_numpy()
+        val_values = series["value"].to_numpy(dtype=np.float64)
+        val_sign = 1.0 if direction_or_min(early.metric) == "min" else -1.0  # as the engine judged it
+        all_steps = result.run.data["step"].to_numpy()
+        first, last = int(all_steps.min()), int(all_steps.max())
+        stops: dict[str, int | None] = {"losslint": early.recommended_stop_step, "end": None}
+        for name in BASELINES:
+            stops[name] = (early.baselines.get(name) or {}).get("stop_step")
+        finite = np.isfinite(test_values)
+        if not finite.all():
+            nonfinite_runs += 1
+            first_bad = int(test_steps[np.argmin(finite)])
+            for method, step in stops.items():
+                if step is not None and step < first_bad:
+                    stopped_before[method] += 1
+            continue
+        used += 1
+        for method, step in stops.items():
+            # restore-best: the best finite monitored evaluation up to the stop (the stop itself when none)
+            upto = val_steps <= (last if step is None else step)
+            candidates = np.where(upto & np.isfinite(val_values))[0]
+            restored = int(val_steps[candidates[np.argmin(val_values[candidates] * val_sign)]]) if len(candidates) \
+                else step
+            at_stop, kept = test_regret(test_steps, test_values, direction, step, restored)
+            rows[method].regrets.append(at_stop)
+            rows[method].kept.append(kept)
+            rows[method].saved.append(0.0 if step is None else saved_share(first, last, step))
+            rows[method].labels.append(case.label)
+    return rows, used, dict(stopped_before), nonfinite_runs
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # running the engine
 
@@ -212,6 +304,172 @@ def fixture_cases(root: Path, expected: dict[str, dict[str, Any]], jobs: int, co
         print(f"  scenario without a run: {scenario}", file=sys.stderr)
         cases.append(Case(scenario, expected[scenario]["verdict"], scenario, None, dict(expected[scenario])))
     return cases
+
+
+def sweep_cases(root: Path, jobs: int, config: Any = None) -> list[Case]:
+    """`losslint check root` once over the runs of `benchmarks/sweep.py`; each run's `test_split.json` is found in
+    its run folder or a folder above it (inside root) and kept in `truth["test_split"]`; label = the run's task."""
+    import json
+
+    from losslint import engine
+
+    results, errors = engine.check_paths([root], config, jobs=jobs)
+    for error in errors:
+        print(f"  read error: {error.text}", file=sys.stderr)
+    cases = []
+    for result in sorted(results, key=lambda r: r.run.name):
+        folder, document = root / result.run.name, None
+        while document is None and (folder == root or root in folder.parents):
+            if (folder / TEST_SPLIT_FILE).is_file():
+                document = json.loads((folder / TEST_SPLIT_FILE).read_text(encoding="utf-8"))
+            folder = folder.parent
+        if document is None:
+            print(f"  no {TEST_SPLIT_FILE} for {result.run.name}", file=sys.stderr)
+            continue
+        cases.append(Case(result.run.name, document.get("task", "?"), document.get("task", "?"), result,
+                          {"test_split": document}))
+    return cases
+
+
+def test_regret_lines(rows: dict[str, StopRow], used: int, before: dict[str, int], nonfinite: int) -> list[str]:
+    lines = [f"test regret on {used} runs with a finite test metric (task metric on the held-out test split at the "
+             "stop vs the run's best test value; relative, positive = worse; restored: the checkpoint restore-best "
+             "keeps; saved: share of steps after the stop)",
+             f"  {'method':<22} {'mean':>8} {'median':>8} {'restored mean':>13} {'median':>8} {'saved':>7} "
+             f"{'median saved':>12} {'regret<=1%':>10}"]
+    if used == 0:
+        return lines + ["  (no sweep run with a test split)"]
+    for method, row in rows.items():
+        r, k, sv = np.array(row.regrets), np.array(row.kept), np.array(row.saved)
+        lines.append(f"  {method:<22} {np.mean(r):>8.4f} {np.median(r):>8.4f} {np.mean(k):>13.4f} "
+                     f"{np.median(k):>8.4f} {np.mean(sv):>7.3f} {np.median(sv):>12.3f} {np.mean(r <= 0.01):>10.2f}")
+    if nonfinite:
+        lines.append(f"  runs whose test metric turns non-finite: {nonfinite}; stopped before it: " + ", ".join(
+            f"{m} {before.get(m, 0)}" for m in rows))
+    tasks = sorted(set(rows["losslint"].labels))
+    counts = Counter(rows["losslint"].labels)
+    lines += ["", "  by task: mean test regret / median / saved",
+              f"  {'method':<22}" + "".join(f"{t + f' ({counts[t]})':>25}" for t in tasks)]
+    for method, row in rows.items():
+        cells = []
+        for task in tasks:
+            mean_r, med_r, saved = row.by_label(task)
+            cells.append(f"{mean_r:>9.4f}/{med_r:>7.4f}/{saved:>5.2f}")
+        lines.append(f"  {method:<22}" + "".join(f"{c:>25}" for c in cells))
+    return lines
+
+
+def test_regret_targets(rows: dict[str, StopRow]) -> list[tuple[str, str, bool | None]]:
+    """Issue 12's target on the sweep: losslint's mean test regret below every baseline's ('end' is no baseline),
+    and at least as much compute saved as the best baseline (lowest mean test regret); and the Pareto check: no
+    baseline with no more mean and median test regret that saves more."""
+    if not rows["losslint"].regrets:
+        return [("sweep: test regret", "no sweep run with a test split", None)]
+    summary = {m: (float(np.mean(r.regrets)), float(np.median(r.regrets)), float(np.mean(r.saved)))
+               for m, r in rows.items() if m not in ("losslint", "end") and r.regrets}
+    ours = (float(np.mean(rows["losslint"].regrets)), float(np.median(rows["losslint"].regrets)),
+            float(np.mean(rows["losslint"].saved)))
+    best = min(summary, key=lambda m: (summary[m][0], -summary[m][2]))
+    beaten = [m for m, v in summary.items() if v[0] <= ours[0]]
+    dominated = [m for m, v in summary.items() if v[0] <= ours[0] and v[1] <= ours[1] and v[2] > ours[2]]
+    return [
+        ("sweep: losslint mean test regret < every baseline's", f"{ours[0]:.4f} vs best baseline {best} "
+         f"{summary[best][0]:.4f}" + (f"; not lower than {', '.join(beaten)}" if beaten else ""), not beaten),
+        ("sweep: losslint saves >= the best baseline (by mean test regret)",
+         f"saved {ours[2]:.3f} vs {best} {summary[best][2]:.3f}", ours[2] >= summary[best][2] - 1e-12),
+        ("sweep: no baseline has both lower test regret (mean and median) and more compute saved",
+         ", ".join(dominated) or "none does", not dominated),
+        restored_target(rows),
+    ]
+
+
+def restored_target(rows: dict[str, StopRow]) -> tuple[str, str, bool | None]:
+    """The same comparison when every method restores its best checkpoint (HF load_best_model_at_end, Keras
+    restore_best_weights): a patience callback is no longer charged for the evaluations it waits. Not the issue's
+    target (that is the test value at the stop), printed so that the two readings are side by side."""
+    kept = {m: float(np.mean(r.kept)) for m, r in rows.items() if m not in ("losslint", "end") and r.kept}
+    ours = float(np.mean(rows["losslint"].kept))
+    not_beaten = [m for m, v in kept.items() if v <= ours]
+    best = min(kept, key=kept.get)
+    return ("sweep, every method restoring its best checkpoint: losslint mean test regret < every baseline's",
+            f"{ours:.4f} vs best baseline {best} {kept[best]:.4f} (saved {np.mean(rows[best].saved):.3f} vs "
+            f"{np.mean(rows['losslint'].saved):.3f})" + (f"; not lower than {', '.join(not_beaten)}" if not_beaten
+                                                          else ""), not not_beaten)
+
+
+def sweep_report(root: Path, jobs: int, config: Any = None) -> tuple[list[str], list[tuple[str, str, bool | None]]]:
+    cases = sweep_cases(root, jobs, config)
+    lines = ["=" * 100, f"sweep ({root}): {len(cases)} fine-tune runs with a held-out test split", "=" * 100]
+    verdicts = Counter(c.verdict for c in cases)
+    triggers = Counter((c.result.early_stop.trigger if c.result and c.result.early_stop else None) or "no stop"
+                       for c in cases)
+    lines += ["verdicts: " + ", ".join(f"{v} {n}" for v, n in verdicts.most_common()),
+              "losslint stop trigger: " + ", ".join(f"{t} {n}" for t, n in triggers.most_common()), ""]
+    rows, used, before, nonfinite = test_regret_rows(cases)
+    lines += test_regret_lines(rows, used, before, nonfinite) + [""]
+    by_trigger: dict[str, list[int]] = defaultdict(list)
+    finite_cases = [c for c in cases if c.result is not None and c.result.early_stop is not None
+                    and np.isfinite(test_curve(c.truth["test_split"])[1]).all()]
+    for i, case in enumerate(finite_cases):
+        by_trigger[case.result.early_stop.trigger or "no stop"].append(i)
+    lines += ["  losslint by stop trigger: runs, mean / median test regret at the stop, mean saved"]
+    for trigger, index in sorted(by_trigger.items()):
+        r = np.array([rows["losslint"].regrets[i] for i in index])
+        sv = np.array([rows["losslint"].saved[i] for i in index])
+        lines.append(f"  {trigger:<12} {len(index):>4} {np.mean(r):>8.4f} {np.median(r):>8.4f} {np.mean(sv):>7.3f}")
+    after_best = [i for i, c in enumerate(finite_cases) if c.result.early_stop.recommended_stop_step is not None
+                  and c.result.early_stop.best_step is not None
+                  and c.result.early_stop.recommended_stop_step > c.result.early_stop.best_step]
+    if after_best:
+        at_best = [test_regret(*test_curve(finite_cases[i].truth["test_split"]),
+                               finite_cases[i].result.early_stop.best_step)[0] for i in after_best]
+        share = sum(rows["losslint"].regrets[i] for i in after_best) / max(sum(rows["losslint"].regrets), 1e-12)
+        lines += ["", f"  losslint stops after its best step on {len(after_best)} runs ("
+                  + ", ".join(f"{t} {n}" for t, n in Counter(finite_cases[i].result.early_stop.trigger
+                                                             for i in after_best).most_common())
+                  + f"): mean test regret {np.mean([rows['losslint'].regrets[i] for i in after_best]):.4f} at the "
+                  f"stop, {np.mean(at_best):.4f} at the best step; {share:.0%} of losslint's summed test regret"]
+    worst = sorted(range(len(finite_cases)), key=lambda i: -rows["losslint"].regrets[i])[:10]
+    lines += ["", "  losslint's largest test regrets (run, trigger, stop step, best step, test regret, saved)"]
+    for i in worst:
+        c = finite_cases[i]
+        e = c.result.early_stop
+        lines.append(f"  {c.name:<24} {e.trigger or 'no stop':<10} stop {e.recommended_stop_step} best {e.best_step} "
+                     f"regret {rows['losslint'].regrets[i]:.4f} saved {rows['losslint'].saved[i]:.3f}")
+    lines += [""] + test_tolerance_lines(cases, config) + [""]
+    stop, _ = stop_lines(cases)
+    stop = stop[: stop.index("")] if "" in stop else stop  # the per-label part: the sweep has no verdict labels
+    lines += ["validation-curve regret on the same runs (as for the other corpora)"] + stop + [""]
+    return lines, test_regret_targets(rows)
+
+
+def test_tolerance_lines(cases: Sequence[Case], config: Any = None) -> list[str]:
+    """losslint's stop re-run at every converged_tolerance in TOLERANCES, judged by test regret: the trade-off curve
+    that says what compute losslint saves at the regret of a baseline."""
+    from losslint import engine
+    from losslint.config import Config
+
+    runs = [c.result.run for c in cases if c.result is not None]
+    lines = ["  test regret of losslint's stop at other convergence tolerances (0 = only rises and breaks stop)",
+             f"  {'tolerance':<10} {'mean':>8} {'median':>8} {'saved':>7}  baselines with no more mean test regret "
+             "and more saved"]
+    for tolerance in TOLERANCES:
+        base = config if config is not None else Config()
+        early = dataclasses.replace(base.early_stop, strategy="default", converged_tolerance=tolerance)
+        results = engine.check_runs(runs, dataclasses.replace(base, early_stop=early))
+        by_name = {r.run.name: r for r in results}
+        redone = [Case(c.name, c.label, c.family, by_name.get(c.result.run.name), c.truth)
+                  for c in cases if c.result is not None]
+        rows = test_regret_rows(redone)[0]
+        if not rows["losslint"].regrets:
+            return lines + ["  (no sweep run with a test split)"]
+        ours = (np.mean(rows["losslint"].regrets), np.median(rows["losslint"].regrets),
+                np.mean(rows["losslint"].saved))
+        better = [m for m, r in rows.items() if m not in ("losslint", "end")
+                  and np.mean(r.regrets) <= ours[0] and np.mean(r.saved) > ours[2]]
+        lines.append(f"  {tolerance:<10.3f} {ours[0]:>8.4f} {ours[1]:>8.4f} {ours[2]:>7.3f}  "
+                     f"{', '.join(better) or 'none'}")
+    return lines
 
 
 def best_window_lines(cases: Sequence[Case]) -> list[str]:
@@ -557,7 +815,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-per-kind", type=int, default=50, help="synthetic runs per label (default 50)")
     parser.add_argument("--seed0", type=int, default=0)
-    parser.add_argument("--corpus", default="synthetic,fixtures,realworld")
+    parser.add_argument("--corpus", default="synthetic,fixtures,realworld",
+                        help="comma list of synthetic, fixtures, realworld (empty: none, e.g. with --sweep)")
+    parser.add_argument("--sweep", type=Path, default=None,
+                        help="also the test-regret tables on the runs of benchmarks/sweep.py in this folder")
     parser.add_argument("--via-files", action="store_true", help="synthetic runs go through JSONL files and readers")
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--misjudged", type=int, default=25, help="misjudged runs listed per corpus")
@@ -609,6 +870,11 @@ def main(argv: list[str] | None = None) -> int:
             all_targets += targets
         else:
             out += [f"realworld: {root} or {label_file} not found, skipped", ""]
+    if args.sweep is not None:
+        start = time.perf_counter()
+        lines, targets = sweep_report(args.sweep, args.jobs, config)
+        out += lines + [f"({time.perf_counter() - start:.1f} s)", ""]
+        all_targets += targets
     if args.plot and panels:
         tradeoff_figure(panels, args.plot)
         out += [f"trade-off figure: {args.plot}", ""]

@@ -26,7 +26,8 @@ def load(path: str | os.PathLike | Sequence[str | os.PathLike]) -> list[Run]:
 
 
 def check(path: str | os.PathLike | Sequence[str | os.PathLike], config=None) -> list[Result]:
-    """Check every run under `path` with `config` (None: the configuration found upward from `path`)."""
+    """Check every run under `path` with `config` (None: the configuration found upward from the
+    working directory)."""
     from .engine import check_paths
 
     results, _errors = check_paths(path, config)

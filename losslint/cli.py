@@ -16,19 +16,31 @@ import pandas as pd
 from . import discover
 from .errors import ReadError
 from .report import MARKDOWN_LIMITS, available_formats
+from .textsafe import printable
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
 def echo_errors(errors: list[ReadError]) -> None:
+    # printable: a file name with a newline must not start a line of its own (`::error` in GitHub Actions)
     for error in errors:
-        click.echo(f"error: {error.text}", err=True)
+        click.echo(f"error: {printable(error.text)}", err=True)
+
+
+def echo_notes(notes: list[str]) -> None:
+    for note in notes:
+        click.echo(f"note: {printable(note)}", err=True)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="losslint")
 def main() -> None:
     """losslint: a linter for training runs."""
+    import warnings
+
+    # numpy's RuntimeWarnings (overflow on a 1e308 loss, a mean of nothing) are not the user's business: the
+    # findings and notes say what is wrong with a run
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
 
 
 @main.command()
@@ -36,18 +48,20 @@ def main() -> None:
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def show(paths: tuple[Path, ...], fmt: str) -> None:
     """Show each run found under PATHS: its format and each metric's points and step range."""
-    runs, errors = discover.load(list(paths))
+    notes: list[str] = []
+    runs, errors = discover.load(list(paths), notes=notes)
     if fmt == "json":
         click.echo(json.dumps([run.summary() for run in runs], indent=2))
     else:
         for run in runs:
             summary = run.summary()
-            click.echo(f"{run.name}  [{run.format}]  {len(run.data)} points")
+            click.echo(printable(f"{run.name}  [{run.format}]  {len(run.data)} points"))
             for metric, info in summary["metrics"].items():
-                click.echo(f"  {metric:<32} {info['points']:>8} pts  steps {info['first_step']}..{info['last_step']}"
-                           f"  (tag {info['source_tag']!r})")
+                click.echo(printable(f"  {metric:<32} {info['points']:>8} pts  steps "
+                                     f"{info['first_step']}..{info['last_step']}  (tag {info['source_tag']!r})"))
             for note in run.notes:
-                click.echo(f"  note: {note}")
+                click.echo(f"  note: {printable(note)}")
+    echo_notes(notes)
     echo_errors(errors)
     # `show` is an inventory: files it refused (LFS pointers, files with no scalars) are reported, exit 1
     sys.exit(EXIT_FINDINGS if errors else EXIT_CLEAN)
@@ -79,7 +93,8 @@ def export(paths: tuple[Path, ...], output: Path) -> None:
     if suffix not in (".csv", ".jsonl", ".parquet"):
         raise click.UsageError(f"{output}: unknown export format {suffix!r}; use .csv, .jsonl or .parquet")
     # an earlier export lying in the scanned tree is not a training log to export again
-    runs, errors = discover.load(list(paths), exclude=[output])
+    notes: list[str] = []
+    runs, errors = discover.load(list(paths), exclude=[output], notes=notes)
     frames = [run.data.assign(run=run.name, format=run.format) for run in runs]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["metric", "step", "value", "wall_time", "epoch", "tag", "run", "format"])
@@ -96,7 +111,8 @@ def export(paths: tuple[Path, ...], output: Path) -> None:
         raise click.UsageError(f"{output}: parquet export needs pyarrow ({exc})") from None
     except OSError as exc:
         raise click.UsageError(f"{output}: cannot write: {exc.strerror or exc}") from None
-    click.echo(f"wrote {len(table)} rows from {len(runs)} run(s) to {output}", err=True)
+    click.echo(printable(f"wrote {len(table)} rows from {len(runs)} run(s) to {output}"), err=True)
+    echo_notes(notes)
     echo_errors(errors)
     sys.exit(EXIT_ERROR if errors else EXIT_CLEAN)
 
@@ -108,7 +124,7 @@ def _codes(values: tuple[str, ...]) -> list[str]:
 @main.command("check")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="A losslint.toml or pyproject.toml (default: searched upward from the first path).")
+              help="A losslint.toml or pyproject.toml (default: found upward from the working directory).")
 @click.option("--select", multiple=True, metavar="CODES",
               help="Rules to run, replacing the configured selection: codes, prefixes (O, U2) or names; ALL.")
 @click.option("--ignore", multiple=True, metavar="CODES", help="Rules to skip, added to the configured ignores.")
@@ -145,19 +161,21 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
         config = config_module.coerce(config_path, list(paths)).with_options(
             select=_codes(select), ignore=_codes(ignore), extend_select=_codes(extend_select), fail_on=fail_on)
     except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_ERROR)
+    notes: list[str] = []
     try:
         results, errors = check_paths(list(paths), config=config, jobs=jobs, annotate=report_dir is not None,
-                                      read_options=ReadOptions(verify=True if verify else None))
+                                      read_options=ReadOptions(verify=True if verify else None), notes=notes)
     except ConfigError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(f"error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
         reraise_if_debugging()
-        click.echo(f"error: internal error while checking: {type(exc).__name__}: {exc} "
-                   f"(set LOSSLINT_DEBUG=1 for the traceback)", err=True)
+        click.echo(printable(f"error: internal error while checking: {type(exc).__name__}: {exc} "
+                             f"(set LOSSLINT_DEBUG=1 for the traceback)"), err=True)
         sys.exit(EXIT_ERROR)
+    echo_notes(notes)
     options = ReportOptions(fail_on=config.fail_on, markdown_limit=markdown_limit)
     click.echo(render(fmt, results, errors, options))
     if report_dir is not None:
@@ -259,7 +277,7 @@ def rules_command(code: str | None, verdicts: bool, fmt: str, docs_dir: Path | N
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Directory for report.md, comment.md, one PNG per run and overview.png (created if missing).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="A losslint.toml or pyproject.toml (default: searched upward from the first path).")
+              help="A losslint.toml or pyproject.toml (default: found upward from the working directory).")
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes, one run group each [default: the number of CPU cores].")
 def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | None, jobs: int | None) -> None:
@@ -270,23 +288,30 @@ def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | N
     """
     from . import config as config_module
     from .engine import check_paths
-    from .errors import ConfigError
+    from .errors import ConfigError, reraise_if_debugging
     from .report import ReportOptions, write_report
 
     try:
         config = config_module.coerce(config_path, list(paths))
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(printable(str(exc))) from None
     try:
         jobs = jobs or os.cpu_count() or 1
-        results, errors = check_paths(list(paths), config=config, jobs=jobs)
+        notes: list[str] = []
+        results, errors = check_paths(list(paths), config=config, jobs=jobs, notes=notes)
     except ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
+        raise click.UsageError(printable(str(exc))) from None
+    except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
+        reraise_if_debugging()
+        click.echo(printable(f"error: internal error while checking: {type(exc).__name__}: {exc} "
+                             f"(set LOSSLINT_DEBUG=1 for the traceback)"), err=True)
+        sys.exit(EXIT_ERROR)
+    echo_notes(notes)
     try:
         written = write_report(results, errors, out_dir, ReportOptions(fail_on=config.fail_on), jobs=jobs)
     except OSError as exc:
         raise click.UsageError(f"{out_dir}: cannot write the report: {exc.strerror or exc}") from None
-    click.echo(f"wrote {written} ({len(results)} run(s))", err=True)
+    click.echo(printable(f"wrote {written} ({len(results)} run(s))"), err=True)
     echo_errors(errors)
     sys.exit(EXIT_ERROR if errors else EXIT_CLEAN)
 

@@ -2,12 +2,16 @@
 
 Where it comes from (first found wins):
 1. `--config FILE` (a `losslint.toml`, whose top level is the losslint table, or a `pyproject.toml`);
-2. searching upward from the checked path: in each directory `losslint.toml`, then `pyproject.toml` with a
+2. searching upward from the working directory: in each directory `losslint.toml`, then `pyproject.toml` with a
    `[tool.losslint]` table;
 3. the `default` preset.
 
-A configuration `extends` a preset (`"default"`, `"strict"`, `"relaxed"`, shipped in `rules/`) or another file
-(relative to the file that names it); without `extends` it extends `"default"`. Keys (`-` and `_` are the same):
+Never from inside the checked trees: a run folder is data, and a `losslint.toml` committed in it must not be able to
+switch rules off or change the fail level of the gate that checks it. (Checking `.` from a project's root still uses
+the project's own configuration: the working directory is the user's choice.)
+
+A configuration `extends` a preset (`"default"`, `"strict"`, `"relaxed"`, shipped in `rules/`) or another `.toml`
+file (relative to the file that names it); without `extends` it extends `"default"`. Keys (`-` and `_` are the same):
 
 ```toml
 [tool.losslint]
@@ -273,10 +277,10 @@ def _resolve_chain(path: Path, seen: tuple[Path, ...] = ()) -> tuple[dict[str, A
     if parent_name is None:
         return table, [str(path)]
     if not isinstance(parent_name, str):
-        raise ConfigError(f"{path}: extends must be a preset name ({', '.join(PRESETS)}) or a file path")
+        raise ConfigError(f"{path}: extends must be a preset name ({', '.join(PRESETS)}) or a path to a .toml file")
     parent = _preset_path(parent_name) if parent_name in PRESETS else (path.parent / parent_name)
-    if parent_name not in PRESETS and not parent.is_file():
-        raise ConfigError(f"{path}: extends {parent_name!r}: not a preset ({', '.join(PRESETS)}) nor a file")
+    if parent_name not in PRESETS and (parent.suffix.lower() != ".toml" or not parent.is_file()):
+        raise ConfigError(f"{path}: extends {parent_name!r}: not a preset ({', '.join(PRESETS)}) nor a .toml file")
     base, files = _resolve_chain(parent, (*seen, path))
     return _merge(base, table), [*files, str(path)]
 
@@ -380,15 +384,17 @@ def load_config(path: str | os.PathLike | None = None, preset: str | None = None
     return _build(table, files)
 
 
-def config_for(paths: Sequence[str | os.PathLike]) -> Config:
-    """The configuration found upward from the first checked path (else the working directory)."""
-    start = Path(paths[0]) if paths else Path.cwd()
-    found = find_config_file(start if start.exists() else Path.cwd())
-    return load_config(found)
+def config_for(paths: Sequence[str | os.PathLike] = ()) -> Config:
+    """The configuration found upward from the working directory (else the default preset).
+
+    `paths`, the checked paths, are not where the search starts: a configuration file inside a checked tree is
+    data from the logs, not the user's choice (see the module docstring)."""
+    return load_config(find_config_file(Path.cwd()))
 
 
 def coerce(config: Config | str | os.PathLike | None, paths: Sequence[str | os.PathLike] = ()) -> Config:
-    """A Config from what the Python API accepts: None (search upward), a Config, or a file path."""
+    """A Config from what the Python API accepts: None (search upward from the working directory), a Config, or a
+    file path."""
     if config is None:
         return config_for(paths)
     if isinstance(config, Config):

@@ -11,21 +11,61 @@
   are read one by one and joined by the reader, so an unreadable session is its own error and the others still
   form the run.
 - Unreadable files and directory loops become one-line errors; the other runs are still read.
+- Hostile trees: only regular files are opened and only directories walked (a FIFO, device or socket given as an
+  argument is refused with one line; inside a tree it is skipped). A symbolic link to a folder outside the given
+  trees is not followed (a note says so), and `/proc`, `/sys` and `/dev` are never walked. Every sniff and every
+  reader runs behind one guard (`guarded`) that turns any exception into a one-line `ReadError` naming the file.
 """
 from __future__ import annotations
 
 import os
 import stat
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, cast
 
-from .errors import ReadError, reraise_if_debugging
+from .errors import PartialReadError, ReadError, describe, reraise_if_debugging
 from .io import reader_for_format, readers
 from .io.base import Reader, ReadOptions
 from .schema import Run
+from .textsafe import clean_run, unicode_clean
 
 SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", "node_modules", ".venv", ".tox", ".mypy_cache", ".pytest_cache"}
+# Pseudo file systems: walking them reads the whole machine (and blocks on some files); never entered.
+SYSTEM_DIRS = tuple(Path(p) for p in ("/proc", "/sys", "/dev"))
+_SYSTEM_NAMES = frozenset(p.name for p in SYSTEM_DIRS)
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISCHR, "a character device"),
+                  (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def special_kind(mode: int) -> str | None:
+    """What a file that is neither a regular file nor a directory is ("a named pipe (FIFO)", ...), else None."""
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((what for test, what in _SPECIAL_KINDS if test(mode)), "not a regular file")
+
+
+def is_system_dir(real: Path) -> bool:
+    return any(real == top or top in real.parents for top in SYSTEM_DIRS)
+
+
+def _inside(real: Path, trees: Sequence[Path]) -> bool:
+    return any(real == tree or tree in real.parents for tree in trees)
+
+
+def guarded(where: str | os.PathLike, what: str, action, *args,
+            passing: tuple[type[BaseException], ...] = (ReadError,)):
+    """Run `action(*args)`; any exception but a `ReadError` (and the `passing` types) becomes one (a reader or
+    sniff bug, a RecursionError on deep nesting, a MemoryError, ...), naming `where`. LOSSLINT_DEBUG=1 lets it
+    through with its traceback."""
+    try:
+        return action(*args)
+    except passing:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the one guard: a bad file must not hide the other runs
+        reraise_if_debugging()
+        raise ReadError(os.fspath(where), f"{what}: {describe(exc)}") from None
 
 
 @dataclass
@@ -44,15 +84,19 @@ class RunGroup:
 class Discovery:
     groups: list[RunGroup]
     errors: list[ReadError]
+    notes: list[str] = field(default_factory=list)  # `path: what was left out and why` (links not followed)
 
 
-def _walk_files(root: Path, errors: list[ReadError]) -> Iterable[Path]:
-    """Every file below root, following directory links once; loops and unreadable folders become errors.
+def _walk_files(root: Path, errors: list[ReadError], notes: list[str] | None = None,
+                trees: Sequence[Path] = ()) -> Iterable[Path]:
+    """Every regular file below root, following directory links once; loops and unreadable folders become errors.
 
     A link back to a folder above itself is a loop (one error). A second link to a folder already walked (W&B's
     `wandb/latest-run`) is not: it is skipped silently. Linked folders are walked after the real ones, so that a run
-    is found, and named, by its real path.
+    is found, and named, by its real path. A link to a folder outside `root` and `trees` (the other checked
+    folders) is not followed, with a note; `/proc`, `/sys` and `/dev` are never entered.
     """
+    allowed = [root.resolve(), *trees]
     seen: set[tuple[int, int]] = set()
     stack: list[tuple[Path, frozenset]] = [(root, frozenset())]
     links: list[tuple[Path, frozenset]] = []
@@ -87,7 +131,16 @@ def _walk_files(root: Path, errors: list[ReadError]) -> Iterable[Path]:
                 if entry.name in SKIP_DIRS:
                     pass
                 elif entry.is_symlink():
-                    links.append((path, below))
+                    target = path.resolve()
+                    if not _inside(target, allowed) or is_system_dir(target):
+                        if notes is not None:
+                            notes.append(f"{unicode_clean(str(path))}: symbolic link to {unicode_clean(str(target))}, "
+                                         "a folder outside the checked tree; not followed")
+                    else:
+                        links.append((path, below))
+                elif entry.name in _SYSTEM_NAMES and is_system_dir(path.resolve()):  # only from `/`
+                    if notes is not None:
+                        notes.append(f"{unicode_clean(str(path))}: a system folder; not walked")
                 else:
                     subdirs.append((path, below))
                 continue
@@ -106,9 +159,12 @@ def _walk_files(root: Path, errors: list[ReadError]) -> Iterable[Path]:
 
 
 def _claim(path: Path, all_readers: Sequence[Reader]) -> Reader | None:
+    """The first reader whose sniff wants `path`; a sniff that fails on the file's content (deep nesting, say)
+    is a `ReadError` for the file, an unreadable file (OSError) is left to the next reader."""
     for reader in all_readers:
         try:
-            if reader.can_read(path):
+            if guarded(path, f"cannot tell whether this is a {reader.format} log", reader.can_read, path,
+                       passing=(ReadError, OSError)):
                 return reader
         except OSError:
             continue
@@ -129,6 +185,14 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
     (an export's own output file, say) are never taken."""
     all_readers = readers()
     errors: list[ReadError] = []
+    notes: list[str] = []
+    trees: list[Path] = []
+    for raw in paths:
+        try:
+            if Path(raw).is_dir():
+                trees.append(Path(raw).resolve())
+        except OSError:
+            pass
     # (format, key) -> files; insertion order keeps output stable
     claimed: dict[tuple[str, Path], list[Path]] = {}
     names: dict[tuple[str, Path], str] = {}
@@ -140,7 +204,11 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
         if real in seen_files:  # one file reached twice (two arguments, a linked folder): read it once
             return None
         seen_files.add(real)
-        reader = _claim(path, all_readers)
+        try:
+            reader = _claim(path, all_readers)
+        except ReadError as exc:
+            errors.append(exc)
+            return None
         if reader is None:
             return None
         key = reader.run_key(path).resolve()
@@ -158,6 +226,14 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
         except OSError as exc:
             errors.append(ReadError(root, f"cannot open: {exc.strerror or exc}"))
             continue
+        kind = special_kind(mode)
+        if kind is not None:
+            # opening a FIFO blocks until a writer comes; a device never ends (/dev/zero)
+            errors.append(ReadError(root, f"{kind}, not a regular file or folder; refused"))
+            continue
+        if stat.S_ISDIR(mode) and is_system_dir(root.resolve()):
+            errors.append(ReadError(root, "a system folder (/proc, /sys, /dev); not walked"))
+            continue
         if stat.S_ISDIR(mode):
             real_root = root.resolve()
             wider: dict[Path, None] = {}
@@ -165,28 +241,32 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
             # is a relative path; an absolute one or `.` is named after the folder
             as_given = root.as_posix().rstrip("/")
             own_name = real_root.name if root.is_absolute() or as_given in ("", ".", "..") else as_given
-            for path in _walk_files(root, errors):
+            for path in _walk_files(root, errors, notes, trees):
                 key = take(path, root, own_name)
                 # a folder inside one run (Keras `validation/`): the whole run is read, as for a file argument
                 if key is not None and key != real_root and key in real_root.parents:
                     wider.setdefault(key)
             for key in wider:
-                for path in _walk_files(key, errors):
+                for path in _walk_files(key, errors, notes, trees):
                     take(path, Path.cwd(), key.name)
         else:
-            reader = _claim(root, all_readers)
+            try:
+                reader = _claim(root, all_readers)
+            except ReadError as exc:
+                errors.append(exc)
+                continue
             if reader is None:
                 errors.append(ReadError(root, "not a training log losslint can read"))
                 continue
             key_dir = reader.run_key(root)
             # the whole run that holds the file, not the file alone
-            candidates = list(_walk_files(key_dir, errors)) if key_dir.is_dir() else [root]
+            candidates = list(_walk_files(key_dir, errors, notes, trees)) if key_dir.is_dir() else [root]
             for path in candidates:
                 take(path, Path.cwd(), key_dir.resolve().name)
 
     by_format = {r.format: r for r in all_readers}
     groups = _join_sessions(_merge_formats(claimed, names, by_format), by_format)
-    return Discovery(groups=groups, errors=errors)
+    return Discovery(groups=groups, errors=errors, notes=notes)
 
 
 def _join_sessions(groups: list[RunGroup], by_format: Mapping[str, Reader]) -> list[RunGroup]:
@@ -197,7 +277,11 @@ def _join_sessions(groups: list[RunGroup], by_format: Mapping[str, Reader]) -> l
     """
     slots: dict[object, list[tuple[object, RunGroup]]] = {}
     for index, group in enumerate(groups):
-        session = by_format[group.format].session_of(Path(group.key), group.files)
+        try:
+            session = by_format[group.format].session_of(Path(group.key), group.files)
+        except Exception:  # noqa: BLE001 - not joinable: read alone, where the reader's guard names any fault
+            reraise_if_debugging()
+            session = None
         slot = (group.format, str(Path(group.key).parent), session[0]) if session else index
         slots.setdefault(slot, []).append((session[1] if session else None, group))
     joined = []
@@ -250,22 +334,34 @@ def _merge_formats(claimed: Mapping[tuple[str, Path], list[Path]], names: Mappin
 
 def read_group(group: RunGroup, aliases: Mapping[str, str] | None = None, options: ReadOptions | None = None
                ) -> tuple[list[Run], list[ReadError]]:
-    """Read one group; any failure becomes a `ReadError` (never a traceback, unless LOSSLINT_DEBUG is set)."""
+    """Read one group; any failure becomes a `ReadError` (never a traceback, unless LOSSLINT_DEBUG is set).
+
+    The runs come back with their text cleaned for output (`textsafe.clean_run`: no lone surrogates from file
+    names that are not UTF-8)."""
+    runs, errors = _read_group(group, aliases, options)
+    for run in runs:
+        clean_run(run)
+    return runs, errors
+
+
+def _read_group(group: RunGroup, aliases: Mapping[str, str] | None, options: ReadOptions | None
+                ) -> tuple[list[Run], list[ReadError]]:
     if group.parts:
         return _read_sessions(group, aliases, options)
     reader = reader_for_format(group.format)
+    where = group.files[0] if len(group.files) == 1 else group.key
     try:
-        runs = reader.read([Path(p) for p in group.files], group.name, aliases, options=options)
+        runs = guarded(where, f"cannot read as {group.format}", partial(reader.read, options=options),
+                       [Path(p) for p in group.files], group.name, aliases)
+        errors: list[ReadError] = []
+    except PartialReadError as exc:  # a fault after a readable part: the part is checked, the fault reported
+        runs, errors = list(exc.runs), [exc]
     except ReadError as exc:
         return [], [exc]
-    except Exception as exc:  # noqa: BLE001 - a reader bug must not hide the other runs
-        reraise_if_debugging()
-        where = group.files[0] if len(group.files) == 1 else group.key
-        return [], [ReadError(where, f"cannot read as {group.format}: {type(exc).__name__}: {exc}")]
     for run in runs:
         for other_fmt, files in group.also.items():
             run.notes.append(f"also logged as {other_fmt} ({len(files)} file(s)); read once, as {group.format}")
-    return runs, []
+    return runs, errors
 
 
 def _read_sessions(group: RunGroup, aliases: Mapping[str, str] | None, options: ReadOptions | None
@@ -274,7 +370,7 @@ def _read_sessions(group: RunGroup, aliases: Mapping[str, str] | None, options: 
     runs: list[Run] = []
     errors: list[ReadError] = []
     for part in group.parts:
-        got, errs = read_group(part, aliases, options)
+        got, errs = _read_group(part, aliases, options)
         runs.extend(got)
         errors.extend(errs)
     if len(runs) > 1:
@@ -283,7 +379,7 @@ def _read_sessions(group: RunGroup, aliases: Mapping[str, str] | None, options: 
         except Exception as exc:  # noqa: BLE001 - a reader bug must not hide the other runs
             reraise_if_debugging()
             return [], errors + [ReadError(group.key, f"cannot join the sessions of this {group.format} run: "
-                                                     f"{type(exc).__name__}: {exc}")]
+                                                     f"{describe(exc)}")]
     for run in runs:
         for other_fmt, files in group.also.items():
             run.notes.append(f"also logged as {other_fmt} ({len(files)} file(s)); read once, as {group.format}")
@@ -291,11 +387,14 @@ def _read_sessions(group: RunGroup, aliases: Mapping[str, str] | None, options: 
 
 
 def load(paths: str | os.PathLike | Sequence[str | os.PathLike], aliases: Mapping[str, str] | None = None,
-         exclude: Iterable[str | os.PathLike] = ()) -> tuple[list[Run], list[ReadError]]:
-    """Discover and read every run under `paths`."""
+         exclude: Iterable[str | os.PathLike] = (), notes: list[str] | None = None
+         ) -> tuple[list[Run], list[ReadError]]:
+    """Discover and read every run under `paths`; `notes`, when given, receives discovery's notes."""
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
     found = discover(paths, exclude)
+    if notes is not None:
+        notes.extend(found.notes)
     runs: list[Run] = []
     errors = list(found.errors)
     for group in found.groups:

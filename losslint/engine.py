@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from itertools import repeat
 from typing import Any, Iterable, Sequence
 
@@ -20,7 +21,7 @@ from .checks import all_rules, i302_loss_spikes, i303_divergence
 from .config import Config, coerce
 from .early_stop import build_early_stop
 from .errors import ReadError, reraise_if_debugging
-from .findings import EarlyStop, Finding, Result, severity_rank
+from .findings import EarlyStop, Finding, Result, group_findings, severity_rank
 from .io.base import ReadOptions
 from .progress import track
 from .schema import Run
@@ -75,6 +76,7 @@ def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
             run.notes.append(f"rule {code} {rule.name} failed: {type(exc).__name__}: {exc}")
     findings.sort(key=lambda f: (-severity_rank(f.severity), f.code, f.metric or "",
                                  f.step if f.step is not None else -1))
+    findings = group_findings(findings)
     verdict = decide(findings, has_signal=view.has_loss)
     try:
         early = build_early_stop(view, config.early_stop, config.monitor, overfitting=verdict == "overfitting",
@@ -83,6 +85,8 @@ def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
         reraise_if_debugging()
         run.notes.append(f"early stop not computed: {type(exc).__name__}: {exc}")
         early = None
+    if early is not None and early.trigger == "rise":
+        verdict = decide(findings, has_signal=view.has_loss, stop_trigger=early.trigger)
     return Result(run=run, verdict=verdict, findings=findings, early_stop=early,
                   annotations=_annotations(view, config, early, findings, curves=annotate))
 
@@ -104,14 +108,43 @@ def _check_group(group: discover.RunGroup, config: Config, annotate: bool, read_
     return [check_run(run, config, annotate) for run in runs], [_error_fields(e) for e in errors]
 
 
+def _check_alone(group: discover.RunGroup, config: Config, annotate: bool, read_options: ReadOptions
+                 ) -> tuple[list[Result], list[tuple]]:
+    """One group in a fresh process of its own: when it kills that process too, only this run is lost, named."""
+    try:
+        with ProcessPoolExecutor(max_workers=1) as solo:
+            return solo.submit(_check_group, group, config, annotate, read_options).result()
+    except BrokenProcessPool:
+        where = group.files[0] if len(group.files) == 1 else group.key
+        return [], [_error_fields(ReadError(where, f"reading this {group.format} run crashed its worker process "
+                                                   "(a parser fault on this file); skipped"))]
+
+
+def _check_in_pool(groups: list[discover.RunGroup], config: Config, annotate: bool, jobs: int,
+                   read_options: ReadOptions) -> list[tuple]:
+    """Each group's outcome, in order, from `jobs` worker processes. A worker that dies (a C parser's segfault)
+    breaks the pool; the groups without an outcome yet are then checked again, each alone in a fresh process."""
+    outcomes: list[tuple] = []
+    try:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
+            for outcome in track(pool.map(_check_group, groups, repeat(config), repeat(annotate), repeat(read_options),
+                                          chunksize=max(1, len(groups) // (4 * jobs))), total=len(groups)):
+                outcomes.append(outcome)
+    except BrokenProcessPool:
+        outcomes.extend(_check_alone(group, config, annotate, read_options) for group in groups[len(outcomes):])
+    return outcomes
+
+
 def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike],
                 config: Config | str | os.PathLike | None = None, jobs: int = 1, annotate: bool = True,
-                read_options: ReadOptions | None = None) -> tuple[list[Result], list[ReadError]]:
+                read_options: ReadOptions | None = None, notes: list[str] | None = None
+                ) -> tuple[list[Result], list[ReadError]]:
     """Discover, read and check every run under `paths`; unreadable inputs come back as errors.
 
     `read_options` go to the readers (`ReadOptions(verify=True)`: check TensorBoard record checksums).
 
     `annotate=False` leaves out the change points and spike steps that only plots use (about a third of the time).
+    `notes`, when given, receives discovery's notes (links to folders outside the checked trees, not followed).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -120,11 +153,11 @@ def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike],
     read_options = read_options if read_options is not None else ReadOptions()
     found = discover.discover(paths)
     errors = list(found.errors)
+    if notes is not None:
+        notes.extend(found.notes)
     groups = found.groups
     if jobs > 1 and len(groups) > 1:
-        with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
-            outcomes = list(track(pool.map(_check_group, groups, repeat(config), repeat(annotate), repeat(read_options),
-                                           chunksize=max(1, len(groups) // (4 * jobs))), total=len(groups)))
+        outcomes = _check_in_pool(groups, config, annotate, jobs, read_options)
     else:
         outcomes = list(track((_check_group(group, config, annotate, read_options) for group in groups),
                               total=len(groups)))

@@ -19,8 +19,11 @@ class ReadError(Exception):
     """A file that cannot be read as a training log. Readers raise only this for bad input."""
 
     def __init__(self, path: str | Path, message: str, line: int | None = None, offset: int | None = None):
-        self.path = str(path)
-        self.message = message
+        from .textsafe import unicode_clean
+
+        # a file name that is not UTF-8 (lone surrogates) is shown with replacement marks, in every output
+        self.path = unicode_clean(str(path))
+        self.message = unicode_clean(str(message))
         self.line = line
         self.offset = offset
         super().__init__(self.text)
@@ -41,6 +44,38 @@ class ReadError(Exception):
         where = (f"line {self.line}: " if self.line is not None
                  else f"offset {self.offset}: " if self.offset is not None else "")
         return {"path": self.path, "message": where + self.message}
+
+
+class PartialReadError(ReadError):
+    """A file whose first part was read before a fault: the error is reported (exit 2), and `runs`, what was read
+    before it, are still checked."""
+
+    def __init__(self, path: str | Path, message: str, runs: list, line: int | None = None,
+                 offset: int | None = None):
+        super().__init__(path, message, line=line, offset=offset)
+        self.runs = runs
+
+
+def describe(exc: BaseException) -> str:
+    """One meaningful line for an exception that escaped a reader: what is wrong with the file, then the raw
+    exception in brackets for a bug report (never a traceback)."""
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    raw = f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+    if len(raw) > 160:
+        raw = raw[:157] + "..."
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to parse (recursion limit)"
+    if isinstance(exc, OSError):
+        return f"cannot read: {exc.strerror or raw}"
+    if isinstance(exc, MemoryError):
+        return "too large to read into memory"
+    if isinstance(exc, UnicodeError):
+        return f"not valid text in the expected encoding ({raw})"
+    if isinstance(exc, OverflowError):
+        return f"a number out of range ({raw})"
+    if isinstance(exc, (IndexError, KeyError, AttributeError, TypeError, ValueError)):
+        return f"content not laid out as this format expects ({raw})"
+    return f"unexpected failure while reading ({raw})"
 
 
 class ConfigError(Exception):

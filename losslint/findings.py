@@ -1,7 +1,9 @@
 """What checks produce and reporters format: `Finding`, `Result`, severities and the verdict precedence."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+import re
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
 from .schema import Run
@@ -22,10 +24,78 @@ class Finding:
     step: int | None
     message: str
     category: str = ""  # integrity | overfitting | underfitting | instability | task-metric
+    # A finding that stands for a family of metrics (per-entity, per-class, per-eval-set) names every member here;
+    # `metric` is then the member whose finding is shown. Empty for a finding on one metric.
+    members: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "name": self.name, "severity": self.severity, "metric": self.metric,
-                "step": self.step, "message": self.message}
+        out: dict[str, Any] = {"code": self.code, "name": self.name, "severity": self.severity, "metric": self.metric,
+               "step": self.step, "message": self.message}
+        if self.members:
+            out["members"] = list(self.members)
+        return out
+
+
+# A family needs this many members before its findings are merged: two metrics are just two metrics.
+MIN_FAMILY = 3
+_SEPARATORS = re.compile(r"([/_.\- ]+)")
+
+
+def _tokens(metric: str) -> list[str]:
+    return _SEPARATORS.split(metric)
+
+
+def family_pattern(metrics: Sequence[str]) -> str | None:
+    """`eval/*_f1` for `eval/LOC_f1`, `eval/PER_f1`, ...: the metrics' shared name with the one part in which they
+    differ starred; None when they differ in more than one part (or in the number of parts)."""
+    split = [_tokens(m) for m in metrics]
+    if len({len(t) for t in split}) != 1:
+        return None
+    differing = [i for i in range(len(split[0])) if len({t[i] for t in split}) > 1]
+    if len(differing) != 1:
+        return None
+    pattern = list(split[0])
+    pattern[differing[0]] = "*"
+    return "".join(pattern)
+
+
+def group_findings(findings: Sequence[Finding], min_family: int = MIN_FAMILY) -> list[Finding]:
+    """One finding per rule and metric family: the findings of one code whose metrics differ in one name part only
+    (`eval/t005_f1`, `eval/t028_f1`, ...; per-entity, per-class and per-eval-set metrics) become the most severe
+    member's finding, its message prefixed with the family and its members named in `members`. Families of fewer
+    than `min_family` metrics, and findings without a metric, stay as they are. Order is kept (a merged finding
+    takes its first member's place)."""
+    by_code: dict[tuple[str, int], list[int]] = {}
+    for index, finding in enumerate(findings):
+        if finding.metric is not None:
+            by_code.setdefault((finding.code, len(_tokens(finding.metric))), []).append(index)
+    merged: dict[int, Finding] = {}
+    dropped: set[int] = set()
+    for indices in by_code.values():
+        remaining = list(indices)
+        while len(remaining) >= min_family:
+            # the largest set of metrics that differ from each other in one and the same name part
+            best: list[int] = []
+            for position in range(len(_tokens(findings[remaining[0]].metric or ""))):
+                keys: dict[tuple[str, ...], list[int]] = {}
+                for i in remaining:
+                    parts = _tokens(findings[i].metric or "")
+                    keys.setdefault(tuple(parts[:position] + parts[position + 1:]), []).append(i)
+                group = max(keys.values(), key=len)
+                if len(group) > len(best):
+                    best = group
+            if len(best) < min_family:
+                break
+            members = [findings[i] for i in best]
+            lead = max(members, key=lambda f: severity_rank(f.severity))
+            names = tuple(f.metric or "" for f in members)
+            pattern = family_pattern(names) or lead.metric
+            text = (f"{len(members)} metrics of the family {pattern} ({', '.join(names[:6])}"
+                    f"{', ...' if len(names) > 6 else ''}); the worst: {lead.message}")
+            merged[best[0]] = replace(lead, message=text, members=names)
+            dropped.update(best[1:])
+            remaining = [i for i in remaining if i not in best]
+    return [merged.get(i, f) for i, f in enumerate(findings) if i not in dropped]
 
 
 # What made a recommended stop due: "rise" (sustained rise after the best), "non-finite" (the metric broke for

@@ -1,7 +1,9 @@
-"""Instability rules I301-I305."""
+"""Instability rules I301-I307."""
 import numpy as np
 
 from checks_support import check, descent, make_run, run_rule
+from losslint.config import load_config
+from losslint.engine import check_run
 
 STEPS = np.arange(1, 501) * 10
 
@@ -25,12 +27,26 @@ def test_i302_finds_planted_spikes_at_their_steps():
     assert "3 spike(s)" in finding.message
 
 
-def test_i302_many_spikes_escalate_to_error_and_unstable():
+def test_i302_recurring_spikes_are_a_warning_and_unstable(tmp_path):
     values = noisy(0.02, seed=2)
     values[[60, 110, 170, 230, 290, 350]] *= 5.0
     result = check(make_run({"train/loss": (STEPS, values)}))
     [finding] = [f for f in result.findings if f.code == "I302"]
-    assert finding.severity == "error" and result.verdict == "unstable"
+    assert finding.severity == "warning" and result.verdict == "unstable"
+    config_file = tmp_path / "losslint.toml"
+    config_file.write_text("[rules.I302]\nsevere_severity = \"error\"\nsevere_count = 3\n", encoding="utf-8")
+    result = check_run(make_run({"train/loss": (STEPS, values)}), load_config(config_file))
+    [finding] = [f for f in result.findings if f.code == "I302"]
+    assert finding.severity == "error"
+
+
+def test_i302_one_spike_that_recovers_is_an_info_note():
+    """VERDICTS.md: a single modest spike is not instability."""
+    values = noisy(0.02, seed=2)
+    values[170] *= 3.4
+    result = check(make_run({"train/loss": (STEPS, values)}))
+    [finding] = [f for f in result.findings if f.code == "I302"]
+    assert finding.severity == "info" and result.verdict == "good-fit"
 
 
 def test_i303_divergence_back_above_start_and_nan_tail():
@@ -71,3 +87,53 @@ def test_i305_loss_jump_after_learning_rate_rise():
     assert "learning rate rose" in finding.message
     steady = make_run({"train/loss": (STEPS, descent(500)), "train/learning_rate": (STEPS, lr)})
     assert run_rule("I305", steady) == []
+
+
+def test_i304_gradient_spikes_alone_are_an_info_note():
+    """VERDICTS.md: gradient-norm spikes that leave the loss untouched are worth an info finding, not a verdict."""
+    grad = np.full(500, 1.0) * np.exp(0.05 * np.random.default_rng(0).standard_normal(500))
+    grad[[100, 250, 400]] = 9.0
+    result = check(make_run({"train/loss": (STEPS, descent(500)), "train/grad_norm": (STEPS, grad)}))
+    [finding] = [f for f in result.findings if f.code == "I304"]
+    assert finding.severity == "info" and result.verdict == "good-fit"
+
+
+WAV2VEC2_EVAL = [2208, 2021, 1707, 950.8, 776.8, 698.2, 643, 603.3, 823, 1038, 853.1, 667.3]
+
+
+def test_i306_a_validation_blow_up_that_recovers_is_unstable():
+    steps = np.arange(1, 13) * 250
+    train = descent(60, 11000, 900, rate=4)
+    train[42:] *= np.concatenate([np.linspace(1, 2, 7), np.linspace(2, 1.4, 11)])  # the training loss blew up too
+    run = make_run({"train/loss": (np.arange(1, 61) * 50, train), "eval/loss": (steps, WAV2VEC2_EVAL)})
+    [finding] = run_rule("I306", run)
+    assert finding.step == 2500 and "603.3 at step 2000" in finding.message and "667.3" in finding.message
+    assert check(run).verdict == "unstable"
+
+
+def test_i306_one_bad_evaluation_is_not_a_pattern():
+    evals = np.array([1.0, 0.7, 0.5, 0.42, 0.4, 0.92, 0.38, 0.37, 0.36, 0.355])  # one evaluation 2.3x its neighbours
+    run = make_run({"train/loss": (STEPS, descent(500)), "eval/loss": (np.arange(1, 11) * 500, evals)})
+    assert run_rule("I306", run) == []
+
+
+def test_i306_a_zig_zag_and_a_swinging_accuracy():
+    steps = np.arange(1, 13) * 100
+    zigzag = np.array([1.0, 0.6, 0.5, 1.0, 0.45, 0.95, 0.44, 0.9, 0.43, 0.42, 0.41, 0.40])
+    [finding] = run_rule("I306", make_run({"eval/loss": (steps, zigzag)}))
+    assert "(3 such jumps)" in finding.message
+    accuracy = np.array([0.5, 0.7, 0.85, 0.9, 0.52, 0.9, 0.91, 0.55, 0.92, 0.5, 0.91, 0.92])
+    [finding] = run_rule("I306", make_run({"eval/accuracy": (steps, accuracy)}))
+    assert finding.metric == "eval/accuracy"
+    flat = np.array([0.5741, 0.5739, 0.5741, 0.574, 0.5741, 0.5739, 0.5741, 0.574, 0.5741, 0.5739, 0.5741, 0.574])
+    assert run_rule("I306", make_run({"eval/accuracy": (steps, flat)})) == []  # never moved: no swing
+
+
+def test_i307_a_loss_that_leaves_its_course_and_comes_back():
+    values = descent(500, 11.0, 3.4, rate=8)
+    values[300:340] = 7.0  # 40 steps at twice the level, then back
+    [finding] = run_rule("I307", make_run({"train/loss": (STEPS, values)}))
+    assert "left its course" in finding.message
+    spiky = descent(500, 11.0, 3.4, rate=8)
+    spiky[[300, 301]] = 7.0  # two batches only: I302's business
+    assert run_rule("I307", make_run({"train/loss": (STEPS, spiky)})) == []

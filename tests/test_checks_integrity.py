@@ -1,7 +1,7 @@
-"""Data-integrity rules D001-D005 on hand-built runs whose defects are planted at known steps."""
+"""Data-integrity rules D001-D006 on hand-built runs whose defects are planted at known steps."""
 import numpy as np
 
-from checks_support import descent, make_run, run_rule
+from checks_support import check, descent, make_run, run_rule
 
 STEPS = np.arange(1, 41) * 10
 
@@ -83,3 +83,28 @@ def test_d005_dead_accuracy_but_not_a_moving_one_nor_a_constant_learning_rate():
     assert finding.metric == "eval/accuracy" and "constant at 0" in finding.message
     moving = make_run({"eval/accuracy": (STEPS[::4], np.linspace(0.1, 0.2, 10))})
     assert run_rule("D005", moving) == []
+
+
+def test_d006_a_run_whose_every_loss_is_constant_has_no_signal():
+    steps = np.arange(1, 51) * 10
+    run = make_run({"train/loss": (steps, np.zeros(50)), "eval/loss": (steps[::5], np.full(10, 0.6931))})
+    [finding] = run_rule("D006", run)
+    assert "every loss is constant" in finding.message
+    assert check(run).verdict == "no-signal"
+
+
+def test_d006_a_learning_rate_of_1e_8_is_stalled_training():
+    steps = np.arange(1, 201) * 10
+    jitter = 3.6 + 0.1 * np.random.default_rng(1).standard_normal(200)
+    run = make_run({"train/loss": (steps, jitter), "train/learning_rate": (steps, np.geomspace(9.9e-9, 6e-12, 200))})
+    [finding] = run_rule("D006", run)
+    assert finding.metric == "train/learning_rate" and check(run).verdict == "no-signal"
+
+
+def test_d006_silent_on_a_run_that_learns():
+    steps = np.arange(1, 201) * 10
+    run = make_run({"train/loss": (steps, descent(200)), "train/learning_rate": (steps, np.full(200, 1e-4))})
+    assert run_rule("D006", run) == []
+    # a training loss memorised to a constant while validation still moves: the weights still change
+    memorised = make_run({"train/loss": (steps, np.full(200, 0.05)), "eval/loss": (steps[::20], descent(10))})
+    assert run_rule("D006", memorised) == []

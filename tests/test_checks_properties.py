@@ -79,10 +79,13 @@ def test_plateau_near_chance_is_underfitting(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_a_run_cut_off_mid_descent_is_not_converged(seed):
-    run = sc.make_run("underfitting", seed, family="cut-off", **sc.corpus_sizes(seed, "underfitting"))
+def test_a_run_cut_off_mid_descent_is_a_good_fit_that_could_train_longer(seed):
+    """VERDICTS.md: still improving at the end is good-fit with an info note, never underfitting."""
+    run = sc.make_run("good-fit", seed, family="cut-off", **sc.corpus_sizes(seed, "good-fit"))
     result = check(run)
-    assert result.verdict == "underfitting" and "U202" in codes(result), run.name
+    assert result.verdict == "good-fit", (run.name, codes(result))
+    [note] = [f for f in result.findings if f.code == "U202"]
+    assert note.severity == "info", run.name
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -92,9 +95,12 @@ def test_too_short_and_loss_free_runs_are_no_signal(seed):
 
 
 @pytest.mark.parametrize("seed", range(10))
-def test_heavy_noise_is_reported_as_noisy(seed):
+def test_heavy_noise_is_unstable(seed):
+    """35-60% noise around the level: unstable, by its noise (I301, judged against the curve's range since 0.3),
+    its spikes, or the zig-zag it puts in the validation curve."""
     result = check(sc.make_run("unstable", seed, family="noisy"))
-    assert "I301" in codes(result) and result.verdict == "unstable"
+    assert result.verdict == "unstable"
+    assert any(f.code[0] == "I" and f.severity != "info" for f in result.findings)
 
 
 @pytest.mark.parametrize("seed", range(10))

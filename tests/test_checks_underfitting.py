@@ -10,11 +10,43 @@ EVAL_STEPS = np.arange(1, 21) * 100
 
 
 def test_u201_plateau_near_its_start():
-    train = descent(200, 2.3, 2.0, rate=20)
-    run = make_run({"train/loss": (STEPS, train), "eval/loss": (EVAL_STEPS, descent(20, 2.3, 2.05, rate=20))})
+    rng = np.random.default_rng(3)  # logged losses are never equal to 7 digits (that would be D006, stalled)
+    train = descent(200, 2.3, 2.0, rate=20) * np.exp(0.002 * rng.standard_normal(200))
+    evals = descent(20, 2.3, 2.05, rate=20) * np.exp(0.002 * rng.standard_normal(20))
+    run = make_run({"train/loss": (STEPS, train), "eval/loss": (EVAL_STEPS, evals)})
     [finding] = run_rule("U201", run)
-    assert "flat at" in finding.message
+    assert "stopped improving at 2.0" in finding.message and "no train/validation gap" in finding.message
     assert check(run).verdict == "underfitting"
+
+
+def test_u201_a_fine_tune_plateau_with_a_gap_is_not_underfitting():
+    """VERDICTS.md: a fine-tune whose loss fell 15-30% from its already good start, with a train/validation gap,
+    has converged; underfitting needs a plateau near chance or no gap."""
+    train = descent(200, 0.65, 0.25, rate=20)
+    evals = descent(20, 0.65, 0.45, rate=20)  # 31% down from its start, flat, well above the training loss
+    run = make_run({"train/loss": (STEPS, train), "eval/loss": (EVAL_STEPS, evals)})
+    assert run_rule("U201", run) == []
+
+
+def test_u201_chance_level_of_a_binary_task_from_its_auc():
+    chance = math.log(2)
+    flat = np.full(20, 0.5)
+    run = make_run({"train/loss": (STEPS, descent(200, chance, chance * 0.9, rate=20)),
+                    "eval/loss": (EVAL_STEPS, descent(20, chance, chance * 0.92, rate=20)),
+                    "eval/auc": (EVAL_STEPS, flat + 0.01 * np.arange(20) % 0.02)})
+    [finding] = run_rule("U201", run)
+    assert "ln(2), a binary task" in finding.message
+    low = make_run({"train/loss": (STEPS, descent(200, chance, 0.45, rate=20)),
+                    "eval/loss": (EVAL_STEPS, descent(20, chance, 0.5, rate=20)),
+                    "eval/auc": (EVAL_STEPS, flat)})
+    assert run_rule("U201", low) == []  # 72% of chance: it learned something
+
+
+def test_u201_says_a_loss_that_rose_rose():
+    train = np.concatenate([np.linspace(0.52, 0.563, 20), np.full(180, 0.563)])
+    evals = np.full(20, 0.57) + 0.001 * (np.arange(20) % 3)
+    [finding] = run_rule("U201", make_run({"train/loss": (STEPS, train), "eval/loss": (EVAL_STEPS, evals)}))
+    assert "above where it started" in finding.message and "flat at" not in finding.message
 
 
 def test_u201_chance_level_from_hparams():

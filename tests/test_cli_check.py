@@ -86,10 +86,20 @@ def test_bad_config_file_is_exit_2_without_traceback(runs, tmp_path):
     assert result.exit_code == 2 and "min_raise" in result.output
 
 
-def test_config_found_upward_changes_the_result(runs):
+def test_config_found_upward_changes_the_result(runs, monkeypatch):
     (runs / "losslint.toml").write_text('ignore = ["O", "T"]\n', encoding="utf-8")
+    monkeypatch.chdir(runs / "clean")  # found upward from the working directory
     result = invoke("check", runs / "overfit", "-j", "1")
     assert "O101" not in result.output
+
+
+def test_config_inside_the_checked_tree_is_not_used(runs, monkeypatch, tmp_path_factory):
+    # a run folder is data: its losslint.toml must not switch the gate off
+    (runs / "overfit" / "losslint.toml").write_text('ignore = ["O", "I", "U", "D"]\n', encoding="utf-8")
+    (runs / "pyproject.toml").write_text('[tool.losslint]\nfail-on = "error"\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    result = invoke("check", runs, "-j", "1")
+    assert "O101" in result.output and result.exit_code == 1
 
 
 def test_rules_listing_doc_and_verdicts():
@@ -116,7 +126,8 @@ def test_every_rule_documents_each_default():
             assert section in rule.doc, f"{rule.code} lacks '{section}'"
 
 
-def test_config_aliases_reach_the_readers(tmp_path):
+def test_config_aliases_reach_the_readers(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     run = sc.make_run("overfitting", 4, n_train=200)
     lines = [line.replace('"eval/loss"', '"dev_score_xent"') for line in sc.jsonl_lines(run)]
     (tmp_path / "run").mkdir()

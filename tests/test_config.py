@@ -1,4 +1,4 @@
-"""Configuration: presets, discovery upward from the checked path, selectors, per-rule params, errors."""
+"""Configuration: presets, discovery upward from the working directory, selectors, per-rule params, errors."""
 import textwrap
 
 import pytest
@@ -23,7 +23,7 @@ def test_presets_ship_and_differ():
     assert strict.params_for("D003")["severity"] == "warning"
 
 
-def test_found_upward_from_the_checked_path_in_pyproject(tmp_path):
+def test_found_upward_from_the_working_directory_in_pyproject(tmp_path, monkeypatch):
     write(tmp_path / "pyproject.toml", """
         [tool.losslint]
         select = ["O"]
@@ -34,19 +34,41 @@ def test_found_upward_from_the_checked_path_in_pyproject(tmp_path):
     run_dir = tmp_path / "runs" / "a"
     run_dir.mkdir(parents=True)
     assert find_config_file(run_dir) == tmp_path / "pyproject.toml"
+    monkeypatch.chdir(run_dir)
     config = config_for([run_dir])
     assert config.enabled_codes() and all(code.startswith("O") for code in config.enabled_codes())
     params = config.params_for("O101")
     assert params["min_rise"] == 0.2 and params["severity"] == "error" and params["noise_k"] == 3.0
 
 
-def test_pyproject_without_a_losslint_table_is_skipped_and_losslint_toml_wins(tmp_path):
+def test_pyproject_without_a_losslint_table_is_skipped_and_losslint_toml_wins(tmp_path, monkeypatch):
     write(tmp_path / "losslint.toml", 'extends = "strict"\n')
     write(tmp_path / "sub" / "pyproject.toml", "[project]\nname = 'x'\n")
     assert find_config_file(tmp_path / "sub") == tmp_path / "losslint.toml"
     write(tmp_path / "pyproject.toml", "[tool.losslint]\nfail-on = 'error'\n")
     assert find_config_file(tmp_path) == tmp_path / "losslint.toml"
+    monkeypatch.chdir(tmp_path / "sub")
     assert config_for([tmp_path / "sub"]).fail_on == "info"
+
+
+def test_config_is_never_taken_from_the_checked_tree(tmp_path, monkeypatch):
+    write(tmp_path / "runs" / "losslint.toml", 'ignore = ["O", "I", "U", "D"]\n')
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    assert config_for([tmp_path / "runs"]).sources == load_config().sources
+
+
+def test_extends_takes_a_preset_or_a_toml_file_only(tmp_path):
+    write(tmp_path / "passwd", "root = 'x'\n")
+    write(tmp_path / "a.toml", 'extends = "passwd"\n')
+    with pytest.raises(ConfigError, match="nor a .toml file"):
+        load_config(tmp_path / "a.toml")
+    write(tmp_path / "b.toml", 'extends = "/etc/passwd"\n')
+    with pytest.raises(ConfigError, match="nor a .toml file"):
+        load_config(tmp_path / "b.toml")
+    write(tmp_path / "base.toml", 'fail-on = "error"\n')
+    write(tmp_path / "c.toml", 'extends = "base.toml"\n')
+    assert load_config(tmp_path / "c.toml").fail_on == "error"
 
 
 def test_selectors_most_specific_wins_and_names_work():
@@ -55,7 +77,7 @@ def test_selectors_most_specific_wins_and_names_work():
     config = Config(select=("O101",), ignore=("O",))
     assert config.enabled_codes() == ["O101"]
     config = load_config().with_options(select=["val-loss-rising,I"])
-    assert config.enabled_codes() == ["O101", "I301", "I302", "I303", "I304", "I305"]
+    assert config.enabled_codes() == ["O101", "I301", "I302", "I303", "I304", "I305", "I306", "I307"]
     config = load_config().with_options(ignore=["D", "T401"], extend_select=["D001"])
     assert "D001" in config.enabled_codes() and "D002" not in config.enabled_codes()
     assert "T401" not in config.enabled_codes()

@@ -139,7 +139,13 @@ def test_can_read_needs_a_step_or_epoch_column(tmp_path):
     (tmp_path / "bin.csv").write_bytes(b"step,\x00\xff\xfe\n")
     wide = ",".join(f"train/metric_number_{i}" for i in range(400)) + ",step\n"
     assert len(wide) > 4096 and READER.can_read(write(tmp_path, wide + ",".join(["1"] * 401) + "\n", "wide.csv"))
-    assert not READER.can_read(tmp_path / "bin.csv")
+    # a NUL byte is in no CSV: binary or zero-filled, claimed so that reading it says so (never a silent skip)
+    assert READER.can_read(tmp_path / "bin.csv")
+    with pytest.raises(ReadError, match="NUL"):
+        READER.read([tmp_path / "bin.csv"], "bin")
+    (tmp_path / "u16.csv").write_bytes("step,loss\n1,2\n".encode("utf-16"))
+    assert READER.can_read(tmp_path / "u16.csv")
+    assert READER.read([tmp_path / "u16.csv"], "u16")[0].data["value"].tolist() == [2.0]
 
 
 # --- values and errors -----------------------------------------------------------------------------------------
@@ -191,7 +197,7 @@ def test_rows_without_a_step_are_left_out(tmp_path):
 @pytest.mark.parametrize("text, fragment, line", [
     ("step,loss\n1,1.0\nabc,0.5\n", "not a number", 3),
     ("step,loss\n1,1.0\n2.5,0.5\n", "not a whole number", 3),
-    ("step,loss\n1e30,1.0\n", "not a whole number", 2),
+    ("step,loss\n1e30,1.0\n", "out of the int64 range", 2),
     ("step,loss\n1,1.0\n2,0.5\n3,0.4,extra,cells\n", "malformed CSV", 4),
     ("", "empty file", None),
     ("name,score\nx,1\n", "no step column", 1),

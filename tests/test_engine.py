@@ -29,9 +29,22 @@ def finding(code, severity="warning"):
     ([("D001", "error")], False, "diverged"),
     ([("D001", "warning")], True, "good-fit"),
     ([("O101", "warning")], False, "no-signal"),
+    ([("D006", "warning"), ("O101", "warning")], True, "no-signal"),
+    ([("D006", "info")], True, "good-fit"),
 ])
 def test_verdict_precedence(codes, has_signal, verdict):
     assert decide([finding(c, s) for c, s in codes], has_signal) == verdict
+
+
+@pytest.mark.parametrize("codes,trigger,verdict", [
+    ([], "rise", "overfitting"),
+    ([("U201", "warning")], "rise", "overfitting"),
+    ([("I302", "error")], "rise", "unstable"),
+    ([("I303", "error")], "rise", "diverged"),
+    ([], "converged", "good-fit"),
+])
+def test_a_rise_stop_decides_like_an_overfitting_finding(codes, trigger, verdict):
+    assert decide([finding(c, s) for c, s in codes], True, stop_trigger=trigger) == verdict
 
 
 def test_precedence_table_is_printable():
@@ -206,12 +219,13 @@ def test_monitor_falls_back_to_a_validation_metric_with_a_direction():
     assert result.monitored_metric == "eval/accuracy" and result.best_step == 1000
 
 
-def test_public_check_api_accepts_none_config_or_path(tmp_path):
+def test_public_check_api_accepts_none_config_or_path(tmp_path, monkeypatch):
     import losslint
 
     run = sc.make_run("overfitting", 3, n_train=200)
     sc.write_jsonl(run, tmp_path / "run" / "metrics.jsonl")
     (tmp_path / "losslint.toml").write_text('ignore = ["O"]\n', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
     found_upward = losslint.check(tmp_path / "run")
     assert [f.code for f in found_upward[0].findings if f.code.startswith("O")] == []
     explicit = losslint.check(tmp_path / "run", config=load_config())
@@ -296,3 +310,36 @@ def test_a_diverged_run_with_few_evaluations_gets_its_stop_at_the_best_one():
     assert "diverged" in result.early_stop.reason
     without_i303 = check_runs([run], Config(ignore=("I303",)))[0]
     assert without_i303.recommended_stop_step is None
+
+
+def test_findings_on_a_family_of_metrics_are_one_finding_naming_the_members():
+    from losslint.findings import group_findings
+
+    def on(metric, severity="warning", code="D005"):
+        return Finding(code=code, name="x", severity=severity, metric=metric, step=1, message=f"{metric} is dead")
+
+    per_entity = [on(f"eval/{e}_f1", "info" if e == "LOC" else "warning") for e in ("LOC", "PER", "ORG", "MISC")]
+    others = [on("eval/loss", code="O101"), on("eval/LOC_f1", code="T401"), on("eval/PER_f1", code="T401")]
+    grouped = group_findings(per_entity + others)
+    assert [f.code for f in grouped] == ["D005", "O101", "T401", "T401"]  # two metrics are not a family
+    family = grouped[0]
+    assert family.members == ("eval/LOC_f1", "eval/PER_f1", "eval/ORG_f1", "eval/MISC_f1")
+    assert family.severity == "warning" and family.metric == "eval/PER_f1"
+    assert family.message.startswith("4 metrics of the family eval/*_f1") and "eval/PER_f1 is dead" in family.message
+    assert family.as_dict()["members"] == list(family.members) and "members" not in grouped[1].as_dict()
+
+
+def test_a_stop_after_a_sustained_rise_makes_the_run_overfitting():
+    """VERDICTS.md: when the early stop found a sustained rise after the best step, verdict and stop agree. A
+    200k-step run whose validation loss turns up at step 173,000 (a late, modest rise that O101's noise test
+    misses on the whole curve) used to be a good fit with a 'rise' stop."""
+    steps = np.arange(1, 201) * 1000
+    train = descent(200, 3.0, 0.5, rate=4) * np.exp(0.01 * np.random.default_rng(7).standard_normal(200))
+    evals = descent(200, 3.1, 0.9, rate=4)
+    evals[173:] = evals[172] * (1 + 0.04 * np.linspace(0, 1, 27) ** 0.5)  # +4%: under O101's 5% bar
+    evals *= np.exp(0.002 * np.random.default_rng(8).standard_normal(200))
+    result = check_run(make_run({"train/loss": (steps, train), "eval/loss": (steps, evals)}), load_config())
+    assert not [f for f in result.findings if f.code.startswith("O") and f.severity != "info"]
+    assert result.early_stop.trigger == "rise"
+    assert result.verdict == "overfitting"
+    assert abs(result.early_stop.recommended_stop_step - 173_000) <= 10_000

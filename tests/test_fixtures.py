@@ -235,8 +235,12 @@ def test_losslint_never_imports_the_fine_tune_script():
 
 @pytest.mark.slow
 def test_script_reproduces_the_committed_good_fit_run(tmp_path):
-    """Same seed, same code, CPU: the eval curve comes back within rtol 1e-4 (bit-exact on the same machine;
-    the slack covers other CPUs' vector kernels summing in another order)."""
+    """Same seed, same code, CPU: what reproduces across CPUs comes back. Float results of a training run are not
+    bit-for-bit reproducible across CPUs (another vector kernel sums in another order, and training amplifies the
+    difference: on an AMD EPYC the last eval loss was 0.037 where the Intel-made fixture has 0.025), so this compares
+    the step grid and metric names exactly, the first evaluations (before the differences compound) within 5%, the
+    story of the run (how far the eval loss falls, where it is lowest, the final BLEU) and losslint's verdict in
+    every format, never the late floats themselves."""
     pytest.importorskip("torch")
     scenario = "good-fit"
     subprocess.run([sys.executable, str(FIXTURES / "finetune.py"), "--scenario", scenario, "--size", "quick",
@@ -245,13 +249,22 @@ def test_script_reproduces_the_committed_good_fit_run(tmp_path):
     for line in (tmp_path / scenario / "jsonl" / "metrics.jsonl").read_text(encoding="utf-8").splitlines():
         event = json.loads(line)
         for key, value in event.items():
-            fresh.setdefault(key, {})[event["step"]] = value
+            if key not in ("step", "wall_time"):
+                fresh.setdefault(key, {})[event["step"]] = value
     committed = reference_curves(scenario)
-    for metric in ["train/loss"] + [m for m in committed if m.startswith("eval/")]:
-        assert sorted(fresh[metric]) == sorted(committed[metric])
-        np.testing.assert_allclose([fresh[metric][s] for s in sorted(fresh[metric])],
-                                   [committed[metric][s] for s in sorted(committed[metric])], rtol=1e-4)
+    assert sorted(fresh) == sorted(committed)
+    for metric in committed:
+        assert sorted(fresh[metric]) == sorted(committed[metric]), metric
+    evals = sorted(committed["eval/loss"])
+    for step in evals[:2]:
+        assert fresh["eval/loss"][step] == pytest.approx(committed["eval/loss"][step], rel=0.05), step
+    for curves in (fresh, committed):
+        losses = [curves["eval/loss"][s] for s in evals]
+        assert losses[-1] < 0.05 * losses[0]  # the fall from ~3.2 to ~0.03 that makes it a good fit
+        assert int(np.argmin(losses)) >= len(losses) * 3 // 4
+        assert curves["eval/bleu"][evals[-1]] > 0.9
     from losslint import discover
+    from losslint.engine import check_runs
 
     for fmt_dir in FORMAT_READERS:
         if not reader_available(fmt_dir):
@@ -262,4 +275,5 @@ def test_script_reproduces_the_committed_good_fit_run(tmp_path):
             continue
         runs, errors = discover.load(tmp_path / scenario / fmt_dir)
         assert [e.text for e in errors] == [] and len(runs) == 1
-        assert_same_curve(runs[0], "eval/loss", committed["eval/loss"], 1e-4)
+        assert_same_curve(runs[0], "eval/loss", fresh["eval/loss"], FLOAT32_RTOL)
+        assert [r.verdict for r in check_runs(runs)] == [EXPECTED["scenario"][scenario]["verdict"]], fmt_dir

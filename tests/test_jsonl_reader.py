@@ -225,7 +225,7 @@ def test_lines_without_the_step_key_are_left_out_with_a_note(tmp_path):
     ('{"step": 1, "loss": 1}\n{"step": 2.5, "loss": 1}\n', "not a whole number", 2),
     ('{"step": 1, "loss": 1}\n{"step": NaN, "loss": 1}\n', "not a whole number", 2),
     ('{"step": 1, "loss": 1}\n{"step": true, "loss": 1}\n', "not a whole number", 2),
-    ('{"step": 1e30, "loss": 1}\n', "not a whole number", 1),
+    ('{"step": 1e30, "loss": 1}\n', "out of the int64 range", 1),
     ("", "empty file", None),
     ("   \n\n", "empty file", None),
 ])

@@ -12,6 +12,7 @@ import pytest
 from losslint.errors import ReadError
 from losslint.report import ReportOptions, render
 from losslint.report.github import escape_data, escape_property
+from losslint.textsafe import printable
 from report_support import descending, finding, load_runs, realworld, result_for, write_jsonl_run
 
 SCHEMAS = Path(__file__).parent / "schemas"
@@ -84,13 +85,15 @@ def test_github_annotations_one_per_finding_and_error(results):
     assert levels.count("error") == 2  # D001 + the unreadable input
     assert levels.count("warning") == 2
     assert levels.count("notice") == 2  # the info finding + the early-stop notice
-    hostile = [p for p in parsed if p[2].startswith(HOSTILE)]
-    assert hostile and hostile[0][2] == f"{HOSTILE}: {HOSTILE} (metric eval/loss)"
+    hostile = [p for p in parsed if p[2].startswith(printable(HOSTILE))]
+    # control characters from the logs are shown as escapes, not rendered (textsafe.printable)
+    assert hostile and hostile[0][2] == printable(f"{HOSTILE}: {HOSTILE} (metric eval/loss)")
+    assert "\\r\\n" in hostile[0][2] and "\\x01" in hostile[0][2]
     d001 = next(p for p in parsed if p[1].get("title", "").startswith("losslint D001"))
     assert d001[1]["file"] == "logs/bad/metrics.jsonl"
     unreadable = next(p for p in parsed if p[1].get("title") == "losslint: unreadable input")
     assert unreadable[1]["file"] == "logs/broken, one:x.jsonl" and unreadable[1]["line"] == "4"
-    assert unreadable[2] == "line is not JSON\nat all"
+    assert unreadable[2] == "line is not JSON\\nat all"
     assert not out.splitlines()[-1].startswith("::")  # a plain summary closes the log
 
 

@@ -86,7 +86,8 @@ def test_good_fit_curves_descend_to_the_end(seed, family):
     assert run.truth["minimum_step"] == run.eval_steps[-1]
     assert run.truth["spike_steps"] == [] and run.truth["upturn_step"] is None and run.truth["nan_step"] is None
     assert np.all(np.isfinite(run.train_values)) and np.all(np.isfinite(run.eval_values))
-    assert run.train_clean[-1] < 0.5 * run.train_clean[0]
+    # a "cut-off" run stops at 0.8-2 e-folds of its descent: down to at most 62% of its start, still falling
+    assert run.train_clean[-1] < (0.62 if family == "cut-off" else 0.5) * run.train_clean[0]
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -280,9 +280,11 @@ def test_flipped_length_byte_is_reported_even_without_checking(restart_run, tmp_
     record = fx.record_offsets(first)[10]
     target = fx.copy_with_flipped_byte(first, tmp_path / first.name, record + 6)  # length becomes huge
     monkeypatch.setenv(tfrecord.VERIFY_ENV, "0")
+    scalars = parse_event_file(target)  # the records before the bad length are kept, the fault reported
+    assert scalars.fault is not None and scalars.fault.offset == record and scalars.records == 10
     with pytest.raises(ReadError) as caught:
-        parse_event_file(target)
-    assert caught.value.offset == record
+        READER.read([target], "run")
+    assert caught.value.offset == record and caught.value.runs
 
 
 def test_checking_defaults_follow_the_available_implementation(monkeypatch):

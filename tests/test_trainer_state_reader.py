@@ -295,7 +295,7 @@ def test_nan_and_infinite_values_are_kept(tmp_path):
     ('[1, 2]', "log_history"),
     ('{"log_history": [{"loss": 1.0, "step": "five"}]}', "not a whole number"),
     ('{"log_history": [{"loss": 1.0, "step": true}]}', "step True is not a whole number"),
-    ('{"log_history": [{"loss": 1.0, "step": 1e30}]}', "not a whole number"),  # would wrap around in int64
+    ('{"log_history": [{"loss": 1.0, "step": 1e30}]}', "out of the int64 range"),  # would wrap around in int64
     ('{"log_history": [{"loss": 1.0, "step": 1}, 7]}', "log_history[1]"),
 ])
 def test_bad_input_is_one_read_error(tmp_path, text, fragment):

@@ -32,11 +32,14 @@ def noise_sigma(values: np.ndarray, order: int = 1) -> float:
     return _mad(d) * _MAD_TO_SIGMA / np.sqrt(_DIFF_VARIANCE[order])
 
 
-def roughness(values: np.ndarray, smoothed: np.ndarray) -> float:
-    """Robust spread (1.4826 * MAD) of residuals `values - smoothed`, relative to the median |smoothed| level.
+def roughness(values: np.ndarray, smoothed: np.ndarray, range_share: float = 0.0) -> float:
+    """Robust spread (1.4826 * MAD) of residuals `values - smoothed`, relative to the median |smoothed| level, or
+    to `range_share` of the smoothed curve's range (max - min) when that is larger.
 
-    A scale-free "how noisy is this curve" number (0.01 = residuals of about 1% of the curve's level).
-    Points where either array is non-finite are ignored; NaN when nothing is left or the level is 0.
+    A scale-free "how noisy is this curve" number (0.01 = residuals of about 1% of the curve's level). The range
+    floor keeps it meaningful for a curve that falls towards zero: residuals of 0.01 around a level of 0.0004 are
+    "2500% noise" by the level but 1% of a curve that fell from 1.0.
+    Points where either array is non-finite are ignored; NaN when nothing is left or the scale is 0.
     """
     x = np.asarray(values, dtype=np.float64)
     s = np.asarray(smoothed, dtype=np.float64)
@@ -46,6 +49,8 @@ def roughness(values: np.ndarray, smoothed: np.ndarray) -> float:
     if not ok.any():
         return float("nan")
     level = float(np.median(np.abs(s[ok])))
+    if range_share > 0:
+        level = max(level, range_share * float(s[ok].max() - s[ok].min()))
     if level == 0.0:
         return float("nan")
     return _mad(x[ok] - s[ok]) * _MAD_TO_SIGMA / level

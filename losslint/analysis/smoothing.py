@@ -101,7 +101,8 @@ def bucket_mean(steps: np.ndarray, values: np.ndarray, max_points: int = 2000) -
     Returns (bucket steps, bucket means); a bucket's step is the last step it covers. Series already short
     enough come back as their finite points unchanged.
     """
-    s = np.asarray(steps, dtype=np.int64)
+    with np.errstate(invalid="ignore", over="ignore"):  # float steps beyond int64 (bad input) warned on stderr
+        s = np.asarray(steps, dtype=np.int64)
     x = np.asarray(values, dtype=np.float64)
     if s.shape != x.shape:
         raise ValueError(f"steps and values differ in length: {s.size} vs {x.size}")

@@ -31,6 +31,7 @@ RULE_MODULES = (
     "d003_no_validation",
     "d004_too_few_evals",
     "d005_dead_metric",
+    "d006_stalled_training",
     "o101_val_loss_rising",
     "o102_gap_widening",
     "o103_task_metric_degrading",
@@ -43,6 +44,8 @@ RULE_MODULES = (
     "i303_divergence",
     "i304_grad_norm_spikes",
     "i305_lr_instability",
+    "i306_validation_unstable",
+    "i307_loss_excursion",
     "t401_best_step_disagreement",
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 import sys
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any, Mapping, NamedTuple
 
 from ..findings import Finding
 from . import CATEGORIES
@@ -64,23 +64,40 @@ def tail_median(values, fraction: float = 0.1, max_points: int | None = None) ->
     return float(np.median(values[-k:]))
 
 
-def train_rose(trend: tuple[str, float, float] | None, tol: float) -> bool:
-    """Whether the training loss ended more than `tol` (relative) above its level at the reference step."""
-    return trend is not None and trend[2] > trend[1] + tol * abs(trend[1])
+class TrainChange(NamedTuple):
+    """How the training loss moved from a reference step to the end of the run."""
+    metric: str
+    before: float  # smoothed level at the reference step
+    after: float  # level at the end
+    span: float  # range (max - min) of the smoothed curve: the scale a rise is judged on near zero
 
 
-def train_text(trend: tuple[str, float, float] | None) -> str:
+# A rise of the training loss is judged against its level, but never against less than this share of the curve's
+# range: a loss memorised down to 3e-4 that ends at 5e-4 "rose 67%" by its level, and nothing on its curve.
+TRAIN_RISE_RANGE_SHARE = 0.05
+
+
+def train_rose(trend: TrainChange | None, tol: float) -> bool:
+    """Whether the training loss ended more than `tol` above its level at the reference step, relative to that level
+    or, near zero, to `TRAIN_RISE_RANGE_SHARE` of the curve's range (whichever is larger)."""
+    if trend is None:
+        return False
+    scale = max(abs(trend.before), TRAIN_RISE_RANGE_SHARE * trend.span)
+    return trend.after > trend.before + tol * scale
+
+
+def train_text(trend: TrainChange | None) -> str:
     """How the training loss moved meanwhile, for a message."""
     if trend is None:
         return " (no training loss logged to compare)"
-    metric, before, after = trend
-    how = "kept falling" if after < before else "stayed flat"
-    return f" while {metric} {how} ({num(before)} -> {num(after)})"
+    how = "kept falling" if trend.after < trend.before else "stayed about level"
+    return f" while {trend.metric} {how} ({num(trend.before)} -> {num(trend.after)})"
 
 
-def train_change(view, from_step: int) -> tuple[str, float, float] | None:
-    """(metric, smoothed train loss at `from_step`, train loss level at the end), or None without a train loss."""
+def train_change(view, from_step: int) -> TrainChange | None:
+    """How the training loss moved from `from_step` to the end, or None without a train loss."""
     train = view.train_loss
     if train is None or train.n < 3:
         return None
-    return train.metric, train.level_at(from_step), train.tail_level()
+    span = float(train.smoothed.max() - train.smoothed.min()) if len(train.smoothed) else 0.0
+    return TrainChange(train.metric, train.level_at(from_step), train.tail_level(), span)

@@ -1,10 +1,15 @@
-"""Plateau at a high level: the losses stopped improving while still close to where they started (or to chance).
+"""Plateau while still bad: the losses stopped improving near chance, or close to their start with no gap.
 
 What it detects: the training loss (and the validation loss, when logged) has stopped improving over the last
 `tail_fraction` of the run (no significant Mann-Kendall fall, or a Theil-Sen fall over that window not surely
-`flat_tol` of the level or more) and its end level is still at least `high_ratio` of its starting level, or, for a classifier whose number
-of classes is known from the hyper-parameters (`num_classes`, `num_labels`), at least `chance_fraction` of the
-cross-entropy of a uniform guess, ln(num_classes).
+`flat_tol` of the level or more), and the model is still bad (../shared/VERDICTS.md, `underfitting`):
+- when the task's chance level is known (ln(num_classes) from the hyper-parameters `num_classes`/`num_labels`;
+  ln(2) for a binary task, which a logged ROC AUC says), every plateau is at least `chance_fraction` of it, and
+  only then: a loss well below chance has learned something, whatever its start;
+- otherwise, every plateau is still at least `high_ratio` of its starting level and, with a validation loss, the
+  training loss is at least `gap_ratio` of it (no gap: the model does not even fit its training data). A
+  fine-tune of a pretrained model starts low and falls only 15-30%; with a train/validation gap that is a
+  converged fine-tune, not underfitting (RETFound and T5 runs in the labelled real-world corpus).
 Why it matters: the model has stopped learning without having learned much: too little capacity, a learning rate
 too low (or decayed too early), or a bug such as frozen layers or shuffled labels.
 What to do: raise the learning rate, train a bigger model, check that all layers train and that inputs and labels
@@ -15,39 +20,57 @@ Defaults:
   within 30% of that, in perplexity terms, leaves it less than C^0.3 times better than guessing. (SageMaker
   Debugger's LossNotDecreasing flags a loss that stops improving at all; this rule asks, in addition, that the
   level be high.)
-- `chance_fraction = 0.8`: at or above 80% of ln(num_classes), the loss of a uniform guess, when the number of
-  classes is known.
-- `tail_fraction = 0.25`, `alpha = 0.05`, `flat_tol = 0.02`: stopped = no significant fall in the last quarter, or
-  a fall over it that is not surely 2% or more: the Theil-Sen slope's 95% confidence interval must imply at least
-  2% (its point estimate is not enough: on the synthetic plateaus, whose true fall over the last quarter is
-  0.4-0.9%, noise put it at 2.5-3.0% in 6 of 100 runs).
+- `chance_fraction = 0.8`: at or above 80% of the loss of a uniform guess, when the chance level is known.
+- `gap_ratio = 0.9`: "training loss as high as validation loss": within 10% of it (or above it).
+- `tail_fraction = 0.25`, `alpha = 0.05`, `flat_tol = 0.02`: stopped = no significant fall over the last quarter,
+  or a fall over it that is not surely 2% or more: the Theil-Sen slope's 95% confidence interval must imply at
+  least 2% (its point estimate is not enough: on the synthetic plateaus noise put it at 2.5-3.0% in 6 of 100
+  runs).
+- `start_tail_fraction = 0.5`: with neither a chance level nor a validation loss the plateau must hold over the
+  whole second half. Judged only against its own start, a long run that still drifts down (a T5 fine-tune falling 5% over its second half
+  in small steps at epoch boundaries, a Mask2Former run over a noisy per-iteration log) is still learning, and a
+  quarter of such a log does not show a fall that half of it does.
+
+Passing: a loss falling 2.3 -> 1.9 (ln(10) = 2.30 known) that is still falling; a fine-tune plateau at 0.43 with a
+training loss of 0.2. Failing: train and validation losses flat at 2.05 and 2.10 after starting at 2.3, with ten
+classes (89% of ln(10)).
+- `broke_ratio = 1.5`: a loss that ends at 1.5x its smoothed minimum or more (I303's `min_ratio`), that surely rises
+  by `flat_tol` or more over the window (U203's business), or that has non-finite values, is not judged: it broke (divergence, a NaN, a loss rising again) rather than failed to
+  learn, and the advice to raise the learning rate would contradict the one to lower it.
 - `min_points = 10`.
 """  # noqa: E501 - printed as written by `losslint rules`
 from __future__ import annotations
 
 import math
+import re
 from typing import Any, Iterator, Mapping
 
 from ..findings import Finding
 from ..view import RunView
-from ._common import emit, num
+from ._common import emit, num, pct
 
 CODE = "U201"
 NAME = "plateau-high"
 CATEGORY = "underfitting"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"high_ratio": 0.7, "chance_fraction": 0.8, "tail_fraction": 0.25, "alpha": 0.05, "flat_tol": 0.02,
-            "min_points": 10}
+DEFAULTS = {"high_ratio": 0.7, "chance_fraction": 0.8, "gap_ratio": 0.9, "tail_fraction": 0.25, "alpha": 0.05,
+            "flat_tol": 0.02, "broke_ratio": 1.5, "min_points": 10, "alone_severity": "info"}
 
 
-def _plateau(series, params) -> tuple[float, float] | None:
-    """(start level, end level) when the series ends flat at a high level, else None."""
-    trend = series.tail_trend(params["tail_fraction"], min_points=5)
+def _plateau(series, params, tail_fraction: float) -> tuple[float, float] | None:
+    """(start level, end level) when the series ends flat over its last `tail_fraction`, else None."""
+    trend = series.tail_trend(tail_fraction, min_points=5)
     if trend is None:
         return None
     mk, fit, steps, _ = trend
     start, end = series.head_level(), series.tail_level()
     if start <= 0 or end <= 0:
+        return None
+    surely_risen = fit.lo_slope * float(steps[-1] - steps[0])
+    rising = mk.trend == "increasing" and mk.p_value < params["alpha"] and surely_risen >= params["flat_tol"] * end
+    if series.n_total > series.n or rising or end >= params["broke_ratio"] * float(series.smoothed.min()):
+        # A loss that turned NaN, is rising, or went back up to 1.5x its best and stayed, broke (D001, U203, I303):
+        # that is not a model too weak to learn, and "raise the learning rate" would be the wrong advice.
         return None
     # Stopped improving: no significant fall over the window, or a fall too small to matter (a drift up is
     # "not improving" too; U203 judges a real rise).
@@ -62,24 +85,60 @@ def _plateau(series, params) -> tuple[float, float] | None:
     return start, end
 
 
+# The fewest validation points whose end level says whether there is a train/validation gap (a median of 3).
+_GAP_MIN_EVALS = 3
+_BINARY_METRIC = re.compile(r"(^|[/_.-])(auc|auroc|roc_auc|roc-auc|rocauc)($|[/_.-])")
+
+
+def chance_level(view) -> tuple[float, str] | None:
+    """(loss of a uniform guess, how it is known): ln(C) when the hyper-parameters give the number of classes,
+    ln(2) when the run logs an ROC AUC (a binary task); None when the task does not say."""
+    if view.num_classes:
+        return math.log(view.num_classes), f"ln({view.num_classes})"
+    if any(_BINARY_METRIC.search(m.lower()) for m in view.metrics):
+        return math.log(2), "ln(2), a binary task"
+    return None
+
+
+def _describe(metric: str, start: float, end: float) -> str:
+    if end > start:
+        return f"{metric} ended at {num(end)}, above where it started ({num(start)}), and stopped moving"
+    return f"{metric} stopped improving at {num(end)}, {pct(end / start)} of its start {num(start)}"
+
+
 def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     series_list = [s for s in (view.train_loss, view.eval_loss) if s is not None and s.n >= params["min_points"]]
     if not series_list:
         return
-    chance = math.log(view.num_classes) if view.num_classes else None
-    parts = []
+    chance = chance_level(view)
+    ends: list[tuple[str, float, float]] = []
     for series in series_list:
-        found = _plateau(series, params)
+        found = _plateau(series, params, params["tail_fraction"])
         if found is None:
             return
-        start, end = found
-        near_chance = chance is not None and end >= params["chance_fraction"] * chance
-        if not (end >= params["high_ratio"] * start or near_chance):
+        ends.append((series.metric, *found))
+    # The gap needs only the validation loss's level at the end, not a curve long enough for a trend test.
+    evals = view.eval_loss if view.eval_loss is not None and view.eval_loss.n >= _GAP_MIN_EVALS else None
+    train = view.train_loss if view.train_loss is not None and view.train_loss.n >= params["min_points"] else None
+    alone = chance is None and (evals is None or train is None)
+    if chance is not None:
+        # A loss well below chance has learned something: its plateau is convergence, whatever its start.
+        if not all(end >= params["chance_fraction"] * chance[0] for _, _, end in ends):
             return
-        text = f"{series.metric} flat at {num(end)} (started at {num(start)}"
-        text += f", chance level ln({view.num_classes})={num(chance)})" if chance is not None else ")"
-        parts.append(text)
+        why = f"at {pct(min(e for _, _, e in ends) / chance[0])} or more of chance level {chance[1]}={num(chance[0])}"
+    else:
+        if not all(end >= params["high_ratio"] * start for _, start, end in ends):
+            return
+        if train is not None and evals is not None and train.tail_level() < params["gap_ratio"] * evals.tail_level():
+            # A train loss well below the validation loss: the model fits its training data; a high validation
+            # plateau with a gap is a fine-tune that converged (or overfitting), not a model that cannot learn.
+            return
+        why = "close to where it started" + (" with no train/validation gap" if not alone else
+                                             " (with no validation loss or chance level this may also be a "
+                                             "fine-tune that converged from a good start)")
+    parts = [_describe(metric, start, end) for metric, start, end in ends]
     main = series_list[0]
     yield emit(__name__, params, main.metric, int(main.steps[-1]),
-               "; ".join(parts) + ": the model stopped learning at a high loss (underfitting); raise the learning "
-               "rate, use a bigger model, check that every layer trains and labels match inputs")
+               "; ".join(parts) + f": the model stopped learning {why} (underfitting); raise the learning rate, "
+               "use a bigger model, check that every layer trains and labels match inputs",
+               severity=params["alone_severity"] if alone else None)

@@ -12,6 +12,9 @@
   `canonical_metric` (`val_loss` -> `eval/loss`, Lightning `train_loss_step` -> `train/loss`).
 - Text in a metric cell is skipped with one note per column naming its first line; text in the step column, a
   ragged row, an empty or binary file is a `ReadError` with the line number.
+- Encodings: UTF-8 (with or without a BOM), and UTF-16 when a byte-order mark says so (Excel's "Unicode text"). A
+  `.csv`/`.tsv` file with NUL bytes otherwise (binary, or zero-filled by a crash) is claimed and refused with one
+  line, never skipped in silence.
 
 W&B chart exports (`"Step","<run> - <metric>",...`) are left to the W&B reader: `can_read` declines them.
 """
@@ -28,8 +31,18 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
-from .base import Reader, ReadOptions
-from .tabular import as_python, cap_notes, is_whole_step, load_bytes, long_frame, merge_or_split, short_repr
+from .base import Reader, ReadOptions, read_log_bytes
+from .tabular import (
+    MAX_STEP,
+    as_python,
+    bad_step_message,
+    cap_notes,
+    checked_text,
+    is_whole_step,
+    long_frame,
+    merge_or_split,
+    short_repr,
+)
 
 FORMAT = "csv"
 DELIMITERS = {".csv": ",", ".tsv": "\t"}
@@ -45,8 +58,13 @@ _PANDAS_LINE = re.compile(r"line (\d+)")
 LIGHTNING_HPARAMS = "hparams.yaml"
 
 
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
 def header_fields(head: bytes, delimiter: str) -> list[str] | None:
     """The header row of a CSV head, or None when it is not text."""
+    if head.startswith(UTF16_BOMS):
+        head = head[: len(head) - len(head) % 2].decode("utf-16", errors="ignore").encode("utf-8")
     try:
         text = head.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -83,6 +101,8 @@ class CsvLogReader(Reader):
             fields = header_fields(head, delimiter)
         except OSError:
             return True  # claim it by name, so that `read` reports why it cannot be opened
+        if b"\x00" in head and not head.startswith(UTF16_BOMS):
+            return True  # no CSV holds NUL bytes: binary or zero-filled; claimed, so that `read` says so
         if not fields or any(_WANDB_EXPORT_COLUMN.fullmatch(f) for f in fields):
             return False
         return find_step_column(fields) is not None
@@ -109,7 +129,7 @@ def load_table(path: Path) -> pd.DataFrame:
     """The table with numbers parsed by pandas' C reader. Only empty cells are NA (`keep_default_na=False`), so a
     column holding a written `nan` or any text stays text and `to_numbers` sorts it out; every other column is
     numeric, and NA in it means an empty cell."""
-    data = load_bytes(path)
+    data = load_csv_bytes(path)
     try:
         table = pd.read_csv(io.BytesIO(data), sep=DELIMITERS.get(path.suffix.lower(), ","), encoding="utf-8-sig",
                             keep_default_na=False, na_values=[""], skip_blank_lines=False, skipinitialspace=True,
@@ -122,6 +142,18 @@ def load_table(path: Path) -> pd.DataFrame:
         raise ReadError(path, f"malformed CSV: {detail}", line=int(m.group(1)) if m else None) from None
     table.columns = [str(c).strip() for c in table.columns]
     return table
+
+
+def load_csv_bytes(path: Path) -> bytes:
+    """The file as UTF-8 bytes: UTF-16 with a byte-order mark is decoded; otherwise it must be UTF-8 text."""
+    data = read_log_bytes(path)
+    if data.startswith(UTF16_BOMS):
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ReadError(path, f"not valid UTF-16 text (byte {exc.start}), though it starts with a UTF-16 "
+                                  "byte-order mark", offset=exc.start) from None
+    return checked_text(path, data)
 
 
 def to_numbers(column: pd.Series) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -159,9 +191,8 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
     whole = has_step & is_whole_step(steps)
     if (has_step & ~whole).any():
         i = int(np.flatnonzero(has_step & ~whole)[0])
-        if not by_epoch:
-            written = short_repr(as_python(table[step_column].iloc[i]))
-            raise ReadError(path, f"`{step_column}` {written} is not a whole number", line=_line(i))
+        if not by_epoch or abs(steps[i]) >= MAX_STEP:
+            raise ReadError(path, bad_step_message(f"`{step_column}`", steps[i]), line=_line(i))
         steps = np.arange(len(table), dtype=float)
         notes.append(f"`{step_column}` is fractional (line {_line(i)}); rows are stepped in order from 0")
     if not has_step.all():
@@ -237,6 +268,8 @@ def lightning_hparams(path: Path) -> tuple[dict, list[str]]:
         loaded = yaml.safe_load(hparams_file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         return {}, [f"{LIGHTNING_HPARAMS} not read: {type(exc).__name__}"]
+    except RecursionError:
+        return {}, [f"{LIGHTNING_HPARAMS} not read: nested too deeply to parse"]
     return (loaded, []) if isinstance(loaded, dict) else ({}, [])
 
 

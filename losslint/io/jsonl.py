@@ -12,11 +12,14 @@
   `ReadError` with its line number.
 
 Speed: pyarrow's JSON reader (C++, no Python per line) reads the file when pyarrow is installed and the file is plain
-JSON lines; NaN/Infinity tokens are swapped for finite stand-ins first, since pyarrow rejects them. Anything it
-refuses (mixed types in one key, a bad line, two objects on one line) goes to the slow path: one `json.loads` over
-`[line,line,...]` (C speed, takes NaN/Infinity natively, a NaN token parses to a marker so that it stays apart from a
-missing key), then line by line only to find the bad line. `pandas.read_json(lines=True)` was not used: it turns a
-NaN token into an empty cell (a logged NaN would vanish) and took 9 s on a 1M-line, 76 MB file where pyarrow took
+JSON lines; NaN/Infinity tokens are swapped for finite stand-ins first, since pyarrow rejects them. A file with a line
+opening more than `ARROW_MAX_OPENS` arrays/objects is not given to pyarrow, which crashes the whole process (SIGSEGV)
+on a line nested ~20,000 deep; the standard library reads it, and a line past its recursion limit is a `ReadError`
+naming the line. Anything pyarrow refuses (mixed types in one key, a bad line, two objects on one line) goes to the
+slow path: one `json.loads` over `[line,line,...]` (C speed, takes NaN/Infinity natively, a NaN token parses to a
+marker so that it stays apart from a missing key), then line by line only to find the bad line.
+`pandas.read_json(lines=True)` was not used: it turns a NaN token into an empty cell (a logged NaN would vanish) and
+took 9 s on a 1M-line, 76 MB file where pyarrow took
 1.8 s and the json path 3.6 s (shared 2-core machine).
 """
 from __future__ import annotations
@@ -35,7 +38,16 @@ import pandas as pd
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
 from .base import Reader, ReadOptions
-from .tabular import as_python, cap_notes, is_whole_step, load_bytes, long_frame, merge_or_split, short_repr
+from .tabular import (
+    as_python,
+    bad_step_message,
+    cap_notes,
+    is_whole_step,
+    load_bytes,
+    long_frame,
+    merge_or_split,
+    short_repr,
+)
 
 FORMAT = "jsonl"
 SUFFIXES = (".jsonl", ".ndjson")
@@ -49,8 +61,6 @@ SNIFF_BYTES = 4096
 STEP_KEYS = ("step", "global_step", "_step", "iteration", "iter")
 EPOCH_KEY = "epoch"
 WALL_TIME_KEYS = ("wall_time", "walltime", "_timestamp", "timestamp")
-# Per-key notes about skipped values, then one line for the rest: a W&B history with 30 histogram keys
-# should not bury the run's other notes.
 
 
 class _NanToken:
@@ -63,6 +73,18 @@ class _NanToken:
 
 
 NAN_TOKEN = _NanToken()
+
+
+# A line opening more than this many `[`/`{` (nesting depth can be no more) is not handed to pyarrow. Training logs
+# nest a few levels; pyarrow's recursive parser overflows the C stack somewhere past 10,000.
+ARROW_MAX_OPENS = 64
+_KEEP_OPENS = bytes(b for b in range(256) if b not in b"[{\n")
+_MANY_OPENS = re.compile(rb"[^\n]{%d}" % (ARROW_MAX_OPENS + 1))
+
+
+def nested_deeper_than_arrow_takes(data: bytes) -> bool:
+    """Does any line open more than ARROW_MAX_OPENS arrays/objects? (One C pass: ~70 ms for 100 MB.)"""
+    return _MANY_OPENS.search(data.translate(None, _KEEP_OPENS)) is not None
 
 
 def _constant(token: str) -> Any:
@@ -154,6 +176,8 @@ def drop_truncated_tail(data: bytes) -> tuple[bytes, list[str]]:
     try:
         json.loads(tail, parse_constant=_constant)
         return data, []
+    except RecursionError:
+        return data, []  # whole, but too deep: the parser names the line
     except ValueError as exc:
         line = data.count(b"\n") + 1
         return data[:cut], [_truncation_note(line, exc)]
@@ -197,6 +221,8 @@ def _parse_with_arrow(data: bytes) -> Parsed | None:
     except ImportError:
         return None
     if _STAND_IN_STEM in data:  # one scan for all three (a near miss only costs the slow path)
+        return None
+    if nested_deeper_than_arrow_takes(data):  # pyarrow would crash the process
         return None
     present = {b"NaN": b"NaN" in data}
     present[b"Infinity"] = present[b"-Infinity"] = b"Infinity" in data  # one scan for both
@@ -269,7 +295,7 @@ def parse_lines(path: Path, text: str) -> tuple[list[dict], np.ndarray, list[str
         rows = json.loads("[" + ",".join(body) + "]", parse_constant=_constant)
         if len(rows) == len(body) and all(type(r) is dict for r in rows):
             return rows, np.asarray(numbers, dtype=np.int64), []
-    except ValueError:
+    except (ValueError, RecursionError):
         pass
     return _parse_line_by_line(path, body, numbers)
 
@@ -280,6 +306,9 @@ def _parse_line_by_line(path: Path, body: list[str], numbers: list[int]) -> tupl
     for k, (line, number) in enumerate(zip(body, numbers)):
         try:
             obj = json.loads(line, parse_constant=_constant)
+        except RecursionError:
+            raise ReadError(path, "JSON nested too deeply to parse (arrays/objects inside each other, past the "
+                                  "recursion limit)", line=number) from None
         except ValueError as exc:
             if k == len(body) - 1 and k > 0:
                 notes.append(_truncation_note(number, exc))
@@ -347,7 +376,7 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
         bad = step.bad | (has_step & ~is_whole_step(steps))
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
-            raise ReadError(path, f"`{step_key}` {short_repr(step.cell(i))} is not a whole number",
+            raise ReadError(path, bad_step_message(f"`{step_key}`", step.cell(i) if step.bad[i] else steps[i]),
                             line=int(parsed.line_numbers()[i]))
         if not has_step.all():
             first = int(parsed.line_numbers()[np.flatnonzero(~has_step)[0]])

@@ -22,6 +22,7 @@ import pandas as pd
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
 from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
+from .tabular import MAX_STEP
 
 RUN_PARTS = ("metrics", "params", "tags")
 RUN_DIR_DEPTH = 8  # metric names with slashes nest folders below metrics/
@@ -70,8 +71,9 @@ def _fast_metric_file(path: Path, tag: str) -> MetricSeries | None:
     except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
         return None
     ts, step = table["ts"].to_numpy(), table["step"].to_numpy()
-    if not (np.isfinite(ts).all() and np.isfinite(step).all() and (step == np.round(step)).all()):
-        return None
+    if not (np.isfinite(ts).all() and np.isfinite(step).all() and (step == np.round(step)).all()
+            and (np.abs(step) < MAX_STEP).all()):
+        return None  # the careful parser names the line (a step outside int64 would wrap around here)
     return MetricSeries(tag, step.astype(np.int64), table["value"].to_numpy(), ts / 1000.0)
 
 
@@ -91,6 +93,21 @@ def parse_metric_file(path: Path, tag: str, notes: list[str]) -> MetricSeries:
                         np.array([r[3] for r in records], dtype=np.float64))
 
 
+def _step_of(field: str) -> int:
+    """A step as MLflow writes it (an integer); a float spelling of a whole number is taken, anything outside the
+    int64 range steps are stored in is a ValueError that says so."""
+    try:
+        step = int(field)
+    except ValueError:
+        number = float(field)  # ValueError for text
+        if not math.isfinite(number) or number != round(number):
+            raise ValueError(f"step {field!r} is not a whole number") from None
+        step = int(number)
+    if not -MAX_STEP <= step < MAX_STEP:
+        raise ValueError(f"step {field} is out of the int64 range of a step (|step| < 2**63)")
+    return step
+
+
 def _parse_metric_lines(path: Path, tag: str, notes: list[str]) -> list[tuple[str, int, float, float, float]]:
     """Line by line, for legacy two-field lines and to name the line that is wrong."""
     text = _read_text(path)
@@ -106,14 +123,15 @@ def _parse_metric_lines(path: Path, tag: str, notes: list[str]) -> list[tuple[st
             if len(fields) != width or width not in (2, 3):
                 raise ValueError(f"expected 'timestamp value step', got {len(fields)} fields")
             if width == 3:
-                timestamp, value, step = float(fields[0]), float(fields[1]), int(fields[2])
+                timestamp, value, step = float(fields[0]), float(fields[1]), _step_of(fields[2])
             else:
                 timestamp, value, step = float(fields[0]), float(fields[1]), len(records)
         except ValueError as exc:
             if number == len(lines) and not text.endswith("\n"):
                 notes.append(f"metric {tag!r}: last line {number} is cut off (run still writing?); skipped")
                 break
-            reason = str(exc) if "expected" in str(exc) else f"{line.strip()!r} is not 'timestamp value step' numbers"
+            reason = (str(exc) if "expected" in str(exc) or "step" in str(exc)
+                      else f"{line.strip()!r} is not 'timestamp value step' numbers")
             raise ReadError(path, reason, line=number) from None
         wall = timestamp / 1000.0 if math.isfinite(timestamp) else math.nan
         records.append((tag, step, value, wall, math.nan))
@@ -146,6 +164,9 @@ def _read_meta(path: Path, notes: list[str]) -> dict[str, Any]:
         loaded = yaml.safe_load(_read_text(path))
     except yaml.YAMLError as exc:
         notes.append(f"meta.yaml is not valid YAML ({str(exc).splitlines()[0]}); run metadata ignored")
+        return {}
+    except RecursionError:
+        notes.append("meta.yaml is nested too deeply to parse; run metadata ignored")
         return {}
     return loaded if isinstance(loaded, dict) else {}
 

@@ -1,5 +1,6 @@
-"""What the table-shaped readers (JSONL, CSV, trainer_state.json) share: loading a text log, the long table from
-per-key columns, step checks, note capping, and one run or several from the logs of one directory."""
+"""What the table-shaped readers (JSONL, CSV, trainer_state.json; MLflow for the step range) share: loading a
+text log, the long table from per-key columns, step checks, note capping, and one run or several from the logs of
+one directory."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +13,8 @@ from ..errors import ReadError
 from ..schema import Run, frame_from_columns
 from .base import read_log_bytes
 
-# At most this many notes about non-numeric keys per file; the rest are counted in one note.
+# Per-key notes about skipped values, then one line for the rest: a W&B history with 30 histogram keys
+# should not bury the run's other notes.
 MAX_KEY_NOTES = 5
 
 
@@ -44,7 +46,11 @@ def merge_or_split(runs: list[Run], name: str) -> list[Run]:
 
 def load_bytes(path: Path) -> bytes:
     """The file's bytes, checked to be text: empty, binary, non-UTF-8 and LFS-pointer files are a `ReadError`."""
-    data = read_log_bytes(path)
+    return checked_text(path, read_log_bytes(path))
+
+
+def checked_text(path: Path, data: bytes) -> bytes:
+    """`data`, checked to be UTF-8 text: empty, binary (a NUL byte) and non-UTF-8 data are a `ReadError`."""
     if not data or data.isspace():
         raise ReadError(path, "empty file")
     nul = data.find(b"\x00")
@@ -83,6 +89,18 @@ def is_whole_step(values: np.ndarray) -> np.ndarray:
     """Which float values can be an int64 step: finite, whole, in range."""
     with np.errstate(invalid="ignore"):
         return np.isfinite(values) & (np.nan_to_num(values) % 1 == 0) & (np.abs(np.nan_to_num(values)) < MAX_STEP)
+
+
+def bad_step_message(label: str, value: Any) -> str:
+    """Why `value` cannot be a step (`label` names the field): not a number, not whole, or out of the int64 range
+    steps are stored in."""
+    value = as_python(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if value != value:
+            return f"{label} NaN is not a whole number"
+        if abs(value) >= MAX_STEP and (isinstance(value, int) or abs(value) != float("inf")):
+            return f"{label} {short_repr(value)} is out of the int64 range of a step (|step| < 2**63)"
+    return f"{label} {short_repr(value)} is not a whole number"
 
 
 def cap_notes(notes: list[str], limit: int = MAX_KEY_NOTES) -> list[str]:

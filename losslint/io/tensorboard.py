@@ -30,7 +30,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import ReadError
+from ..errors import PartialReadError, ReadError
 from ..metrics import SPLIT_DIRS
 from ..metrics import split_of_directory as split_of
 from ..schema import Run, canonical_metric, frame_from_columns
@@ -108,6 +108,8 @@ class FileScalars:
     hparams: dict[str, Any] = field(default_factory=dict)
     non_scalar_tags: int = 0
     first_wall_time: float | None = None
+    # a corrupt record after readable ones: the points before it are kept, the file is reported unreadable from there
+    fault: ReadError | None = None
 
     def __len__(self) -> int:
         return len(self.steps)
@@ -306,11 +308,15 @@ def parse_event_file(path: Path, data: bytes | None = None, verify: bool | None 
         check_lfs_pointer(path, data[:64])
     framing = frame_records(data)
     crc = checksum_function(verify)
+    fault = None
     try:
         if crc is not None:
             verify_records(data, framing, crc)
         if framing.error is not None:
-            raise framing.error
+            if not len(framing):
+                raise framing.error
+            fault = ReadError(path, f"not a valid TensorBoard event file from here: {framing.error.message}; the "
+                                    f"{len(framing)} record(s) before it were read", offset=framing.error.offset)
     except RecordError as exc:
         raise ReadError(path, f"not a valid TensorBoard event file: {exc.message}", offset=exc.offset) from None
 
@@ -429,7 +435,7 @@ def parse_event_file(path: Path, data: bytes | None = None, verify: bool | None 
         path=path, tags=list(tag_codes), codes=point_codes, steps=point_steps, values=point_values,
         wall_times=point_walls, purges=purge_points, file_version=file_version, records=len(framing),
         truncated_at=framing.truncated_at, hparams=hparams, non_scalar_tags=len(skipped - set(tag_codes)),
-        first_wall_time=float(first.wall_time) if len(framing) else None,
+        first_wall_time=float(first.wall_time) if len(framing) else None, fault=fault,
     )
 
 
@@ -617,7 +623,10 @@ class TensorBoardReader(Reader):
             value_parts.append(values)
             wall_parts.append(walls)
             epoch_parts.append(_epochs_by_step(tags, codes, steps, values))
+        faults = [scalars.fault for scalars in parsed if scalars.fault is not None]
         if not step_parts:
+            if faults:
+                raise faults[0]
             raise ReadError(root if len(paths) > 1 else paths[0], "no scalar summaries (hparams/graph only)")
         data = frame_from_columns(
             np.concatenate(metric_parts), np.concatenate(step_parts), np.concatenate(value_parts),
@@ -626,8 +635,11 @@ class TensorBoardReader(Reader):
         nonfinite = int((~np.isfinite(data["value"].to_numpy())).sum())
         if nonfinite:
             metadata["nonfinite_points"] = nonfinite
-        return [Run(name=name, format=self.format, sources=[str(p) for p in paths], data=data,
+        runs = [Run(name=name, format=self.format, sources=[str(p) for p in paths], data=data,
                     metadata=metadata, hparams=hparams, notes=notes)]
+        if faults:  # the points before the fault are checked; the file still counts as unreadable (exit 2)
+            raise PartialReadError(faults[0].path, faults[0].message, runs, offset=faults[0].offset)
+        return runs
 
 
 READER = TensorBoardReader()

@@ -28,6 +28,9 @@ FOOTER_SIZE = 4
 _UINT32 = struct.Struct("<I")
 _UINT64 = struct.Struct("<Q")
 _MASK_DELTA = 0xA282EAD8
+# The largest record length that can be right: a record holds one serialized protobuf (an Event), and protobuf
+# messages cannot exceed 2 GiB. A longer length field, even with a valid length checksum, is corruption.
+MAX_RECORD_BYTES = (1 << 31) - 1
 VERIFY_ENV = "LOSSLINT_VERIFY_CRC"
 
 
@@ -110,7 +113,9 @@ class Framing:
     A record cut short at the very end (a file still being written) ends the framing and sets `truncated_at`; it is
     told apart from garbage by its length CRC, which is checked for that one record even when checking is off.
     Framing that runs into garbage stops there and keeps the problem in `error` so that a checksum failure earlier
-    in the file, the real first fault, can be reported instead.
+    in the file, the real first fault, can be reported instead. A length field that cannot be right is such an
+    error, not a record being written: longer than `MAX_RECORD_BYTES`, or past the end of the file while complete
+    records follow it (a corrupt length in the middle of the file).
     """
 
     offsets: np.ndarray
@@ -198,8 +203,9 @@ def _frame_by_walking(data: bytes) -> Framing:
     error = None
     limit = size - HEADER_SIZE - FOOTER_SIZE
     while offset <= limit:
-        end = offset + HEADER_SIZE + FOOTER_SIZE + unpack(data, offset)[0]
-        if end > size:
+        length = unpack(data, offset)[0]
+        end = offset + HEADER_SIZE + FOOTER_SIZE + length
+        if end > size or length > MAX_RECORD_BYTES:
             break
         add(offset)
         offset = end
@@ -208,14 +214,39 @@ def _frame_by_walking(data: bytes) -> Framing:
             truncated_at = offset
         else:
             length, length_crc = HEADER.unpack_from(data, offset)
-            if masked_crc32c(data[offset:offset + 8]) == length_crc:
-                truncated_at = offset
-            else:
+            if masked_crc32c(data[offset:offset + 8]) != length_crc:
                 error = RecordError(offset, "corrupt record header (length checksum mismatch)")
+            elif length > MAX_RECORD_BYTES:
+                error = RecordError(offset, f"impossible record length {length} (a record holds at most "
+                                            f"{MAX_RECORD_BYTES} bytes, the protobuf limit)")
+            elif offset + HEADER_SIZE + FOOTER_SIZE + length > size and _records_follow(data, offset + HEADER_SIZE):
+                error = RecordError(offset, f"record length {length} runs past the end of the file ({size} bytes) "
+                                            "but complete records follow it (a corrupt length field)")
+            else:
+                truncated_at = offset
     starts = np.asarray(offsets, dtype=np.int64)
     buf = np.frombuffer(data, dtype=np.uint8)
     lengths = _gather_u64(buf, starts).astype(np.int64) if len(starts) else np.zeros(0, np.int64)
     return Framing(starts, lengths, truncated_at, error)
+
+
+def _records_follow(data: bytes, start: int, chunk: int = 1 << 20) -> bool:
+    """Does a complete record (a length that fits in the file and its matching length checksum) start anywhere at or
+    after `start`? Tells a corrupt length in the middle of a file from a last record still being written."""
+    size = len(data)
+    last = size - HEADER_SIZE - FOOTER_SIZE
+    if start > last:
+        return False
+    buf = np.frombuffer(data, dtype=np.uint8)
+    words = _unaligned_words(buf, "<u8")
+    for lo in range(start, last + 1, chunk):
+        positions = np.arange(lo, min(lo + chunk, last + 1), dtype=np.int64)
+        lengths = words[positions]
+        fits = lengths <= (last - positions).astype(np.uint64)
+        positions, lengths = positions[fits], lengths[fits].astype(np.int64)
+        if len(positions) and bool((_length_checksums(lengths, crc32c_numpy) == _gather_u32(buf, positions + 8)).any()):
+            return True
+    return False
 
 
 def _gather_u64(buf: np.ndarray, positions: np.ndarray) -> np.ndarray:

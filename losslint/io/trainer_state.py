@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
 from .base import Reader, ReadOptions
-from .tabular import is_whole_step, load_text, long_frame, short_repr
+from .tabular import bad_step_message, is_whole_step, load_text, long_frame, short_repr
 
 FORMAT = "trainer_state"
 FILE_NAME = "trainer_state.json"
@@ -196,7 +196,7 @@ def _steps(path: Path, entries: list[dict], columns: dict[str, tuple[list[int], 
     bad = ~nulls & (not_numbers | ~is_whole_step(values))
     if bad.any():
         i = idx[int(np.flatnonzero(bad)[0])]
-        raise ReadError(path, f"log_history[{i}]: step {short_repr(entries[i]['step'])} is not a whole number")
+        raise ReadError(path, f"log_history[{i}]: {bad_step_message('step', entries[i]['step'])}")
     steps[np.asarray(idx)[~nulls]] = values[~nulls]
     return steps
 

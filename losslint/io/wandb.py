@@ -215,6 +215,8 @@ class RowCollector:
         wall = row.get(TIME_KEY)
         epoch = row.get(EPOCH_KEY)
         self.rows += 1
+        if not -(1 << 63) <= step < (1 << 63):
+            raise ReadError(self.path, f"`{STEP_KEY}` {step} is out of the int64 range of a step")
         return step, float(wall) if is_number(wall) else math.nan, float(epoch) if is_number(epoch) else math.nan
 
     def add(self, row: Mapping[str, Any], step: int | None, where: Mapping[str, int]) -> None:
@@ -226,7 +228,7 @@ class RowCollector:
         for key, value in row.items():
             kind = type(value)
             if kind is float or kind is int:
-                if key[0] != "_" and key != EPOCH_KEY:
+                if key[:1] != "_" and key != EPOCH_KEY:  # [:1]: an empty key is a metric named ""
                     append((key, step, float(value), wall, epoch))
                 continue
             if kind is dict and "_type" not in value:
@@ -356,8 +358,16 @@ def _scalar_summary(summary: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _read_summary(path: Path, notes: list[str]) -> dict[str, Any] | None:
+    """The optional summary: whatever is wrong with it (unreadable, an LFS pointer, bad or too deeply nested JSON)
+    is a note on the run, never the run's loss."""
     try:
         loaded = json.loads(read_log_bytes(path))
+    except ReadError as exc:
+        notes.append(f"{path.name} not read ({exc.message}); summary ignored")
+        return None
+    except RecursionError:
+        notes.append(f"{path.name} is nested too deeply to parse; summary ignored")
+        return None
     except (ValueError, UnicodeDecodeError) as exc:
         notes.append(f"{path.name} is not valid JSON ({exc}); summary ignored")
         return None
@@ -393,6 +403,12 @@ def _read_config(path: Path, notes: list[str]) -> dict[str, Any] | None:
 
     try:
         loaded = yaml.safe_load(read_log_bytes(path))
+    except ReadError as exc:  # optional, as the summary: a note, not the run's loss
+        notes.append(f"{path.name} not read ({exc.message}); config ignored")
+        return None
+    except RecursionError:
+        notes.append(f"{path.name} is nested too deeply to parse; config ignored")
+        return None
     except yaml.YAMLError as exc:
         notes.append(f"{path.name} is not valid YAML ({str(exc).splitlines()[0]}); config ignored")
         return None
@@ -584,6 +600,10 @@ def _history_table_run(path: Path, table: pd.DataFrame, name: str, aliases: Mapp
     ok = step_col.present & np.isfinite(step_col.values)
     if not ok.all():
         raise ReadError(path, "`_step` is empty or not finite on this row", **line_of(int(np.argmin(ok))))
+    too_big = np.abs(step_col.values) >= 2.0**63
+    if too_big.any():
+        row = int(np.argmax(too_big))
+        raise ReadError(path, f"`_step` {step_col.values[row]} is out of the int64 range of a step", **line_of(row))
     steps = step_col.values.astype(np.int64)
     wall = _table_column(path, table, TIME_KEY).values if TIME_KEY in table.columns else np.full(len(table), np.nan)
     epoch = _table_column(path, table, EPOCH_KEY).values if EPOCH_KEY in table.columns else np.full(len(table), np.nan)
@@ -675,7 +695,8 @@ def _read_table_file(path: Path, kind: str, name: str, aliases: Mapping[str, str
         try:
             table = pd.read_parquet(path)
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
-            raise ReadError(path, f"not a readable parquet file: {exc}") from None
+            detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ReadError(path, f"not a readable parquet file: {detail}") from None
         return [_history_table_run(path, table, name, aliases, header_lines=None)]
     notes: list[str] = []
     collector = RowCollector(path)

@@ -143,6 +143,11 @@ def step_column(path: Path, table: pd.DataFrame, column: str, header_lines: int 
     if not finite.all():
         row = int(np.argmin(finite))
         raise ReadError(path, f"column {column!r} holds {col.values[row]} (not a step)", line=row + 1 + header_lines)
+    too_big = np.abs(col.values) >= 2.0**63
+    if too_big.any():
+        row = int(np.argmax(too_big))
+        raise ReadError(path, f"column {column!r} holds {col.values[row]}, out of the int64 range of a step",
+                        line=row + 1 + header_lines)
     integral = bool(np.all(col.values == np.round(col.values)))
     return col.values, integral
 

@@ -2,7 +2,9 @@
 
 `::error file=F,title=T::message` shows on the run summary and, when F is in the checked-out repository, on the
 file in a pull request's diff. Escaping follows GitHub's toolkit (`@actions/core`, `command.ts`): data escapes
-`%`, `\\r`, `\\n`; property values also escape `:` and `,`, which would otherwise end the value.
+`%`, `\\r`, `\\n`; property values also escape `:` and `,`, which would otherwise end the value. Before that, each
+message and value has its control characters shown as escapes (`textsafe.printable`; names and labels come from the
+logs): a newline in a run name reads `\\n` in the annotation, and no escape sequence reaches the log.
 """
 from __future__ import annotations
 
@@ -10,6 +12,7 @@ from typing import Sequence
 
 from ..errors import ReadError
 from ..findings import Result
+from ..textsafe import printable
 from . import ReportOptions
 from .locations import finding_position, first_source, relative_posix
 from .text import render as text_summary
@@ -26,9 +29,9 @@ def escape_property(text: str) -> str:
 
 
 def command(level: str, message: str, **properties: object) -> str:
-    props = ",".join(f"{key}={escape_property(str(value))}" for key, value in properties.items()
+    props = ",".join(f"{key}={escape_property(printable(str(value)))}" for key, value in properties.items()
                      if value is not None)
-    return f"::{level}{' ' + props if props else ''}::{escape_data(message)}"
+    return f"::{level}{' ' + props if props else ''}::{escape_data(printable(message))}"
 
 
 def finding_command(result: Result, finding) -> str:

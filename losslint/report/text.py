@@ -1,4 +1,7 @@
-"""`--format text`: one line per finding, like a linter, then a summary line."""
+"""`--format text`: one line per finding, like a linter, then a summary line.
+
+Run names, metric labels and messages come from the logs: every line goes through `textsafe.printable`, so a newline
+or an escape sequence in a folder name shows as `\\n` or `\\x1b` and cannot start a line of its own."""
 from __future__ import annotations
 
 from collections import Counter
@@ -6,12 +9,13 @@ from typing import Sequence
 
 from ..errors import ReadError
 from ..findings import Result, severity_rank
+from ..textsafe import printable
 from . import ReportOptions
 
 
 def finding_line(result: Result, finding) -> str:
     where = f" (step {finding.step})" if finding.step is not None else ""
-    return f"{result.run.name}: {finding.code} {finding.name}: {finding.message}{where}"
+    return printable(f"{result.run.name}: {finding.code} {finding.name}: {finding.message}{where}")
 
 
 def render(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:
@@ -23,9 +27,9 @@ def render(results: Sequence[Result], errors: Sequence[ReadError], options: Repo
         if result.early_stop is not None and result.recommended_stop_step is not None:
             stop = (f"; stop at step {result.recommended_stop_step} (best {result.best_step}),"
                     f" saves {result.saved_fraction:.0%} of steps ({result.early_stop.cause()})")
-        lines.append(f"{result.run.name}: verdict {result.verdict}{stop}")
+        lines.append(printable(f"{result.run.name}: verdict {result.verdict}{stop}"))
     for error in errors:
-        lines.append(f"error: {error.text}")
+        lines.append(f"error: {printable(error.text)}")
     counts = Counter(f.severity for r in results for f in r.findings)
     threshold = severity_rank(options.fail_on)
     failing = sum(1 for r in results if (worst := r.worst_severity()) is not None and severity_rank(worst) >= threshold)
