@@ -375,8 +375,8 @@ def run_check(name: str, args: list[str], reps: int, timeout: float, ok_codes: t
         times.append(elapsed)
         cpus.append(usage.ru_utime + usage.ru_stime)
         peaks.append(usage.ru_maxrss / 1024)
-    return Measurement(name, "check", seconds=statistics.median(times), cpu=statistics.median(cpus), peak_mib=statistics.median(peaks),
-                       exit_codes=tuple(codes))
+    return Measurement(name, "check", seconds=statistics.median(times), cpu=statistics.median(cpus),
+                       peak_mib=statistics.median(peaks), exit_codes=tuple(codes))
 
 
 def losslint_command() -> list[str]:
@@ -439,7 +439,8 @@ def table(measurements: list[Measurement], reference: dict[str, str]) -> list[st
     by_name = {m.name: m for m in measurements}
     for m in measurements:
         if m.error:
-            lines.append(f"{m.section:<8} {m.name:<22} {'':>10} {'':>9} {'':>7} {'':>8} {'':>9} {'':>16}  ERROR {m.error}")
+            blank = f"{'':>10} {'':>9} {'':>7} {'':>8} {'':>9} {'':>16}"
+            lines.append(f"{m.section:<8} {m.name:<22} {blank}  ERROR {m.error}")
             continue
         ours = by_name.get(reference.get(m.section, ""))
         ratio = "-"

@@ -22,7 +22,7 @@ Printed per corpus:
     `load_best_model_at_end` / `restore_best_weights` / Prechelt 1998 keep); compute saved = share of the run's
     steps after the stop step. A method that never stops, stops at the end (regret of the last value, 0 saved).
     Methods: losslint's recommended stop (default strategy), the baselines of
-    `losslint.analysis.early_stop.baseline_stops` and "end".
+    `losslint.early_stop.baseline_stops` and "end".
 
 With `--sweep DIR` (the runs of `benchmarks/sweep.py`, each with a `test_split.json` that losslint never reads):
 (c) each method's **test regret**: the task metric on the held-out test split at the stop (the last test evaluation
@@ -40,13 +40,13 @@ import os
 import sys
 import tempfile
 import time
-import tomllib
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 import numpy as np
+import tomllib
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -179,11 +179,12 @@ def test_regret(test_steps: np.ndarray, test_values: np.ndarray, direction: str,
     return relative_regret(at_stop, best, direction), relative_regret(restored, best, direction)
 
 
-def test_regret_rows(cases: Sequence["Case"]) -> tuple[dict[str, StopRow], int, dict[str, int], int]:
+def test_regret_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str, int], int]:
     """Per method, over the sweep runs whose test metric is finite throughout: test regret at the stop ("regrets"),
     test regret of the checkpoint restore-best keeps ("kept") and compute saved; `labels` holds each run's task.
     Runs whose test metric turns non-finite are counted apart, with how many each method stopped before that."""
-    from losslint.analysis.early_stop import BASELINES, metric_direction
+    from losslint.early_stop import BASELINES
+    from losslint.metrics import direction_or_min
 
     rows: dict[str, StopRow] = {m: StopRow(m) for m in ("losslint", *BASELINES, "end")}
     used, nonfinite_runs = 0, 0
@@ -197,7 +198,7 @@ def test_regret_rows(cases: Sequence["Case"]) -> tuple[dict[str, StopRow], int, 
         series = result.run.series(early.metric).sort_values("step", kind="stable")
         val_steps = series["step"].to_numpy()
         val_values = series["value"].to_numpy(dtype=np.float64)
-        val_sign = 1.0 if metric_direction(early.metric) == "min" else -1.0
+        val_sign = 1.0 if direction_or_min(early.metric) == "min" else -1.0  # as the engine judged it
         all_steps = result.run.data["step"].to_numpy()
         first, last = int(all_steps.min()), int(all_steps.max())
         stops: dict[str, int | None] = {"losslint": early.recommended_stop_step, "end": None}
@@ -246,9 +247,8 @@ class Case:
 
 
 def synthetic_cases(n_per_kind: int, seed0: int, via_files: bool, jobs: int, config: Any = None) -> list[Case]:
-    from synthetic_curves import corpus, to_run, write_jsonl
-
     from losslint import engine
+    from synthetic_curves import corpus, to_run, write_jsonl
 
     runs = corpus(n_per_kind, seed0)
     if via_files:
@@ -457,7 +457,7 @@ def test_tolerance_lines(cases: Sequence[Case], config: Any = None) -> list[str]
              "and more saved"]
     for tolerance in TOLERANCES:
         base = config if config is not None else Config()
-        early = {**dict(base.early_stop), "strategy": "default", "converged_tolerance": tolerance}
+        early = dataclasses.replace(base.early_stop, strategy="default", converged_tolerance=tolerance)
         results = engine.check_runs(runs, dataclasses.replace(base, early_stop=early))
         by_name = {r.run.name: r for r in results}
         redone = [Case(c.name, c.label, c.family, by_name.get(c.result.run.name), c.truth)
@@ -495,7 +495,8 @@ def best_window_lines(cases: Sequence[Case]) -> list[str]:
 def stop_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str, int], int]:
     """Regret and compute saved per method over the cases whose monitored metric is finite everywhere; and, for the
     cases where it turns non-finite, how many each method stopped before the first non-finite evaluation."""
-    from losslint.analysis.early_stop import BASELINES, metric_direction
+    from losslint.early_stop import BASELINES
+    from losslint.metrics import direction_or_min
 
     rows: dict[str, StopRow] = {m: StopRow(m) for m in ("losslint", *BASELINES, "end")}
     used, nonfinite_runs = 0, 0
@@ -524,7 +525,7 @@ def stop_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str,
                     stopped_before_nan[method] += 1
             continue
         used += 1
-        direction = metric_direction(early.metric)
+        direction = direction_or_min(early.metric)  # as the engine judged it
         for method, step in stops.items():
             index = len(steps) - 1 if step is None else int(np.searchsorted(steps, step, side="right") - 1)
             index = min(max(index, 0), len(steps) - 1)
@@ -622,11 +623,12 @@ def tolerance_sweep(cases: Sequence[Case]) -> list[tuple[float, dict[str, StopRo
     """losslint's stop re-run at every `converged_tolerance` in TOLERANCES (1% is the default): (tolerance, rows)."""
     from losslint import engine
     from losslint.config import Config
+    from losslint.early_stop import EarlyStopSettings
 
     runs = [c.result.run for c in cases if c.result is not None]
     sweep = []
     for tolerance in TOLERANCES:
-        results = engine.check_runs(runs, Config(early_stop={"strategy": "default", "converged_tolerance": tolerance}))
+        results = engine.check_runs(runs, Config(early_stop=EarlyStopSettings(converged_tolerance=tolerance)))
         by_name = {r.run.name: r for r in results}
         redone = [Case(c.name, c.label, c.family, by_name.get(c.result.run.name), c.truth)
                   for c in cases if c.result is not None]

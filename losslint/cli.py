@@ -134,7 +134,8 @@ def _codes(values: tuple[str, ...]) -> list[str]:
 @click.option("--format", "fmt", type=click.Choice(available_formats()), default="text", show_default=True)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
               help="Worker processes, one run group each [default: the number of CPU cores].")
-@click.option("--verify", is_flag=True, help="Verify TensorBoard record checksums (slower; corrupt records are errors).")
+@click.option("--verify", is_flag=True,
+              help="Verify TensorBoard record checksums (slower; corrupt records are errors).")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="Also write the Markdown + PNG report to this directory.")
 @click.option("--markdown-limit", type=click.Choice(MARKDOWN_LIMITS), default="summary", show_default=True,
@@ -153,11 +154,11 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
     """
     from . import config as config_module
     from .engine import check_paths, exit_code
-    from .errors import ConfigError
+    from .errors import ConfigError, reraise_if_debugging
+    from .io.base import ReadOptions
     from .report import ReportOptions, render
+    from .report.bundle import WorkerPlots
 
-    if verify:
-        os.environ["LOSSLINT_VERIFY_CRC"] = "1"
     jobs = jobs or os.cpu_count() or 1
     try:
         config = config_module.coerce(config_path, list(paths)).with_options(
@@ -174,13 +175,13 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
     notes: list[str] = []
     try:
         results, errors = check_paths(list(paths), config=config, jobs=jobs, annotate=report_dir is not None,
-                                      notes=notes, plot_dir=report_dir, smoothing=smoothing)
+                                      read_options=ReadOptions(verify=True if verify else None), notes=notes,
+                                      after=None if report_dir is None else WorkerPlots(str(report_dir), smoothing))
     except ConfigError as exc:
         click.echo(f"error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
-        if os.environ.get("LOSSLINT_DEBUG"):
-            raise
+        reraise_if_debugging()
         click.echo(printable(f"error: internal error while checking: {type(exc).__name__}: {exc} "
                              f"(set LOSSLINT_DEBUG=1 for the traceback)"), err=True)
         sys.exit(EXIT_ERROR)
@@ -300,8 +301,9 @@ def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | N
     """
     from . import config as config_module
     from .engine import check_paths
-    from .errors import ConfigError
+    from .errors import ConfigError, reraise_if_debugging
     from .report import ReportOptions, write_report
+    from .report.bundle import WorkerPlots
 
     try:
         config = config_module.coerce(config_path, list(paths))
@@ -314,13 +316,12 @@ def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | N
     try:
         jobs = jobs or os.cpu_count() or 1
         notes: list[str] = []
-        results, errors = check_paths(list(paths), config=config, jobs=jobs, notes=notes, plot_dir=out_dir,
-                                      smoothing=smoothing)
+        results, errors = check_paths(list(paths), config=config, jobs=jobs, notes=notes,
+                                      after=WorkerPlots(str(out_dir), smoothing))
     except ConfigError as exc:
         raise click.UsageError(printable(str(exc))) from None
     except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
-        if os.environ.get("LOSSLINT_DEBUG"):
-            raise
+        reraise_if_debugging()
         click.echo(printable(f"error: internal error while checking: {type(exc).__name__}: {exc} "
                              f"(set LOSSLINT_DEBUG=1 for the traceback)"), err=True)
         sys.exit(EXIT_ERROR)

@@ -22,7 +22,7 @@ extend-select = []
 fail-on = "warning"          # info | warning | error
 monitor = "eval/loss"        # the metric early stopping watches
 [tool.losslint.early-stop]
-strategy = "default"         # passed to losslint.analysis.early_stop.recommend, with the other keys as params
+strategy = "default"         # a strategy of losslint.early_stop; the keys are EarlyStopSettings' fields
 patience = 3                 # the HF EarlyStoppingCallback patience also reported as a baseline
 converged-tolerance = 0.01   # default strategy: stop a converged run where it came within 1% of its best; 0 = never
 [tool.losslint.rules.O101]
@@ -41,12 +41,14 @@ import copy
 import fnmatch
 import os
 import sys
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from .early_stop.settings import STRATEGIES, EarlyStopSettings
 from .errors import ConfigError
 from .findings import SEVERITIES
+from .metrics import EVAL_LOSS
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -56,12 +58,10 @@ else:  # pragma: no cover - exercised on 3.10 only
 PRESETS = ("default", "strict", "relaxed")
 TOP_KEYS = {"extends", "select", "ignore", "extend_select", "fail_on", "monitor", "early_stop", "rules",
             "per_run_ignores", "aliases"}
-DEFAULT_MONITOR = "eval/loss"
-# Keys of [early-stop]: the strategy, the patience (also the HF-callback baseline reported next to it) and the
-# parameters losslint.analysis.early_stop.recommend takes for its strategies.
-EARLY_STOP_KEYS = {"strategy", "patience", "min_delta", "smooth_window", "smooth_fraction", "k_sigma",
-                   "min_relative_rise", "min_points", "converged_tolerance", "min_converged_tail", "alpha", "s",
-                   "strip"}
+DEFAULT_MONITOR = EVAL_LOSS
+# Keys of [early-stop]: the fields of EarlyStopSettings (the strategy, the patience, which is also the HF-callback
+# baseline reported next to it, and the parameters of the strategies).
+EARLY_STOP_KEYS = frozenset(EarlyStopSettings.keys())
 
 
 def presets_dir() -> Path:
@@ -86,7 +86,7 @@ class Config:
     extend_select: tuple[str, ...] = ()
     fail_on: str = "warning"
     monitor: str = DEFAULT_MONITOR
-    early_stop: Mapping[str, Any] = field(default_factory=lambda: {"strategy": "default"})
+    early_stop: EarlyStopSettings = field(default_factory=EarlyStopSettings)
     rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)  # code -> {param: value, "severity": ...}
     per_run_ignores: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     aliases: Mapping[str, str] = field(default_factory=dict)
@@ -119,7 +119,7 @@ class Config:
         return params
 
     def with_options(self, select: Sequence[str] | None = None, ignore: Sequence[str] | None = None,
-                     extend_select: Sequence[str] | None = None, fail_on: str | None = None) -> "Config":
+                     extend_select: Sequence[str] | None = None, fail_on: str | None = None) -> Config:
         """This configuration with command-line overrides: --select replaces, --ignore/--extend-select add."""
         changes: dict[str, Any] = {}
         if select:
@@ -246,7 +246,8 @@ def _normalised(table: Mapping[str, Any], where: Path) -> dict[str, Any]:
     for key, value in table.items():
         norm = _norm_key(key)
         if norm not in TOP_KEYS:
-            raise ConfigError(f"{where}: unknown key {key!r} (known: {', '.join(sorted(k.replace('_', '-') for k in TOP_KEYS))})")
+            known = ", ".join(sorted(k.replace("_", "-") for k in TOP_KEYS))
+            raise ConfigError(f"{where}: unknown key {key!r} (known: {known})")
         if norm in ("rules", "per_run_ignores", "aliases", "early_stop") and not isinstance(value, dict):
             raise ConfigError(f"{where}: {key!r} must be a table")
         if norm == "rules":
@@ -340,30 +341,35 @@ def _build(table: Mapping[str, Any], files: list[str]) -> Config:
         if not isinstance(target, str):
             raise ConfigError(f"{where}: aliases.{tag!r} must name a metric (a string)")
 
-    early = dict(table.get("early_stop", {}))
-    early.setdefault("strategy", "default")
-    from .analysis.early_stop import STRATEGIES
-
-    if early["strategy"] not in STRATEGIES:
-        raise ConfigError(f"{where}: early-stop.strategy {early['strategy']!r} is not one of {', '.join(STRATEGIES)}")
-    for key in early:
-        if key not in EARLY_STOP_KEYS:
-            raise ConfigError(f"{where}: early-stop: unknown key {key!r} (known: {', '.join(sorted(EARLY_STOP_KEYS))})")
-    if "patience" in early and (not isinstance(early["patience"], int) or early["patience"] < 1):
-        raise ConfigError(f"{where}: early-stop.patience must be a positive integer")
-    for key, value in early.items():
-        # every other key is a number the strategies compute with; a string there would only surface as a missing
-        # early stop at check time
-        if key not in ("strategy", "patience") and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ConfigError(f"{where}: early-stop.{key.replace('_', '-')} must be a number, got {value!r}")
-    for key in ("converged_tolerance", "min_converged_tail", "smooth_fraction"):
-        if key in early and not 0 <= early[key] <= 1:
-            raise ConfigError(f"{where}: early-stop.{key.replace('_', '-')} must be between 0 and 1, "
-                              f"got {early[key]!r}")
+    early = _early_stop_settings(dict(table.get("early_stop", {})), where)
 
     return Config(select=str_list("select") or ("ALL",), ignore=str_list("ignore"),
                   extend_select=str_list("extend_select"), fail_on=fail_on, monitor=monitor, early_stop=early,
                   rules=checked_rules, per_run_ignores=per_run, aliases=dict(aliases), sources=tuple(files))
+
+
+def _early_stop_settings(early: dict[str, Any], where: str) -> EarlyStopSettings:
+    """The [early-stop] table as EarlyStopSettings, checked field by field (each field's metadata says how)."""
+    strategy = early.get("strategy", "default")
+    if not isinstance(strategy, str) or strategy not in STRATEGIES:
+        raise ConfigError(f"{where}: early-stop.strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
+    for key in early:
+        if key not in EARLY_STOP_KEYS:
+            raise ConfigError(f"{where}: early-stop: unknown key {key!r} (known: {', '.join(sorted(EARLY_STOP_KEYS))})")
+    kinds = {f.name: f.metadata["kind"] for f in fields(EarlyStopSettings)}
+    for key, value in early.items():
+        if kinds[key] == "count" and (not isinstance(value, int) or value < 1):
+            raise ConfigError(f"{where}: early-stop.{key} must be a positive integer")
+    for key, value in early.items():
+        # every other key is a number the strategies compute with; a string there would only surface as a missing
+        # early stop at check time
+        if kinds[key] in ("number", "fraction") and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ConfigError(f"{where}: early-stop.{key.replace('_', '-')} must be a number, got {value!r}")
+    for key, value in early.items():
+        if kinds[key] == "fraction" and not 0 <= value <= 1:
+            raise ConfigError(f"{where}: early-stop.{key.replace('_', '-')} must be between 0 and 1, "
+                              f"got {value!r}")
+    return EarlyStopSettings(**early)
 
 
 def load_config(path: str | os.PathLike | None = None, preset: str | None = None) -> Config:
@@ -386,7 +392,7 @@ def config_for(paths: Sequence[str | os.PathLike] = ()) -> Config:
     return load_config(find_config_file(Path.cwd()))
 
 
-def coerce(config: "Config | str | os.PathLike | None", paths: Sequence[str | os.PathLike] = ()) -> Config:
+def coerce(config: Config | str | os.PathLike | None, paths: Sequence[str | os.PathLike] = ()) -> Config:
     """A Config from what the Python API accepts: None (search upward from the working directory), a Config, or a
     file path."""
     if config is None:

@@ -21,12 +21,13 @@ from __future__ import annotations
 import os
 import stat
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence, cast
 
-from .errors import PartialReadError, ReadError, describe
+from .errors import PartialReadError, ReadError, describe, reraise_if_debugging
 from .io import reader_for_format, readers
-from .io.base import Reader
+from .io.base import Reader, ReadOptions
 from .schema import Run
 from .textsafe import clean_run, unicode_clean
 
@@ -63,8 +64,7 @@ def guarded(where: str | os.PathLike, what: str, action, *args,
     except passing:
         raise
     except Exception as exc:  # noqa: BLE001 - the one guard: a bad file must not hide the other runs
-        if os.environ.get("LOSSLINT_DEBUG"):
-            raise
+        reraise_if_debugging()
         raise ReadError(os.fspath(where), f"{what}: {describe(exc)}") from None
 
 
@@ -343,12 +343,10 @@ def _join_sessions(groups: list[RunGroup], by_format: Mapping[str, Reader]) -> l
     """
     slots: dict[object, list[tuple[object, RunGroup]]] = {}
     for index, group in enumerate(groups):
-        session_of = getattr(by_format[group.format], "session_of", None)
         try:
-            session = session_of(Path(group.key), group.files) if session_of is not None else None
+            session = by_format[group.format].session_of(Path(group.key), group.files)
         except Exception:  # noqa: BLE001 - not joinable: read alone, where the reader's guard names any fault
-            if os.environ.get("LOSSLINT_DEBUG"):
-                raise
+            reraise_if_debugging()
             session = None
         slot = (group.format, str(Path(group.key).parent), session[0]) if session else index
         slots.setdefault(slot, []).append((session[1] if session else None, group))
@@ -357,7 +355,7 @@ def _join_sessions(groups: list[RunGroup], by_format: Mapping[str, Reader]) -> l
         if len(members) == 1:
             joined.append(members[0][1])
             continue
-        parts = [group for _, group in sorted(members, key=lambda member: member[0])]
+        parts = [group for _, group in sorted(members, key=lambda member: cast(Any, member[0]))]
         also: dict[str, list[str]] = {}
         for part in parts:
             for fmt, files in part.also.items():
@@ -370,12 +368,14 @@ def _join_sessions(groups: list[RunGroup], by_format: Mapping[str, Reader]) -> l
 
 def _merge_formats(claimed: Mapping[tuple[str, Path], list[Path]], names: Mapping[tuple[str, Path], str],
                    by_format: Mapping[str, Reader]) -> list[RunGroup]:
-    trainer_dirs = {key for fmt, key in claimed if fmt == "trainer_state"}
+    formats_at: dict[Path, list[str]] = {}
+    for fmt, key in claimed:
+        formats_at.setdefault(key, []).append(fmt)
 
     def owner(key: Path) -> Path:
-        # HF Trainer: <output_dir>/runs/<date_host>/... event files belong to the trainer_state.json run
+        # the nearest run above `key` whose format owns it (Reader.owns), else the run itself
         for parent in key.parents:
-            if parent in trainer_dirs and key.relative_to(parent).parts[:1] == ("runs",):
+            if any(by_format[fmt].owns(parent, key) for fmt in formats_at.get(parent, ())):
                 return parent
         return key
 
@@ -398,25 +398,27 @@ def _merge_formats(claimed: Mapping[tuple[str, Path], list[Path]], names: Mappin
     return groups
 
 
-def read_group(group: RunGroup, aliases: Mapping[str, str] | None = None) -> tuple[list[Run], list[ReadError]]:
+def read_group(group: RunGroup, aliases: Mapping[str, str] | None = None, options: ReadOptions | None = None
+               ) -> tuple[list[Run], list[ReadError]]:
     """Read one group; any failure becomes a `ReadError` (never a traceback, unless LOSSLINT_DEBUG is set).
 
     The runs come back with their text cleaned for output (`textsafe.clean_run`: no lone surrogates from file
     names that are not UTF-8)."""
-    runs, errors = _read_group(group, aliases)
+    runs, errors = _read_group(group, aliases, options)
     for run in runs:
         clean_run(run)
     return runs, errors
 
 
-def _read_group(group: RunGroup, aliases: Mapping[str, str] | None) -> tuple[list[Run], list[ReadError]]:
+def _read_group(group: RunGroup, aliases: Mapping[str, str] | None, options: ReadOptions | None
+                ) -> tuple[list[Run], list[ReadError]]:
     if group.parts:
-        return _read_sessions(group, aliases)
+        return _read_sessions(group, aliases, options)
     reader = reader_for_format(group.format)
     where = group.files[0] if len(group.files) == 1 else group.key
     try:
-        runs = guarded(where, f"cannot read as {group.format}", reader.read, [Path(p) for p in group.files],
-                       group.name, aliases)
+        runs = guarded(where, f"cannot read as {group.format}", partial(reader.read, options=options),
+                       [Path(p) for p in group.files], group.name, aliases)
         errors: list[ReadError] = []
     except PartialReadError as exc:  # a fault after a readable part: the part is checked, the fault reported
         runs, errors = list(exc.runs), [exc]
@@ -429,20 +431,20 @@ def _read_group(group: RunGroup, aliases: Mapping[str, str] | None) -> tuple[lis
     return runs, errors
 
 
-def _read_sessions(group: RunGroup, aliases: Mapping[str, str] | None) -> tuple[list[Run], list[ReadError]]:
+def _read_sessions(group: RunGroup, aliases: Mapping[str, str] | None, options: ReadOptions | None
+                   ) -> tuple[list[Run], list[ReadError]]:
     """Each session of a resumed run read alone (an unreadable one is its own error), the readable ones joined."""
     runs: list[Run] = []
     errors: list[ReadError] = []
     for part in group.parts:
-        got, errs = _read_group(part, aliases)
+        got, errs = _read_group(part, aliases, options)
         runs.extend(got)
         errors.extend(errs)
     if len(runs) > 1:
         try:
             runs = reader_for_format(group.format).join_sessions(runs)
         except Exception as exc:  # noqa: BLE001 - a reader bug must not hide the other runs
-            if os.environ.get("LOSSLINT_DEBUG"):
-                raise
+            reraise_if_debugging()
             return [], errors + [ReadError(group.key, f"cannot join the sessions of this {group.format} run: "
                                                      f"{describe(exc)}")]
     for run in runs:

@@ -1,7 +1,18 @@
 """The one error type for bad input. Its text is the one line a user sees: `path[:line]: message`."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+DEBUG_ENV = "LOSSLINT_DEBUG"
+
+
+def reraise_if_debugging() -> None:
+    """Call inside an `except` block that turns a failure into a note or a one-line error (so that one bad file
+    or one rule's bug does not hide the rest): with `LOSSLINT_DEBUG` set, the failure is re-raised instead, with
+    its traceback."""
+    if os.environ.get(DEBUG_ENV):
+        raise  # the exception the caller is handling
 
 
 class ReadError(Exception):
@@ -30,7 +41,8 @@ class ReadError(Exception):
         return f"{self.location}: {self.message}"
 
     def as_dict(self) -> dict:
-        where = f"line {self.line}: " if self.line is not None else f"offset {self.offset}: " if self.offset is not None else ""
+        where = (f"line {self.line}: " if self.line is not None
+                 else f"offset {self.offset}: " if self.offset is not None else "")
         return {"path": self.path, "message": where + self.message}
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 from .schema import Run
 
@@ -13,9 +13,6 @@ SEVERITIES = ("info", "warning", "error")
 
 def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity)
-
-
-VERDICTS = ("good-fit", "overfitting", "underfitting", "unstable", "diverged", "no-signal")
 
 
 @dataclass(frozen=True)
@@ -32,7 +29,7 @@ class Finding:
     members: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
-        out = {"code": self.code, "name": self.name, "severity": self.severity, "metric": self.metric,
+        out: dict[str, Any] = {"code": self.code, "name": self.name, "severity": self.severity, "metric": self.metric,
                "step": self.step, "message": self.message}
         if self.members:
             out["members"] = list(self.members)
@@ -101,6 +98,12 @@ def group_findings(findings: Sequence[Finding], min_family: int = MIN_FAMILY) ->
     return [merged.get(i, f) for i, f in enumerate(findings) if i not in dropped]
 
 
+# What made a recommended stop due: "rise" (sustained rise after the best), "non-finite" (the metric broke for
+# good), "converged" (the rest of the run improved the metric by less than the tolerance), "findings" (the
+# verdict's findings stood in for the default strategy's own test), "callback" (a patience/Prechelt strategy's stop).
+Trigger = Literal["rise", "non-finite", "converged", "findings", "callback"]
+
+
 @dataclass
 class EarlyStop:
     """The recommended stop on the monitored metric."""
@@ -115,10 +118,7 @@ class EarlyStop:
     saved_fraction: float = 0.0
     baselines: dict[str, dict[str, Any]] = field(default_factory=dict)  # e.g. "hf_patience_3": {"stop_step": ...}
     reason: str | None = None  # why the strategy stopped (or did not), in words
-    # What made the stop due: "rise" (sustained rise after the best), "non-finite" (the metric broke for good),
-    # "converged" (the rest of the run improved the metric by less than the tolerance), "findings" (the verdict's
-    # findings stood in for the default's own test), "callback" (a patience/Prechelt strategy's stop); None: no stop.
-    trigger: str | None = None
+    trigger: Trigger | None = None  # what made the stop due (see `Trigger`); None: no stop
     # the stop is the monitored metric's first evaluation (the run was never better after it)
     at_first_evaluation: bool = False
 
@@ -133,11 +133,13 @@ class EarlyStop:
         return f"{cause}; at the first evaluation" if self.at_first_evaluation else cause
 
 
-_CAUSES = {"rise": "the metric rose after its best and stayed up",
-           "non-finite": "the metric turned NaN/inf for good",
-           "converged": "converged: the later steps improved the metric by less than the tolerance",
-           "findings": "the findings call for it (overfitting or divergence)",
-           "callback": "the configured callback would have stopped here"}
+_CAUSES: dict[str, str] = {
+    "rise": "the metric rose after its best and stayed up",
+    "non-finite": "the metric turned NaN/inf for good",
+    "converged": "converged: the later steps improved the metric by less than the tolerance",
+    "findings": "the findings call for it (overfitting or divergence)",
+    "callback": "the configured callback would have stopped here",
+}
 
 
 @dataclass

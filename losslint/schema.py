@@ -19,28 +19,9 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 import pandas as pd
 
+from .metrics import EVAL_LOSS, SPLIT_WORDS, TRAIN_LOSS
+
 COLUMNS = ("metric", "step", "value", "wall_time", "epoch", "tag")
-
-TRAIN_LOSS = "train/loss"
-EVAL_LOSS = "eval/loss"
-LEARNING_RATE = "train/learning_rate"
-GRAD_NORM = "train/grad_norm"
-
-# Split words as they appear in tags and directory names; "test" stays its own split so that a held-out test
-# metric is never mistaken for the validation curve that early stopping monitors.
-SPLIT_WORDS = {
-    "train": "train",
-    "training": "train",
-    "tr": "train",
-    "eval": "eval",
-    "evaluation": "eval",
-    "val": "eval",
-    "valid": "eval",
-    "validation": "eval",
-    "dev": "eval",
-    "v": "eval",
-    "test": "test",
-}
 
 # Metric words that mean the same thing; applied after the split prefix/suffix is removed.
 METRIC_WORDS = {
@@ -69,7 +50,8 @@ BARE_TRAIN_METRICS = {"loss", "accuracy", "perplexity", "learning_rate", "grad_n
 # but they are measured on held-out data.
 EVAL_RESULT_PREFIXES = ("bbox/", "segm/", "keypoints/")
 
-# Whole-tag aliases, checked first (lower-cased, spaces as written). Users extend this through `[tool.losslint.aliases]`.
+# Whole-tag aliases, checked first (lower-cased, spaces as written). Users extend this through
+# `[tool.losslint.aliases]`.
 DEFAULT_ALIASES: dict[str, str] = {
     "val_loss": EVAL_LOSS,
     "eval_loss": EVAL_LOSS,

@@ -6,10 +6,10 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from losslint.checks import all_rules
-from losslint.checks.view import RunView
 from losslint.config import load_config
 from losslint.engine import check_run
 from losslint.schema import Run, frame_from_columns
+from losslint.view import RunView
 
 
 def make_run(series: Mapping[str, tuple[Sequence[int], Sequence[float]]], name: str = "run", hparams=None,

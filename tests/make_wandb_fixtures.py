@@ -1,11 +1,13 @@
 """Regenerate `tests/data/wandb/` and `tests/data/wandb_resume/` with the real `wandb` writer (offline, no network).
 
 Run by hand when a fixture must change: `python tests/make_wandb_fixtures.py [resumed|basic-and-define-metric]`
-(no argument: all). wandb is not a test dependency: the tests read the committed copies. `basic/` logs what exercises the reader:
+(no argument: all). wandb is not a test dependency: the tests read the committed copies. `basic/` logs what exercises
+the reader:
 
 - `loss` every step with one NaN and one +Infinity (W&B stores them as the JSON tokens `NaN`/`Infinity`);
 - `val_loss` and `validation accuracy` every 10 steps only (sparse keys, a name with a space);
-- a nested dict (`{"opt": {"lr": x}}`, stored as a nested history item, read as `opt.lr`) and a string value (not a metric);
+- a nested dict (`{"opt": {"lr": x}}`, stored as a nested history item, read as `opt.lr`) and a string value (not a
+  metric);
 - a config value longer than two 32 KiB blocks, so the record log needs FIRST/MIDDLE/LAST fragments.
 
 `define-metric/` logs as HF Trainer's W&B callback does, with `train/global_step` as every key's step metric.

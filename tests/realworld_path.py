@@ -1,5 +1,5 @@
-"""Shared test helpers. Where the real-world corpus lives: `../shared/realworld` beside the checkout (as on CI), or $LOSSLINT_REALWORLD.
-Tests that use it skip when it is absent; the logs are never copied into the repository."""
+"""Shared test helpers. Where the real-world corpus lives: `../shared/realworld` beside the checkout (as on CI), or
+$LOSSLINT_REALWORLD. Tests that use it skip when it is absent; the logs are never copied into the repository."""
 import hashlib
 import os
 from pathlib import Path

@@ -10,7 +10,6 @@ import pytest
 
 from losslint import discover
 from losslint.findings import EarlyStop, Finding, Result
-
 from realworld_path import REALWORLD
 
 

@@ -137,7 +137,7 @@ def _ruptures_linear_trend_ends(work, t, pen, min_size, jump):
 
 @pytest.mark.parametrize("jump,min_size", [(10, 10), (5, 10), (3, 4), (1, 3), (7, 3)])
 def test_pelt_port_gives_rupture_pelts_breakpoints(jump, min_size):
-    from losslint.analysis.changepoints import _PrefixSums, _pelt
+    from losslint.analysis.changepoints import _pelt, _PrefixSums
 
     for seed in range(12):
         rng = np.random.default_rng(seed)
@@ -146,5 +146,5 @@ def test_pelt_port_gives_rupture_pelts_breakpoints(jump, min_size):
         y = np.cumsum(rng.normal(0, 1, n)) + np.where(np.arange(n) > n // 2, rng.uniform(-5, 5), 0.0)
         pen = float(rng.choice([0.1, 1.0, 10.0, 100.0]))
         sums = _PrefixSums(t, y)
-        ours = _pelt(lambda a, b: sums.fit(a, b)[2], n, pen, min_size, jump)
+        ours = _pelt(lambda a, b, sums=sums: sums.fit(a, b)[2], n, pen, min_size, jump)
         assert ours == _ruptures_linear_trend_ends(y, t, pen, min_size, jump), (seed, n, pen)

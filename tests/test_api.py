@@ -7,7 +7,6 @@ import pytest
 
 import losslint
 from losslint.errors import ReadError
-
 from report_support import descending, write_jsonl_run
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "runs"
@@ -49,8 +48,8 @@ def test_reprs_are_one_short_line():
     result, run = report[0], report[0].run
     for text in (repr(report), repr(result), repr(run), repr(losslint.load(FIXTURES / "overfit" / "hf"))):
         assert "\n" not in text and len(text) < 200, text
-    assert repr(result) == ("Result(run='hf', verdict='overfitting', findings=%d, stop=48, saved_fraction=%s)"
-                            % (len(result.findings), round(result.saved_fraction, 3)))
+    assert repr(result) == (f"Result(run='hf', verdict='overfitting', findings={len(result.findings)}, stop=48, "
+                            f"saved_fraction={round(result.saved_fraction, 3)})")
     assert repr(run).startswith("Run(name='hf', format='trainer_state', path=") and "points=" in repr(run)
 
 

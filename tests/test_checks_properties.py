@@ -114,8 +114,8 @@ def test_noise_growing_within_a_run_is_not_mistaken_for_a_trend(seed):
     train = clean * np.exp(np.linspace(0.01, 0.15, n) * rng.standard_normal(n))
     evals = (clean * 1.08)[9::10] * np.exp(0.02 * rng.standard_normal(n // 10))
     from checks_support import make_run
-    from losslint.engine import check_run
     from losslint.config import load_config
+    from losslint.engine import check_run
 
     result = check_run(make_run({"train/loss": (steps, train), "eval/loss": (steps[9::10], evals)}), load_config())
     assert codes(result) == set(), [f.message for f in result.findings]

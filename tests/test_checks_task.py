@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from checks_support import descent, make_run, run_rule
-from losslint.checks.view import RunView, known_direction
+from losslint.metrics import known_direction
+from losslint.view import RunView
 
 EVAL_STEPS = np.arange(1, 11) * 1000
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -11,8 +12,6 @@ from click.testing import CliRunner
 from losslint import discover
 from losslint.cli import main
 from realworld_path import REALWORLD, tree_digests
-
-from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 

@@ -106,7 +106,7 @@ def test_aliases_monitor_and_early_stop_settings(tmp_path):
     """)
     config = load_config(path)
     assert config.monitor == "eval/wer" and config.aliases == {"my_dev_score": "eval/loss"}
-    assert config.early_stop["patience"] == 5 and config.early_stop["converged_tolerance"] == 0.005
+    assert config.early_stop.patience == 5 and config.early_stop.converged_tolerance == 0.005
 
 
 @pytest.mark.parametrize("text,words", [

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 
 from losslint.errors import ReadError
 from losslint.io.csvlog import READER
-
 from reader_support import read_damaged
-from realworld_path import REALWORLD, realworld, digests
+from realworld_path import REALWORLD, digests, realworld
+
 KERAS_APPENDED = REALWORLD / "keras_csv" / "brain-tumor-cnn-appended" / "training_log.csv"
 KERAS_TOMATO = REALWORLD / "keras_csv" / "tomato-leaf-cnn" / "training_log.csv"
 LIGHTNING = REALWORLD / "lightning_csv" / "slm-training"

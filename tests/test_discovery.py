@@ -9,9 +9,9 @@ import pytest
 
 from losslint.discover import discover, load
 from losslint.io import readers
+from realworld_path import REALWORLD
 
 HF = Path(__file__).parent / "data" / "hf"
-from realworld_path import REALWORLD
 
 JSONL_RUN = '{"step": 1, "loss": 2.0, "val_loss": 2.5}\n{"step": 2, "loss": 1.0, "val_loss": 2.0}\n'
 CSV_RUN = "step,loss,val_loss\n1,2.0,2.5\n2,1.0,2.0\n"
@@ -217,7 +217,8 @@ def test_a_split_subfolder_argument_reads_its_whole_run():
 
 def test_several_arguments_prefix_run_names_with_the_argument(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    make(tmp_path, {"a/hf/metrics.jsonl": '{"step": 1, "loss": 1.0}\n', "b/hf/metrics.jsonl": '{"step": 1, "loss": 1.0}\n'})
+    make(tmp_path, {"a/hf/metrics.jsonl": '{"step": 1, "loss": 1.0}\n',
+                    "b/hf/metrics.jsonl": '{"step": 1, "loss": 1.0}\n'})
     assert [g.name for g in discover(["a", "b"]).groups] == ["a/hf", "b/hf"]
     assert [g.name for g in discover(["a"]).groups] == ["hf"]
     # an absolute argument is named as given, too: two `.../hf` folders stay apart

@@ -1,5 +1,6 @@
 """Early stop: exact callback semantics (checked against transformers' own code where it is installed), Prechelt's
 criteria on hand-worked sequences, and the default strategy on curves whose true minimum is known."""
+import dataclasses
 import glob
 import math
 from types import SimpleNamespace
@@ -7,12 +8,27 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from losslint.analysis.early_stop import (BASELINES, baseline_stops, converged_position, metric_direction,
-                                          patience_stop, prechelt_gl,
-                                          prechelt_pq, prechelt_up, recommend, saved_fraction)
-
+from losslint.config import load_config
+from losslint.early_stop import (
+    BASELINES,
+    STRATEGIES,
+    DefaultStop,
+    EarlyStopSettings,
+    PatienceStop,
+    PrecheltGL,
+    PrecheltPQ,
+    PrecheltUP,
+    baseline_stops,
+    converged_position,
+    patience_stop,
+    prechelt_gl,
+    prechelt_pq,
+    prechelt_up,
+    saved_fraction,
+)
+from losslint.errors import ConfigError
+from losslint.metrics import direction_or_min, known_direction
 from realworld_path import REALWORLD
-
 
 # ----------------------------------------------------------------------------------------------- HF patience
 
@@ -190,7 +206,14 @@ def test_saved_fraction_is_share_of_steps_after_the_stop():
     ("eval/bbox/AP50", "max"), ("eval/squad/f1", "max"), ("hp_metric", "min"),
 ])
 def test_metric_direction(name, direction):
-    assert metric_direction(name) == direction
+    assert direction_or_min(name) == direction
+
+
+@pytest.mark.parametrize("name", ["eval/mcc", "eval/auroc", "eval/score", "eval/exact", "eval/ter"])
+def test_names_of_unknown_direction_are_judged_as_losses_when_monitored(name):
+    # one vocabulary (losslint.metrics): a name whose direction it does not know is no task metric, and a monitored
+    # one is judged as a loss, by the engine and the benchmark alike
+    assert known_direction(name) is None and direction_or_min(name) == "min"
 
 
 # ----------------------------------------------------------------------------------------------- default strategy
@@ -219,9 +242,9 @@ def good_fit_curves(count):
 
 
 def test_default_never_sees_a_rise_on_good_fits_still_improving_or_flat_within_noise():
-    for seed, n, clean, sigma, values in good_fit_curves(150):
-        assert recommend(np.arange(n) * 50, values, **NO_CONVERGENCE_STOP).stop_index is None, (seed, n)
-        assert recommend(np.arange(n) * 50, values).trigger in (None, "converged"), (seed, n)
+    for seed, n, _clean, _sigma, values in good_fit_curves(150):
+        assert DefaultStop(**NO_CONVERGENCE_STOP).decide(np.arange(n) * 50, values).stop_index is None, (seed, n)
+        assert DefaultStop().decide(np.arange(n) * 50, values).trigger in (None, "converged"), (seed, n)
 
 
 def test_a_convergence_stop_on_a_good_fit_costs_at_most_the_tolerance():
@@ -231,7 +254,7 @@ def test_a_convergence_stop_on_a_good_fit_costs_at_most_the_tolerance():
     # fell 3%), which no test on the data can tell from convergence; three sigmas bound it on these 150 curves.
     stopped = 0
     for seed, n, clean, sigma, values in good_fit_curves(150):
-        decision = recommend(np.arange(n) * 50, values)
+        decision = DefaultStop().decide(np.arange(n) * 50, values)
         if decision.stop_index is None:
             continue
         stopped += 1
@@ -249,7 +272,7 @@ def test_default_rarely_stops_on_flat_noise():
         rng = np.random.default_rng(seed)
         n = int(rng.choice([8, 10, 15, 20, 30, 50, 100, 300]))
         values = 1.0 + rng.normal(0, 0.02, n) + (np.linspace(0.01, 0.0, n) if seed % 2 else 0.0)
-        decision = recommend(np.arange(n), values)
+        decision = DefaultStop().decide(np.arange(n), values)
         false_rises += decision.trigger == "rise"
         # a flat curve may be called converged (nothing was gained after the stop), never stopped on a rise
         assert decision.trigger in (None, "converged", "rise")
@@ -286,16 +309,16 @@ def test_default_ignores_one_noisy_evaluation():
         values = descent(rng, n) + rng.normal(0, 0.005, n)
         bad = int(rng.integers(n // 2, n))
         values[bad] += 0.5  # one terrible evaluation; the curve keeps improving around it
-        decision = recommend(np.arange(n), values)
+        decision = DefaultStop().decide(np.arange(n), values)
         assert decision.trigger in (None, "converged"), (seed, n, bad, decision)
-        assert recommend(np.arange(n), values, **NO_CONVERGENCE_STOP).stop_index is None, (seed, n, bad)
+        assert DefaultStop(**NO_CONVERGENCE_STOP).decide(np.arange(n), values).stop_index is None, (seed, n, bad)
 
 
 def test_default_keeps_a_best_first_evaluation():
     # Fine-tuning that only made things worse: the first evaluation is the best and the loss climbs after it.
     rng = np.random.default_rng(1)
     values = np.concatenate([[0.2], np.linspace(0.4, 0.6, 14)]) + rng.normal(0, 0.003, 15)
-    decision = recommend(np.arange(15), values)
+    decision = DefaultStop().decide(np.arange(15), values)
     assert decision.best_index == 0
     assert decision.stop_index is not None and decision.stop_index <= 5
 
@@ -314,7 +337,7 @@ def test_default_stops_at_a_planted_minimum_once_the_rise_is_established():
         sigma = 0.01
         clean, values = planted_upturn(rng, n, sigma, rise_per_eval=2 * sigma if n <= 100 else 0.5 * sigma)
         true_min = int(np.argmin(clean))
-        decision = recommend(np.arange(n) * 100, values)
+        decision = DefaultStop().decide(np.arange(n) * 100, values)
         assert decision.stop_index is not None, (seed, n)
         # The bottom is flat within noise for several evaluations, and picking between two evaluations whose noise
         # differs by 2.5 sigma (the difference of two draws has sd sqrt(2) sigma; 2.5 sigma of that is 3.5 sigma)
@@ -341,13 +364,13 @@ def test_default_handles_nan_and_reports_original_indices():
     holed = values.copy()
     holed[[3, 10, 40]] = np.nan
     kept = np.delete(np.arange(60), [3, 10, 40])
-    plain = recommend(kept, values[kept])
-    with_nan = recommend(np.arange(60), holed)
+    plain = DefaultStop().decide(kept, values[kept])
+    with_nan = DefaultStop().decide(np.arange(60), holed)
     assert with_nan.stop_index is not None
     assert with_nan.stop_index == kept[plain.stop_index]
     assert with_nan.best_index == kept[plain.best_index]
     assert np.isfinite(holed[with_nan.stop_index])
-    assert recommend(np.arange(3), np.full(3, np.nan)) .best_index is None
+    assert DefaultStop().decide(np.arange(3), np.full(3, np.nan)) .best_index is None
 
 
 def test_default_stops_before_a_metric_that_turns_nan_for_good():
@@ -361,7 +384,7 @@ def test_default_stops_before_a_metric_that_turns_nan_for_good():
         clean = descent(rng, n)
         values = clean + rng.normal(0, sigma, n)
         values[broke:] = np.nan
-        decision = recommend(np.arange(n) * 10, values)
+        decision = DefaultStop().decide(np.arange(n) * 10, values)
         assert decision.stop_index is not None and decision.stop_index < broke, (seed, n, broke, decision)
         assert decision.best_index <= decision.stop_index
         # the noise-free curve at the stop is as good as anything before the break, within noise (the descents here
@@ -377,7 +400,7 @@ def test_default_stops_at_the_last_good_evaluation_before_a_blow_up_into_nan():
     values[start:] *= np.exp(0.6 * (t[start:] - start))  # blows up from evaluation 35 ...
     values[44:] = np.nan  # ... and is NaN from 44 to the end
     values[42] = np.inf
-    decision = recommend(np.arange(n), values)
+    decision = DefaultStop().decide(np.arange(n), values)
     # the curve bottomed out before the blow-up, and the stop is there, not 2-5 evaluations into it
     assert decision.stop_index is not None and 25 <= decision.stop_index <= start
     assert values[decision.stop_index] < 1.1
@@ -388,15 +411,15 @@ def test_an_isolated_nan_is_not_a_break():
     rng = np.random.default_rng(3)
     values = descent(rng, 40) + rng.normal(0, 0.002, 40)
     values[[20, 39]] = np.nan, 5.0  # one NaN evaluation in the middle; the run ends finite (if badly)
-    assert recommend(np.arange(40), values).trigger in (None, "converged")
-    assert recommend(np.arange(40), values, **NO_CONVERGENCE_STOP).stop_index is None
+    assert DefaultStop().decide(np.arange(40), values).trigger in (None, "converged")
+    assert DefaultStop(**NO_CONVERGENCE_STOP).decide(np.arange(40), values).stop_index is None
 
 
 def test_default_on_a_score_that_peaks_and_declines():
     rng = np.random.default_rng(4)
     clean, values = planted_upturn(rng, 80, 0.005, 0.01)
     accuracy = 1.5 - values  # mirrored: peaks where the loss has its minimum
-    decision = recommend(np.arange(80), accuracy, "max")
+    decision = DefaultStop().decide(np.arange(80), accuracy, "max")
     assert decision.stop_index is not None and abs(decision.stop_index - int(np.argmin(clean))) <= 5
     assert abs(decision.best_index - int(np.argmax(1.5 - clean))) <= 5
     assert decision.evident_index > decision.stop_index
@@ -404,18 +427,39 @@ def test_default_on_a_score_that_peaks_and_declines():
 
 def test_other_strategies_report_best_until_the_stop():
     values = np.array([1.0, 0.8, 0.7, 0.75, 0.76, 0.77, 0.5])
-    decision = recommend(np.arange(7), values, strategy="hf", patience=3)
-    assert decision.stop_index == 5 and decision.best_index == 2
-    assert recommend(np.arange(7), values, strategy="gl", alpha=5.0).stop_index == 3
+    decision = PatienceStop(mode="hf", patience=3).decide(np.arange(7), values)
+    assert decision.stop_index == 5 and decision.best_index == 2 and decision.strategy == "hf"
+    assert PrecheltGL(alpha=5.0).decide(np.arange(7), values).stop_index == 3
     with pytest.raises(ValueError):
-        recommend(np.arange(7), values, strategy="pq")
+        PrecheltPQ().decide(np.arange(7), values)
+    with pytest.raises(TypeError):
+        DefaultStop(k_sigmas=3.0)  # a misspelt parameter is an error, not a silently ignored keyword
     with pytest.raises(ValueError):
-        recommend(np.arange(7), values, strategy="magic")
-    with pytest.raises(ValueError):
-        recommend(np.arange(7), values, k_sigmas=3.0)
-    # One settings table serves all strategies: the default ignores the patience keys, and vice versa.
-    assert recommend(np.arange(7), values, patience=2, min_delta=0.1) == recommend(np.arange(7), values)
-    assert recommend(np.arange(7), values, strategy="hf", patience=3, k_sigma=9.0).stop_index == 5
+        DefaultStop().decide(np.arange(6), values)
+
+
+def test_settings_build_the_configured_strategy_and_name_every_parameter_once():
+    assert EarlyStopSettings().stopper() == DefaultStop()
+    assert EarlyStopSettings(strategy="keras", patience=5, min_delta=0.1, k_sigma=9.0).stopper() == PatienceStop(
+        mode="keras", patience=5, min_delta=0.1)
+    assert EarlyStopSettings(strategy="gl").stopper() == PrecheltGL()
+    assert EarlyStopSettings(strategy="pq", alpha=2.0, strip=4).stopper() == PrecheltPQ(alpha=2.0, strip=4)
+    assert EarlyStopSettings(strategy="up", s=2).stopper() == PrecheltUP(s=2)
+    # every strategy's parameter is a configuration key, with the strategy's own default
+    keys = set(EarlyStopSettings.keys())
+    for cls in (DefaultStop, PatienceStop, PrecheltGL, PrecheltPQ, PrecheltUP):
+        for field in dataclasses.fields(cls):
+            assert field.name in keys | {"mode"}, (cls.__name__, field.name)
+    assert set(STRATEGIES) == {"default", "hf", "keras", "lightning", "relative", "gl", "pq", "up"}
+
+
+def test_config_reads_early_stop_into_settings(tmp_path):
+    path = tmp_path / "losslint.toml"
+    path.write_text("[early-stop]\nstrategy = 'lightning'\npatience = 4\nmin-delta = 0.01\n")
+    assert load_config(path).early_stop == EarlyStopSettings(strategy="lightning", patience=4, min_delta=0.01)
+    path.write_text("[early-stop]\nstrategy = 'magic'\n")
+    with pytest.raises(ConfigError, match="magic"):
+        load_config(path)
 
 
 # ----------------------------------------------------------------------------------------------- real runs
@@ -443,7 +487,7 @@ def test_keras_imdb_validation_loss_stops_near_its_minimum():
     steps, loss = read_tb_scalar(files[0], "epoch_loss")
     assert loss.size == 20
     true_best = int(np.argmin(loss))  # epoch 4 of 0..19; the loss then climbs to nearly double
-    decision = recommend(steps, loss)
+    decision = DefaultStop().decide(steps, loss)
     assert abs(decision.best_index - true_best) <= 1
     # The climb is established (evident within 5 epochs of the minimum), so the stop is placed at the minimum itself.
     assert decision.stop_index is not None and abs(decision.stop_index - true_best) <= 1
@@ -463,7 +507,7 @@ def test_tomato_leaf_csv_noisy_validation_loss():
     steps, loss = frame["epoch"].to_numpy(), frame["val_loss"].to_numpy()
     # Hand-read from the file: best 0.35877 at epoch 8; epochs 9-11 (0.480, 0.401, 0.361) do not beat it.
     assert patience_stop(loss, 3, mode="hf") == 11
-    decision = recommend(steps, loss)
+    decision = DefaultStop().decide(steps, loss)
     # Validation loss still improves (with +-0.05 swings) until epoch 18 (0.2906); the default must not stop on the
     # early swings that stop HF patience 3 at epoch 11.
     assert decision.stop_index is None or decision.stop_index > 18

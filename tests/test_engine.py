@@ -5,12 +5,12 @@ import pytest
 import synthetic_curves as sc
 from checks_support import descent, make_run
 from losslint import analysis
-from losslint.checks.view import MAX_POINTS, SeriesView
 from losslint.config import Config, load_config
-from losslint.checks.view import RunView
-from losslint.engine import build_early_stop, check_paths, check_run, check_runs, exit_code
+from losslint.early_stop import EarlyStopSettings, build_early_stop
+from losslint.engine import check_paths, check_run, check_runs, exit_code
 from losslint.findings import Finding
 from losslint.verdict import decide, precedence_text
+from losslint.view import MAX_POINTS, RunView, SeriesView
 
 
 def finding(code, severity="warning"):
@@ -164,7 +164,7 @@ def test_a_good_fit_is_only_stopped_where_it_had_converged(seed):
         best = run.eval_clean.min()
         assert run.eval_clean[at] - best <= 0.01 * best + 3 * run.truth["noise"] / 3 * best
         assert result.saved_fraction >= 0.1 and "converged" in stop.reason
-    without = check_runs([sc.to_run(run)], Config(early_stop={"strategy": "default", "converged_tolerance": 0}))[0]
+    without = check_runs([sc.to_run(run)], Config(early_stop=EarlyStopSettings(converged_tolerance=0)))[0]
     assert without.recommended_stop_step is None and without.saved_fraction == 0.0
 
 
@@ -178,21 +178,21 @@ def _flat_loss_run(accuracy):
 def test_a_convergence_stop_waits_for_the_task_metrics():
     u = np.arange(1, 41) / 40
     alone, steps = _flat_loss_run(np.full(40, np.nan))
-    loss_only = build_early_stop(RunView(alone), Config())
+    loss_only = build_early_stop(RunView(alone))
     assert loss_only.trigger == "converged" and loss_only.recommended_stop_step <= 2000
     # accuracy keeps climbing to the end (0.60 -> 0.80): the loss's convergence is no reason to stop
     climbing, _ = _flat_loss_run(0.6 + 0.2 * u)
-    held_off = build_early_stop(RunView(climbing), Config())
+    held_off = build_early_stop(RunView(climbing))
     assert held_off.recommended_stop_step is None and "eval/accuracy was still improving" in held_off.reason
     # accuracy converges later than the loss (within 1% of its best from about 60% of the run): the stop waits
     later, _ = _flat_loss_run(0.8 - 0.2 * np.exp(-u / 0.2))
-    waited = build_early_stop(RunView(later), Config())
+    waited = build_early_stop(RunView(later))
     assert waited.trigger == "converged" and "eval/accuracy converged too" in waited.reason
     assert loss_only.recommended_stop_step < waited.recommended_stop_step < steps[-1]
     # a logged perplexity is exp(loss) of the same evaluation: it neither holds nor cancels the stop
     with_ppl = make_run({**{m: (g["step"].to_numpy(), g["value"].to_numpy()) for m, g in alone.data.groupby("metric")},
                          "eval/perplexity": (steps, np.exp(8 * descent(40, 2.0, 0.5, rate=12)))})
-    assert build_early_stop(RunView(with_ppl), Config()).recommended_stop_step == loss_only.recommended_stop_step
+    assert build_early_stop(RunView(with_ppl)).recommended_stop_step == loss_only.recommended_stop_step
 
 
 def test_findings_move_a_convergence_stop_of_an_overfitting_run_to_its_best():
@@ -203,8 +203,8 @@ def test_findings_move_a_convergence_stop_of_an_overfitting_run_to_its_best():
     evals = np.concatenate([descent(20, 2.0, 0.5, rate=6), 0.5 * np.linspace(1.0, 1.03, 20)])
     evals = evals * np.exp(rng.normal(0, 0.02, 40))
     run = make_run({"eval/loss": (steps, evals), "train/loss": (np.arange(1, 401) * 10, descent(400, 2.0, 0.01))})
-    plain = build_early_stop(RunView(run), Config())
-    judged = build_early_stop(RunView(run), Config(), overfitting=True)
+    plain = build_early_stop(RunView(run))
+    judged = build_early_stop(RunView(run), overfitting=True)
     assert plain.trigger == "converged" and plain.recommended_stop_step < 2000
     assert judged.trigger == "findings" and "overfitting" in judged.reason
     # the smoothed best (a median over 5 evaluations), not the first evaluation inside the 1% band
@@ -240,12 +240,16 @@ ODD_RUNS = {
     "all nan": {"train/loss": (np.arange(30), np.full(30, np.nan)), "eval/loss": (np.arange(3), [np.nan] * 3)},
     "all inf": {"train/loss": (np.arange(30), np.full(30, np.inf))},
     "constant": {"train/loss": (np.arange(300), np.ones(300)), "eval/loss": (np.arange(0, 300, 10), np.ones(30)),
-                 "train/learning_rate": (np.arange(300), np.ones(300)), "train/grad_norm": (np.arange(300), np.ones(300))},
+                 "train/learning_rate": (np.arange(300), np.ones(300)),
+                 "train/grad_norm": (np.arange(300), np.ones(300))},
     "zeros": {"train/loss": (np.arange(300), np.zeros(300)), "eval/accuracy": (np.arange(0, 300, 10), np.zeros(30))},
-    "negative loss": {"train/loss": (np.arange(300), -descent(300)), "eval/loss": (np.arange(0, 300, 10), -descent(30))},
-    "huge values": {"train/loss": (np.arange(300), descent(300) * 1e300), "eval/loss": (np.arange(0, 300, 10), descent(30) * 1e300)},
+    "negative loss": {"train/loss": (np.arange(300), -descent(300)),
+                      "eval/loss": (np.arange(0, 300, 10), -descent(30))},
+    "huge values": {"train/loss": (np.arange(300), descent(300) * 1e300),
+                    "eval/loss": (np.arange(0, 300, 10), descent(30) * 1e300)},
     "same step": {"train/loss": (np.zeros(50, dtype=int), descent(50))},
-    "huge steps": {"train/loss": (np.arange(300) * 10**15, descent(300)), "train/learning_rate": (np.arange(300) * 10**15, np.linspace(0, 1, 300))},
+    "huge steps": {"train/loss": (np.arange(300) * 10**15, descent(300)),
+                   "train/learning_rate": (np.arange(300) * 10**15, np.linspace(0, 1, 300))},
     "unsorted with nan": {"train/loss": (np.arange(100)[::-1], np.where(np.arange(100) % 7 == 0, np.nan, descent(100))),
                           "eval/wer": (np.arange(0, 100, 10), np.linspace(0.5, 0.2, 10))},
 }
@@ -298,7 +302,7 @@ def test_an_overfitting_verdict_with_a_patience_strategy_stops_where_the_callbac
     steps = np.arange(1, 6) * 1000
     run = make_run({"eval/loss": (steps, [0.32, 0.36, 0.39, 0.41, 0.42]),
                     "train/loss": (np.arange(1, 51) * 100, descent(50, 0.3, 0.0002, rate=8))})
-    result = check_runs([run], Config(early_stop={"strategy": "hf", "patience": 3}))[0]
+    result = check_runs([run], Config(early_stop=EarlyStopSettings(strategy="hf", patience=3)))[0]
     assert result.early_stop.strategy == "hf"
     assert result.best_step == 1000 and result.recommended_stop_step == 4000
     assert result.saved_fraction == pytest.approx(1000 / 4900)  # the run trained from step 100

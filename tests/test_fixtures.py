@@ -14,7 +14,7 @@ import json
 import math
 import subprocess
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ def reader_available(fmt_dir: str) -> bool:
     return True
 
 
-@lru_cache(maxsize=None)
+@cache
 def reference_curves(scenario: str) -> dict[str, dict[int, float]]:
     curves: dict[str, dict[int, float]] = {}
     with open(RUNS / scenario / "jsonl" / "metrics.jsonl", encoding="utf-8") as handle:
@@ -60,7 +60,7 @@ def reference_curves(scenario: str) -> dict[str, dict[int, float]]:
     return curves
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_format(scenario: str, fmt_dir: str):
     from losslint import discover
 
@@ -169,7 +169,8 @@ def test_bleu_matches_hand_computed_values():
     assert script.corpus_bleu([[4, 3, 2, 1]], [[1, 2, 3, 4]]) == pytest.approx(expected)
     # a hypothesis shorter than its reference pays the brevity penalty exp(1 - 4/2)
     short = script.corpus_bleu([[1, 2]], [[1, 2, 3, 4]])
-    assert short == pytest.approx(math.exp(1 - 2) * math.exp((0 + math.log(2 / 2) + math.log(1 / 1) + math.log(1 / 1)) / 4))
+    assert short == pytest.approx(
+        math.exp(1 - 2) * math.exp((0 + math.log(2 / 2) + math.log(1 / 1) + math.log(1 / 1)) / 4))
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

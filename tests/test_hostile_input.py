@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import synthetic_curves as sc
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import synthetic_curves as sc
 from losslint.cli import main
 from losslint.io import tfrecord
 

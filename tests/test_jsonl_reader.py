@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from losslint.errors import ReadError
 from losslint.io.jsonl import READER
+from reader_support import read_damaged
+from realworld_path import REALWORLD, digests, realworld
 from tensorboard_points import tensorboard_points
 
-from reader_support import read_damaged
-from realworld_path import REALWORLD, realworld, digests
 FRUIT = REALWORLD / "jsonl" / "detectron2-fruit" / "metrics.json"
 WASTE = REALWORLD / "jsonl" / "detectron2-medical-waste" / "metrics.json"
 FLOAT32_RTOL = 1e-6  # TensorBoard stores float32
@@ -196,7 +196,7 @@ def test_a_line_that_is_not_an_object_is_a_read_error(tmp_path):
 
 
 def test_non_numeric_values_give_one_note_per_key(tmp_path):
-    lines = ['{"step": %d, "loss": %s, "phase": "train", "ok": true}' % (i, v)
+    lines = [f'{{"step": {i}, "loss": {v}, "phase": "train", "ok": true}}'
              for i, v in enumerate(["1.0", '"oops"', "0.8", '"bad"', "0.6"], start=1)]
     run = read_one(write(tmp_path, "\n".join(lines) + "\n"))
     assert run.series("train/loss")["step"].tolist() == [1, 3, 5]
@@ -294,9 +294,9 @@ def test_fast_and_slow_parse_paths_agree(tmp_path, monkeypatch):
     assert fast.data.equals(read_one(fruit).data)
 
 
-DETECTRON2_HEAD = ('{"data_time": 0.005, "iteration": 19, "lr": 1.6e-05, "total_loss": 2.63}\n'
-                   '{"bbox/AP": 23.9, "bbox/APs": NaN, "iteration": 99}\n'
-                   '{"data_time": 0.005, "iteration": 39, "lr": 3.2e-05, "total_loss": 2.09}\n').encode()
+DETECTRON2_HEAD = (b'{"data_time": 0.005, "iteration": 19, "lr": 1.6e-05, "total_loss": 2.63}\n'
+                   b'{"bbox/AP": 23.9, "bbox/APs": NaN, "iteration": 99}\n'
+                   b'{"data_time": 0.005, "iteration": 39, "lr": 3.2e-05, "total_loss": 2.09}\n')
 
 
 @settings(max_examples=60, deadline=None)

@@ -8,7 +8,6 @@ import pytest
 
 from losslint.errors import ReadError
 from losslint.io.mlflow import READER
-
 from reader_support import read_grouped
 from realworld_path import REALWORLD, tree_digests
 

@@ -17,6 +17,7 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from realworld_path import REALWORLD as CORPUS
+
 LABELS = tomllib.loads((Path(__file__).parent / "data" / "realworld_labels.toml").read_text(encoding="utf-8"))
 READER_OF_DIR = {"tensorboard": "tensorboard", "trainer_state": "trainer_state", "wandb": "wandb", "mlflow": "mlflow",
                  "jsonl": "jsonl", "keras_csv": "csv", "lightning_csv": "csv"}

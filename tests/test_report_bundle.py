@@ -12,7 +12,6 @@ from losslint.errors import ReadError
 from losslint.report import ReportOptions, write_report
 from losslint.report.bundle import MAX_STEM, safe_stem, unique_stems
 from losslint.report.markdown import GITHUB_COMMENT_LIMIT
-
 from report_support import descending, finding, load_runs, realworld, result_for, write_jsonl_run
 
 SAFE_FILE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]*$")
@@ -165,8 +164,8 @@ def test_plots_drawn_in_worker_processes_are_the_same_files(tmp_path):
     for name in names:
         if name.endswith(".png"):
             # same drawing code, same data: the pixels match (file bytes may differ only by compression)
-            from matplotlib import image as mpimg
             import numpy as np
+            from matplotlib import image as mpimg
             assert np.array_equal(mpimg.imread(serial / name), mpimg.imread(parallel / name)), name
 
 
@@ -238,7 +237,9 @@ def test_check_workers_draw_the_plots_and_the_report_moves_them(tmp_path, monkey
         write_jsonl_run(tmp_path / "runs", name, descending(80, seed=len(name)), val=descending(8, seed=2))
     out = tmp_path / "report"
     out.mkdir()
-    results, errors = engine.check_paths(["runs"], jobs=2, plot_dir=out, smoothing=0.05)
+    from losslint.report.bundle import WorkerPlots
+
+    results, errors = engine.check_paths(["runs"], jobs=2, after=WorkerPlots(str(out), 0.05))
     assert not errors and all(r.plot and Path(r.plot).is_file() for r in results)
 
     def no_redraw(*_args, **_kwargs):

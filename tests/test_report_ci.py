@@ -13,7 +13,6 @@ from losslint.errors import ReadError
 from losslint.report import ReportOptions, render
 from losslint.report.github import escape_data, escape_property
 from losslint.textsafe import printable
-
 from report_support import descending, finding, load_runs, realworld, result_for, write_jsonl_run
 
 SCHEMAS = Path(__file__).parent / "schemas"

@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import pytest
 
 from losslint.errors import ReadError
-from losslint.report import ReportOptions, available_formats, render
-from dataclasses import replace
-
-from losslint.report import MARKDOWN_LIMITS
+from losslint.report import MARKDOWN_LIMITS, ReportOptions, available_formats, render
 from losslint.report.markdown import GITHUB_COMMENT_LIMIT, LIMITS, Limit, document, escape
-
 from report_support import descending, finding, load_runs, realworld, result_for, write_jsonl_run
 
 HOSTILE = "a|b<script>`c"

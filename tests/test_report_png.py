@@ -7,9 +7,8 @@ import numpy as np
 import pytest
 from matplotlib import image as mpimg
 
+from losslint.metrics import EVAL_LOSS, TRAIN_LOSS
 from losslint.report import png
-from losslint.schema import EVAL_LOSS, TRAIN_LOSS
-
 from report_support import descending, finding, load_runs, realworld, result_for, write_jsonl_run
 
 MAX_BYTES = 150_000

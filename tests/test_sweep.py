@@ -57,7 +57,8 @@ def _write_run(folder: Path, eval_loss: list[float], test_accuracy: list[float])
     (folder / "jsonl" / "metrics.jsonl").write_text("".join(json.dumps(x) + "\n" for x in lines))
     document = {"kind": "losslint-finetune-test-split", "version": 1, "task": "classify", "metric": "accuracy",
                 "direction": "max", "examples": 8,
-                "evaluations": [{"step": 10 * (i + 1), "loss": 0.0, "accuracy": a} for i, a in enumerate(test_accuracy)]}
+                "evaluations": [{"step": 10 * (i + 1), "loss": 0.0, "accuracy": a}
+                                for i, a in enumerate(test_accuracy)]}
     (folder / "test_split.json").write_text(json.dumps(document, indent=1) + "\n")
 
 

@@ -8,8 +8,19 @@ import math
 import numpy as np
 import pytest
 
-from synthetic_curves import (EVAL_TAG, FAMILIES, LABELS, LR_TAG, TRAIN_TAG, corpus, jsonl_lines, make_run,
-                              to_run, unit_noise, write_jsonl)
+from synthetic_curves import (
+    EVAL_TAG,
+    FAMILIES,
+    LABELS,
+    LR_TAG,
+    TRAIN_TAG,
+    corpus,
+    jsonl_lines,
+    make_run,
+    to_run,
+    unit_noise,
+    write_jsonl,
+)
 
 ALL_FAMILIES = [(label, family) for label in LABELS for family in FAMILIES[label]]
 SEEDS = range(12)

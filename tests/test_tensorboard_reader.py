@@ -12,15 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import tb_fixtures as fx
 from losslint import discover
 from losslint.errors import ReadError
-from losslint.io import tfrecord
 from losslint.io import tensorboard as tb_module
+from losslint.io import tfrecord
 from losslint.io.tensorboard import READER, parse_event_file
-
-import tb_fixtures as fx
-
-from realworld_path import REALWORLD as _CORPUS, digests
+from realworld_path import REALWORLD as _CORPUS
+from realworld_path import digests
 
 REALWORLD = _CORPUS / "tensorboard"
 LFS_RUN = "edge-git-lfs-pointer-flax-swe-gpt"
@@ -259,6 +258,21 @@ def test_flipped_byte_is_a_checksum_error_at_its_record(restart_run, tmp_path, m
     assert caught.value.offset == record
     assert "checksum" in caught.value.message
     assert caught.value.path == str(target)
+
+
+def test_verify_travels_as_a_read_option_not_through_the_environment(restart_run, tmp_path, monkeypatch):
+    from losslint.engine import check_paths
+    from losslint.io.base import ReadOptions
+
+    first, _ = fx.event_files(restart_run)
+    record = fx.record_offsets(first)[50]
+    fx.copy_with_flipped_byte(first, tmp_path / "run" / first.name, record + 20)
+    monkeypatch.setenv(tfrecord.VERIFY_ENV, "0")  # the explicit option wins over the environment
+    _, errors = check_paths(tmp_path, read_options=ReadOptions(verify=True), jobs=2)
+    assert len(errors) == 1 and "checksum" in errors[0].message
+    _, errors = check_paths(tmp_path)
+    assert errors == []
+    assert os.environ[tfrecord.VERIFY_ENV] == "0"
 
 
 def test_flipped_length_byte_is_reported_even_without_checking(restart_run, tmp_path, monkeypatch):
@@ -572,7 +586,7 @@ def test_realworld_refusals(realworld_load):
     runs, errors = realworld_load
     by_run = {}
     for error in errors:
-        for run_dir, reason in REFUSED.items():
+        for run_dir in REFUSED:
             if f"/{run_dir}/" in error.path + "/":
                 by_run[run_dir] = error.message
     assert set(by_run) == set(REFUSED)
@@ -640,7 +654,7 @@ def test_realworld_show_json_through_the_cli(realworld_load):
     shown = {entry["run"]: entry for entry in json.loads(result.stdout)}
     for name, expected in EXPECTED_POINTS.items():
         assert {m: shown[name]["metrics"][m]["points"] for m in expected} == expected
-    for run_dir, reason in REFUSED.items():
+    for reason in REFUSED.values():
         assert reason in result.stderr
 
 

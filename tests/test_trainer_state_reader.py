@@ -15,11 +15,12 @@ from hypothesis import strategies as st
 
 from losslint.errors import ReadError
 from losslint.io.trainer_state import READER, eval_set_names, metric_name
+from reader_support import read_damaged
+from realworld_path import REALWORLD, digests, realworld
 from tensorboard_points import tensorboard_points
 
 HF = Path(__file__).parent / "data" / "hf"
-from reader_support import read_damaged
-from realworld_path import REALWORLD, realworld, digests
+
 TS = REALWORLD / "trainer_state"
 # TensorBoard stores scalars as float32; trainer_state.json keeps the Python float.
 FLOAT32_RTOL = 1e-6

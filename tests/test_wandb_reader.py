@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 
 from losslint.errors import ReadError
 from losslint.io.wandb import READER
-
 from reader_support import read_grouped
-from realworld_path import REALWORLD as _CORPUS, realworld, tree_digests
+from realworld_path import REALWORLD as _CORPUS
+from realworld_path import realworld, tree_digests
 
 REALWORLD = _CORPUS / "wandb"
 FIXTURES = Path(__file__).parent / "data" / "wandb"

@@ -206,8 +206,8 @@ def test_only_sibling_folders_join(tmp_path):
     (other / "run-other01.wandb").write_bytes(_write_log([_history_record(0, {"loss": "1.0"})]))
     runs, errors = discover.load(tmp_path)
     assert errors == []
-    assert sorted(folder_name(run) for run in runs) == sorted([f"a/wandb/{FOLDERS[0].name}", f"b/wandb/{FOLDERS[0].name}",
-                                                       f"a/wandb/{other.name}"])
+    assert sorted(folder_name(run) for run in runs) == sorted([f"a/wandb/{FOLDERS[0].name}",
+                                                               f"b/wandb/{FOLDERS[0].name}", f"a/wandb/{other.name}"])
     assert not any("folders read as one run" in note for run in runs for note in run.notes)
 
 

@@ -89,7 +89,7 @@ def _pelt(error: Callable[[int, int], float], n_samples: int, pen: float, min_si
     """
     if min_size > n_samples:  # ruptures.utils.sanity_check with no breakpoint
         raise ValueError(f"a segment of {min_size} points does not fit in {n_samples}")
-    total = {0: 0}  # partition of [0, t) -> its penalised cost
+    total: dict[int, float] = {0: 0}  # partition of [0, t) -> its penalised cost
     previous_end: dict[int, int] = {}
     admissible: list[int] = []
     ends = [k for k in range(0, n_samples, jump) if k >= min_size] + [n_samples]

@@ -3,7 +3,7 @@
 - `CODE` (``D001``), `NAME` (``non-finite-loss``), `CATEGORY`, `DEFAULT_SEVERITY`, `DEFAULTS` (its parameters),
 - a module docstring that is its documentation (what it detects, why it matters, what to do, where each default
   threshold comes from; `losslint rules CODE` prints it),
-- `check(view, params) -> Iterable[Finding]` where `view` is a `checks.view.RunView`.
+- `check(view, params) -> Iterable[Finding]` where `view` is a `losslint.view.RunView`.
 
 Codes by category (the first letter): D data integrity, O overfitting, U underfitting, I instability,
 T task metrics. Codes are stable: a rule that goes away leaves its code unused.

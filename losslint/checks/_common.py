@@ -4,13 +4,13 @@ from __future__ import annotations
 import math
 import sys
 from types import ModuleType
-from typing import NamedTuple
+from typing import Any, Mapping, NamedTuple
 
 from ..findings import Finding
 from . import CATEGORIES
 
 
-def emit(module_name: str, params: dict, metric: str | None, step: int | None, message: str,
+def emit(module_name: str, params: Mapping[str, Any], metric: str | None, step: int | None, message: str,
          severity: str | None = None) -> Finding:
     """A finding of the rule module `module_name` with the configured severity (or one the rule escalated to)."""
     rule: ModuleType = sys.modules[module_name]

@@ -13,8 +13,12 @@ Defaults:
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
 import numpy as np
 
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num
 
 CODE = "D001"
@@ -24,9 +28,11 @@ DEFAULT_SEVERITY = "error"
 DEFAULTS = {"min_count": 1}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     for metric in view.loss_metrics:
         series = view.series(metric)
+        if series is None:
+            continue
         bad_steps = series.nonfinite_steps
         if len(bad_steps) < params["min_count"]:
             continue
@@ -42,6 +48,7 @@ def check(view, params):
         else:
             context = "from the first logged value"
         yield emit(__name__, params, metric, first_bad,
-                   f"{metric}: {len(bad_steps)} of {series.n_total} values are non-finite ({nans} NaN, {infs} inf), first at "
+                   f"{metric}: {len(bad_steps)} of {series.n_total} values are non-finite ({nans} NaN, {infs} inf), "
+                   f"first at "
                    f"step {first_bad}, {context}; lower the learning rate, clip gradients, check the data for NaN "
                    f"and the loss for log(0)")

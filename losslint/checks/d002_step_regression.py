@@ -18,8 +18,12 @@ Defaults:
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
+from ..findings import Finding
+from ..metrics import BOOKKEEPING
+from ..view import RunView
 from ._common import emit
-from .view import BOOKKEEPING
 
 CODE = "D002"
 NAME = "step-regression"
@@ -54,7 +58,7 @@ def _recorded(metadata) -> tuple[int, int | None, bool]:
     return len(items), None, False
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     count, first, resumed = _recorded(view.metadata)
     if count >= params["min_count"] and resumed:
         where = f" from step {first}" if first is not None else ""
@@ -68,7 +72,7 @@ def check(view, params):
                    f"the step counter went backwards {count} time(s){where} (a resumed or appended run); the last "
                    f"value logged at each step is used; write each run to its own directory")
         return
-    duplicated = [(view.series(m).duplicate_steps, m) for m in view.judged_metrics()]
+    duplicated = [(s.duplicate_steps, m) for m in view.judged_metrics() if (s := view.series(m)) is not None]
     duplicated = [(n, m) for n, m in duplicated if n]
     if sum(n for n, _ in duplicated) >= params["min_count"]:
         n, metric = max(duplicated)

@@ -11,6 +11,10 @@ Defaults: no parameters; informational, since many quick experiments log no vali
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit
 
 CODE = "D003"
@@ -20,10 +24,10 @@ DEFAULT_SEVERITY = "info"
 DEFAULTS: dict = {}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     if view.train_loss is None:
         return
-    if view.eval_losses or [t for t in view.task_metrics if not hasattr(t, "derived_from")]:
+    if view.eval_losses or [t for t in view.task_metrics if t.derived_from is None]:
         return
     yield emit(__name__, params, None, None,
                f"only training metrics were logged ({view.train_loss.metric}); overfitting cannot be judged and no "

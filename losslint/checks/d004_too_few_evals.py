@@ -14,6 +14,10 @@ Defaults:
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit
 
 CODE = "D004"
@@ -23,10 +27,10 @@ DEFAULT_SEVERITY = "info"
 DEFAULTS = {"min_points": 5}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     series = view.eval_loss
     if series is None:
-        candidates = [t for t in view.task_metrics if not hasattr(t, "derived_from")]
+        candidates = [t for t in view.task_metrics if t.derived_from is None]
         series = candidates[0] if candidates else None
     if series is None or series.n_total == 0 or series.n >= params["min_points"]:
         return

@@ -14,8 +14,12 @@ Defaults:
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
 import numpy as np
 
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num
 
 CODE = "D005"
@@ -25,9 +29,9 @@ DEFAULT_SEVERITY = "warning"
 DEFAULTS = {"min_points": 5, "rtol": 1e-6}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     candidates = [view.series(m) for m in view.loss_metrics]
-    candidates += [t for t in view.task_metrics if not hasattr(t, "derived_from")]
+    candidates += [t for t in view.task_metrics if t.derived_from is None]
     for series in candidates:
         if series is None or series.n < params["min_points"]:
             continue

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num
 
 CODE = "D006"
@@ -54,7 +55,7 @@ def _repeats(values: np.ndarray, rtol: float) -> np.ndarray:
     return np.abs(current - previous) <= rtol * np.maximum(np.abs(current), 1e-300)
 
 
-def check(view: Any, params: Mapping[str, Any]) -> Iterator[Finding]:
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     losses = [s for s in (view.series(m) for m in view.loss_metrics) if s is not None and s.n >= params["min_points"]]
     if not losses:
         return

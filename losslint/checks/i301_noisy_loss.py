@@ -26,7 +26,11 @@ its level at every step (batch size 4 at a learning rate of 2e-3).
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
 from .. import analysis
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, pct
 
 CODE = "I301"
@@ -36,7 +40,7 @@ DEFAULT_SEVERITY = "warning"
 DEFAULTS = {"threshold": 0.3, "range_share": 0.5, "min_points": 50}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     train = view.train_loss
     if train is None or train.n < params["min_points"]:
         return

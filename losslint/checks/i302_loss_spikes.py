@@ -38,8 +38,12 @@ Passing: a loss falling 2.3 -> 0.4 with one batch at 3x its level. Failing: 12 b
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
 import numpy as np
 
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num, pct
 
 CODE = "I302"
@@ -47,7 +51,8 @@ NAME = "loss-spikes"
 CATEGORY = "instability"
 DEFAULT_SEVERITY = "warning"
 DEFAULTS = {"window": 10, "z_threshold": 6.0, "min_rel_jump": 0.5, "min_range_fraction": 0.01, "min_points": 20,
-            "min_count": 3, "large_share": 0.5, "near_zero_share": 0.05, "severe_count": 5, "severe_severity": "warning"}
+            "min_count": 3, "large_share": 0.5, "near_zero_share": 0.05, "severe_count": 5,
+            "severe_severity": "warning"}
 
 
 def describe_spikes(series, found, what: str) -> str:
@@ -57,12 +62,13 @@ def describe_spikes(series, found, what: str) -> str:
     if base > 0.05 * span and base > 0:
         size = f"{num(found.values[k] / base)}x the local level {num(base)}"
     else:  # near zero a ratio to the level says nothing; the curve's own range does
-        size = f"from a local level of {num(base)}, a jump of {pct((found.values[k] - base) / span) if span > 0 else 'n/a'} of the curve's range"
+        jump = pct((found.values[k] - base) / span) if span > 0 else "n/a"
+        size = f"from a local level of {num(base)}, a jump of {jump} of the curve's range"
     return (f"{len(found.indices)} spike(s) in {series.metric}{what}, largest {num(found.values[k])} at step "
             f"{int(found.steps[k])} ({size})")
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     series = view.train_loss if view.train_loss is not None and view.train_loss.n >= params["min_points"] \
         else view.eval_loss
     if series is None or series.n < params["min_points"]:

@@ -22,8 +22,12 @@ only call the other half "not decreasing".
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
 import numpy as np
 
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num
 
 CODE = "I303"
@@ -41,7 +45,7 @@ def _nonfinite_tail_start(series) -> int | None:
     return int(series.all_steps[last_finite + 1])
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     series = view.train_loss if view.train_loss is not None and view.train_loss.n_total else view.eval_loss
     if series is None:
         return

@@ -22,6 +22,10 @@ for one step.
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit
 from .i302_loss_spikes import describe_spikes
 
@@ -32,7 +36,7 @@ DEFAULT_SEVERITY = "info"
 DEFAULTS = {"window": 10, "z_threshold": 6.0, "min_rel_jump": 1.0, "min_range_fraction": 0.01, "min_points": 20}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     series = view.grad_norm
     if series is None or series.n < params["min_points"]:
         return

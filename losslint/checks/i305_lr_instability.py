@@ -18,8 +18,12 @@ Defaults:
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
 import numpy as np
 
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num, pct
 
 CODE = "I305"
@@ -48,7 +52,7 @@ def rises(steps: np.ndarray, values: np.ndarray, min_rel: float) -> list[tuple[i
     return out
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     lr, train = view.learning_rate, view.train_loss
     if lr is None or train is None or lr.n < 3 or train.n < params["min_points"]:
         return
@@ -64,7 +68,8 @@ def check(view, params):
         window_end = end + lag
         in_window = spikes.steps[(spikes.steps >= start) & (spikes.steps <= window_end)]
         if len(in_window):
-            hits.append((start, end, before, after, f"a {train.metric} spike at step {int(in_window[0])}", int(in_window[0])))
+            hits.append((start, end, before, after, f"a {train.metric} spike at step {int(in_window[0])}",
+                         int(in_window[0])))
             continue
         inside = np.flatnonzero((steps >= start) & (steps <= window_end))
         if len(inside) >= 2:
@@ -75,7 +80,8 @@ def check(view, params):
             k = int(np.argmax(climb))
             if climb[k] >= params["min_rise"]:
                 hits.append((start, end, before, after,
-                             f"{train.metric} rising {pct(climb[k])} from {num(low_so_far[k])} to {num(level[k])} by step "
+                             f"{train.metric} rising {pct(climb[k])} from {num(low_so_far[k])} to {num(level[k])} "
+                             f"by step "
                              f"{int(steps[inside[k]])}", int(steps[inside[k]])))
     if not hits:
         return

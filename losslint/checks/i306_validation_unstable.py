@@ -52,6 +52,7 @@ import numpy as np
 
 from .. import analysis
 from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num, pct
 
 CODE = "I306"
@@ -80,7 +81,7 @@ def _describe(metric: str, steps: np.ndarray, values: np.ndarray, found: list[an
     return text
 
 
-def check(view: Any, params: Mapping[str, Any]) -> Iterator[Finding]:
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     within = int(params["recover_within"])
     loss = view.eval_loss
     scale = analysis.log_or_none(loss.values) if loss is not None and loss.n >= params["min_points"] else None

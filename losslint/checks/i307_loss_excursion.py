@@ -44,8 +44,8 @@ import numpy as np
 
 from .. import analysis
 from ..findings import Finding
+from ..view import RunView, odd_window
 from ._common import emit, num, pct
-from .view import odd_window
 
 CODE = "I307"
 NAME = "loss-excursion"
@@ -55,7 +55,7 @@ DEFAULTS = {"smooth_fraction": 0.05, "min_rise": 0.25, "min_range_share": 0.2, "
             "recover_share": 0.5, "min_points": 20}
 
 
-def check(view: Any, params: Mapping[str, Any]) -> Iterator[Finding]:
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     train = view.train_loss
     if train is None or train.n < params["min_points"]:
         return

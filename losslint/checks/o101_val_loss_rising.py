@@ -31,19 +31,21 @@ Defaults:
 from __future__ import annotations
 
 import math
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
 from .. import analysis
+from ..findings import Finding
+from ..view import RunView, odd_window
 from ._common import difference_sigma, emit, num, pct, train_change, train_rose, train_text
-from .view import odd_window
 
 CODE = "O101"
 NAME = "val-loss-rising"
 CATEGORY = "overfitting"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"min_rise": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "improve_tol": 0.01, "train_rise_tol": 0.05,
-            "severe_rise": 0.5, "severe_severity": "error"}
+DEFAULTS = {"min_rise": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "improve_tol": 0.01,
+            "train_rise_tol": 0.05, "severe_rise": 0.5, "severe_severity": "error"}
 
 
 _MIN_END_POINTS = 3
@@ -79,11 +81,11 @@ def rise_after_minimum(series, params) -> dict | None:
     sigma = difference_sigma(_curve_noise(series), k_end, odd_window(len(values)))
     if rise < params["min_rise"] * scale or rise < params["noise_k"] * sigma:
         return None
-    return {"i_min": i_min, "step_min": int(steps[i_min]), "best": float(values[i_min]), "end": end, "rel": rise / scale,
-            "last_step": int(steps[-1])}
+    return {"i_min": i_min, "step_min": int(steps[i_min]), "best": float(values[i_min]), "end": end,
+            "rel": rise / scale, "last_step": int(steps[-1])}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     for series in view.eval_losses:
         found = rise_after_minimum(series, params)
         if found is None:
@@ -100,6 +102,8 @@ def check(view, params):
         severity = params["severe_severity"] if found["rel"] >= params["severe_rise"] else None
         yield emit(__name__, params, series.metric, found["step_min"],
                    f"{series.metric} reached its minimum {num(found['best'])} at step {found['step_min']}, then rose "
-                   f"{pct(found['rel'])} to {num(found['end'])}{perplexity} by step {found['last_step']}{train_text(trend)}{onset_text}; "
-                   f"keep the checkpoint of step {found['step_min']} (early stopping with restore-best), get more data or add "
+                   f"{pct(found['rel'])} to {num(found['end'])}{perplexity} by step {found['last_step']}"
+                   f"{train_text(trend)}{onset_text}; "
+                   f"keep the checkpoint of step {found['step_min']} (early stopping with restore-best), get more data "
+                   f"or add "
                    f"regularisation (dropout, weight decay, augmentation)", severity=severity)

@@ -17,9 +17,13 @@ Defaults:
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
 import numpy as np
 
 from .. import analysis
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num
 
 CODE = "O102"
@@ -29,7 +33,7 @@ DEFAULT_SEVERITY = "info"
 DEFAULTS = {"ratio_threshold": 0.1, "alpha": 0.05, "min_growth": 0.05, "min_points": 5}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     evals, train = view.eval_loss, view.train_loss
     if evals is None or train is None or evals.n < params["min_points"] or train.n < 3:
         return

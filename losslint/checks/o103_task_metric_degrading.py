@@ -16,6 +16,10 @@ Defaults:
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num, pct, tail_median, train_change, train_rose, train_text
 
 CODE = "O103"
@@ -25,9 +29,9 @@ DEFAULT_SEVERITY = "warning"
 DEFAULTS = {"min_drop": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "train_rise_tol": 0.05}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     for series in view.task_metrics:
-        if hasattr(series, "derived_from") or series.n < params["min_points"]:
+        if series.derived_from is not None or series.n < params["min_points"]:
             continue
         direction = series.direction
         steps, values = series.steps, series.values
@@ -46,6 +50,8 @@ def check(view, params):
         if train_rose(trend, params["train_rise_tol"]):
             continue
         yield emit(__name__, params, series.metric, step_best,
-                   f"{series.metric} was best ({num(best)}) at step {step_best}, then got {pct(worse / max(abs(best), 1e-12))} "
-                   f"worse ({num(end)} by step {int(steps[-1])}){train_text(trend)}; keep the checkpoint of step {step_best} (select "
+                   f"{series.metric} was best ({num(best)}) at step {step_best}, then got "
+                   f"{pct(worse / max(abs(best), 1e-12))} "
+                   f"worse ({num(end)} by step {int(steps[-1])}){train_text(trend)}; keep the checkpoint of step "
+                   f"{step_best} (select "
                    f"checkpoints by this metric); add data or regularisation")

@@ -16,6 +16,10 @@ Defaults:
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num, pct, tail_median, train_change, train_rose, train_text
 
 CODE = "O104"
@@ -25,7 +29,7 @@ DEFAULT_SEVERITY = "warning"
 DEFAULTS = {"min_rise": 0.05, "improve_tol": 0.01, "noise_k": 3.0, "min_points": 3, "train_rise_tol": 0.05}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     for series in view.eval_losses:
         if series.n < params["min_points"]:
             continue
@@ -43,6 +47,7 @@ def check(view, params):
             continue
         yield emit(__name__, params, series.metric, int(steps[0]),
                    f"{series.metric} never improved on its first value {num(first)} (step {int(steps[0])}) and ended "
-                   f"{pct((end - first) / scale)} higher at {num(end)}{train_text(trend)}; the first checkpoint is the best; "
+                   f"{pct((end - first) / scale)} higher at {num(end)}{train_text(trend)}; "
+                   f"the first checkpoint is the best; "
                    f"lower the learning rate, evaluate earlier, add data or regularisation, and check that validation "
                    f"data match training data")

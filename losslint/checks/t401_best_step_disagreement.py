@@ -16,8 +16,12 @@ Defaults:
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
 import numpy as np
 
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num
 
 CODE = "T401"
@@ -27,17 +31,18 @@ DEFAULT_SEVERITY = "info"
 DEFAULTS = {"max_evals_apart": 1, "min_gap": 0.01, "min_points": 3}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     loss = view.eval_loss
     if loss is None or loss.n < params["min_points"]:
         return
     loss_best_step = int(loss.steps[loss.best_index("min")])
     for metric in view.task_metrics:
-        if hasattr(metric, "derived_from") or metric.n < params["min_points"]:
+        if metric.derived_from is not None or metric.n < params["min_points"]:
             continue
         best_i = metric.best_index(metric.direction)
         metric_best_step, best = int(metric.steps[best_i]), float(metric.values[best_i])
-        apart = abs(int(np.searchsorted(loss.steps, metric_best_step)) - int(np.searchsorted(loss.steps, loss_best_step)))
+        apart = abs(int(np.searchsorted(loss.steps, metric_best_step))
+                    - int(np.searchsorted(loss.steps, loss_best_step)))
         if apart <= params["max_evals_apart"]:
             continue
         at_loss_best = float(metric.values[int(np.abs(metric.steps - loss_best_step).argmin())])

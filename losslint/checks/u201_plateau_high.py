@@ -38,12 +38,15 @@ classes (89% of ln(10)).
   by `flat_tol` or more over the window (U203's business), or that has non-finite values, is not judged: it broke (divergence, a NaN, a loss rising again) rather than failed to
   learn, and the advice to raise the learning rate would contradict the one to lower it.
 - `min_points = 10`.
-"""
+"""  # noqa: E501 - printed as written by `losslint rules`
 from __future__ import annotations
 
 import math
 import re
+from typing import Any, Iterator, Mapping
 
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num, pct
 
 CODE = "U201"
@@ -103,7 +106,7 @@ def _describe(metric: str, start: float, end: float) -> str:
     return f"{metric} stopped improving at {num(end)}, {pct(end / start)} of its start {num(start)}"
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     series_list = [s for s in (view.train_loss, view.eval_loss) if s is not None and s.n >= params["min_points"]]
     if not series_list:
         return

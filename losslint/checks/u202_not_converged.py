@@ -34,22 +34,25 @@ Defaults:
 
 Passing: a loss that fell 3.0 -> 0.5 and flattened (its last fifth made 1% of the descent). Failing (info): a loss
 that fell 3.0 -> 1.2 and was still falling 4% per tenth of the run when it stopped.
-"""
+"""  # noqa: E501 - printed as written by `losslint rules`
 from __future__ import annotations
 
 import math
+from typing import Any, Iterator, Mapping
 
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num, pct
 
 CODE = "U202"
 NAME = "not-converged"
 CATEGORY = "underfitting"
 DEFAULT_SEVERITY = "info"
-DEFAULTS = {"tail_fraction": 0.2, "min_share": 0.025, "min_drop": 0.02, "alpha": 0.05, "min_points": 5, "new_low_tol": 0.02,
-            "converged_fraction": 0.05}
+DEFAULTS = {"tail_fraction": 0.2, "min_share": 0.025, "min_drop": 0.02, "alpha": 0.05, "min_points": 5,
+            "new_low_tol": 0.02, "converged_fraction": 0.05}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     train = view.train_loss
     if train is None or train.n < params["min_points"]:
         return

@@ -15,7 +15,11 @@ Defaults:
 """
 from __future__ import annotations
 
+from typing import Any, Iterator, Mapping
+
 from .. import analysis
+from ..findings import Finding
+from ..view import RunView
 from ._common import emit, num, pct
 
 CODE = "U203"
@@ -25,7 +29,7 @@ DEFAULT_SEVERITY = "warning"
 DEFAULTS = {"min_rise": 0.1, "alpha": 0.05, "noise_k": 3.0, "min_points": 10}
 
 
-def check(view, params):
+def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     train = view.train_loss
     if train is None or train.n < params["min_points"]:
         return

@@ -1,4 +1,5 @@
-"""The reader contract. One module per format; each exposes a `Reader` instance named `READER`.
+"""The reader contract. One module per format; each defines a subclass of `Reader` and exposes an instance of it
+named `READER`.
 
 A reader knows nothing of rules. It answers three questions:
 
@@ -7,26 +8,63 @@ A reader knows nothing of rules. It answers three questions:
   are read together (Keras `train/` + `validation/` event files, restarts in one folder, `checkpoint-*/` copies).
 - `read(paths, name)`: the `Run`s in those files. Usually one; a W&B chart export or a Keras CSV with appended fits
   may hold several, named `<name>/<sub-run>`. Bad input raises `ReadError`; recoverable oddities go to `Run.notes`.
+
+and may override three optional hooks, whose defaults do nothing:
+
+- `session_of(key, files)` / `join_sessions(runs)`: sibling folders that are sessions of one resumed run (W&B).
+- `owns(key, other)`: this format's run at `key` also owns another format's run at `other` (HF Trainer: the
+  TensorBoard logs `report_to="tensorboard"` writes under `<output_dir>/runs/`).
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Protocol, Sequence
+from typing import Any, ClassVar, Mapping, Sequence
 
 from ..schema import Run
 
 
-class Reader(Protocol):
-    format: str
-    # When one run directory holds the same run in two formats, the lowest priority number is read and the others
-    # are listed in the run's notes (never double-counted).
-    priority: int
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read, passed explicitly from the command line down to the readers (picklable, for worker processes)."""
 
+    # Check TensorBoard record checksums: True always, False never, None when a C CRC-32C is installed (or as
+    # `LOSSLINT_VERIFY_CRC` says; see io/tfrecord.py).
+    verify: bool | None = None
+
+
+class Reader(ABC):
+    format: ClassVar[str]
+    # Which reader is offered a file first is the registry's order (io/__init__.py: READER_MODULES). When one run
+    # directory holds the same run in two formats, the lowest priority number is read and the others are listed in
+    # the run's notes (never double-counted).
+    priority: ClassVar[int]
+
+    @abstractmethod
     def can_read(self, path: Path) -> bool: ...
 
+    @abstractmethod
     def run_key(self, path: Path) -> Path: ...
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]: ...
+    @abstractmethod
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]: ...
+
+    # -- optional hooks ------------------------------------------------------------------------------------
+    def session_of(self, key: Path, files: Sequence[str]) -> tuple[str, Any] | None:
+        """The run id and a start-order key when the run folder `key` is one session of a resumed run (sibling
+        folders with the same id are read as one run, sessions joined by `join_sessions`); None: a run of its own."""
+        return None
+
+    def join_sessions(self, runs: Sequence[Run]) -> list[Run]:
+        """The sessions of one resumed run (in start order), as read one by one, joined into the run."""
+        return list(runs)
+
+    def owns(self, key: Path, other: Path) -> bool:
+        """Whether this format's run at `key` also owns another format's run at `other` (a folder below `key`):
+        the other one is then read as this run's other format, not as a run of its own."""
+        return False
 
 
 LFS_POINTER_PREFIX = b"version https://git-lfs.github.com/spec/"

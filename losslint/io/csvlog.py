@@ -34,10 +34,9 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
-from .base import read_log_bytes
-from .jsonl import (
+from .base import Reader, ReadOptions, read_log_bytes
+from .tabular import (
     MAX_STEP,
-    _short,
     as_python,
     bad_step_message,
     cap_notes,
@@ -45,6 +44,7 @@ from .jsonl import (
     is_whole_step,
     long_frame,
     merge_or_split,
+    short_repr,
 )
 
 FORMAT = "csv"
@@ -105,7 +105,7 @@ def is_history_table(columns: Sequence[str]) -> bool:
     return any("loss" in c.lower() for c in named)
 
 
-class CsvLogReader:
+class CsvLogReader(Reader):
     format = FORMAT
     priority = 50
 
@@ -130,7 +130,8 @@ class CsvLogReader:
     def run_key(self, path: Path) -> Path:
         return path.parent
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]:
         per_file = [read_file(Path(p), name, aliases) for p in sorted(paths)]
         if len(per_file) == 1:
             return per_file[0]
@@ -205,7 +206,7 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
     steps, has_step, bad = to_numbers(table[step_column])
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        written = _short(as_python(table[step_column].iloc[i]))
+        written = short_repr(as_python(table[step_column].iloc[i]))
         raise ReadError(path, f"`{step_column}` {written} is not a number", line=_line(i))
     epoch_column = next((c for c in columns if c.lower() == EPOCH_COLUMN), None)
     by_epoch = step_column == epoch_column
@@ -235,7 +236,7 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             skipped.append(f"column `{column}`: {int(bad.sum())} non-numeric value(s) skipped "
-                           f"(first at line {_line(i)}: {_short(as_python(table[column].iloc[i]))})")
+                           f"(first at line {_line(i)}: {short_repr(as_python(table[column].iloc[i]))})")
         rows = present & ~bad & has_step
         if rows.any():
             parts.append((canonical_metric(column, aliases=aliases), column, rows, values))
@@ -276,7 +277,7 @@ def _history_epochs(path: Path, table: pd.DataFrame) -> tuple[pd.DataFrame, str]
         if bad.any() or not present.all() or not is_whole_step(values).all():
             i = int(np.flatnonzero(bad | ~present | ~is_whole_step(np.nan_to_num(values, nan=0.5)))[0])
             raise ReadError(path, f"the index column (first column, unnamed) is not a whole number: "
-                                  f"{_short(as_python(table[index].iloc[i]))}", line=_line(i))
+                                  f"{short_repr(as_python(table[index].iloc[i]))}", line=_line(i))
         table = table.rename(columns={index: EPOCH_COLUMN})
         return table, ("no step or epoch column: the unnamed first column (the pandas index of "
                        "`pd.DataFrame(history.history).to_csv()`) is read as the epoch")

@@ -38,8 +38,18 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReadError
-from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
-from .base import read_log_bytes
+from ..schema import Run, canonical_metric, empty_frame
+from .base import Reader, ReadOptions
+from .tabular import (
+    as_python,
+    bad_step_message,
+    cap_notes,
+    is_whole_step,
+    load_bytes,
+    long_frame,
+    merge_or_split,
+    short_repr,
+)
 
 FORMAT = "jsonl"
 SUFFIXES = (".jsonl", ".ndjson")
@@ -61,9 +71,6 @@ NOT_SNIFFED_SUFFIXES = frozenset(
 STEP_KEYS = ("step", "global_step", "_step", "iteration", "iter")
 EPOCH_KEY = "epoch"
 WALL_TIME_KEYS = ("wall_time", "walltime", "_timestamp", "timestamp")
-# Per-key notes about skipped values, then one line for the rest: a W&B history with 30 histogram keys
-# should not bury the run's other notes.
-MAX_KEY_NOTES = 5
 
 
 class _NanToken:
@@ -122,7 +129,7 @@ def sniff_json_lines(head: bytes, whole_file: bool, single_line_ok: bool, need_n
     return single_line_ok and whole_file and not rest and any(key in first for key in (*STEP_KEYS, EPOCH_KEY))
 
 
-class JsonLinesReader:
+class JsonLinesReader(Reader):
     format = FORMAT
     priority = 40
 
@@ -148,58 +155,10 @@ class JsonLinesReader:
     def run_key(self, path: Path) -> Path:
         return path.parent
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]:
         runs = [read_file(Path(p), name, aliases) for p in sorted(paths)]
         return merge_or_split(runs, name)
-
-
-def merge_or_split(runs: list[Run], name: str) -> list[Run]:
-    """Logs of one reader in one directory: one run when they hold different metrics (train.jsonl + eval.jsonl),
-    separate runs `<name>/<file stem>` when they share a metric (two runs' logs side by side)."""
-    if len(runs) <= 1:
-        return runs
-    seen: set[str] = set()
-    shared = False
-    for run in runs:
-        metrics = set(run.data["metric"].unique())
-        shared = shared or bool(seen & metrics)
-        seen |= metrics
-    if shared:
-        for run in runs:
-            run.name = f"{name}/{Path(run.sources[0]).stem}"
-            run.notes.append(f"one of {len(runs)} {run.format} logs in one directory that log the same metrics; "
-                             "read as separate runs")
-        return runs
-    merged = runs[0]
-    for run in runs[1:]:
-        merged.data = pd.concat([merged.data, run.data], ignore_index=True)
-        merged.sources.extend(run.sources)
-        merged.notes.extend(run.notes)
-        merged.metadata.update(run.metadata)
-    return [merged]
-
-
-def load_bytes(path: Path) -> bytes:
-    """The file's bytes, checked to be text: empty, binary, non-UTF-8 and LFS-pointer files are a `ReadError`."""
-    return checked_text(path, read_log_bytes(path))
-
-
-def checked_text(path: Path, data: bytes) -> bytes:
-    """`data`, checked to be UTF-8 text: empty, binary (a NUL byte) and non-UTF-8 data are a `ReadError`."""
-    if not data or data.isspace():
-        raise ReadError(path, "empty file")
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise ReadError(path, "binary data (NUL byte), not a text log", line=data.count(b"\n", 0, nul) + 1)
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise ReadError(path, "not UTF-8 text (binary file?)", line=data.count(b"\n", 0, exc.start) + 1) from None
-    return data
-
-
-def load_text(path: Path) -> str:
-    return load_bytes(path).decode("utf-8")
 
 
 @dataclass
@@ -263,7 +222,8 @@ _STAND_INS = {b"-Infinity": -1.3407807929942596e306, b"Infinity": 1.340780792994
               b"NaN": -1.3407807929942596e307}
 _STAND_IN_TEXT = {token: repr(value).encode() for token, value in _STAND_INS.items()}
 # The digits all three stand-ins start with: a file holding any of them holds this.
-_STAND_IN_STEM = os.path.commonprefix([text.lstrip(b"-") for text in _STAND_IN_TEXT.values()])
+_STAND_IN_STEM: bytes = os.path.commonprefix(  # type: ignore[assignment]  # bytes in, bytes out
+    [text.lstrip(b"-") for text in _STAND_IN_TEXT.values()])
 # Values as `json.dumps` writes them (`": NaN"`, or `":NaN"` with compact separators); any other spelling makes
 # pyarrow fail and the file takes the slow path, which reads it right. Plain `bytes.replace` is ~50x faster here
 # than a regular expression with look-arounds.
@@ -339,7 +299,8 @@ def _parse_with_json(path: Path, text: str) -> Parsed:
     columns = {}
     for key in table.columns:
         values, present, bad = numeric_column(table[key])
-        columns[str(key)] = Column(values, present, bad, lambda i, c=table[key]: as_python(c.iloc[i]))
+        columns[str(key)] = Column(values, present, bad,
+                                   lambda i, c=table[key]: as_python(c.iloc[i]))  # type: ignore[misc]
     return Parsed(columns, len(rows), lambda: numbers, notes)
 
 
@@ -385,7 +346,7 @@ def flatten(table: pd.DataFrame) -> pd.DataFrame:
         cells = table[column].to_numpy() if table[column].dtype == object else None
         is_dict = None if cells is None else np.fromiter((type(v) is dict for v in cells), dtype=bool,
                                                          count=len(cells))
-        if is_dict is None or not is_dict.any():
+        if cells is None or is_dict is None or not is_dict.any():
             pieces.append(table[column])
             continue
         nested_any = True
@@ -459,7 +420,7 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
         if column.bad.any():
             i = int(np.flatnonzero(column.bad)[0])
             skipped.append(f"key `{key}`: {int(column.bad.sum())} non-numeric value(s) skipped "
-                           f"(first at line {int(parsed.line_numbers()[i])}: {_short(column.cell(i))})")
+                           f"(first at line {int(parsed.line_numbers()[i])}: {short_repr(column.cell(i))})")
         rows_used = np.flatnonzero(column.present & ~column.bad & has_step)
         if len(rows_used):
             parts.append((canonical_metric(key, aliases=aliases), key, rows_used, column.values))
@@ -467,58 +428,6 @@ def read_file(path: Path, name: str, aliases: Mapping[str, str] | None = None) -
     if parts:
         run.data = long_frame(parts, steps, walls, epochs)
     return run
-
-
-def long_frame(parts: list[tuple[str, str, np.ndarray, np.ndarray]], steps: np.ndarray, walls: np.ndarray,
-               epochs: np.ndarray) -> pd.DataFrame:
-    """The schema's long table from per-key (metric, tag, row indices, values of all rows)."""
-    idx = np.concatenate([p[2] for p in parts])
-    counts = [len(p[2]) for p in parts]
-    return frame_from_columns(
-        np.repeat(np.array([p[0] for p in parts], dtype=object), counts),
-        steps[idx].astype(np.int64),
-        np.concatenate([p[3][p[2]] for p in parts]),
-        walls[idx], epochs[idx],
-        np.repeat(np.array([p[1] for p in parts], dtype=object), counts),
-    )
-
-
-# Steps are stored as int64; a float beyond 2**63 would wrap around.
-MAX_STEP = 2.0**63
-
-
-def is_whole_step(values: np.ndarray) -> np.ndarray:
-    """Which float values can be an int64 step: finite, whole, in range."""
-    with np.errstate(invalid="ignore"):
-        return np.isfinite(values) & (np.nan_to_num(values) % 1 == 0) & (np.abs(np.nan_to_num(values)) < MAX_STEP)
-
-
-def bad_step_message(label: str, value: Any) -> str:
-    """Why `value` cannot be a step (`label` names the field): not a number, not whole, or out of the int64 range
-    steps are stored in."""
-    value = as_python(value)
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if value != value:
-            return f"{label} NaN is not a whole number"
-        if abs(value) >= MAX_STEP and (isinstance(value, int) or abs(value) != float("inf")):
-            return f"{label} {_short(value)} is out of the int64 range of a step (|step| < 2**63)"
-    return f"{label} {_short(value)} is not a whole number"
-
-
-def cap_notes(notes: list[str], limit: int = MAX_KEY_NOTES) -> list[str]:
-    if len(notes) <= limit:
-        return notes
-    return notes[:limit] + [f"... and {len(notes) - limit} more keys with non-numeric values skipped"]
-
-
-def as_python(value: Any) -> Any:
-    """A numpy scalar as the plain Python value, so that messages read `2.5`, not `np.float64(2.5)`."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _short(value: Any, limit: int = 40) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 READER = JsonLinesReader()

@@ -22,8 +22,8 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
-from .base import check_lfs_pointer, read_log_bytes
-from .jsonl import MAX_STEP
+from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
+from .tabular import MAX_STEP
 
 RUN_PARTS = ("metrics", "params", "tags")
 RUN_DIR_DEPTH = 8  # metric names with slashes nest folders below metrics/
@@ -113,7 +113,7 @@ def _parse_metric_lines(path: Path, tag: str, notes: list[str]) -> list[tuple[st
     """Line by line, for legacy two-field lines and to name the line that is wrong."""
     text = _read_text(path)
     lines = text.split("\n")
-    records = []
+    records: list[tuple[str, int, float, float, float]] = []
     width = None  # 3 fields, or 2 in files from MLflow < 1.0 (no step column); one file never mixes them
     for number, line in enumerate(lines, start=1):
         fields = line.split()
@@ -206,7 +206,7 @@ def _frame(series: list[MetricSeries], aliases: Mapping[str, str] | None) -> pd.
                               np.concatenate([s.walls for s in series]), np.full(len(steps), np.nan), tags)
 
 
-class MlflowReader:
+class MlflowReader(Reader):
     format = "mlflow"
     priority = 35
 
@@ -219,7 +219,8 @@ class MlflowReader:
             return Path(path)  # an SQLite store holds many runs: the database is its own group
         return found[0] if found else Path(path).parent
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]:
         stores = [Path(p) for p in paths if _run_dir_and_part(Path(p)) is None and mlflow_sqlite.claims(Path(p))]
         if stores:
             return mlflow_sqlite.read_stores(stores, name, aliases)

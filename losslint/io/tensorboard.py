@@ -31,13 +31,12 @@ import numpy as np
 import pandas as pd
 
 from ..errors import PartialReadError, ReadError
+from ..metrics import SPLIT_DIRS
+from ..metrics import split_of_directory as split_of
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
-from .base import check_lfs_pointer, read_log_bytes
+from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
 from .tfrecord import RecordError, checksum_function, frame_records, verify_records
 
-# Sub-folders one Keras/TF2 run writes per split; their files belong to the parent run. TF2 custom training loops
-# conventionally log validation to `test/`, and early stopping must see it as the eval curve.
-SPLIT_DIRS = {"train": "train", "validation": "eval", "val": "eval", "eval": "eval", "test": "eval"}
 # HF Trainer writes hparams into a `<time.time()>/` sub-folder of its run folder.
 _TIMESTAMP_DIR = re.compile(r"^\d{9,}\.\d+$")
 # `SummaryWriter` names files `events.out.tfevents.<unix time>.<host>...`
@@ -447,11 +446,6 @@ def _parse_version(text: str) -> float:
         return -1.0  # as event_util.ParseFileVersion: unknown versions use the out-of-order rule
 
 
-def split_of(directory: str) -> str | None:
-    """The split a run's sub-folder stands for (`validation/` -> eval), None for the run folder itself."""
-    return SPLIT_DIRS.get(directory.lower())
-
-
 def _file_order(scalars: FileScalars) -> tuple[float, str]:
     # TensorBoard loads a folder's files in name order, whose `tfevents.<unix time>` encodes creation time; the
     # first record's wall time says the same with sub-second precision, and does not put `.10` before `.9`.
@@ -576,7 +570,7 @@ def _epochs_by_step(tags: list[str], codes: np.ndarray, steps: np.ndarray, value
     return epochs
 
 
-class TensorBoardReader:
+class TensorBoardReader(Reader):
     format = "tensorboard"
     priority = 30
 
@@ -589,7 +583,8 @@ class TensorBoardReader:
             return parent.parent
         return parent
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]:
         paths = sorted(Path(p) for p in paths)
         if not paths:
             raise ReadError(name, "no event files")
@@ -598,7 +593,8 @@ class TensorBoardReader:
         notes: list[str] = []
         metadata: dict[str, Any] = {"file_versions": {}, "step_regressions": []}
         hparams: dict[str, Any] = {}
-        parsed = sorted((parse_event_file(path) for path in paths), key=_file_order)
+        verify = options.verify if options is not None else None
+        parsed = sorted((parse_event_file(path, verify=verify) for path in paths), key=_file_order)
         paths = [scalars.path for scalars in parsed]
         for scalars in parsed:
             path = scalars.path

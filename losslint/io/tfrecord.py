@@ -5,7 +5,8 @@ little-endian (tensorflow/core/lib/io/record_writer.cc). The mask is ``((crc >> 
 
 Whether records are checked: on by default only when a C CRC-32C implementation is importable (`google_crc32c` built
 with its C extension, or the `crc32c` package); otherwise off, because the pure-Python fallback for long records is
-~100x slower. `LOSSLINT_VERIFY_CRC=1` forces checking on (the CLI's `--verify` flag is meant to set it), `=0` off.
+~100x slower. `LOSSLINT_VERIFY_CRC=1` forces checking on, `=0` off; `--verify` (`ReadOptions(verify=True)`) forces
+it on.
 How: the many short records of a scalar log are checked together with numpy (CRC-32C is affine in the message bits,
 so a record of fixed length is one table lookup per byte position over all records at once); long records (graphs,
 histograms) one call each to the C function, or to the pure-Python one when checking was forced without C.
@@ -16,7 +17,7 @@ import functools
 import os
 import struct
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -342,7 +343,7 @@ def _checksums(data: bytes, buf: np.ndarray, starts: np.ndarray, lengths: np.nda
     return out
 
 
-def _length_checksums(lengths: np.ndarray, crc: Callable[[bytes], int]) -> np.ndarray:
+def _length_checksums(lengths: np.ndarray, crc: Callable[[Any], Any]) -> np.ndarray:
     """The masked CRC of each record's 8-byte length field: one computation per distinct length."""
     which, distinct = pd.factorize(lengths)
     if crc is crc32c_numpy:

@@ -35,7 +35,8 @@ import numpy as np
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
-from .jsonl import _short, bad_step_message, is_whole_step, load_text, long_frame
+from .base import Reader, ReadOptions
+from .tabular import bad_step_message, is_whole_step, load_text, long_frame, short_repr
 
 FORMAT = "trainer_state"
 FILE_NAME = "trainer_state.json"
@@ -95,7 +96,7 @@ def metric_name(key: str, eval_sets: Sequence[str], aliases: Mapping[str, str] |
     return canonical_metric("train/" + key, aliases=aliases)
 
 
-class TrainerStateReader:
+class TrainerStateReader(Reader):
     format = FORMAT
     priority = 10
 
@@ -108,7 +109,12 @@ class TrainerStateReader:
         parent = path.parent
         return parent.parent if _CHECKPOINT_DIR.match(parent.name) else parent
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+    def owns(self, key: Path, other: Path) -> bool:
+        # HF Trainer: <output_dir>/runs/<date_host>/... event files belong to the trainer_state.json run
+        return key in other.parents and other.relative_to(key).parts[:1] == ("runs",)
+
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]:
         chosen, others = newest_copy([Path(p) for p in paths])
         state = load_state(chosen)
         run = state_to_run(state, chosen, name, aliases)
@@ -245,17 +251,17 @@ def state_to_run(state: dict[str, Any], path: Path, name: str, aliases: Mapping[
 
     eval_sets = eval_set_names(list(columns))
     parts = []  # (metric, tag, entry indices, values of every entry)
-    for key, (idx, raw) in columns.items():
+    for key, (entries_of_key, raw) in columns.items():
         if is_skipped_key(key):
             continue
-        idx = np.asarray(idx)
+        idx = np.asarray(entries_of_key)
         values, not_numbers = to_floats(raw)
         rows = kept[idx]
         skipped = rows & not_numbers
         if skipped.any():
             first = int(idx[np.flatnonzero(skipped)[0]])
             run.notes.append(f"key `{key}`: {int(skipped.sum())} non-numeric value(s) skipped "
-                             f"(first at log_history[{first}]: {_short(entries[first][key])})")
+                             f"(first at log_history[{first}]: {short_repr(entries[first][key])})")
         use = rows & ~not_numbers
         if use.any():
             every = np.full(n, np.nan)

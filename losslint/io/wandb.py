@@ -38,7 +38,7 @@ import pandas as pd
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
 from . import wandb_csv
-from .base import check_lfs_pointer, read_log_bytes
+from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
 from .wandb_binary import FormatError, decode_run_log, is_number
 
 # `<rest>` is the run id, then `-<n>` when W&B started a second folder of that id in the same second; a chosen id
@@ -831,7 +831,7 @@ def _chart_runs(path: Path, name: str, aliases: Mapping[str, str] | None) -> lis
     return runs
 
 
-class WandbReader:
+class WandbReader(Reader):
     format = "wandb"
     priority = 20
 
@@ -855,7 +855,8 @@ class WandbReader:
     def join_sessions(self, runs: Sequence[Run]) -> list[Run]:
         return join_sessions(runs)
 
-    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
+    def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
+             options: ReadOptions | None = None) -> list[Run]:
         kinds = [(Path(p), file_kind(Path(p))) for p in paths]
         tables = [(p, k) for p, k in kinds if k in TABLE_KINDS]
         folder = [(p, k) for p, k in kinds if k is not None and k not in TABLE_KINDS]

@@ -20,7 +20,7 @@ import json
 import struct
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any, Iterator, TypeGuard
 
 FILE_IDENT = b":W&B"
 FILE_MAGIC = 0xBEE1
@@ -160,6 +160,7 @@ def iter_fields(buf: bytes, pos: int = 0, end: int | None = None) -> Iterator[tu
     Raises ValueError on malformed input.
     """
     end = len(buf) if end is None else end
+    value: Any
     while pos < end:
         key, pos = _varint(buf, pos, end)
         number, wire = key >> 3, key & 7
@@ -407,6 +408,6 @@ def decode_run_log(data: bytes) -> RunLog:
     return log
 
 
-def is_number(value: Any) -> bool:
+def is_number(value: Any) -> TypeGuard[int | float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -33,17 +33,22 @@ DEFAULT_SMOOTHING = 0.02
 
 @dataclass(frozen=True)
 class ReportOptions:
+    """What every reporter is given besides the results (each reads the fields it needs)."""
+
     fail_on: str = "warning"  # findings at or above this severity fail the run (exit code 1)
-    color: bool = False
     rule_doc_base: str = "https://github.com/losslint/losslint/blob/main/docs/rules/"
     markdown_limit: str = "summary"  # one of MARKDOWN_LIMITS; only `--format markdown` reads it
     smoothing: float = DEFAULT_SMOOTHING  # PNG curve smoothing, a share of the run (`--smoothing`)
 
 
 def available_formats() -> list[str]:
-    """Formats whose module exists. Found, not imported: the CLI asks at start-up, and importing all six (XML for
-    JUnit, SARIF) would cost every `losslint check` ~20 ms for the one format it prints."""
-    return [name for name, module in FORMATS.items() if importlib.util.find_spec(f"{__name__}.{module}") is not None]
+    """The formats. Found, not imported: the CLI asks at start-up, and importing all six (XML for JUnit, SARIF)
+    would cost every `losslint check` ~20 ms for the one format it prints. A registered module that is missing is
+    an ImportError (a packaging mistake, not a format to leave out quietly)."""
+    for module in FORMATS.values():
+        if importlib.util.find_spec(f"{__name__}.{module}") is None:
+            raise ImportError(f"reporter module {__name__}.{module} is registered in FORMATS but missing")
+    return list(FORMATS)
 
 
 def render(fmt: str, results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
 from ..errors import ReadError
 from ..findings import Result
+from . import DEFAULT_SMOOTHING, ReportOptions
 
 REPORT_NAME = "report.md"
 # report.md fitted to a GitHub PR comment, the file a workflow posts (docs/ci.md)
@@ -50,6 +52,32 @@ def unique_stems(names: Sequence[str],
     return stems
 
 
+@dataclass(frozen=True)
+class WorkerPlots:
+    """`check_paths(after=WorkerPlots(dir, smoothing))`: each check worker draws the PNGs of the runs it checked
+    into `directory` (hidden temporary names; `write_report` moves them to their final names), so that the plots,
+    the costly part of a report, run in the same pool as the checks and no second pool has to start and receive the
+    runs. A plot that fails here is drawn again by `write_report`, which reports a real error."""
+
+    directory: str
+    smoothing: float = DEFAULT_SMOOTHING
+
+    def __call__(self, results: Sequence[Result], tag: str) -> None:
+        import os
+
+        from . import png
+
+        for k, result in enumerate(results):
+            path = Path(self.directory) / f".losslint-plot-{tag}-{k}.png"
+            try:
+                png.write_run_png(result, path, self.smoothing)
+            except Exception:  # noqa: BLE001 - write_report draws it again and reports a real error there
+                if os.environ.get("LOSSLINT_DEBUG"):
+                    raise
+                continue
+            result.plot = str(path)
+
+
 def _plot(task: tuple[Result, Path, float]) -> str:
     from . import png
 
@@ -58,7 +86,8 @@ def _plot(task: tuple[Result, Path, float]) -> str:
     return path.name
 
 
-def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir, options, *, jobs: int = 1) -> Path:
+def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir, options: ReportOptions, *,
+                 jobs: int = 1) -> Path:
     """Write the report directory and return the path of report.md.
 
     `jobs` > 1 draws the run plots in that many processes (~0.3-0.5 s a plot, so a 1000-run tree is minutes of
@@ -103,7 +132,7 @@ def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir
     return report
 
 
-def comment_document(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+def comment_document(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:
     """comment.md: report.md cut to fit a GitHub PR comment. No images: their links are relative to the report
     directory, which a comment cannot reach, so one line says where the plots are instead."""
     from . import markdown

@@ -13,6 +13,7 @@ from typing import Sequence
 from ..errors import ReadError
 from ..findings import Result
 from ..textsafe import printable
+from . import ReportOptions
 from .locations import finding_position, first_source, relative_posix
 from .text import render as text_summary
 
@@ -52,7 +53,7 @@ def error_command(error: ReadError) -> str:
                    title="losslint: unreadable input")
 
 
-def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+def render(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:
     lines = [finding_command(r, f) for r in results for f in r.findings]
     lines += [stop_command(r) for r in results if r.recommended_stop_step is not None]
     lines += [error_command(e) for e in errors]

@@ -7,6 +7,7 @@ from typing import Any, Sequence
 
 from ..errors import ReadError
 from ..findings import Result
+from . import ReportOptions
 
 VERSION = 1
 
@@ -30,5 +31,5 @@ def document(results: Sequence[Result], errors: Sequence[ReadError]) -> dict[str
     }
 
 
-def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+def render(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:
     return json.dumps(document(results, errors), indent=2, allow_nan=False)

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from ..errors import ReadError
 from ..findings import Result, severity_rank
+from . import ReportOptions
 from .text import finding_line
 
 SUITE_NAME = "losslint"
@@ -65,7 +66,7 @@ def _unique_ids(cases: list[ET.Element]) -> None:
         case.set("name", candidate)
 
 
-def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+def render(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:
     suite = ET.Element("testsuite", {"name": SUITE_NAME})
     failures = 0
     cases = []
@@ -78,8 +79,9 @@ def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> s
     suite.extend(cases)
     suite.attrib.update({"tests": str(len(results) + len(errors)), "failures": str(failures),
                          "errors": str(len(errors)), "skipped": "0", "time": "0"})
-    root = ET.Element("testsuites", {"name": SUITE_NAME, "tests": suite.get("tests"),
-                                     "failures": suite.get("failures"), "errors": suite.get("errors"), "time": "0"})
+    root = ET.Element("testsuites", {"name": SUITE_NAME, "tests": suite.attrib["tests"],
+                                     "failures": suite.attrib["failures"], "errors": suite.attrib["errors"],
+                                     "time": "0"})
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode")

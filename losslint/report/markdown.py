@@ -14,6 +14,7 @@ from urllib.parse import quote
 
 from ..errors import ReadError
 from ..findings import SEVERITIES, Result, severity_rank
+from . import ReportOptions
 from .locations import finding_position
 
 VERDICT_ICONS = {
@@ -132,7 +133,8 @@ def _baselines(result: Result) -> list[str]:
     return rows
 
 
-def run_section(result: Result, options, image: str | None = None, heading_id: str | None = None) -> list[str]:
+def run_section(result: Result, options: ReportOptions, image: str | None = None,
+                heading_id: str | None = None) -> list[str]:
     lines = []
     if heading_id:
         lines.append(f'<a id="{heading_id}"></a>')
@@ -201,7 +203,7 @@ def _size(lines: Sequence[str], limit: Limit) -> int:
     return sum(limit.measure(line) + 1 for line in lines)
 
 
-def document(results: Sequence[Result], errors: Sequence[ReadError], options, *,
+def document(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions, *,
              images: Mapping[int, str] | None = None, overview: str | None = None,
              limit: Limit | None = None, full_report: str | None = None, plots_note: str | None = None) -> str:
     """The whole Markdown report. `images` maps a result's index to its PNG's path relative to the report;
@@ -209,7 +211,7 @@ def document(results: Sequence[Result], errors: Sequence[ReadError], options, *,
     With `limit`, run sections (failing runs' kept first), then table rows, then error lines that do not fit are
     left out, with a note naming the limit and where the whole report is (`full_report`, e.g. "report.md in the
     report artifact"; by default the options that write it)."""
-    fail_on = getattr(options, "fail_on", "warning")
+    fail_on = options.fail_on
     anchors = {i: f"run-{i + 1}" for i in range(len(results))}
     head = ["# losslint report", "", summary_line(results, errors, fail_on), ""]
     if overview:
@@ -289,7 +291,7 @@ def _cut_errors(tail: list[str], budget: int, limit: Limit, elsewhere: str) -> l
                        f"{elsewhere} them all._", ""]
 
 
-def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+def render(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:
     """`--format markdown`: the report without images (a stream has no directory for them to live in), cut to
     the limit `options.markdown_limit` names (`LIMITS`; default the job summary's)."""
-    return document(results, errors, options, limit=LIMITS[getattr(options, "markdown_limit", "summary")])
+    return document(results, errors, options, limit=LIMITS[options.markdown_limit])

@@ -18,13 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, NullLocator
 from matplotlib.transforms import blended_transform_factory
 
+from ..analysis.smoothing import ema as _ema
 from ..findings import SEVERITIES, Result, severity_rank
-from ..schema import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS
-
-try:  # smoothing lives in analysis; a report must still draw (raw curves only) if it is missing
-    from ..analysis.smoothing import ema as _ema
-except ImportError:  # pragma: no cover - only while analysis is incomplete
-    _ema = None
+from ..metrics import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, SPLITS, TRAIN_LOSS
 
 DPI = 100
 # 1150 x 650 px: readable in a GitHub job summary without zooming; the right quarter holds the legends, outside the
@@ -86,7 +82,6 @@ STOP_COLOR = "#ff7f0e"
 SAVED_SHADE = "#ffbb78"
 NONFINITE_COLOR = "#d62728"
 
-SPLITS = ("train", "eval", "test")
 OPTIMIZER_METRICS = (LEARNING_RATE, GRAD_NORM)
 NOT_PLOTTED = {"epoch", "global_step", "hp_metric"}
 # Metric names that are task metrics even without a split prefix (detectron2 logs `bbox/AP`, `segm/AP50`).
@@ -145,7 +140,8 @@ def pick_metrics(metrics: Sequence[str]) -> tuple[list[str], list[str], list[str
     counts, ETA) that carries no training signal. Validation comes first: it is what early stopping watches.
     """
     order = {"eval": 0, "test": 1, "train": 2}
-    losses, tasks = [], []
+    losses: list[str] = []
+    tasks: list[str] = []
     for metric in metrics:
         if metric in NOT_PLOTTED or metric in OPTIMIZER_METRICS:
             continue
@@ -158,7 +154,7 @@ def pick_metrics(metrics: Sequence[str]) -> tuple[list[str], list[str], list[str
 
     def rank(m: str) -> tuple:
         split, _ = _split_and_name(m)
-        return (0 if m in (TRAIN_LOSS, EVAL_LOSS) else 1, order.get(split, 3), m)
+        return (0 if m in (TRAIN_LOSS, EVAL_LOSS) else 1, order.get(split or "", 3), m)
 
     losses.sort(key=rank)
     tasks.sort(key=rank)
@@ -192,7 +188,7 @@ def same_step_axis(result: Result, losses: Sequence[str], others: Sequence[str])
 def fallback_metrics(metrics: Sequence[str], tasks: Sequence[str], monitored: str | None) -> list[str]:
     """The top panel of a run without a canonical loss: the monitored metric, else anything named like a loss
     (RL logs `episode/MSE Loss`), else a task metric, else the first metrics that are not bookkeeping."""
-    if monitored in metrics:
+    if monitored is not None and monitored in metrics:
         return [monitored]
     lossy = [m for m in metrics if "loss" in m.lower() and m not in NOT_PLOTTED]
     if lossy:
@@ -236,7 +232,7 @@ def smoothed(steps: np.ndarray, values: np.ndarray, max_points: int = MAX_DRAWN_
              share: float = SMOOTHING_SHARE) -> tuple[np.ndarray, np.ndarray] | None:
     """The bold curve: TensorBoard's debiased EMA of the finite points (bucket means first for very long series),
     at a weight that adapts to the length (`smoothing_weight`). None: draw the raw curve."""
-    if _ema is None or steps.size < MIN_POINTS_TO_SMOOTH or share <= 0:
+    if steps.size < MIN_POINTS_TO_SMOOTH or share <= 0:
         return None
     if steps.size > max_points:
         from ..analysis.smoothing import bucket_mean
@@ -423,7 +419,8 @@ def _draw_task_panel(ax, result: Result, metrics: Sequence[str], colors: dict[st
                      share: float = SMOOTHING_SHARE) -> None:
     """Fractions (accuracy, F1, ROUGE as 0..1) share the left axis; larger-scale metrics (perplexity, BLEU 0..100,
     WER in %) go on a right axis so neither group is squashed flat."""
-    small, large = [], []
+    small: list[str] = []
+    large: list[str] = []
     for metric in metrics:
         values = series_of(result, metric).values
         finite = np.abs(values[np.isfinite(values)])
@@ -497,8 +494,8 @@ def run_figure(result: Result, smoothing: float = SMOOTHING_SHARE) -> Figure:
     if losses:
         outside_legend(axes[0])
     if hidden:
-        axes[0].text(1.0, 1.01, f"{hidden} more metric(s) not drawn (see the report's table)", transform=axes[0].transAxes,
-                     ha="right", va="bottom", fontsize=7, color="#555555")
+        axes[0].text(1.0, 1.01, f"{hidden} more metric(s) not drawn (see the report's table)",
+                     transform=axes[0].transAxes, ha="right", va="bottom", fontsize=7, color="#555555")
     epochs = steps_are_epochs(result, [*losses, *tasks, *optim])
     axes[-1].set_xlabel("epoch" if epochs else "step", fontsize=8)
     # whole steps and epochs: no tick at epoch 2.5

@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from ..errors import ReadError
 from ..findings import Result
+from . import ReportOptions
 from .locations import finding_position, first_source, relative_posix
 
 SCHEMA_URI = "https://json.schemastore.org/sarif-2.1.0.json"
@@ -111,9 +112,9 @@ def sarif_result(result: Result, finding, rule_index: int) -> dict[str, Any]:
     }
 
 
-def document(results: Sequence[Result], errors: Sequence[ReadError], options) -> dict[str, Any]:
+def document(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> dict[str, Any]:
     registry = registered_rules()
-    doc_base = getattr(options, "rule_doc_base", "")
+    doc_base = options.rule_doc_base
     used: dict[str, str] = {}
     for result in results:
         for finding in result.findings:
@@ -149,5 +150,5 @@ def document(results: Sequence[Result], errors: Sequence[ReadError], options) ->
     }
 
 
-def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+def render(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:
     return json.dumps(document(results, errors, options), indent=2, ensure_ascii=False)

@@ -10,6 +10,7 @@ from typing import Sequence
 from ..errors import ReadError
 from ..findings import Result, severity_rank
 from ..textsafe import printable
+from . import ReportOptions
 
 
 def finding_line(result: Result, finding) -> str:
@@ -17,21 +18,21 @@ def finding_line(result: Result, finding) -> str:
     return printable(f"{result.run.name}: {finding.code} {finding.name}: {finding.message}{where}")
 
 
-def render(results: Sequence[Result], errors: Sequence[ReadError], options) -> str:
+def render(results: Sequence[Result], errors: Sequence[ReadError], options: ReportOptions) -> str:
     lines = []
     for result in results:
         for finding in result.findings:
             lines.append(finding_line(result, finding))
         stop = ""
-        if result.recommended_stop_step is not None:
+        if result.early_stop is not None and result.recommended_stop_step is not None:
             stop = (f"; stop at step {result.recommended_stop_step} (best {result.best_step}),"
                     f" saves {result.saved_fraction:.0%} of steps ({result.early_stop.cause()})")
         lines.append(printable(f"{result.run.name}: verdict {result.verdict}{stop}"))
     for error in errors:
         lines.append(f"error: {printable(error.text)}")
     counts = Counter(f.severity for r in results for f in r.findings)
-    failing = sum(1 for r in results if r.worst_severity() is not None
-                  and severity_rank(r.worst_severity()) >= severity_rank(options.fail_on))
+    threshold = severity_rank(options.fail_on)
+    failing = sum(1 for r in results if (worst := r.worst_severity()) is not None and severity_rank(worst) >= threshold)
     verdicts = Counter(r.verdict for r in results)
     lines.append(
         f"{len(results)} run(s) checked: "

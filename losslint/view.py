@@ -11,58 +11,32 @@ Rules know nothing of file formats: they ask for roles (`train_loss`, `eval_loss
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterable
 
 import numpy as np
 
-from .. import analysis
-from ..schema import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, TRAIN_LOSS, Run
+from . import analysis
+from .metrics import (
+    EVAL_LOSS,
+    GRAD_NORM,
+    LEARNING_RATE,
+    TRAIN_LOSS,
+    Direction,
+    is_bookkeeping,
+    is_loss,
+    is_perplexity,
+    known_direction,
+    metric_leaf,
+    split_of,
+)
+from .schema import Run
 
 MAX_POINTS = 2000
 # Fewer finite loss points than this and there is no curve to judge (the no-signal verdict); 5 is the smallest
 # series with a best point and the patience-3 window after it (see D004).
 MIN_SIGNAL_POINTS = 5
-
-# Metrics that are bookkeeping, not curves to judge.
-BOOKKEEPING = re.compile(
-    r"(^|/)(epoch|global_step|step|iter|iteration|hp_metric|runtime|.*_runtime|.*samples_per_second|"
-    r".*steps_per_second|total_flos|.*flos|eta_seconds|data_time|time|.*_time|gen_len|_step|_runtime|_timestamp|"
-    r"mfu|num_input_tokens_seen)$"
-)
-
-# Name words whose better direction is known; a metric matching neither list is not judged as a task metric.
-_MIN_TOKEN = re.compile(r"^(loss\w*|perplexity|ppl|wer|cer|error|err|mse|mae|rmse|nll|fid)$")
-_MAX_TOKEN = re.compile(r"^(acc\w*|f1\w*|rouge\w*|bleu\w*|auc\w*|roc_auc|precision|recall|exprate|m?ap\d*[a-z]?|"
-                        r"iou|miou|dice|meteor|chrf|exact_match|em|top\d+|r2|sacrebleu|bertscore)$")
-
-
-def metric_leaf(metric: str) -> str:
-    return metric.rsplit("/", 1)[-1].lower().replace(" ", "_")
-
-
-def is_loss(metric: str) -> bool:
-    leaf = metric_leaf(metric)
-    return leaf == "loss" or leaf.endswith("_loss") or leaf.startswith("loss")
-
-
-def known_direction(metric: str) -> str | None:
-    """"min"/"max" when the metric's name says which way is better, else None (the metric is not judged)."""
-    leaf = metric_leaf(metric)
-    tokens = [leaf, *re.split(r"[^a-z0-9]+", leaf)]
-    if any(_MIN_TOKEN.match(t) for t in tokens if t):
-        return "min"
-    if any(_MAX_TOKEN.match(t) for t in tokens if t):
-        return "max"
-    return None
-
-
-def split_of(metric: str) -> str | None:
-    head = metric.split("/", 1)[0] if "/" in metric else None
-    return head if head in ("train", "eval", "test") else None
-
 
 def odd_window(n: int, fraction: float = 0.1, lo: int = 3, hi: int = 101) -> int:
     """An odd smoothing window of about `fraction` of n points (1: too few points to smooth)."""
@@ -84,8 +58,10 @@ class Spikes:
 class SeriesView:
     """One metric of one run: its points sorted by step, with every derived quantity computed at most once."""
 
-    def __init__(self, metric: str, steps: np.ndarray, values: np.ndarray):
+    def __init__(self, metric: str, steps: np.ndarray, values: np.ndarray, derived_from: str | None = None):
         self.metric = metric
+        # The metric this series was computed from (`eval/perplexity` = exp(`eval/loss`)), None for a logged one.
+        self.derived_from = derived_from
         order = np.argsort(steps, kind="stable")
         steps = np.asarray(steps, dtype=np.int64)[order]
         values = np.asarray(values, dtype=np.float64)[order]
@@ -118,7 +94,7 @@ class SeriesView:
         return self.all_steps[~self.finite_mask]
 
     @property
-    def direction(self) -> str | None:
+    def direction(self) -> Direction | None:
         return known_direction(self.metric)
 
     @property
@@ -181,10 +157,6 @@ class SeriesView:
         k = max(min_points, int(math.ceil(len(values) * fraction)))
         return float(np.median(values[-k:]))
 
-    @cached_property
-    def smoothed_argmin(self) -> int:
-        return int(np.nanargmin(self.smoothed))
-
     def best_index(self, direction: str | None = None) -> int:
         """Index (into the finite arrays) of the best raw value."""
         direction = direction or self.direction or "min"
@@ -194,12 +166,6 @@ class SeriesView:
         """The smoothed level interpolated at `step` (held flat outside the series)."""
         steps, _ = self.bucketed
         return float(np.interp(step, steps, self.smoothed))
-
-    def window(self, start_step: float, end_step: float) -> np.ndarray:
-        """Finite values with start_step <= step <= end_step."""
-        lo, hi = np.searchsorted(self.steps, [start_step, end_step], side="left")
-        hi = np.searchsorted(self.steps, end_step, side="right")
-        return self.values[lo:hi]
 
     # -- trends and spikes (cached per parameter set) -----------------------------------------------------
     @cached_property
@@ -277,7 +243,7 @@ class RunView:
 
     def judged_metrics(self) -> list[str]:
         # Keras' `evaluation_*_vs_iterations` repeat the epoch curves on an iteration axis: judged once, as epochs.
-        return [m for m in self.metrics if not BOOKKEEPING.search(m.lower()) and not m.endswith("_vs_iterations")]
+        return [m for m in self.metrics if not is_bookkeeping(m) and not m.endswith("_vs_iterations")]
 
     # -- roles ---------------------------------------------------------------------------------------------
     @cached_property
@@ -340,16 +306,14 @@ class RunView:
     @cached_property
     def derived_perplexity(self) -> SeriesView | None:
         """exp(eval loss) as `eval/perplexity` when the run logged a loss but no perplexity (language models)."""
-        if any(metric_leaf(m) in ("perplexity", "ppl") and split_of(m) == "eval" for m in self.metrics):
+        if any(is_perplexity(m) and split_of(m) == "eval" for m in self.metrics):
             return None
         if not self.is_language_model or self.eval_loss is None or self.eval_loss.n_total == 0:
             return None
         loss = self.eval_loss
         with np.errstate(over="ignore", invalid="ignore"):
             values = np.exp(loss.all_values)
-        view = SeriesView("eval/perplexity", loss.all_steps, values)
-        view.derived_from = loss.metric
-        return view
+        return SeriesView("eval/perplexity", loss.all_steps, values, derived_from=loss.metric)
 
     @cached_property
     def is_language_model(self) -> bool:
@@ -383,4 +347,4 @@ class RunView:
     @property
     def has_loss(self) -> bool:
         """A loss series long enough to judge: at least `MIN_SIGNAL_POINTS` finite points."""
-        return any(self.series(m).n >= MIN_SIGNAL_POINTS for m in self.loss_metrics)
+        return any((s := self.series(m)) is not None and s.n >= MIN_SIGNAL_POINTS for m in self.loss_metrics)

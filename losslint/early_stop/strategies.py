@@ -49,14 +49,15 @@ References
 from __future__ import annotations
 
 import math
-import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import ClassVar, Literal, Protocol
 
 import numpy as np
 
-from .noise import noise_sigma
-from .smoothing import rolling_median, trailing_median
-from .trend import mann_kendall
+from ..analysis.noise import noise_sigma
+from ..analysis.smoothing import rolling_median, trailing_median
+from ..analysis.trend import mann_kendall
+from ..findings import Trigger
 
 
 @dataclass(frozen=True)
@@ -71,31 +72,10 @@ class StopDecision:
     evident_index: int | None = None
     # What made the stop due: "rise" (a sustained rise after the best), "non-finite" (the metric broke for good),
     # "converged" (the rest of the run improved it by less than the tolerance); None without a stop.
-    trigger: str | None = None
+    trigger: Trigger | None = None
     # "default" only, when no rise or break made a stop due: why the rise test did not fire (a convergence stop's
     # `reason` speaks of the convergence instead)
     no_rise: str = ""
-
-
-_MIN_WORDS = ("loss", "perplexity", "ppl", "wer", "cer", "error", "err", "mse", "mae", "rmse", "nll", "ter")
-_MAX_WORDS = ("accuracy", "acc", "f1", "rouge", "bleu", "auc", "auroc", "precision", "recall", "exprate", "map", "ap",
-              "iou", "miou", "dice", "r2", "score", "exact", "em", "meteor", "chrf", "top1", "top5", "mcc", "sacrebleu")
-
-
-def metric_direction(name: str) -> str:
-    """"min" for losses/errors (loss, perplexity, wer, cer, error, ...), "max" for scores (accuracy, f1, rouge,
-    bleu, auc, precision, recall, exprate, map, ap, ...). Judged on the last path part's words; unknown -> "min"
-    (the monitored metric is a loss unless the name says otherwise)."""
-    last = name.lower().rsplit("/", 1)[-1]
-    words = [w for w in re.split(r"[^a-z0-9]+", last) if w]
-    stems = [re.sub(r"\d+$", "", w) or w for w in words]
-    candidates = set(words) | set(stems)
-    if candidates & set(_MIN_WORDS) or any(w.startswith(("loss", "perplex", "error")) for w in words):
-        return "min"
-    if candidates & set(_MAX_WORDS) or any(w.startswith(("accura", "rouge", "bleu", "precis", "recall"))
-                                           for w in words):
-        return "max"
-    return "min"
 
 
 def _check_direction(direction: str) -> None:
@@ -307,29 +287,6 @@ def prechelt_up(values: np.ndarray, s: int = 3, strip: int = 5, direction: str =
 
 # --------------------------------------------------------------------------------------------- default strategy
 
-_DEFAULTS = {
-    # Eval curves are short and noisy; a centered median over ~1/15 of the run (at least 5 points) keeps the
-    # minimum where it is (an EMA would lag it) and ignores one or two lucky or unlucky evaluations.
-    "smooth_fraction": 1.0 / 15.0,
-    # Three robust noise sigmas: a flat tail passes it by chance about once in a few hundred windows, and the
-    # rise must also hold until the end of the run.
-    "k_sigma": 3.0,
-    # Rises under 0.5% of the best value are immaterial even on noise-free curves.
-    "min_relative_rise": 0.005,
-    # The noise estimates are medians of a handful of differences below 8 evaluations; a stop would be a guess.
-    "min_points": 8,
-    # A run whose smoothed curve never again improved by more than 1% of its best value had converged: the steps
-    # after that bought less than the 1% regret bar benchmarks/quality.py reports (its "regret<=1%" column), the
-    # precision a single evaluation pass typically resolves. Patience callbacks stop on *any* non-improvement
-    # (HF/Keras/Lightning min_delta 0) and pay for it on slow descents (HF patience 1: regret 0.59 on real good fits);
-    # sklearn's MLP calls training converged once the loss stops improving by `tol` for 10 iterations. 0 disables.
-    "converged_tolerance": 0.01,
-    # ...and only when that saves at least a tenth of the evaluations: a stop one or two evaluations before the end
-    # is not worth a recommendation.
-    "min_converged_tail": 0.1,
-}
-
-
 def _finite_or_zero(x: float) -> float:
     return x if np.isfinite(x) else 0.0
 
@@ -357,35 +314,6 @@ def _nonfinite_tail_start(x: np.ndarray) -> int | None:
     if x.size == 0 or finite[-1] or not finite.any():
         return None
     return int(np.flatnonzero(finite)[-1]) + 1
-
-
-def _default_stop(values: np.ndarray, direction: str, smooth_window: int | None = None,
-                  smooth_fraction: float = _DEFAULTS["smooth_fraction"], k_sigma: float = _DEFAULTS["k_sigma"],
-                  min_relative_rise: float = _DEFAULTS["min_relative_rise"],
-                  min_points: int = _DEFAULTS["min_points"],
-                  converged_tolerance: float = _DEFAULTS["converged_tolerance"],
-                  min_converged_tail: float = _DEFAULTS["min_converged_tail"]) -> StopDecision:
-    x = np.asarray(values, dtype=np.float64)
-    broke_at = _nonfinite_tail_start(x)
-    settings = dict(smooth_window=smooth_window, smooth_fraction=smooth_fraction, k_sigma=k_sigma,
-                    min_relative_rise=min_relative_rise, min_points=min_points)
-    if broke_at is None:
-        return _finite_curve_stop(x, direction, converged_tolerance=converged_tolerance,
-                                  min_converged_tail=min_converged_tail, **settings)
-    # The run broke (non-finite to the end): everything from there on is wasted whatever the curve did before, so
-    # a stop is due in any case; it goes where the curve was best before the break (the smoothed minimum, as
-    # for a sustained rise), never at or after the first non-finite evaluation. A convergence before the break is
-    # not looked for: the break, not the plateau, is what the stop is about.
-    before = _finite_curve_stop(x[:broke_at], direction, converged_tolerance=0.0, min_converged_tail=1.0,
-                                **settings)
-    if before.stop_index is not None:
-        return StopDecision(before.best_index, before.stop_index, "default",
-                            f"{before.reason}; the metric turned non-finite at evaluation {broke_at} and stayed so",
-                            rest_index=before.rest_index, evident_index=before.evident_index, trigger="non-finite")
-    stop = before.rest_index if before.rest_index is not None else before.best_index
-    return StopDecision(before.best_index, stop, "default",
-                        f"the metric turned non-finite at evaluation {broke_at} and stayed so; stop at the best "
-                        f"evaluation before it", rest_index=before.rest_index, trigger="non-finite")
 
 
 def converged_position(smoothed: np.ndarray, best_level: float, tolerance: float, min_tail: int,
@@ -418,18 +346,16 @@ def converged_position(smoothed: np.ndarray, best_level: float, tolerance: float
     return None
 
 
-def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None, smooth_fraction: float,
-                       k_sigma: float, min_relative_rise: float, min_points: int, converged_tolerance: float,
-                       min_converged_tail: float) -> StopDecision:
+def _finite_curve_stop(x: np.ndarray, direction: str, p: DefaultStop) -> StopDecision:
     index = np.flatnonzero(np.isfinite(x))
     if index.size == 0:
         return StopDecision(None, None, "default", "no finite evaluation")
     v = x[index] if direction == "min" else -x[index]
     n = v.size
-    if n < min_points:
+    if n < p.min_points:
         lowest = int(index[np.argmin(v)])
         return StopDecision(lowest, None, "default", f"only {n} finite evaluations", rest_index=lowest)
-    window = smooth_window or max(5, int(round(n * smooth_fraction)))
+    window = p.smooth_window or max(5, int(round(n * p.smooth_fraction)))
     window += 1 - window % 2
     smoothed = rolling_median(v, window)
     # At the start the centered window shrinks symmetrically (2i+1 points at index i; the first two points for
@@ -452,16 +378,17 @@ def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None,
 
     def no_stop(reason: str) -> StopDecision:
         # No rise to stop for; the run may still have converged long before its end.
-        position = converged_position(smoothed, best_level, converged_tolerance,
-                                      max(evidence, int(math.ceil(min_converged_tail * n))), v)
+        position = converged_position(smoothed, best_level, p.converged_tolerance,
+                                      max(evidence, int(math.ceil(p.min_converged_tail * n))), v)
         if position is None:
             return StopDecision(best_eval, None, "default", reason, rest_index=rest, no_rise=reason)
         kept = best_until(x, int(index[position]), direction)
         gain = float(smoothed[position]) - best_level
         return StopDecision(kept, int(index[position]), "default",
                             f"converged: from evaluation {int(index[position])} on, the rest of the run improved the "
-                            f"smoothed metric by at most {gain:.4g} ({gain / abs(best_level) if best_level else 0.0:.2%} of "
-                            f"its best), within the {converged_tolerance:.2%} tolerance", rest_index=rest,
+                            f"smoothed metric by at most {gain:.4g} "
+                            f"({gain / abs(best_level) if best_level else 0.0:.2%} of "
+                            f"its best), within the {p.converged_tolerance:.2%} tolerance", rest_index=rest,
                             trigger="converged", no_rise=reason)
 
     # Three robust estimates, the largest wins: second differences ignore the trend but scatter a lot on a few
@@ -469,14 +396,14 @@ def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None,
     # estimate covers noise that grows during training. Overestimating only makes a stop rarer.
     sigma = max(_finite_or_zero(noise_sigma(v, order=2)), _residual_sigma(v, smoothed, window),
                 _finite_or_zero(noise_sigma(v[best:], order=2)))
-    threshold = max(k_sigma * sigma, min_relative_rise * abs(best_level), 1e-12)
+    threshold = max(p.k_sigma * sigma, p.min_relative_rise * abs(best_level), 1e-12)
     tail = n - best - 1
     if tail < evidence:
         return no_stop("the smoothed best is at the end of the run")
     end_points = max(evidence, tail // 3)
     end_rise = float(np.median(v[n - end_points:])) - best_level
     if end_rise <= threshold:
-        return no_stop(f"the end is within {k_sigma:g} noise sigmas of the best (rise {end_rise:.4g})")
+        return no_stop(f"the end is within {p.k_sigma:g} noise sigmas of the best (rise {end_rise:.4g})")
     # A long enough tail must also rank as rising (Mann-Kendall, 5%): two noisy lumps are not a trend.
     if tail >= 8 and mann_kendall(v[best:]).trend != "increasing":
         return no_stop("no significant upward trend after the best")
@@ -492,7 +419,7 @@ def _finite_curve_stop(x: np.ndarray, direction: str, smooth_window: int | None,
     # curve, so the stop is placed at the minimum, not where the rise became evident (that is what an online
     # callback has to wait for).
     return StopDecision(best_eval, rest, "default",
-                        f"rose {trailing[hits[0]]:.4g} (> {threshold:.4g}, {k_sigma:g} noise sigmas) above the "
+                        f"rose {trailing[hits[0]]:.4g} (> {threshold:.4g}, {p.k_sigma:g} noise sigmas) above the "
                         f"smoothed best, evident from evaluation {evident}, and stayed up to the end",
                         rest_index=rest, evident_index=evident, trigger="rise")
 
@@ -507,58 +434,152 @@ def best_until(values: np.ndarray, stop: int | None, direction: str) -> int | No
     return int(np.nanargmin(np.where(np.isfinite(part), part, np.nan)))
 
 
-_DEFAULT_PARAMS = {"smooth_window", "smooth_fraction", "k_sigma", "min_relative_rise", "min_points",
-                   "converged_tolerance", "min_converged_tail"}
-_BASELINE_PARAMS = {"patience", "min_delta", "alpha", "s", "strip", "train_steps", "train_values"}
+class StopStrategy(Protocol):
+    """What every strategy is: its parameters set once, as keywords, then `decide` on one monitored metric.
 
-STRATEGIES = ("default", "hf", "keras", "lightning", "relative", "gl", "pq", "up")
+    `steps`/`values` are the monitored metric's evaluations in logged order; `train_steps`/`train_values` the
+    training loss (only Prechelt's PQ uses it). `best_index` of the decision is the best evaluation up to the stop
+    (what restoring the best checkpoint would keep)."""
+
+    @property
+    def name(self) -> str: ...  # the strategy's name in the configuration and in `StopDecision.strategy`
+
+    def decide(self, steps: np.ndarray, values: np.ndarray, direction: str = "min", *,
+               train_steps: np.ndarray | None = None, train_values: np.ndarray | None = None) -> StopDecision: ...
 
 
-def recommend(steps: np.ndarray, values: np.ndarray, direction: str = "min", *, strategy: str = "default",
-              **params) -> StopDecision:
-    """Recommended early stop on one monitored metric.
-
-    strategy "default": smooth the evaluations with a centered rolling median, take the smoothed best; a stop is
-    due when a trailing median has risen more than `k_sigma` noise sigmas (robust) above that best *and* never
-    fell back to within half of that until the end (with a significant Mann-Kendall rise on 8+ evaluations), or
-    when the metric turns non-finite for good; it is then placed at the smoothed best (`rest_index`: the later of
-    the smoothed minimum and the evaluation to keep), before any non-finite evaluation (trigger "rise" or
-    "non-finite"). Without either, a run that converged gets its stop where the smoothed curve first came within
-    `converged_tolerance` of its best (trigger "converged"; best_index is then the best evaluation up to the stop,
-    what restore-best would keep); a run still improving at its end gets none (stop_index None).
-    Params: smooth_window, smooth_fraction, k_sigma, min_relative_rise, min_points, converged_tolerance,
-    min_converged_tail.
-    Other strategies: "hf"/"keras"/"lightning"/"relative" (params patience, min_delta), "gl" (alpha),
-    "up" (s, strip), "pq" (train_steps, train_values, alpha, strip). For those, best_index is the best
-    evaluation up to the stop (what restoring the best checkpoint would keep). Parameters of other strategies
-    are ignored (one settings table serves all); unknown parameters raise ValueError.
-    """
+def _checked(steps: np.ndarray, values: np.ndarray, direction: str) -> tuple[np.ndarray, np.ndarray]:
     _check_direction(direction)
     x = np.asarray(values, dtype=np.float64)
     s = np.asarray(steps, dtype=np.int64)
     if s.shape != x.shape:
         raise ValueError(f"steps and values differ in length: {s.size} vs {x.size}")
-    unknown = set(params) - _DEFAULT_PARAMS - _BASELINE_PARAMS
-    if unknown:
-        raise ValueError(f"unknown early-stop parameter(s): {', '.join(sorted(unknown))}")
-    if strategy == "default":
-        # One settings table serves every strategy, so the other strategies' keys are ignored here.
-        return _default_stop(x, direction, **{k: v for k, v in params.items() if k in _DEFAULT_PARAMS})
-    if strategy in ("hf", "keras", "lightning", "relative"):
-        stop = patience_stop(x, params.get("patience", 3), min_delta=params.get("min_delta", 0.0), mode=strategy,
-                             direction=direction)
-    elif strategy == "gl":
-        stop = prechelt_gl(x, params.get("alpha", 5.0), direction)
-    elif strategy == "up":
-        stop = prechelt_up(x, params.get("s", 3), params.get("strip", 5), direction)
-    elif strategy == "pq":
-        if params.get("train_steps") is None or params.get("train_values") is None:
+    return s, x
+
+
+@dataclass(frozen=True, kw_only=True)
+class DefaultStop:
+    """losslint's own strategy: smooth the evaluations with a centered rolling median, take the smoothed best; a
+    stop is due when a trailing median has risen more than `k_sigma` noise sigmas (robust) above that best *and*
+    never fell back to within half of that until the end (with a significant Mann-Kendall rise on 8+ evaluations),
+    or when the metric turns non-finite for good; it is then placed at the smoothed best (`rest_index`: the later of
+    the smoothed minimum and the evaluation to keep), before any non-finite evaluation (trigger "rise" or
+    "non-finite"). Without either, a run that converged gets its stop where the smoothed curve first came within
+    `converged_tolerance` of its best (trigger "converged"; best_index is then the best evaluation up to the stop,
+    what restore-best would keep); a run still improving at its end gets none (stop_index None)."""
+
+    name: ClassVar[str] = "default"
+    # None: ~`smooth_fraction` of the run. Eval curves are short and noisy; a centered median over ~1/15 of the run
+    # (at least 5 points) keeps the minimum where it is (an EMA would lag it) and ignores one or two lucky or
+    # unlucky evaluations.
+    smooth_window: int | None = None
+    smooth_fraction: float = 1.0 / 15.0
+    # Three robust noise sigmas: a flat tail passes it by chance about once in a few hundred windows, and the
+    # rise must also hold until the end of the run.
+    k_sigma: float = 3.0
+    # Rises under 0.5% of the best value are immaterial even on noise-free curves.
+    min_relative_rise: float = 0.005
+    # The noise estimates are medians of a handful of differences below 8 evaluations; a stop would be a guess.
+    min_points: int = 8
+    # A run whose smoothed curve never again improved by more than 1% of its best value had converged: the steps
+    # after that bought less than the 1% regret bar benchmarks/quality.py reports (its "regret<=1%" column), the
+    # precision a single evaluation pass typically resolves. Patience callbacks stop on *any* non-improvement
+    # (HF/Keras/Lightning min_delta 0) and pay for it on slow descents (HF patience 1: regret 0.59 on real good fits);
+    # sklearn's MLP calls training converged once the loss stops improving by `tol` for 10 iterations. 0 disables.
+    converged_tolerance: float = 0.01
+    # ...and only when that saves at least a tenth of the evaluations: a stop one or two evaluations before the end
+    # is not worth a recommendation.
+    min_converged_tail: float = 0.1
+
+    def decide(self, steps: np.ndarray, values: np.ndarray, direction: str = "min", *,
+               train_steps: np.ndarray | None = None, train_values: np.ndarray | None = None) -> StopDecision:
+        _, x = _checked(steps, values, direction)
+        broke_at = _nonfinite_tail_start(x)
+        if broke_at is None:
+            return _finite_curve_stop(x, direction, self)
+        # The run broke (non-finite to the end): everything from there on is wasted whatever the curve did before,
+        # so a stop is due in any case; it goes where the curve was best before the break (the smoothed minimum, as
+        # for a sustained rise), never at or after the first non-finite evaluation. A convergence before the break
+        # is not looked for: the break, not the plateau, is what the stop is about.
+        before = _finite_curve_stop(x[:broke_at], direction,
+                                    replace(self, converged_tolerance=0.0, min_converged_tail=1.0))
+        if before.stop_index is not None:
+            return StopDecision(before.best_index, before.stop_index, "default",
+                                f"{before.reason}; the metric turned non-finite at evaluation {broke_at} and stayed "
+                                f"so", rest_index=before.rest_index, evident_index=before.evident_index,
+                                trigger="non-finite")
+        stop = before.rest_index if before.rest_index is not None else before.best_index
+        return StopDecision(before.best_index, stop, "default",
+                            f"the metric turned non-finite at evaluation {broke_at} and stayed so; stop at the best "
+                            f"evaluation before it", rest_index=before.rest_index, trigger="non-finite")
+
+
+PatienceMode = Literal["hf", "keras", "lightning", "relative"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PatienceStop:
+    """A library's patience callback replayed exactly (see `patience_stop`); its `mode` is also its name."""
+
+    mode: PatienceMode = "hf"
+    patience: int = 3
+    min_delta: float = 0.0
+
+    @property
+    def name(self) -> str:
+        return self.mode
+
+    def decide(self, steps: np.ndarray, values: np.ndarray, direction: str = "min", *,
+               train_steps: np.ndarray | None = None, train_values: np.ndarray | None = None) -> StopDecision:
+        _, x = _checked(steps, values, direction)
+        stop = patience_stop(x, self.patience, min_delta=self.min_delta, mode=self.mode, direction=direction)
+        return StopDecision(best_until(x, stop, direction), stop, self.mode)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrecheltGL:
+    """Prechelt's GL_alpha (see `prechelt_gl`)."""
+
+    name: ClassVar[str] = "gl"
+    alpha: float = 5.0
+
+    def decide(self, steps: np.ndarray, values: np.ndarray, direction: str = "min", *,
+               train_steps: np.ndarray | None = None, train_values: np.ndarray | None = None) -> StopDecision:
+        _, x = _checked(steps, values, direction)
+        stop = prechelt_gl(x, self.alpha, direction)
+        return StopDecision(best_until(x, stop, direction), stop, self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrecheltPQ:
+    """Prechelt's PQ_alpha (see `prechelt_pq`); needs the training loss."""
+
+    name: ClassVar[str] = "pq"
+    alpha: float = 0.5
+    strip: int = 5
+
+    def decide(self, steps: np.ndarray, values: np.ndarray, direction: str = "min", *,
+               train_steps: np.ndarray | None = None, train_values: np.ndarray | None = None) -> StopDecision:
+        s, x = _checked(steps, values, direction)
+        if train_steps is None or train_values is None:
             raise ValueError("strategy 'pq' needs train_steps and train_values")
-        stop = prechelt_pq(x, params["train_steps"], params["train_values"], s, params.get("alpha", 0.5),
-                           params.get("strip", 5), direction)
-    else:
-        raise ValueError(f"unknown strategy {strategy!r}; known: {', '.join(STRATEGIES)}")
-    return StopDecision(best_until(x, stop, direction), stop, strategy)
+        stop = prechelt_pq(x, train_steps, train_values, s, self.alpha, self.strip, direction)
+        return StopDecision(best_until(x, stop, direction), stop, self.name)
+
+
+@dataclass(frozen=True, kw_only=True)
+class PrecheltUP:
+    """Prechelt's UP_s (see `prechelt_up`)."""
+
+    name: ClassVar[str] = "up"
+    s: int = 3
+    strip: int = 5
+
+    def decide(self, steps: np.ndarray, values: np.ndarray, direction: str = "min", *,
+               train_steps: np.ndarray | None = None, train_values: np.ndarray | None = None) -> StopDecision:
+        _, x = _checked(steps, values, direction)
+        stop = prechelt_up(x, self.s, self.strip, direction)
+        return StopDecision(best_until(x, stop, direction), stop, self.name)
 
 
 BASELINES = ("hf_patience_1", "hf_patience_3", "hf_patience_5", "keras_patience_5", "lightning_patience_3",
