@@ -9,16 +9,25 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import click
 import pandas as pd
 
 from . import discover
-from .errors import ReadError
+from .errors import ReadError, reraise_if_debugging
 from .report import DEFAULT_SMOOTHING, MARKDOWN_LIMITS, available_formats
 from .textsafe import printable
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+
+
+def exit_internal_error(exc: Exception) -> NoReturn:
+    """A bug while checking ends in one line and exit 2, never a traceback (LOSSLINT_DEBUG re-raises it)."""
+    reraise_if_debugging()
+    click.echo(printable(f"error: internal error while checking: {type(exc).__name__}: {exc} "
+                         f"(set LOSSLINT_DEBUG=1 for the traceback)"), err=True)
+    sys.exit(EXIT_ERROR)
 
 
 def echo_errors(errors: list[ReadError]) -> None:
@@ -154,7 +163,7 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
     """
     from . import config as config_module
     from .engine import check_paths, exit_code
-    from .errors import ConfigError, reraise_if_debugging
+    from .errors import ConfigError
     from .io.base import ReadOptions
     from .report import ReportOptions, render
     from .report.bundle import WorkerPlots
@@ -181,10 +190,7 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
         click.echo(f"error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
-        reraise_if_debugging()
-        click.echo(printable(f"error: internal error while checking: {type(exc).__name__}: {exc} "
-                             f"(set LOSSLINT_DEBUG=1 for the traceback)"), err=True)
-        sys.exit(EXIT_ERROR)
+        exit_internal_error(exc)
     echo_notes(notes)
     options = ReportOptions(fail_on=config.fail_on, markdown_limit=markdown_limit, smoothing=smoothing)
     click.echo(render(fmt, results, errors, options))
@@ -301,7 +307,7 @@ def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | N
     """
     from . import config as config_module
     from .engine import check_paths
-    from .errors import ConfigError, reraise_if_debugging
+    from .errors import ConfigError
     from .report import ReportOptions, write_report
     from .report.bundle import WorkerPlots
 
@@ -321,10 +327,7 @@ def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | N
     except ConfigError as exc:
         raise click.UsageError(printable(str(exc))) from None
     except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
-        reraise_if_debugging()
-        click.echo(printable(f"error: internal error while checking: {type(exc).__name__}: {exc} "
-                             f"(set LOSSLINT_DEBUG=1 for the traceback)"), err=True)
-        sys.exit(EXIT_ERROR)
+        exit_internal_error(exc)
     echo_notes(notes)
     try:
         written = write_report(results, errors, out_dir, ReportOptions(fail_on=config.fail_on, smoothing=smoothing),
