@@ -179,7 +179,8 @@ def test_a_convergence_stop_waits_for_the_task_metrics():
     u = np.arange(1, 41) / 40
     alone, steps = _flat_loss_run(np.full(40, np.nan))
     loss_only = build_early_stop(RunView(alone))
-    assert loss_only.trigger == "converged" and loss_only.recommended_stop_step <= 2000
+    # converged by step 2000; the stop is the lowest evaluation within half a smoothing window after that
+    assert loss_only.trigger == "converged" and loss_only.recommended_stop_step <= 2200
     # accuracy keeps climbing to the end (0.60 -> 0.80): the loss's convergence is no reason to stop
     climbing, _ = _flat_loss_run(0.6 + 0.2 * u)
     held_off = build_early_stop(RunView(climbing))
@@ -205,10 +206,10 @@ def test_findings_move_a_convergence_stop_of_an_overfitting_run_to_its_best():
     run = make_run({"eval/loss": (steps, evals), "train/loss": (np.arange(1, 401) * 10, descent(400, 2.0, 0.01))})
     plain = build_early_stop(RunView(run))
     judged = build_early_stop(RunView(run), overfitting=True)
-    assert plain.trigger == "converged" and plain.recommended_stop_step < 2000
+    assert plain.trigger == "converged" and plain.recommended_stop_step <= 2200
     assert judged.trigger == "findings" and "overfitting" in judged.reason
-    # the smoothed best (a median over 5 evaluations), not the first evaluation inside the 1% band
-    assert plain.recommended_stop_step < judged.recommended_stop_step <= 2500
+    # the smoothed best (a median over 5 evaluations), never before the convergence stop's lowest evaluation
+    assert plain.recommended_stop_step <= judged.recommended_stop_step <= 2500
     assert judged.best_step <= judged.recommended_stop_step
 
 
