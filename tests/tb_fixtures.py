@@ -201,7 +201,7 @@ def write_layout_edge_cases(log_dir: Path, repeat: int = 40) -> Path:
     from tensorboard.compat.proto import event_pb2, summary_pb2, tensor_pb2, tensor_shape_pb2, types_pb2
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-    from losslint.io.tfrecord import masked_crc32c
+    from losslint.io.tensorboard.records import masked_crc32c
 
     writer = EventFileWriter(str(log_dir))
     for round_number in range(repeat):

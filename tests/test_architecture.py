@@ -167,9 +167,18 @@ def test_a_missing_registered_module_is_an_import_error(monkeypatch):
 
 
 # -- adding a reader ------------------------------------------------------------------------------------------
+def _defines_reader(path: Path) -> bool:
+    return bool(re.search(r"^READER = ", path.read_text(encoding="utf-8"), re.M))
+
+
 def test_every_reader_module_is_registered_and_a_reader():
-    defining = sorted(p.stem for p in (PACKAGE / "io").glob("*.py") if re.search(r"^READER = ", p.read_text(), re.M))
-    assert sorted(io.READER_MODULES) == defining
+    # step 1: `io/<format>.py`, or a sub-package `io/<format>/` whose `reader.py` defines READER (decoder beside it)
+    modules = [p.stem for p in (PACKAGE / "io").glob("*.py") if _defines_reader(p)]
+    packages = [p.parent.name for p in (PACKAGE / "io").glob("*/reader.py") if _defines_reader(p)]
+    assert sorted(io.READER_MODULES) == sorted(modules + packages)
+    for name in packages:  # the package exports its reader module's READER, which the registry imports
+        package = importlib.import_module(f"losslint.io.{name}")
+        assert package.READER is importlib.import_module(f"losslint.io.{name}.reader").READER, name
     readers = io.readers()
     assert all(isinstance(r, Reader) for r in readers)
     assert len({r.format for r in readers}) == len(readers)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 
 import synthetic_curves as sc
 from losslint.cli import main
-from losslint.io import tfrecord
+from losslint.io.tensorboard import records as tfrecord
 
 TIMEOUT = 60
 FORMATS = ("text", "json", "markdown", "github", "junit", "sarif")
@@ -38,7 +38,7 @@ def healthy(root: Path, name: str = "healthy") -> Path:
 
 
 def event_bytes(points: int = 60, tag: str = "train/loss") -> bytes:
-    from losslint.io.tensorboard import _event_class
+    from losslint.io.tensorboard.reader import _event_class
 
     event = _event_class()
     records = [tfrecord.frame(event(wall_time=1.0, file_version="brain.Event:2").SerializeToString())]

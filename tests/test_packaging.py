@@ -25,9 +25,21 @@ def test_wheel_ships_the_rule_presets(tmp_path):
             shipped = f"losslint/_rules/{preset.name}"
             assert shipped in names, shipped
             assert archive.read(shipped) == preset.read_bytes()
+        for source in sorted((ROOT / "losslint").rglob("*.py")):  # every module, sub-packages included
+            shipped = source.relative_to(ROOT).as_posix()
+            assert shipped in names, shipped
         entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
         assert "losslint = losslint.cli:main" in archive.read(entry_points).decode()
     assert {"default.toml", "strict.toml", "relaxed.toml"} <= {p.name for p in (ROOT / "rules").glob("*.toml")}
+
+
+def test_every_package_directory_is_listed_for_the_wheel():
+    """`[tool.setuptools] packages` is an explicit list: a sub-package missing from it (say `losslint.io.wandb`)
+    works from a checkout and is absent from the installed wheel."""
+    listed = set(_pyproject()["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "losslint").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
+    assert listed - found == {"losslint._rules"}  # presets, mapped from rules/ by package-dir
 
 
 # --- install docs: a real tag, never the unrelated PyPI project ----------------------------------------------------
@@ -35,12 +47,16 @@ def test_wheel_ships_the_rule_presets(tmp_path):
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / ".pre-commit-hooks.yaml"]
 
 
-def project_version() -> str:
+def _pyproject() -> dict:
     try:
         import tomllib
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib
-    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def project_version() -> str:
+    return _pyproject()["project"]["version"]
 
 
 def test_the_package_version_is_the_project_version():

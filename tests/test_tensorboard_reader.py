@@ -15,9 +15,9 @@ import pytest
 import tb_fixtures as fx
 from losslint import discover
 from losslint.errors import ReadError
-from losslint.io import tensorboard as tb_module
-from losslint.io import tfrecord
 from losslint.io.tensorboard import READER, parse_event_file
+from losslint.io.tensorboard import reader as tb_module
+from losslint.io.tensorboard import records as tfrecord
 from realworld_path import REALWORLD as _CORPUS
 from realworld_path import digests
 

@@ -1,5 +1,6 @@
-"""Readers, one module per format. Order matters: the first reader that can read a file claims it, so the
-specific formats (a `wandb-history.jsonl`, a W&B chart export CSV) come before the generic ones (JSONL, CSV)."""
+"""Readers, one module (or sub-package, decoder beside reader) per format. Order matters: the first reader that
+can read a file claims it, so the specific formats (a `wandb-history.jsonl`, a W&B chart export CSV) come before the
+generic ones (JSONL, CSV)."""
 from __future__ import annotations
 
 import importlib

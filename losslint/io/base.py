@@ -30,7 +30,7 @@ class ReadOptions:
     """How to read, passed explicitly from the command line down to the readers (picklable, for worker processes)."""
 
     # Check TensorBoard record checksums: True always, False never, None when a C CRC-32C is installed (or as
-    # `LOSSLINT_VERIFY_CRC` says; see io/tfrecord.py).
+    # `LOSSLINT_VERIFY_CRC` says; see io/tensorboard/records.py).
     verify: bool | None = None
 
 

@@ -1,7 +1,7 @@
 """Weights & Biases, every way its logs reach a user's disk.
 
 - Local run folders `wandb/run-<date>_<time>-<id>/` and `wandb/offline-run-.../` (the run is the folder):
-  the binary `run-<id>.wandb` record log (decoded in `wandb_binary`, no wandb package, no network),
+  the binary `run-<id>.wandb` record log (decoded in `binary.py`, no wandb package, no network),
   `files/wandb-summary.json`, `files/config.yaml`; wandb 0.8-era folders hold `wandb-history.jsonl` instead.
   A run resumed with `wandb.init(id=..., resume=...)` leaves one such folder per session, side by side: discovery
   reads each alone and `join_sessions` makes them one run (first session's name, every session's sources); per
@@ -35,11 +35,11 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import ReadError
-from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
-from . import wandb_csv
-from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
-from .wandb_binary import FormatError, decode_run_log, is_number
+from ...errors import ReadError
+from ...schema import Run, canonical_metric, empty_frame, frame_from_columns
+from ..base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
+from . import csv_export
+from .binary import FormatError, decode_run_log, is_number
 
 # `<rest>` is the run id, then `-<n>` when W&B started a second folder of that id in the same second; a chosen id
 # may itself hold '-', '_' or '.' (W&B refuses only `:;,#?/'`).
@@ -154,12 +154,12 @@ def file_kind(path: Path) -> str | None:
         return "config" if name == "config.yaml" else "other"
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        columns = wandb_csv.header_columns(path)
+        columns = csv_export.header_columns(path)
         if columns is None:
             return None
-        if wandb_csv.is_chart_header(columns):
+        if csv_export.is_chart_header(columns):
             return "chart"
-        return "history_csv" if wandb_csv.is_history_header(columns) else None
+        return "history_csv" if csv_export.is_history_header(columns) else None
     if suffix in (".jsonl", ".ndjson", ".json"):
         head = _head(path)
         first = head if suffix == ".json" else head.split(b"\n", 1)[0]
@@ -675,15 +675,15 @@ def _overwrite_note(folder: str, regressions: Sequence[dict[str, Any]], overwrit
 # --- history exports --------------------------------------------------------------------------------------------
 
 
-def _table_column(path: Path, table: pd.DataFrame, column: str) -> wandb_csv.NumericColumn:
-    return wandb_csv.numeric_column(table[column])
+def _table_column(path: Path, table: pd.DataFrame, column: str) -> csv_export.NumericColumn:
+    return csv_export.numeric_column(table[column])
 
 
 def _history_table_run(path: Path, table: pd.DataFrame, name: str, aliases: Mapping[str, str] | None,
                        header_lines: int | None) -> Run:
     """A `run.history()` table: one row per logged step, one column per key."""
     notes: list[str] = []
-    table = wandb_csv.drop_index_column(table)
+    table = csv_export.drop_index_column(table)
     if STEP_KEY not in table.columns:
         raise ReadError(path, "W&B history export without a `_step` column")
     step_col = _table_column(path, table, STEP_KEY)
@@ -798,7 +798,7 @@ def _read_table_file(path: Path, kind: str, name: str, aliases: Mapping[str, str
         return _chart_runs(path, name, aliases)
     if kind == "history_csv":
         check_lfs_pointer(path, _head(path)[:64])
-        return [_history_table_run(path, wandb_csv.read_table(path), name, aliases, header_lines=1)]
+        return [_history_table_run(path, csv_export.read_table(path), name, aliases, header_lines=1)]
     if kind == "history_parquet":
         try:
             table = pd.read_parquet(path)
@@ -819,7 +819,7 @@ def _read_table_file(path: Path, kind: str, name: str, aliases: Mapping[str, str
 
 def _chart_runs(path: Path, name: str, aliases: Mapping[str, str] | None) -> list[Run]:
     check_lfs_pointer(path, _head(path)[:64])
-    export = wandb_csv.read_chart_export(path)
+    export = csv_export.read_chart_export(path)
     runs = []
     for chart_run in export.runs:
         nan_walls = [np.full(len(s), np.nan) for s in chart_run.steps]

@@ -15,7 +15,7 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import ReadError
+from ...errors import ReadError
 
 # "<run name> - <metric>" is how the W&B UI names a chart export column; "__MIN"/"__MAX" are the min/max envelope of
 # a smoothed or grouped line, drawn around the mean column that has no suffix.

@@ -1,6 +1,6 @@
 """TensorBoard event files (`*tfevents*`): every scalar point, never downsampled.
 
-Own TFRecord reader (`tfrecord.py`) rather than `EventAccumulator` (reservoir-sampled unless told otherwise, CRCs in
+Own TFRecord reader (`records.py`) rather than `EventAccumulator` (reservoir-sampled unless told otherwise, CRCs in
 pure Python, one Python object per point). Records laid out as PyTorch/tensorboardX/TF1 write a `simple_value` are
 decoded all at once with numpy; every other record goes through the `Event` protos shipped with the `tensorboard`
 package (upb C parser).
@@ -30,12 +30,12 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import PartialReadError, ReadError
-from ..metrics import SPLIT_DIRS
-from ..metrics import split_of_directory as split_of
-from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
-from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
-from .tfrecord import RecordError, checksum_function, frame_records, verify_records
+from ...errors import PartialReadError, ReadError
+from ...metrics import SPLIT_DIRS
+from ...metrics import split_of_directory as split_of
+from ...schema import Run, canonical_metric, empty_frame, frame_from_columns
+from ..base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
+from .records import RecordError, checksum_function, frame_records, verify_records
 
 # HF Trainer writes hparams into a `<time.time()>/` sub-folder of its run folder.
 _TIMESTAMP_DIR = re.compile(r"^\d{9,}\.\d+$")
