@@ -62,6 +62,11 @@ class WorkerPlots:
     directory: str
     smoothing: float = DEFAULT_SMOOTHING
 
+    def __post_init__(self) -> None:
+        # matplotlib (~0.4 s) is imported here, in the parent, before the pool starts: forked workers inherit it
+        # instead of importing it once each, and the parent needs it for the overview anyway
+        from . import png  # noqa: F401
+
     def __call__(self, results: Sequence[Result], tag: str) -> None:
         import os
 
