@@ -128,25 +128,58 @@ def _check_alone(group: discover.RunGroup, config: Config, annotate: bool, read_
                                                    "(a parser fault on this file); skipped"))]
 
 
+def _after_group(after: AfterCheck, results: list[Result], tag: str) -> list[str | None]:
+    """A group's `after` in a worker, on results checked earlier; what it set as each result's `plot`."""
+    after(results, tag)
+    return [result.plot for result in results]
+
+
 def _check_in_pool(groups: list[discover.RunGroup], config: Config, annotate: bool, jobs: int,
                    read_options: ReadOptions, plots: Sequence[tuple[AfterCheck, str] | None] | None = None
                    ) -> list[tuple]:
     """Each group's outcome, in order, from `jobs` worker processes. A worker that dies (a C parser's segfault)
     breaks the pool; the groups without an outcome yet are then checked again, each alone in a fresh process.
-    `plots`: per group, what its worker does after the check (`AfterCheck`, its tag), or None."""
+    `plots`: per group, what a worker does after the check (`AfterCheck`, its tag), or None. Every group is
+    checked first; the `after` calls then go to the same pool, and while the workers run them the parent runs
+    the `in_parent` method of the `after` object, when it has one, on all the results (the report's overview is
+    drawn there, concurrently with the run plots, instead of after them)."""
     plots = list(plots) if plots is not None else [None] * len(groups)
-    # plots make a group cost ~10x its check: then small chunks keep every worker busy to the end
-    chunk = 1 if any(plots) else max(1, len(groups) // (4 * jobs))
+    chunk = max(1, len(groups) // (4 * jobs))
     outcomes: list[tuple] = []
     try:
         with ProcessPoolExecutor(max_workers=min(jobs, len(groups))) as pool:
             for outcome in track(pool.map(_check_group, groups, repeat(config), repeat(annotate), repeat(read_options),
-                                          plots, chunksize=chunk), total=len(groups)):
+                                          chunksize=chunk), total=len(groups)):
                 outcomes.append(outcome)
+            if any(plots):
+                _after_in_pool(pool, [results for results, _ in outcomes], plots)
     except BrokenProcessPool:
         outcomes.extend(_check_alone(group, config, annotate, read_options, plot)
                         for group, plot in zip(groups[len(outcomes):], plots[len(outcomes):]))
     return outcomes
+
+
+def _after_in_pool(pool: ProcessPoolExecutor, group_results: list[list[Result]],
+                   plots: Sequence[tuple[AfterCheck, str] | None]) -> None:
+    """Run each group's `after` in the pool (the costly plots: one task a group keeps both workers busy to the
+    end), the parent's `in_parent` meanwhile; each result gets the `plot` its worker set. A plot that is missing
+    because a worker died is drawn again by the report."""
+    discover.unique_run_names([result.run for results in group_results for result in results])
+    futures = [pool.submit(_after_group, plot[0], results, plot[1]) if plot is not None and results else None
+               for results, plot in zip(group_results, plots)]
+    first = next((plot[0] for plot in plots if plot is not None), None)
+    in_parent = getattr(first, "in_parent", None)
+    if in_parent is not None:
+        in_parent([result for results in group_results for result in results])
+    for results, future in zip(group_results, futures):
+        if future is None:
+            continue
+        try:
+            drawn = future.result()
+        except BrokenProcessPool:
+            continue
+        for result, path in zip(results, drawn):
+            result.plot = path
 
 
 def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike],

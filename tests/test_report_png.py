@@ -293,3 +293,27 @@ def test_a_run_with_more_curves_than_the_cap_says_so(tmp_path):
     fig = png.run_figure(result_for(run))
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert any("more metric(s) not drawn" in t for t in texts), texts
+
+
+def test_a_kept_figure_draws_the_same_pixels_as_a_new_one(tmp_path):
+    """`write_run_png` draws on a figure kept per layout (emptied between runs): whatever was drawn on it before,
+    a run's pixels are those of a new figure (twin axes, log scales, NaN marks, a run without curves)."""
+    rels = ["trainer_state/cpt-rouge-summarization", "keras_csv/tomato-leaf-cnn", "jsonl/detectron2-fruit",
+            "tensorboard/lightning-naf-dqn-rl"]
+    results = []
+    for rel in rels:
+        runs, _ = load_runs(realworld(rel))
+        results.extend(result_for(run, "good-fit", best=10, stop=20) for run in runs[:1])
+    results.append(result_for(_diverging_run(tmp_path), "diverged", best=600, stop=800))
+    nan = float("nan")
+    results.append(result_for(_records_run([("train_loss", s, nan, nan, nan) for s in range(5)], name="nan")))
+
+    def pixels(fig):
+        fig.set_dpi(png.DPI)
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+    fresh = [pixels(png.run_figure(r)) for r in results]
+    for order in (range(len(results)), reversed(range(len(results)))):
+        for i in order:
+            assert np.array_equal(pixels(png.run_figure(results[i], reuse=True)), fresh[i]), results[i].run.name

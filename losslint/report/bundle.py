@@ -62,6 +62,11 @@ class WorkerPlots:
     directory: str
     smoothing: float = DEFAULT_SMOOTHING
 
+    def __post_init__(self) -> None:
+        # matplotlib (~0.4 s) is imported here, in the parent, before the pool starts: forked workers inherit it
+        # instead of importing it once each, and the parent needs it for the overview anyway
+        from . import png  # noqa: F401
+
     def __call__(self, results: Sequence[Result], tag: str) -> None:
         import os
 
@@ -76,6 +81,40 @@ class WorkerPlots:
                     raise
                 continue
             result.plot = str(path)
+
+    @property
+    def overview_path(self) -> Path:
+        import os
+
+        return Path(self.directory) / f".losslint-overview-{os.getpid()}.png"
+
+    def in_parent(self, results: Sequence[Result]) -> None:
+        """Called by `check_paths` in the parent once every run is checked, while the workers draw the run plots:
+        the overview is drawn here, concurrently with them, instead of after them; `write_report` moves it in
+        place when it gets the same results. A failure leaves it to `write_report`."""
+        import os
+
+        from . import png
+
+        path = self.overview_path
+        if len(results) < 2:
+            return
+        try:
+            png.write_overview_png(results, path)
+        except Exception:  # noqa: BLE001 - write_report draws it again and reports a real error there
+            if os.environ.get("LOSSLINT_DEBUG"):
+                raise
+            path.unlink(missing_ok=True)
+            return
+        _DRAWN_OVERVIEWS[str(Path(self.directory).resolve())] = (_overview_key(results), path)
+
+
+# report directory -> (the results it shows, the file): overviews drawn by `WorkerPlots.in_parent`
+_DRAWN_OVERVIEWS: dict[str, tuple[tuple, Path]] = {}
+
+
+def _overview_key(results: Sequence[Result]) -> tuple:
+    return tuple((id(r), r.run.name, r.verdict) for r in results)
 
 
 def _plot(task: tuple[Result, Path, float]) -> str:
@@ -121,10 +160,17 @@ def write_report(results: Sequence[Result], errors: Sequence[ReadError], out_dir
                 _plot(task)
                 progress.on_run_done()
     images = {i: path.name for i, (_, path, _) in enumerate(all_tasks)}
+    drawn = _DRAWN_OVERVIEWS.pop(str(out.resolve()), None)
     overview = None
     if len(results) > 1:
         overview = f"{OVERVIEW_NAME}.png"
-        png.write_overview_png(results, out / overview)
+        if drawn is not None and drawn[0] == _overview_key(results) and drawn[1].is_file():
+            drawn[1].replace(out / overview)
+            drawn = None
+        else:
+            png.write_overview_png(results, out / overview)
+    if drawn is not None:  # drawn for other results
+        drawn[1].unlink(missing_ok=True)
     report = out / REPORT_NAME
     report.write_text(markdown.document(results, errors, options, images=images, overview=overview),
                       encoding="utf-8")

@@ -16,7 +16,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, NullLocator
-from matplotlib.transforms import blended_transform_factory
+from matplotlib.transforms import Bbox, blended_transform_factory
 
 from ..analysis.smoothing import ema as _ema
 from ..findings import SEVERITIES, Result, severity_rank
@@ -428,7 +428,7 @@ def _draw_task_panel(ax, result: Result, metrics: Sequence[str], colors: dict[st
     left, right = (small, large) if small else (large, [])
     _draw_panel(ax, result, left, "task metric", colors, share)
     if right:
-        twin = ax.twinx()
+        twin = _twin(ax)
         _draw_panel(twin, result, right, "", colors, share)
         handles, labels = ax.get_legend_handles_labels()
         h2, l2 = twin.get_legend_handles_labels()
@@ -441,7 +441,7 @@ def _draw_optimizer_panel(ax, result: Result, metrics: Sequence[str]) -> None:
     _draw_panel(ax, result, metrics[:1], _label(metrics[0]).split("/")[-1])
     handles, labels = ax.get_legend_handles_labels()
     if len(metrics) > 1:
-        twin = ax.twinx()
+        twin = _twin(ax)
         _draw_panel(twin, result, metrics[1:], _label(metrics[1]).split("/")[-1])
         h2, l2 = twin.get_legend_handles_labels()
         handles, labels = handles + h2, labels + l2
@@ -459,7 +459,9 @@ def steps_are_epochs(result: Result, metrics: Sequence[str]) -> bool:
     return bool(np.isfinite(epochs).all() and (epochs == rows["step"].to_numpy(dtype=np.float64)).all())
 
 
-def run_figure(result: Result, smoothing: float = SMOOTHING_SHARE) -> Figure:
+def run_figure(result: Result, smoothing: float = SMOOTHING_SHARE, reuse: bool = False) -> Figure:
+    """The run's figure. `reuse`: draw on this process's kept figure of the same layout (`_run_axes`), emptied
+    first; the figure is then only valid until the next call, so only `write_run_png` asks for it."""
     metrics = result.run.metrics()
     hidden = left_out(metrics)
     losses, tasks, optim = pick_metrics(metrics)
@@ -470,10 +472,8 @@ def run_figure(result: Result, smoothing: float = SMOOTHING_SHARE) -> Figure:
     colors = figure_colors([*losses, *tasks, *optim])
     panels = [("loss", losses)] + ([("task", tasks)] if tasks else []) + ([("optim", optim)] if optim else [])
     ratios = {"loss": 3.0, "task": 1.6, "optim": 1.0}
-    fig = Figure(figsize=RUN_FIGSIZE, dpi=DPI)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False,
-                        gridspec_kw={"height_ratios": [ratios[k] for k, _ in panels]})[:, 0]
+    # a figure without curves draws no panel, so it keeps matplotlib's default ticks: always a new figure
+    fig, axes = _run_axes(tuple(ratios[k] for k, _ in panels), reuse and bool(losses))
     verdict = result.verdict
     fig.suptitle(f"{_short(result.run.name, 90)} — verdict: {verdict}", fontsize=10, fontweight="bold",
                  color=VERDICT_COLORS.get(verdict, "black"))
@@ -522,7 +522,59 @@ def save(fig: Figure, path: Path, dpi: int = DPI) -> Path:
 
 
 def write_run_png(result: Result, path: Path, smoothing: float = SMOOTHING_SHARE) -> Path:
-    return save(run_figure(result, smoothing), path)
+    return save(run_figure(result, smoothing, reuse=True), path)
+
+
+# One figure per panel layout, kept by the process that writes run PNGs (a report worker writes dozens): building
+# a figure's axes and, on its first draw, their ticks is about a quarter of a plot's cost; a kept figure is emptied
+# (`_empty`) and drawn on again. The pixels are those of a new figure (tests/test_report_png.py checks it).
+_KEPT_FIGURES: dict[tuple[float, ...], tuple[Figure, np.ndarray]] = {}
+
+
+def _run_axes(height_ratios: tuple[float, ...], reuse: bool) -> tuple[Figure, np.ndarray]:
+    kept = _KEPT_FIGURES.get(height_ratios) if reuse else None
+    if kept is not None:
+        fig, axes = kept
+        for ax in fig.axes:
+            _empty(ax)
+        return fig, axes
+    fig = Figure(figsize=RUN_FIGSIZE, dpi=DPI)
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(height_ratios), 1, sharex=True, squeeze=False,
+                        gridspec_kw={"height_ratios": list(height_ratios)})[:, 0]
+    if reuse:
+        _KEPT_FIGURES[height_ratios] = (fig, axes)
+    return fig, axes
+
+
+def _empty(ax) -> None:
+    """An axes as `subplots`/`twinx` made it: no artists, no legend, no labels, linear y, limits from new data.
+    A twin is hidden until `_twin` asks for it again."""
+    for artist in [*ax.lines, *ax.collections, *ax.patches, *ax.texts]:
+        artist.remove()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    ax.relim()
+    ax.set_yscale("linear")
+    ax.set_autoscale_on(True)
+    # the limits of a new axes: (0, 1), not yet autoscaled (an axes that gets no data keeps them)
+    ax._viewLim.set_points(Bbox.unit().get_points())
+    ax._stale_viewlims = dict.fromkeys(ax._stale_viewlims, False)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    if getattr(ax, "_losslint_host", None) is not None:
+        ax.set_visible(False)
+
+
+def _twin(ax):
+    """`ax.twinx()`, or on a kept figure the twin made for this axes before (emptied by `_empty`)."""
+    twin = getattr(ax, "_losslint_twin", None)
+    if twin is None:
+        twin = ax.twinx()
+        ax._losslint_twin = twin
+        twin._losslint_host = ax
+    twin.set_visible(True)
+    return twin
 
 
 def overview_order(results: Sequence[Result]) -> list[Result]:
