@@ -122,6 +122,12 @@ class SeriesView:
         return analysis.rolling_median(values, window)
 
     @cached_property
+    def smoothed_span(self) -> float:
+        """Range (max - min) of the smoothed curve: the scale that measures near a level close to zero use."""
+        smoothed = self.smoothed
+        return float(smoothed.max() - smoothed.min()) if len(smoothed) else 0.0
+
+    @cached_property
     def noise(self) -> float:
         """Robust white-noise sigma of the finite points (NaN with fewer than 3)."""
         if self.n < 3:

@@ -99,5 +99,4 @@ def train_change(view, from_step: int) -> TrainChange | None:
     train = view.train_loss
     if train is None or train.n < 3:
         return None
-    span = float(train.smoothed.max() - train.smoothed.min()) if len(train.smoothed) else 0.0
-    return TrainChange(train.metric, train.level_at(from_step), train.tail_level(), span)
+    return TrainChange(train.metric, train.level_at(from_step), train.tail_level(), train.smoothed_span)

@@ -57,7 +57,7 @@ DEFAULTS = {"window": 10, "z_threshold": 6.0, "min_rel_jump": 0.5, "min_range_fr
 
 def describe_spikes(series, found, what: str) -> str:
     k = int((found.values - found.baseline).argmax())
-    span = float(series.smoothed.max() - series.smoothed.min()) if len(series.smoothed) else 0.0
+    span = series.smoothed_span
     base = float(found.baseline[k])
     if base > 0.05 * span and base > 0:
         size = f"{num(found.values[k] / base)}x the local level {num(base)}"
@@ -76,7 +76,7 @@ def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     found = series.spikes(params["z_threshold"], params["window"], params["min_rel_jump"], params["min_range_fraction"])
     if not len(found.indices):
         return
-    span = float(series.smoothed.max() - series.smoothed.min())
+    span = series.smoothed_span
     near_zero = found.baseline < params["near_zero_share"] * span
     bar = params["large_share"] * span * np.where(near_zero, 2.0, 1.0)
     large = int(((found.values - found.baseline) >= bar).sum())

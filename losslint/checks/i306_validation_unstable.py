@@ -100,8 +100,7 @@ def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
                        f"unstable; lower the learning rate or lengthen warm-up, raise the batch size, clip gradients",
                        severity=params["loss_severity"])
     for series in view.task_metrics:
-        derived = getattr(series, "derived_from", None) is not None
-        if derived or series.n < params["min_points"] or series.direction is None:
+        if series.derived_from is not None or series.n < params["min_points"] or series.direction is None:
             continue
         values = series.values
         span = float(values.max() - values.min())
