@@ -18,9 +18,10 @@ and may override three optional hooks, whose defaults do nothing:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from ..schema import Run
 
@@ -78,13 +79,26 @@ def check_lfs_pointer(path: Path, head: bytes) -> None:
         raise ReadError(path, "this is a Git LFS pointer, not the log itself; run `git lfs pull`")
 
 
+# Bytes already in memory, by path: `losslint watch` follows growing logs and reads only what is new
+# (`io/follow.py`); while it re-reads a run (`follow.serving`), this answers a log's bytes, or None to read the file.
+LOG_BYTES: ContextVar[Callable[[Path], bytes | None] | None] = ContextVar("losslint_log_bytes", default=None)
+
+
+def served_bytes(path: Path) -> bytes | None:
+    """The bytes `LOG_BYTES` holds for `path` (None: read it from disk)."""
+    source = LOG_BYTES.get()
+    return source(path) if source is not None else None
+
+
 def read_log_bytes(path: Path) -> bytes:
     """A log file's bytes; an unreadable file or a Git LFS pointer is a `ReadError` (one line, the file named)."""
     from ..errors import ReadError
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
+    data = served_bytes(path)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
     check_lfs_pointer(path, data[:64])
     return data
