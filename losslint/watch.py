@@ -24,6 +24,7 @@ Logs are served up to their last complete record while watching (`settled`); `fi
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -44,6 +45,11 @@ REDISCOVER_EVERY = 50
 LOOSE_FILE_BYTES = 1 << 16
 # Files watched that way, at most (a checkpoint folder with thousands of shards must not make each poll slow).
 LOOSE_FILES_MAX = 2000
+
+# `finish()`: a run whose last read failed is looked at again this many times, this far apart, while its files
+# still change (a file rewritten whole can be caught half-written; HF Trainer writes its state in ~1 ms).
+FINISH_RETRIES = 3
+FINISH_RETRY_SECONDS = 0.1
 
 GroupKey = tuple[str, str]  # (format, run key)
 
@@ -123,6 +129,19 @@ class Watcher:
                 for follower in self._followers_of(group):
                     follower.poll()
                 self._check(key, group, events)
+            # a run that failed to read may have been caught mid-write (a trainer_state.json being saved): look
+            # again a few times, a moment apart, while its files still change
+            for _ in range(FINISH_RETRIES):
+                failing = [key for key in self._groups if self._errors.get(key)]
+                if not failing:
+                    break
+                time.sleep(FINISH_RETRY_SECONDS)
+                changed = [key for key in failing
+                           if any([f.poll() for f in self._followers_of(self._groups[key])])]
+                if not changed:
+                    break
+                for key in changed:
+                    self._check(key, self._groups[key], events)
         finally:
             self.settled = settled
         return self.results, self.errors
@@ -147,6 +166,8 @@ class Watcher:
         return [self.followers.get(path, follow_mode(path, group.format)) for path in group.files]
 
     def _check(self, key: GroupKey, group: discover.RunGroup, events: list[WatchEvent]) -> None:
+        """Read and check one run. While watching, a read error is believed when the next look finds it again
+        (the run is looked at again even if unchanged): a file caught half-written is not an error."""
         with serving(self.followers, settled=self.settled):
             runs, errors = discover.read_group(group, self.config.aliases, self.read_options)
         results = [check_run(run, self.config, annotate=self.annotate) for run in runs]

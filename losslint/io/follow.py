@@ -122,6 +122,7 @@ class Follower:
                 if appended and self._read_on(handle):
                     return True
                 self._reset()
+                handle.seek(0)
                 self._take(handle.read())
                 self.full_reads += 1
         except OSError:
