@@ -14,7 +14,8 @@
    checks it with `engine.check_run`, and compares with what it found before: a finding is new the first time its
    (run, code, metric) is seen (not its message: the numbers in it change at every poll), and is reported once,
    with the run's last step at that moment (`WatchEvent.step`: how far training had gone when it was seen). A
-   verdict is reported when it changes.
+   verdict is reported when it changes. A run is re-checked at most once per `1 / check_share` times its last
+   check's duration (`CHECK_SHARE`): on a long run that logs every step, watching takes a bounded share of a core.
 
 A read error is reported once. While files are growing it is reported only when it is still there at the next
 look (the run is checked again even if unchanged): a `trainer_state.json` caught half-written is not an error.
@@ -26,7 +27,7 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from . import discover
 from .config import Config, coerce
@@ -43,8 +44,16 @@ REDISCOVER_EVERY = 50
 # line not yet written, is claimed once it holds enough to sniff. Past the largest sniff (W&B reads 64 KiB of the
 # head) growing cannot change a reader's mind.
 LOOSE_FILE_BYTES = 1 << 16
+# ... and an SQLite file of any size: `mlflow.db` is claimed once MLflow has created its tables.
+STORE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 # Files watched that way, at most (a checkpoint folder with thousands of shards must not make each poll slow).
 LOOSE_FILES_MAX = 2000
+
+# A run is checked again at most once per (its last check's duration / CHECK_SHARE): re-reading and re-checking a
+# run costs about one `check` of it (benchmarks/watch.py), so a 1M-step run logging every step would keep a core busy
+# if checked at every 2 s poll; at 0.2 watch uses at most a fifth of a core on it (a 50 ms check: every 0.25 s).
+# New bytes are still read at every poll; only the re-check waits.
+CHECK_SHARE = 0.2
 
 # `finish()`: a run whose last read failed is looked at again this many times, this far apart, while its files
 # still change (a file rewritten whole can be caught half-written; HF Trainer writes its state in ~1 ms).
@@ -75,17 +84,22 @@ def _last_step(result: Result) -> int | None:
 
 class Watcher:
     """Follows the runs under `paths` (see the module docstring). `settled`: serve logs only up to their last
-    complete record (while watching); `annotate`: compute the plot marks (for `--report`)."""
+    complete record (while watching); `annotate`: compute the plot marks (for `--report`); `check_share`: the
+    share of a core re-checking one run may take (`CHECK_SHARE`; None: no limit); `clock`: seconds, for tests."""
 
     def __init__(self, paths: Sequence[str | os.PathLike], config: Config | str | os.PathLike | None = None, *,
                  read_options: ReadOptions | None = None, settled: bool = True, annotate: bool = False,
-                 rediscover_every: int = REDISCOVER_EVERY):
+                 rediscover_every: int = REDISCOVER_EVERY, check_share: float | None = CHECK_SHARE,
+                 clock: Callable[[], float] = time.monotonic):
         self.paths = [os.fspath(p) for p in paths]
         self.config = coerce(config, self.paths)
         self.read_options = read_options if read_options is not None else ReadOptions()
         self.settled = settled
         self.annotate = annotate
         self.rediscover_every = rediscover_every
+        self.check_share = check_share  # None: re-check at every poll that saw a change
+        self.clock = clock
+        self._next_check: dict[GroupKey, float] = {}
         self.followers = Followers()
         self.polls = 0
         self.checks = 0  # runs read and checked again (none while nothing changes)
@@ -114,9 +128,16 @@ class Watcher:
             changed = False
             for follower in self._followers_of(group):
                 changed = follower.poll() or changed  # every file polled: each keeps its own offset
-            if changed or key in self._dirty:
-                self._dirty.discard(key)
-                self._check(key, group, events)
+            if not (changed or key in self._dirty):
+                continue
+            start = self.clock()
+            if start < self._next_check.get(key, start):
+                self._dirty.add(key)  # checked very recently: the new points wait for a later poll
+                continue
+            self._dirty.discard(key)
+            self._check(key, group, events)
+            if self.check_share:
+                self._next_check[key] = start + (self.clock() - start) / self.check_share
         return events
 
     def finish(self, events: list[WatchEvent] | None = None) -> tuple[list[Result], list[ReadError]]:
@@ -239,7 +260,7 @@ class Watcher:
                     if len(loose) >= LOOSE_FILES_MAX or os.path.abspath(path) in claimed:
                         continue
                     seen = _size_mtime(path)
-                    if seen is not None and seen[0] < LOOSE_FILE_BYTES:
+                    if seen is not None and (seen[0] < LOOSE_FILE_BYTES or name.endswith(STORE_SUFFIXES)):
                         loose[path] = seen
         self._dirs, self._loose = dirs, loose
 

@@ -187,7 +187,7 @@ def has_o101(root: Path) -> bool:
 @pytest.mark.parametrize("fmt", list(WRITERS))
 def test_finding_printed_once_at_the_step_check_first_finds_it(tmp_path, fmt):
     writer = WRITERS[fmt](tmp_path)
-    watcher = Watcher([tmp_path])
+    watcher = Watcher([tmp_path], check_share=None)
     first_step = None  # the first step written after which `check` finds O101
     printed = []
     for rows in chunks(curves(overfit=True)):
@@ -247,10 +247,58 @@ def test_exit_on_warning_while_a_writer_appends(tmp_path, fmt):
     assert result.output.splitlines()[-1].startswith("1 run(s) checked: 1 overfitting;")
 
 
+MLFLOW_WRITER = """
+import json, sys, time
+import mlflow
+
+mlflow.set_tracking_uri("sqlite:///mlflow.db")
+mlflow.set_experiment("watch")
+with mlflow.start_run(run_name="overfit"):
+    for step, train, evals in json.loads(sys.argv[1]):
+        mlflow.log_metric("train_loss", train, step=step)
+        if evals is not None:
+            mlflow.log_metric("val_loss", evals, step=step)
+        time.sleep(0.005)
+"""
+
+
+@pytest.mark.slow  # ~20 s: MLflow creates its schema (Alembic migrations) and commits each point
+def test_mlflow_sqlite_store_written_by_mlflow(tmp_path):
+    """`mlflow.db` while the real MLflow writes to it: re-read (by sqlite3) when the database changes."""
+    pytest.importorskip("mlflow")
+    pytest.importorskip("sqlalchemy")
+    rows = curves(overfit=True)
+    env = {**os.environ, "GIT_PYTHON_REFRESH": "quiet"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    writer = subprocess.Popen([sys.executable, "-c", MLFLOW_WRITER, json.dumps(rows)], cwd=tmp_path, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    watcher = Watcher([tmp_path])
+    printed = []
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            done = writer.poll() is not None
+            events = watcher.poll()
+            printed += [e for e in events if e.kind == "finding" and e.finding.code == "O101"]
+            if done:
+                break
+            time.sleep(0.05)
+    finally:
+        if writer.poll() is None:
+            writer.kill()
+        _, err = writer.communicate()
+    assert writer.returncode == 0, err[-2000:]
+    assert watcher.discoveries >= 2  # the store was picked up once MLflow had created it
+    assert len(printed) == 1 and first_o101_step() <= printed[0].step <= rows[-1][0]
+    results, errors = watcher.finish()
+    assert not errors and [r.verdict for r in results] == ["overfitting"]
+    assert results[0].run.format == "mlflow"
+
+
 # -- reading only what is new ---------------------------------------------------------------------------------------
 def test_bytes_read_are_the_file_size_not_polls_times_size(tmp_path):
     writer = JsonlWriter(tmp_path)
-    watcher = Watcher([tmp_path])
+    watcher = Watcher([tmp_path], check_share=None)
     rows = curves(overfit=False) * 4
     for chunk in chunks(rows, size=2):
         writer.append(chunk)
@@ -263,6 +311,29 @@ def test_bytes_read_are_the_file_size_not_polls_times_size(tmp_path):
     assert size <= watcher.bytes_read <= size + polls * 16
     assert watcher.bytes_read < 2 * size
     assert watcher.checks == len(chunks(rows, size=2))  # idle polls check nothing
+
+
+def test_rechecks_wait_so_that_watching_takes_a_bounded_share_of_a_core(tmp_path):
+    now = [0.0]
+
+    def clock() -> float:
+        now[0] += 0.05  # every check (two clock readings) takes 50 ms
+        return now[0]
+
+    writer = JsonlWriter(tmp_path)
+    rows = curves(overfit=False)
+    writer.append(rows[:10])
+    watcher = Watcher([tmp_path], check_share=0.2, clock=clock)
+    watcher.poll()
+    assert watcher.checks == 1
+    writer.append(rows[10:12])
+    watcher.poll()  # 50 ms after a 50 ms check: too soon at a fifth of a core
+    assert watcher.checks == 1
+    start = watcher.bytes_read
+    now[0] += 1.0
+    watcher.poll()  # later: the points read meanwhile are checked now, with nothing read twice
+    assert watcher.checks == 2 and watcher.bytes_read == start
+    assert len(watcher.results[0].run.series("train/loss")) == 12
 
 
 def test_follower_appends_rereads_rotation_and_rewrites(tmp_path):
@@ -308,7 +379,7 @@ def test_trainer_state_is_read_whole_when_rewritten(tmp_path):
 def test_tensorboard_rotation_new_event_file_is_picked_up(tmp_path):
     writer = TensorBoardWriter(tmp_path)
     rows = curves(overfit=True)
-    watcher = Watcher([tmp_path])
+    watcher = Watcher([tmp_path], check_share=None)
     writer.append(rows[:30])
     watcher.poll()
     # the writer restarts: a new event file in the same folder, the old one left as it is
