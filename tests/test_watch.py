@@ -480,3 +480,52 @@ def test_idle_watch_uses_almost_no_cpu_and_ctrl_c_prints_the_summary(tmp_path):
     assert lines[-1] == checked.stdout.splitlines()[-1]
     assert lines[-3:-1] == [line for line in checked.stdout.splitlines() if ": verdict " in line]
     assert "Traceback" not in err
+
+
+# -- JSON lines: only the new lines are parsed, and the run is the one `check` reads --------------------------------
+JSONL_GROWTH = [
+    b'{"step": 1, "train/loss": 2.0, "epoch": 0}\n{"step": 2, "train/loss": 1.9}\n',
+    b'{"step": 3, "train/loss": NaN, "eval": {"loss": 1.5}}\n{"step": 4, "train/lo',  # a line cut mid-write
+    b'ss": 1.7, "note": "text"}\n',
+    b'{"step": 5, "train/loss": Infinity, "lr": 0.1}\n\n{"step": 6, "train/loss": 1.5}',  # complete, no newline
+    b'\n{"step": 7, "train/loss": 1.4, "eval": {"loss": 1.2, "acc": 0.5}}\n',
+    b'{"train/loss": 1.3}\n{"step": 9, "train/loss": "oops"}\n{"step": 10, "train/loss": 1.1}\n',
+    b'{"step": 11, "train/loss": [1]}\n{"step": 12, "train/loss": 1.0}\n',
+    b'not json\n{"step": 13, "train/loss": 0.9}\n',  # a bad line: an error, with its line number in the file
+]
+
+
+def _read(path: Path):
+    from losslint.errors import ReadError
+    from losslint.io.jsonl import READER as JSONL
+
+    try:
+        (run,) = JSONL.read([path], "run")
+    except ReadError as exc:
+        return exc.text
+    frame = run.data.sort_values(["metric", "step", "tag"], kind="stable").reset_index(drop=True)
+    return frame.astype({"metric": str, "tag": str}).to_csv(na_rep="NaN"), run.notes
+
+
+def test_jsonl_parses_only_new_lines_and_reads_as_check(tmp_path, monkeypatch):
+    from losslint.io import jsonl
+
+    path = tmp_path / "metrics.jsonl"
+    path.write_bytes(b"")
+    followers = Followers()
+    follower = followers.get(path, Follow.APPEND)
+    parsed_bytes = []
+    real_parse = jsonl.parse
+    monkeypatch.setattr(jsonl, "parse", lambda p, data: parsed_bytes.append(len(data)) or real_parse(p, data))
+    for piece in JSONL_GROWTH:
+        with open(path, "ab") as out:
+            out.write(piece)
+        follower.poll()
+        parsed_bytes.clear()
+        with serving(followers):
+            watched = _read(path)
+        parsed = sum(parsed_bytes)
+        assert watched == _read(path)  # the same run (or the same error) as reading the whole file
+        if not isinstance(watched, str) and piece is not JSONL_GROWTH[0]:
+            assert parsed <= len(piece) + 64, parsed_bytes  # only the new lines were parsed
+    assert isinstance(watched, str) and "metrics.jsonl:14:" in watched

@@ -18,8 +18,10 @@ a growing file about once, not once per poll.
 
 Readers keep owning the formats. `serving(followers)` makes `base.read_log_bytes`, where every reader takes a
 log's bytes, answer from the followers instead of opening the file: a run is rebuilt by the same reader code that
-`losslint check` runs, on bytes already in memory (the parse is redone on the whole cached buffer; its cost is of
-the order of re-checking the run, which a poll that saw new points does anyway).
+`losslint check` runs, on bytes already in memory. A reader may also keep what it parsed of a file in the
+follower's `memo` (`base.served_memo`), cleared whenever the file is read again from 0, and parse only the new
+bytes: the JSONL reader does (`jsonl.parse_appended`); the others parse the bytes in memory again, a cost of the
+order of re-checking the run, which a poll that saw new points does anyway (`benchmarks/watch.py`).
 
 `settled=True` (the watch loop while files grow) serves each log only up to its last complete record: a line
 without its newline yet, or a TensorBoard record whose payload is still being written, is held back until it is
@@ -32,9 +34,9 @@ import os
 import struct
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
-from .base import LOG_BYTES
+from .base import SERVED
 
 # Bytes before the last offset read again on each growth to tell an append from a rewrite: 16 bytes of a log line
 # or an event record differ between two writes unless the rewrite repeats them byte for byte (it then only adds
@@ -87,8 +89,9 @@ class Follower:
         self._seen: tuple[int, int, int] | None = None  # (inode, size, mtime) at the last poll; None: not there
         self._extra: list[str] = [self.path + "-wal"] if mode == Follow.EXTERNAL else []
         self._extra_seen: list[tuple[int, int] | None] = [None] * len(self._extra)
-        self._settled_end = 0  # end of the last complete record found so far (TensorBoard framing walk)
-        self._walked_to = 0
+        self._walked_to = 0  # end of the last complete record found so far (TensorBoard framing walk)
+        # a reader's scratch space while the file only grows (`base.ServedLogs.memo_of`): cleared on a re-read from 0
+        self.memo: dict[str, Any] = {}
 
     @property
     def served(self) -> bool:
@@ -98,6 +101,11 @@ class Follower:
     @property
     def size(self) -> int:
         return len(self._data)
+
+    @property
+    def present(self) -> bool:
+        """The file was there at the last poll."""
+        return self._seen is not None
 
     def poll(self) -> bool:
         """Look at the file (stat only) and read what is new; True when its content may have changed."""
@@ -159,7 +167,8 @@ class Follower:
 
     def _reset(self) -> None:
         self._data = bytearray()
-        self._settled_end = self._walked_to = 0
+        self._walked_to = 0
+        self.memo = {}
 
     def contents(self, settled: bool = False) -> bytes:
         """The bytes read so far; `settled`: only up to the last complete record (a line, a TensorBoard record)."""
@@ -183,7 +192,7 @@ class Follower:
             if end > len(data):
                 break
             pos = end
-        self._walked_to = self._settled_end = pos
+        self._walked_to = pos
         return pos
 
 
@@ -221,18 +230,30 @@ class Followers:
         return iter(self._by_path.values())
 
 
+class _Served:
+    """`base.ServedLogs` over the followers."""
+
+    def __init__(self, followers: Followers, settled: bool):
+        self.followers, self.settled = followers, settled
+
+    def _follower(self, path: Path) -> Follower | None:
+        follower = self.followers.find(path)
+        return follower if follower is not None and follower.served and follower.present else None
+
+    def bytes_of(self, path: Path) -> bytes | None:
+        follower = self._follower(path)
+        return follower.contents(self.settled) if follower is not None else None
+
+    def memo_of(self, path: Path) -> dict[str, Any] | None:
+        follower = self._follower(path)
+        return follower.memo if follower is not None and follower.mode == Follow.APPEND else None
+
+
 @contextmanager
 def serving(followers: Followers, settled: bool = False) -> Iterator[None]:
     """While inside, `read_log_bytes` answers from `followers` for the files they hold (see the module docstring)."""
-
-    def source(path: Path) -> bytes | None:
-        follower = followers.find(path)
-        if follower is None or not follower.served or follower._seen is None:
-            return None
-        return follower.contents(settled)
-
-    token = LOG_BYTES.set(source)
+    token = SERVED.set(_Served(followers, settled))
     try:
         yield
     finally:
-        LOG_BYTES.reset(token)
+        SERVED.reset(token)
