@@ -297,10 +297,12 @@ def watch_command(paths: tuple[Path, ...], interval: float, once: bool, exit_on:
         """Print the events; True when one is a finding at or above --exit-on."""
         hit = False
         for event in events:
-            if event.kind == "error":
+            if once:  # the final text report says it all, as `check` prints it
+                pass
+            elif event.kind == "error":
                 click.echo(f"error: {printable(event.error.text)}", err=True)
                 continue
-            if not once:
+            else:
                 click.echo(_watch_event_line(event))
             if event.kind == "finding" and threshold is not None and severity_rank(event.finding.severity) >= threshold:
                 hit = True
@@ -342,6 +344,9 @@ def watch_command(paths: tuple[Path, ...], interval: float, once: bool, exit_on:
             click.echo(summary_line(results, errors, options))
     except ConfigError as exc:
         click.echo(f"error: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:  # a second Ctrl-C while the final pass reads everything once more
+        click.echo("error: interrupted before the summary", err=True)
         sys.exit(EXIT_ERROR)
     except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
         exit_internal_error(exc)

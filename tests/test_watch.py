@@ -427,6 +427,18 @@ def test_once_on_the_fixtures_is_check():
     assert watched.stdout == checked.stdout
 
 
+@pytest.mark.parametrize("corpus", ["realworld", "realworld-labeled"])
+def test_once_on_the_real_world_corpora_is_check(corpus):
+    folder = ROOT.parent / "shared" / corpus
+    if not folder.is_dir():
+        pytest.skip(f"../shared/{corpus} not present")
+    runner = CliRunner()
+    checked = runner.invoke(main, ["check", str(folder), "-j", "1"])
+    watched = runner.invoke(main, ["watch", "--once", str(folder)])
+    assert checked.exit_code in (1, 2) and watched.exit_code == checked.exit_code
+    assert watched.stdout == checked.stdout and watched.stderr == checked.stderr
+
+
 def test_once_exit_codes_follow_check(tmp_path):
     writer = JsonlWriter(tmp_path / "healthy")
     writer.append(curves(overfit=False))
