@@ -302,6 +302,9 @@ def watch_command(paths: tuple[Path, ...], interval: float, once: bool, exit_on:
             elif event.kind == "error":
                 click.echo(f"error: {printable(event.error.text)}", err=True)
                 continue
+            elif event.kind == "waiting":
+                click.echo(printable(f"note: {event.error.path}: not there yet; waiting for it to appear"), err=True)
+                continue
             else:
                 click.echo(_watch_event_line(event))
             if event.kind == "finding" and threshold is not None and severity_rank(event.finding.severity) >= threshold:

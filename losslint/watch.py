@@ -67,7 +67,7 @@ GroupKey = tuple[str, str]  # (format, run key)
 class WatchEvent:
     """Something new to report. `kind`: `run` (a run seen for the first time, with its first verdict), `finding`
     (a finding seen for the first time), `verdict` (a run's verdict changed from `previous`), `error` (a read
-    error). `step`: the run's last step when it was seen."""
+    error), `waiting` (a watched path that is not there yet). `step`: the run's last step when it was seen."""
 
     kind: str
     result: Result | None = None
@@ -226,10 +226,13 @@ class Watcher:
         notes.extend(found.notes)
         self.notes = notes
         self._discovery_errors = list(found.errors)
+        missing = {os.path.normpath(p) for p in self.paths if not os.path.lexists(p)}
         for error in found.errors:
             if error.text not in self._reported:
                 self._reported.add(error.text)
-                events.append(WatchEvent("error", error=error))
+                # a folder the training job has not created yet: waited for (still an error if it never comes)
+                kind = "waiting" if os.path.normpath(error.path) in missing else "error"
+                events.append(WatchEvent(kind, error=error))
         groups = {(group.format, group.key): group for group in found.groups}
         for key, group in groups.items():
             old = self._groups.get(key)
@@ -245,14 +248,14 @@ class Watcher:
 
     def _scan_tree(self, claimed: set[str]) -> None:
         """The folders under the watched paths, and the small files no reader claimed, with their stat now."""
-        dirs: dict[str, int | None] = {}
+        dirs: dict[str, int | None] = {path: _mtime(path) for path in self.paths}  # appearing, too
         loose: dict[str, tuple[int, int] | None] = {}
         roots = [p for p in self.paths if os.path.isdir(p)]
         roots += [group.key for group in self._groups.values() if os.path.isdir(group.key)]
         for root in roots:
             for folder, subfolders, names in os.walk(root):
                 subfolders[:] = [name for name in subfolders if name not in discover.SKIP_DIRS]
-                if folder in dirs:
+                if folder in dirs and folder not in self.paths:
                     continue
                 dirs[folder] = _mtime(folder)
                 for name in names:

@@ -403,6 +403,18 @@ def test_new_run_under_the_watched_folder_is_picked_up(tmp_path):
     assert "O101" in [e.finding.code for e in events if e.kind == "finding"]
 
 
+def test_a_folder_created_after_watch_started_is_waited_for(tmp_path):
+    runs = tmp_path / "runs"
+    watcher = Watcher([runs])
+    assert [e.kind for e in watcher.poll()] == ["waiting"]
+    assert watcher.poll() == [] and watcher.discoveries == 1
+    JsonlWriter(runs).append(curves(overfit=True))
+    events = watcher.poll()
+    assert watcher.discoveries == 2 and "run" in [e.kind for e in events]
+    assert [e.finding.code for e in events if e.kind == "finding" and e.finding.severity != "info"] == ["O101"]
+    assert watcher.errors == []
+
+
 def test_bad_input_is_one_line_and_the_other_runs_are_watched(tmp_path):
     good = JsonlWriter(tmp_path / "good")
     bad = tmp_path / "bad" / "metrics.jsonl"
