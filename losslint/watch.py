@@ -33,7 +33,7 @@ from . import discover
 from .config import Config, coerce
 from .engine import check_run
 from .errors import ReadError
-from .findings import Finding, Result
+from .findings import Finding, Result, family_pattern
 from .io.base import ReadOptions
 from .io.follow import Follower, Followers, follow_mode, serving
 
@@ -75,6 +75,14 @@ class WatchEvent:
     step: int | None = None
     previous: str | None = None
     error: ReadError | None = None
+
+
+def _subject(finding: Finding) -> str | None:
+    """What a finding is about, stable from poll to poll: its metric, or for a family of metrics merged into one
+    finding (`findings.group_findings`) the family's pattern (`eval/*_f1`), not the member shown, which can change."""
+    if finding.members:
+        return family_pattern(finding.members) or finding.metric
+    return finding.metric
 
 
 def _last_step(result: Result) -> int | None:
@@ -201,11 +209,11 @@ class Watcher:
             previous = self._verdicts.get(run_id)
             if previous is None:
                 events.append(WatchEvent("run", result, step=step))
-            new = [WatchEvent("finding", result, finding, step=step) for finding in result.findings
-                   if (run_id, finding.code, finding.metric) not in self._found]
-            self._found.update((run_id, event.finding.code, event.finding.metric) for event in new
-                               if event.finding is not None)
-            events.extend(new)
+            for finding in result.findings:
+                finding_id = (run_id, finding.code, _subject(finding))
+                if finding_id not in self._found:
+                    self._found.add(finding_id)
+                    events.append(WatchEvent("finding", result, finding, step=step))
             if previous is not None and previous != result.verdict:
                 events.append(WatchEvent("verdict", result, step=step, previous=previous))
             self._verdicts[run_id] = result.verdict

@@ -403,6 +403,32 @@ def test_new_run_under_the_watched_folder_is_picked_up(tmp_path):
     assert "O101" in [e.finding.code for e in events if e.kind == "finding"]
 
 
+def test_a_family_finding_is_one_finding_whichever_member_is_shown(tmp_path):
+    """Per-class metrics merged into one finding: a new member, or another member shown, is not a new finding."""
+    path = tmp_path / "run" / "metrics.jsonl"
+    path.parent.mkdir()
+    watcher = Watcher([tmp_path], check_share=None)
+    printed, shown = [], []
+    steps = np.arange(1, 41) * 10
+    for end in range(20, 41, 5):
+        lines = []
+        for i, step in enumerate(steps[:end]):
+            row = {"step": int(step), "train/loss": float(2.0 * np.exp(-step / 100) + 0.1)}
+            if i % 2:
+                row["eval/loss"] = float(0.6 + np.exp(-step / 80))
+                # dog, emu and fox degrade from step 150 on; cat, the member shown once it degrades too, at 250
+                for name, onset in (("cat", 250), ("dog", 150), ("emu", 160), ("fox", 170)):
+                    row[f"eval/{name}_f1"] = float(0.9 - 0.4 * np.exp(-step / 60) - max(0, step - onset) * 0.004)
+            lines.append(json.dumps(row))
+        path.write_text("\n".join(lines) + "\n")
+        printed += [e for e in watcher.poll() if e.kind == "finding" and e.finding.code == "O103"]
+        shown += [f.metric for f in watcher.results[0].findings if f.code == "O103"]
+    assert shown[0] != shown[-1] == "eval/cat_f1"  # the member shown changed
+    final = [f for f in watcher.results[0].findings if f.code == "O103"]
+    assert len(final) == 1 and len(final[0].members) == 4
+    assert len(printed) == 1
+
+
 def test_a_folder_created_after_watch_started_is_waited_for(tmp_path):
     runs = tmp_path / "runs"
     watcher = Watcher([runs])
