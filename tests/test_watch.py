@@ -579,3 +579,15 @@ def test_jsonl_parses_only_new_lines_and_reads_as_check(tmp_path, monkeypatch):
         if not isinstance(watched, str) and piece is not JSONL_GROWTH[0]:
             assert parsed <= len(piece) + 64, parsed_bytes  # only the new lines were parsed
     assert isinstance(watched, str) and "metrics.jsonl:14:" in watched
+
+
+def test_the_watch_benchmark_runs_and_reads_each_byte_once():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_watch", ROOT / "benchmarks" / "watch.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    for fmt in ("jsonl", "tb"):
+        measured = module.measure(fmt, 2000, 2)
+        assert measured["bytes read / file size"] == pytest.approx(1.0, abs=1e-3)  # + 16 guard bytes an append
+        assert measured["checks"] == 3  # the first poll and one per append; none for the 200 idle polls
