@@ -114,6 +114,7 @@ class Watcher:
         self.discoveries = 0
         self.notes: list[str] = []
         self._groups: dict[GroupKey, discover.RunGroup] = {}
+        self._group_followers: dict[GroupKey, list[Follower]] = {}
         self._results: dict[GroupKey, list[Result]] = {}
         self._errors: dict[GroupKey, list[ReadError]] = {}
         self._discovery_errors: list[ReadError] = []
@@ -192,7 +193,12 @@ class Watcher:
 
     # -- runs -----------------------------------------------------------------------------------------------
     def _followers_of(self, group: discover.RunGroup) -> list[Follower]:
-        return [self.followers.get(path, follow_mode(path, group.format)) for path in group.files]
+        key = (group.format, group.key)
+        followers = self._group_followers.get(key)
+        if followers is None:
+            followers = self._group_followers[key] = [self.followers.get(path, follow_mode(path, group.format))
+                                                      for path in group.files]
+        return followers
 
     def _check(self, key: GroupKey, group: discover.RunGroup, events: list[WatchEvent]) -> None:
         """Read and check one run. While watching, a read error is believed when the next look finds it again
@@ -250,6 +256,7 @@ class Watcher:
             self._results.pop(key, None)
             self._errors.pop(key, None)
         self._groups = groups
+        self._group_followers = {}
         files = {path for group in groups.values() for path in group.files}
         self.followers.keep_only(files)
         self._scan_tree({os.path.abspath(path) for path in files})
