@@ -591,3 +591,20 @@ def test_the_watch_benchmark_runs_and_reads_each_byte_once():
         measured = module.measure(fmt, 2000, 2)
         assert measured["bytes read / file size"] == pytest.approx(1.0, abs=1e-3)  # + 16 guard bytes an append
         assert measured["checks"] == 3  # the first poll and one per append; none for the 200 idle polls
+
+
+def test_a_tensorboard_record_still_being_written_is_held_back(tmp_path):
+    writer = TensorBoardWriter(tmp_path)
+    writer.append(curves(overfit=False)[:5])
+    whole = writer.path.read_bytes()
+    record = writer._scalar("train/loss", 0.5, 60)
+    with open(writer.path, "ab") as out:
+        out.write(record[:len(record) // 2])
+    follower = Follower(writer.path, Follow.APPEND)
+    follower.poll()
+    assert follower.contents(settled=True) == whole
+    assert follower.contents(settled=False) == whole + record[:len(record) // 2]
+    with open(writer.path, "ab") as out:
+        out.write(record[len(record) // 2:])
+    follower.poll()
+    assert follower.contents(settled=True) == whole + record
