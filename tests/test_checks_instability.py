@@ -33,7 +33,7 @@ def test_i302_recurring_spikes_are_a_warning_and_unstable(tmp_path):
     result = check(make_run({"train/loss": (STEPS, values)}))
     [finding] = [f for f in result.findings if f.code == "I302"]
     assert finding.severity == "warning" and result.verdict == "unstable"
-    config_file = tmp_path / "pyproject.toml"
+    config_file = tmp_path / "losslint.toml"
     config_file.write_text("[rules.I302]\nsevere_severity = \"error\"\nsevere_count = 3\n", encoding="utf-8")
     result = check_run(make_run({"train/loss": (STEPS, values)}), load_config(config_file))
     [finding] = [f for f in result.findings if f.code == "I302"]
