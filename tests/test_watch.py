@@ -231,13 +231,24 @@ def _background(writer, rows, pause: float = 0.01) -> threading.Thread:
     return thread
 
 
+def invoke_watch(args: list[str], limit: float = 60.0):
+    """`losslint watch ARGS` in this process; a Ctrl-C after `limit` seconds, so that a watch that never meets its
+    --exit-on fails the test instead of hanging it."""
+    timer = threading.Timer(limit, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT))
+    timer.start()
+    try:
+        return CliRunner().invoke(main, ["watch", *args])
+    finally:
+        timer.cancel()
+
+
 @pytest.mark.parametrize("fmt", list(WRITERS))
 def test_exit_on_warning_while_a_writer_appends(tmp_path, fmt):
     """The command, with a writer thread appending: exit 1 at O101, printed once, not before check could see it."""
     writer = WRITERS[fmt](tmp_path)
     rows = curves(overfit=True)
     thread = _background(writer, rows)
-    result = CliRunner().invoke(main, ["watch", str(tmp_path), "--interval", "0.02", "--exit-on", "warning"])
+    result = invoke_watch([str(tmp_path), "--interval", "0.02", "--exit-on", "warning"])
     thread.join()
     assert result.exit_code == 1, result.output
     lines = [line for line in result.output.splitlines() if " O101 " in line]
@@ -448,7 +459,7 @@ def test_bad_input_is_one_line_and_the_other_runs_are_watched(tmp_path):
     bad.write_text('{"step": 1, "loss": 1.0}\n{"step": "x", "loss": 2.0}\n{"step": 3, "loss": 1.0}\n')
     rows = curves(overfit=True)
     thread = _background(good, rows)
-    result = CliRunner().invoke(main, ["watch", str(tmp_path), "--interval", "0.02", "--exit-on", "warning"])
+    result = invoke_watch([str(tmp_path), "--interval", "0.02", "--exit-on", "warning"])
     thread.join()
     assert result.exit_code == 1
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -608,3 +619,25 @@ def test_a_tensorboard_record_still_being_written_is_held_back(tmp_path):
         out.write(record[len(record) // 2:])
     follower.poll()
     assert follower.contents(settled=True) == whole + record
+
+
+def test_torch_summary_writer_flushed_as_it_trains(tmp_path):
+    """PyTorch's own SummaryWriter (what PyTorch, Lightning and HF write), flushed after each chunk of steps."""
+    pytest.importorskip("torch.utils.tensorboard")
+    from tb_fixtures import _torch_writer
+
+    writer = _torch_writer(tmp_path / "run")
+    watcher = Watcher([tmp_path], check_share=None)
+    printed = []
+    try:
+        for rows in chunks(curves(overfit=True)):
+            for step, train, evals in rows:
+                writer.add_scalar("train/loss", train, step)
+                if evals is not None:
+                    writer.add_scalar("eval/loss", evals, step)
+            writer.flush()
+            printed += [e.step for e in watcher.poll() if e.kind == "finding" and e.finding.code == "O101"]
+    finally:
+        writer.close()
+    assert printed == [first_o101_step()]
+    assert watcher.finish()[0][0].verdict == "overfitting"
