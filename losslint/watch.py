@@ -263,10 +263,12 @@ class Watcher:
 
     def _scan_tree(self, claimed: set[str]) -> None:
         """The folders under the watched paths, and the small files no reader claimed, with their stat now."""
-        dirs: dict[str, int | None] = {path: _mtime(path) for path in self.paths}  # appearing, too
+        # the watched paths themselves, so that one that does not exist yet is noticed when it appears (a file
+        # given as PATH is followed as a log, not watched as a folder: its mtime changes at every write)
+        dirs: dict[str, int | None] = {path: _mtime(path) for path in self.paths if not os.path.isfile(path)}
         loose: dict[str, tuple[int, int] | None] = {}
-        roots = [p for p in self.paths if os.path.isdir(p)]
-        roots += [group.key for group in self._groups.values() if os.path.isdir(group.key)]
+        roots = [os.path.abspath(p) for p in self.paths if os.path.isdir(p)]
+        roots += [os.path.abspath(group.key) for group in self._groups.values() if os.path.isdir(group.key)]
         for root in roots:
             for folder, subfolders, names in os.walk(root):
                 subfolders[:] = [name for name in subfolders if name not in discover.SKIP_DIRS]

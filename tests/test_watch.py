@@ -440,6 +440,19 @@ def test_a_family_finding_is_one_finding_whichever_member_is_shown(tmp_path):
     assert len(printed) == 1
 
 
+def test_a_file_given_as_path_is_followed_without_rediscovery(tmp_path):
+    writer = JsonlWriter(tmp_path)
+    rows = curves(overfit=True)
+    writer.append(rows[:8])
+    watcher = Watcher([writer.path], check_share=None)
+    watcher.poll()
+    for chunk in chunks(rows[8:]):
+        writer.append(chunk)
+        watcher.poll()
+    assert watcher.discoveries == 1 and watcher.checks == 1 + len(chunks(rows[8:]))
+    assert watcher.results[0].verdict == "overfitting"
+
+
 def test_a_folder_created_after_watch_started_is_waited_for(tmp_path):
     runs = tmp_path / "runs"
     watcher = Watcher([runs])
