@@ -654,3 +654,35 @@ def test_torch_summary_writer_flushed_as_it_trains(tmp_path):
         writer.close()
     assert printed == [first_o101_step()]
     assert watcher.finish()[0][0].verdict == "overfitting"
+
+
+def test_hf_checkpoint_folders_saved_and_rotated(tmp_path):
+    """HF Trainer during training: `checkpoint-N/trainer_state.json` at each save, the oldest checkpoints deleted
+    (`save_total_limit=2`); the top-level `trainer_state.json` comes only at the end."""
+    import shutil
+
+    output = tmp_path / "out"
+    output.mkdir()
+    watcher = Watcher([tmp_path], check_share=None)
+    history: list[dict] = []
+    printed, saved = [], []
+    for rows in chunks(curves(overfit=True)):
+        for step, train, evals in rows:
+            history.append({"step": step, "loss": train})
+            if evals is not None:
+                history.append({"step": step, "eval_loss": evals})
+        folder = output / f"checkpoint-{rows[-1][0]}"
+        folder.mkdir()
+        (folder / "trainer_state.json").write_text(json.dumps({"global_step": rows[-1][0], "log_history": history}))
+        saved.append(folder)
+        if len(saved) > 2:
+            shutil.rmtree(saved.pop(0))
+        events = watcher.poll()
+        assert not [e for e in events if e.kind == "error"]
+        printed += [e.step for e in events if e.kind == "finding" and e.finding.code == "O101"]
+    assert printed == [first_o101_step()]
+    (output / "trainer_state.json").write_text(json.dumps({"global_step": 600, "log_history": history}))
+    watcher.poll()
+    (result,), errors = watcher.finish()
+    assert not errors and result.run.sources == [str(output / "trainer_state.json")]
+    assert result.verdict == "overfitting" and len(watcher.results) == 1
