@@ -686,3 +686,23 @@ def test_hf_checkpoint_folders_saved_and_rotated(tmp_path):
     (result,), errors = watcher.finish()
     assert not errors and result.run.sources == [str(output / "trainer_state.json")]
     assert result.verdict == "overfitting" and len(watcher.results) == 1
+
+
+def test_sigterm_ends_with_the_summary_and_the_report(tmp_path):
+    """A job scheduler's SIGTERM ends watch as Ctrl-C does; --report writes the bundle of the final results."""
+    JsonlWriter(tmp_path / "logs").append(curves(overfit=True))
+    report = tmp_path / "report"
+    process = subprocess.Popen([sys.executable, "-m", "losslint.cli", "watch", str(tmp_path / "logs"),
+                                "--interval", "0.1", "--report", str(report)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None and "watching" in process.stdout.readline()
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 1 and "Traceback" not in err
+    assert out.splitlines()[-1].startswith("1 run(s) checked: 1 overfitting;")
+    assert (report / "report.md").is_file() and (report / "run.png").is_file()

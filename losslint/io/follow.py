@@ -13,8 +13,9 @@ and reads nothing when they are unchanged. When they changed:
 - an SQLite store (`mlflow.db`: `Follow.EXTERNAL`) is only watched: its reader opens it with sqlite3 when it
   changed (the database file or its `-wal` file).
 
-`bytes_read` counts every byte that came from disk, so a test (and a curious user) can see that a follower reads
-a growing file about once, not once per poll.
+A follower holds the file's bytes in memory (a 1 GiB event file: 1 GiB, plus the copy a reader parses), the price
+of reading each byte once. `bytes_read` counts every byte that came from disk, so a test (and a curious user) can
+see that a follower reads a growing file about once, not once per poll.
 
 Readers keep owning the formats. `serving(followers)` makes `base.read_log_bytes`, where every reader takes a
 log's bytes, answer from the followers instead of opening the file: a run is rebuilt by the same reader code that
