@@ -55,9 +55,9 @@ LOOSE_FILES_MAX = 2000
 # New bytes are still read at every poll; only the re-check waits.
 CHECK_SHARE = 0.2
 
-# `finish()`: a run whose last read failed is looked at again this many times, this far apart, while its files
-# still change (a file rewritten whole can be caught half-written; HF Trainer writes its state in ~1 ms).
-FINISH_RETRIES = 3
+# `finish()`: a run whose last read failed is looked at again, this far apart, while its files still change (a file
+# rewritten whole can be caught half-written; HF Trainer writes its state in ~1 ms), at most this many times (2 s).
+FINISH_RETRIES = 20
 FINISH_RETRY_SECONDS = 0.1
 
 GroupKey = tuple[str, str]  # (format, run key)
