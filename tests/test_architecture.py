@@ -51,7 +51,7 @@ ALLOWED = {
     # the training callbacks: the engine's check, the trainer_state reader's names, the report bundle; nothing
     # below imports them (and nothing imports a framework at losslint import time)
     "integrations": {"config", "early_stop", "engine", "errors", "findings", "io", "metrics", "report", "schema",
-                     "view"},
+                     "view", "losslint"},  # `losslint`: __version__ in the install hint
     "cli": EVERYTHING - {"integrations"},
     "losslint": {"discover", "engine", "errors", "findings", "schema"},  # the package's own __init__ (the Python API)
 }

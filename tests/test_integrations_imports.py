@@ -27,7 +27,7 @@ def test_a_missing_framework_names_the_extra(monkeypatch, module, extra, framewo
     hidden = {framework, "pytorch_lightning"} if framework == "lightning" else {framework}
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in hidden else real(name, *a))
     monkeypatch.delitem(sys.modules, f"losslint.integrations.{module}", raising=False)
-    with pytest.raises(ImportError, match=rf"pip install 'losslint\[{extra}\]'"):
+    with pytest.raises(ImportError, match=rf"`{extra}` extra, pip install \"losslint\[{extra}\] @ git\+"):
         importlib.import_module(f"losslint.integrations.{module}")
     monkeypatch.delitem(sys.modules, f"losslint.integrations.{module}", raising=False)
 

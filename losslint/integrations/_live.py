@@ -41,7 +41,11 @@ ConfigLike = Config | str | os.PathLike | Mapping[str, Any] | None
 
 
 def missing_framework(extra: str, module: str) -> ImportError:
-    return ImportError(f"losslint.integrations.{extra} needs {module}: pip install 'losslint[{extra}]'")
+    import losslint
+
+    return ImportError(f"losslint.integrations.{extra} needs {module}: install losslint with its `{extra}` extra, "
+                       f"pip install \"losslint[{extra}] @ git+https://github.com/losslint/losslint@"
+                       f"v{losslint.__version__}\"")
 
 
 class LiveCheck:

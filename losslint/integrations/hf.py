@@ -1,4 +1,4 @@
-"""`LosslintCallback` for the Hugging Face `Trainer` (`pip install 'losslint[hf]'`).
+"""`LosslintCallback` for the Hugging Face `Trainer` (the `hf` extra).
 
     from losslint.integrations.hf import LosslintCallback
     callback = LosslintCallback(stop_on="warning", report_dir="losslint-report")

@@ -1,4 +1,4 @@
-"""`LosslintCallback` for Keras 3 (`pip install 'losslint[keras]'`; tested on the torch backend).
+"""`LosslintCallback` for Keras 3 (the `keras` extra; tested on the torch backend).
 
     from losslint.integrations.keras import LosslintCallback
     callback = LosslintCallback(stop_on="warning", report_dir="losslint-report")

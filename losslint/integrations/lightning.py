@@ -1,4 +1,4 @@
-"""`LosslintCallback` for Lightning (`pip install 'losslint[lightning]'`; `pytorch_lightning` works as well when
+"""`LosslintCallback` for Lightning (the `lightning` extra; `pytorch_lightning` works as well when
 that is what is installed: the `lightning` package is preferred when both are).
 
     from losslint.integrations.lightning import LosslintCallback
