@@ -45,7 +45,7 @@ class Net(pl.LightningModule):
         return torch.optim.AdamW(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
 
 
-def train(tmp_path, *, overfit: bool, stop_on: str | None):
+def train(tmp_path, *, overfit: bool, stop_on: str | None, logger: bool = True):
     torch.manual_seed(0)
     torch.set_num_threads(1)
     # overfitting: 48 examples of a learnable rule with a third of the labels flipped (the validation loss falls
@@ -54,8 +54,8 @@ def train(tmp_path, *, overfit: bool, stop_on: str | None):
     train_loader = data(48, 1, 0.35) if overfit else data(256, 1, 0.0)
     model = Net(1e-2, 0.0) if overfit else Net(2e-3, 0.1)
     callback = LosslintCallback(stop_on=stop_on, report_dir=tmp_path / "report", config={"fail-on": "warning"})
-    logger = pl.loggers.CSVLogger(str(tmp_path / "logs"), name="run")
-    trainer = pl.Trainer(max_epochs=EPOCHS, logger=logger, callbacks=[callback], accelerator="cpu", devices=1,
+    csv = pl.loggers.CSVLogger(str(tmp_path / "logs"), name="run") if logger else False
+    trainer = pl.Trainer(max_epochs=EPOCHS, logger=csv, callbacks=[callback], accelerator="cpu", devices=1,
                          enable_progress_bar=False, enable_model_summary=False, enable_checkpointing=False,
                          log_every_n_steps=1, num_sanity_val_steps=0)
     with warnings.catch_warnings():
@@ -88,6 +88,7 @@ def test_an_overfitting_run_is_stopped_near_its_best_step(tmp_path, caplog):
     assert callback.stopped_at is not None
     assert trainer.current_epoch < EPOCHS  # stopped before the end
     losses = val_losses(logs)
+    assert callback.stopped_at == losses[-1][0]  # at the step of the last validation metrics.csv holds
     best = min(losses, key=lambda p: p[1])[0]
     per_epoch = losses[1][0] - losses[0][0]
     assert callback.best_step is not None and callback.best_step < callback.stopped_at
@@ -105,3 +106,11 @@ def test_a_healthy_run_is_not_stopped(tmp_path):
     assert trainer.current_epoch == EPOCHS
     assert callback.result.verdict not in ("overfitting", "diverged")
     agree(callback, logs)
+
+
+def test_without_a_logger_it_reads_the_callback_metrics(tmp_path):
+    callback, trainer, _ = train(tmp_path, overfit=True, stop_on="warning", logger=False)
+    assert not trainer.loggers
+    assert callback.stopped_at is not None and trainer.current_epoch < EPOCHS
+    assert callback.best_step is not None and callback.best_step < callback.stopped_at
+    assert callback.result.verdict == "overfitting"

@@ -126,7 +126,9 @@ def _build() -> type:
                 return
             if self._tap is None:
                 self._record(dict(trainer.callback_metrics), trainer.global_step)
-            if self.live.update(self.run(trainer), int(trainer.global_step)):
+            # the step the loggers were given (the stop is reported at the step metrics.csv shows)
+            step = self.records[-1][1] if self.records else int(trainer.global_step)
+            if self.live.update(self.run(trainer), step):
                 trainer.should_stop = True
 
         def on_train_epoch_end(self, trainer, pl_module):
