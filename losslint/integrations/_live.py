@@ -71,7 +71,11 @@ class LiveCheck:
 
     # -- messages ------------------------------------------------------------------------------------------
     def say(self, level: int, message: str) -> None:
-        LOGGER.log(level, message)
+        """To the `losslint` logger and the framework's own (`sinks`). With no logging configured (no handler up the
+        `losslint` logger's hierarchy), the framework's logger alone speaks: Python's last-resort handler would print
+        each warning a second time."""
+        if not self.sinks or LOGGER.hasHandlers():
+            LOGGER.log(level, message)
         for sink in self.sinks:
             sink(level, message)
 

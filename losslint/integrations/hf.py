@@ -8,7 +8,8 @@
 
 The run is the Trainer's own `state.log_history`, turned into a `Run` by the trainer_state reader
 (`io.trainer_state.state_to_run`), so metric names and steps are those `losslint check` reads from the
-`trainer_state.json` the Trainer saves (`trainer.save_state()`, and every `checkpoint-N/`). After each evaluation
+`trainer_state.json` the Trainer saves (`trainer.save_state()`, and every `checkpoint-N/`); `on_log` has nothing
+to add, as every logged value is already in `state.log_history` when the next evaluation comes. After each evaluation
 (`on_evaluate`) the configured rules run and new findings are logged (the `losslint` logger and the transformers
 logger); on a stop (see `losslint.integrations._live`) `control.should_training_stop` is set and the step whose
 checkpoint to keep is logged and kept in `callback.best_step`. At train end `callback.result` is the `Result`.
