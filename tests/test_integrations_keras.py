@@ -21,6 +21,8 @@ import losslint  # noqa: E402
 from losslint.integrations.keras import LosslintCallback  # noqa: E402
 
 FEATURES, EPOCHS = 16, 40
+# Keras' torch backend converts tensors with numpy's pre-2.0 `__array__` protocol, once per batch
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword")
 
 
 def data(n: int, seed: int, flipped: float):
