@@ -21,8 +21,10 @@ Printed per corpus:
     that are maximised; "kept" regret uses the best evaluation up to the stop instead (what
     `load_best_model_at_end` / `restore_best_weights` / Prechelt 1998 keep); compute saved = share of the run's
     steps after the stop step. A method that never stops, stops at the end (regret of the last value, 0 saved).
-    Methods: losslint's recommended stop (default strategy), the baselines of
-    `losslint.early_stop.baseline_stops` and "end".
+    Methods: losslint's recommended stop (default strategy), "losslint online" (`early_stop.OnlineStop`, the stop
+    a training callback makes: the default strategy fed one evaluation at a time, stopping where it stops, i.e.
+    after waiting for the evidence; compared with the others, never one of the baselines the targets judge), the
+    baselines of `losslint.early_stop.baseline_stops` and "end".
 
 With `--sweep DIR` (the runs of `benchmarks/sweep.py`, each with a `test_split.json` that losslint never reads):
 (c) each method's **test regret**: the task metric on the held-out test split at the stop (the last test evaluation
@@ -108,6 +110,33 @@ def macro_f1(per_label: Iterable[Score]) -> float:
 # ---------------------------------------------------------------------------------------------------------------
 # stopping quality (pure)
 
+ONLINE = "losslint online"  # the causal stop of the callbacks (OnlineStop), measured next to the others
+NOT_BASELINES = ("losslint", ONLINE, "end")
+# The online stop is decided after every evaluation; on curves longer than this it is decided every
+# n // ONLINE_DECISIONS evaluations (what a callback checking less often would do), to keep the replay cheap.
+ONLINE_DECISIONS = 400
+_ONLINE_CACHE: dict[tuple[int, str], int | None] = {}
+
+
+def online_stop_step(result: Any, metric: str) -> int | None:
+    """The step where a callback running `OnlineStop` (default parameters) stops on `metric` (None: never), fed the
+    evaluations as the engine's view has them (non-finite ones included, as the default strategy sees them)."""
+    key = (id(result.run), metric)
+    if key not in _ONLINE_CACHE:
+        from losslint.early_stop.online import OnlineStop
+        from losslint.metrics import direction_or_min
+        from losslint.view import RunView
+
+        series = RunView(result.run, monitor=metric).series(metric)
+        if series is None or series.n < 1:
+            _ONLINE_CACHE[key] = None
+        else:
+            n = int(series.all_values.size)
+            decision = OnlineStop().replay(series.all_steps, series.all_values, direction_or_min(metric),
+                                           every=max(1, n // ONLINE_DECISIONS))
+            _ONLINE_CACHE[key] = int(series.all_steps[decision.index]) if decision.stop else None
+    return _ONLINE_CACHE[key]
+
 
 def regret_at(values: np.ndarray, stop_index: int, direction: str) -> tuple[float, float]:
     """(regret of the value at the stop, regret of the best value kept up to the stop), relative to the best of the
@@ -186,7 +215,7 @@ def test_regret_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, di
     from losslint.early_stop import BASELINES
     from losslint.metrics import direction_or_min
 
-    rows: dict[str, StopRow] = {m: StopRow(m) for m in ("losslint", *BASELINES, "end")}
+    rows: dict[str, StopRow] = {m: StopRow(m) for m in ("losslint", ONLINE, *BASELINES, "end")}
     used, nonfinite_runs = 0, 0
     stopped_before: Counter[str] = Counter()
     for case in cases:
@@ -201,7 +230,8 @@ def test_regret_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, di
         val_sign = 1.0 if direction_or_min(early.metric) == "min" else -1.0  # as the engine judged it
         all_steps = result.run.data["step"].to_numpy()
         first, last = int(all_steps.min()), int(all_steps.max())
-        stops: dict[str, int | None] = {"losslint": early.recommended_stop_step, "end": None}
+        stops: dict[str, int | None] = {"losslint": early.recommended_stop_step,
+                                        ONLINE: online_stop_step(result, early.metric), "end": None}
         for name in BASELINES:
             stops[name] = (early.baselines.get(name) or {}).get("stop_step")
         finite = np.isfinite(test_values)
@@ -368,7 +398,7 @@ def test_regret_targets(rows: dict[str, StopRow]) -> list[tuple[str, str, bool |
     if not rows["losslint"].regrets:
         return [("sweep: test regret", "no sweep run with a test split", None)]
     summary = {m: (float(np.mean(r.regrets)), float(np.median(r.regrets)), float(np.mean(r.saved)))
-               for m, r in rows.items() if m not in ("losslint", "end") and r.regrets}
+               for m, r in rows.items() if m not in NOT_BASELINES and r.regrets}
     ours = (float(np.mean(rows["losslint"].regrets)), float(np.median(rows["losslint"].regrets)),
             float(np.mean(rows["losslint"].saved)))
     best = min(summary, key=lambda m: (summary[m][0], -summary[m][2]))
@@ -389,7 +419,7 @@ def restored_target(rows: dict[str, StopRow]) -> tuple[str, str, bool | None]:
     """The same comparison when every method restores its best checkpoint (HF load_best_model_at_end, Keras
     restore_best_weights): a patience callback is no longer charged for the evaluations it waits. Not the issue's
     target (that is the test value at the stop), printed so that the two readings are side by side."""
-    kept = {m: float(np.mean(r.kept)) for m, r in rows.items() if m not in ("losslint", "end") and r.kept}
+    kept = {m: float(np.mean(r.kept)) for m, r in rows.items() if m not in NOT_BASELINES and r.kept}
     ours = float(np.mean(rows["losslint"].kept))
     not_beaten = [m for m, v in kept.items() if v <= ours]
     best = min(kept, key=kept.get)
@@ -467,7 +497,7 @@ def test_tolerance_lines(cases: Sequence[Case], config: Any = None) -> list[str]
             return lines + ["  (no sweep run with a test split)"]
         ours = (np.mean(rows["losslint"].regrets), np.median(rows["losslint"].regrets),
                 np.mean(rows["losslint"].saved))
-        better = [m for m, r in rows.items() if m not in ("losslint", "end")
+        better = [m for m, r in rows.items() if m not in NOT_BASELINES
                   and np.mean(r.regrets) <= ours[0] and np.mean(r.saved) > ours[2]]
         lines.append(f"  {tolerance:<10.3f} {ours[0]:>8.4f} {ours[1]:>8.4f} {ours[2]:>7.3f}  "
                      f"{', '.join(better) or 'none'}")
@@ -498,7 +528,7 @@ def stop_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str,
     from losslint.early_stop import BASELINES
     from losslint.metrics import direction_or_min
 
-    rows: dict[str, StopRow] = {m: StopRow(m) for m in ("losslint", *BASELINES, "end")}
+    rows: dict[str, StopRow] = {m: StopRow(m) for m in ("losslint", ONLINE, *BASELINES, "end")}
     used, nonfinite_runs = 0, 0
     stopped_before_nan: Counter[str] = Counter()
     for case in cases:
@@ -513,7 +543,8 @@ def stop_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str,
             continue
         all_steps = result.run.data["step"].to_numpy()
         first, last = int(all_steps.min()), int(all_steps.max())
-        stops: dict[str, int | None] = {"losslint": early.recommended_stop_step, "end": None}
+        stops: dict[str, int | None] = {"losslint": early.recommended_stop_step,
+                                        ONLINE: online_stop_step(result, early.metric), "end": None}
         for name in BASELINES:
             stops[name] = (early.baselines.get(name) or {}).get("stop_step")
         finite = np.isfinite(values)
@@ -598,7 +629,7 @@ def stop_target(rows: dict[str, StopRow], statistic: str = "mean") -> tuple[str,
     if not rows["losslint"].regrets:
         return "no runs with a validation curve", None
     pick = 0 if statistic == "mean" else 1
-    summary = {m: r.summary() for m, r in rows.items() if m != "losslint" and r.regrets}
+    summary = {m: r.summary() for m, r in rows.items() if m not in ("losslint", ONLINE) and r.regrets}
     best = min(summary, key=lambda m: (summary[m][pick], -summary[m][3]))
     ours = rows["losslint"].summary()
     ok = ours[pick] <= summary[best][pick] + 1e-12 and ours[3] > summary[best][3]
@@ -612,7 +643,7 @@ def dominated_by(rows: dict[str, StopRow]) -> list[str]:
     if not rows["losslint"].regrets:
         return []
     ours = rows["losslint"].summary()
-    return [m for m, r in rows.items() if m != "losslint" and r.regrets and r.summary()[0] <= ours[0]
+    return [m for m, r in rows.items() if m not in ("losslint", ONLINE) and r.regrets and r.summary()[0] <= ours[0]
             and r.summary()[1] <= ours[1] and r.summary()[3] > ours[3]]
 
 

@@ -384,6 +384,22 @@ def load_config(path: str | os.PathLike | None = None, preset: str | None = None
     return _build(table, files)
 
 
+def config_from_table(table: Mapping[str, Any], where: str = "config") -> Config:
+    """A Config from a table given in Python: the same keys as `[tool.losslint]` (`-` or `_`), `extends` a preset
+    (default "default") or a `.toml` path relative to the working directory. `where` names it in errors."""
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where}: expected a table (dict), not {type(table).__name__}")
+    child = _normalised(copy.deepcopy(dict(table)), Path(where))
+    parent_name = child.get("extends", "default")
+    if not isinstance(parent_name, str):
+        raise ConfigError(f"{where}: extends must be a preset name ({', '.join(PRESETS)}) or a path to a .toml file")
+    parent = _preset_path(parent_name) if parent_name in PRESETS else Path(parent_name)
+    if parent_name not in PRESETS and (parent.suffix.lower() != ".toml" or not parent.is_file()):
+        raise ConfigError(f"{where}: extends {parent_name!r}: not a preset ({', '.join(PRESETS)}) nor a .toml file")
+    base, files = _resolve_chain(parent)
+    return _build(_merge(base, child), [*files, where])
+
+
 def config_for(paths: Sequence[str | os.PathLike] = ()) -> Config:
     """The configuration found upward from the working directory (else the default preset).
 
@@ -392,13 +408,16 @@ def config_for(paths: Sequence[str | os.PathLike] = ()) -> Config:
     return load_config(find_config_file(Path.cwd()))
 
 
-def coerce(config: Config | str | os.PathLike | None, paths: Sequence[str | os.PathLike] = ()) -> Config:
-    """A Config from what the Python API accepts: None (search upward from the working directory), a Config, or a
-    file path."""
+def coerce(config: Config | str | os.PathLike | Mapping[str, Any] | None,
+           paths: Sequence[str | os.PathLike] = ()) -> Config:
+    """A Config from what the Python API accepts: None (search upward from the working directory), a Config, a
+    file path, or a table (dict) with the keys of `[tool.losslint]` (`config_from_table`)."""
     if config is None:
         return config_for(paths)
     if isinstance(config, Config):
         return config
     if isinstance(config, (str, os.PathLike)):
         return load_config(config)
-    raise ConfigError(f"config must be None, a Config or a path, not {type(config).__name__}")
+    if isinstance(config, Mapping):
+        return config_from_table(config)
+    raise ConfigError(f"config must be None, a Config, a path or a table (dict), not {type(config).__name__}")

@@ -73,7 +73,7 @@ def test_documented_rev_and_install_tag_are_v_plus_the_version():
     for doc in DOCS:
         text = doc.read_text(encoding="utf-8")
         revs += [(doc.name, rev) for rev in re.findall(r"^\s*#?\s*rev:\s*(\S+)", text, re.MULTILINE)]
-        refs += [(doc.name, ref) for ref in re.findall(r"losslint @ git\+\S+?@([\w.+-]+)", text)]
+        refs += [(doc.name, ref) for ref in re.findall(r"losslint(?:\[[\w,-]+\])? @ git\+\S+?@([\w.+-]+)", text)]
     assert {name for name, _ in revs} >= {"README.md", "ci.md", ".pre-commit-hooks.yaml"}
     assert {name for name, _ in refs} >= {"README.md", "ci.md"}
     assert [(name, rev) for name, rev in revs if rev != tag] == []
@@ -81,7 +81,8 @@ def test_documented_rev_and_install_tag_are_v_plus_the_version():
 
 
 def test_docs_never_install_the_unrelated_pypi_project():
-    bare = re.compile(r"pip install\s+[\"']?losslint(?![\w-]*\s*@)(?=[\s\"'\[=<>~]|$)", re.MULTILINE)
+    # `losslint @ git+...` and `losslint[extra] @ git+...` (PEP 508 direct references) are the repository, not PyPI
+    bare = re.compile(r"pip install\s+[\"']?losslint(?![\w-]*(?:\[[\w,-]+\])?\s*@)(?=[\s\"'\[=<>~]|$)", re.MULTILINE)
     for doc in DOCS:
         assert not bare.search(doc.read_text(encoding="utf-8")), doc.name
 

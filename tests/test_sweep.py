@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from losslint.early_stop import OnlineStop
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -73,8 +75,11 @@ def test_test_regret_rows_score_every_method_at_its_stop_on_a_hand_made_sweep(tm
     assert used == 1 and nonfinite == 0
     early = cases[0].result.early_stop
     steps = np.arange(10, 201, 10)
+    # the callbacks' online stop, fed the evaluations one at a time: after the U's bottom, before the end
+    online = OnlineStop().replay(steps, np.array(eval_loss))
+    assert online.stop and 60 < steps[online.index] < 200 and steps[online.best_index] == 60
     for method in rows:
-        stop = {"losslint": early.recommended_stop_step, "end": None}.get(
+        stop = {"losslint": early.recommended_stop_step, "end": None, quality.ONLINE: int(steps[online.index])}.get(
             method, (early.baselines.get(method) or {}).get("stop_step"))
         index = len(steps) - 1 if stop is None else int(np.searchsorted(steps, stop, side="right")) - 1
         assert rows[method].regrets == [pytest.approx((0.90 - test_accuracy[index]) / 0.90)], method

@@ -8,8 +8,12 @@
 - `settings`: `EarlyStopSettings`, the `[early-stop]` configuration table as one frozen dataclass.
 - `policy`: the stop of one run (`build_early_stop`): the monitored metric, the task-metric hold, the findings'
   override and the baselines.
+- `online`: `OnlineStop(min_evals=8, confirm_evals=3, nonfinite_evals=2)`, the default strategy made causal for a
+  run still training (the training callbacks of `losslint.integrations` use it): fed the evaluations seen so far,
+  it stops only on a confirmed rise or a lasting non-finite metric, and names the step to restore.
 """
 from ..findings import Trigger
+from .online import OnlineDecision, OnlineStop
 from .policy import build_early_stop, hold_for_task_metrics, monitored_series
 from .settings import STRATEGIES, EarlyStopSettings
 from .strategies import (
@@ -32,8 +36,8 @@ from .strategies import (
 )
 
 __all__ = [
-    "BASELINES", "STRATEGIES", "DefaultStop", "EarlyStopSettings", "PatienceStop", "PrecheltGL", "PrecheltPQ",
-    "PrecheltUP", "StopDecision", "StopStrategy", "Trigger", "baseline_stops", "best_until", "build_early_stop",
-    "converged_position", "hold_for_task_metrics", "monitored_series", "patience_stop",
-    "prechelt_gl", "prechelt_pq", "prechelt_up", "saved_fraction",
+    "BASELINES", "STRATEGIES", "DefaultStop", "EarlyStopSettings", "OnlineDecision", "OnlineStop", "PatienceStop",
+    "PrecheltGL", "PrecheltPQ", "PrecheltUP", "StopDecision", "StopStrategy", "Trigger", "baseline_stops",
+    "best_until", "build_early_stop", "converged_position", "hold_for_task_metrics", "monitored_series",
+    "patience_stop", "prechelt_gl", "prechelt_pq", "prechelt_up", "saved_fraction",
 ]
