@@ -229,9 +229,9 @@ def verdict_statements(key: str, values: list[Any], verdicts: list[str], numeric
         if numeric:
             x = np.asarray(values, dtype=float)
             distinct = np.unique(x)
-            for t in distinct[1:]:  # >= t against < t
+            for below, t in zip(distinct[:-1], distinct[1:]):  # >= t against <= the value below t
                 for side, where, other in ((x >= t, f">= {_label(float(t))}", "below"),
-                                           (x < t, f"< {_label(float(t))}", "above")):
+                                           (x < t, f"<= {_label(float(below))}", "above")):
                     p = _clear(int(has[side].sum()), int(side.sum()), int(has[~side].sum()), int((~side).sum()))
                     if p is not None:
                         sentence = _sentence(key, where, other, verdict, int(has[side].sum()), int(side.sum()),

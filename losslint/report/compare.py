@@ -27,6 +27,8 @@ EFFECT_PREFIX = "compare-"
 # config of 60 keys) would make a table no one can read; the varying ones come first.
 MAX_HPARAM_COLUMNS = 6
 HIGHLIGHTED_RUNS = 3  # the best runs drawn bold and named in the curves picture; the rest faint
+# the highlighted runs' colours: none of them a verdict colour (png.VERDICT_COLORS), so a bold run is not read as one
+HIGHLIGHT_COLORS = ("#1f77b4", "#9467bd", "#17becf")
 
 
 def _value(value: float | None) -> str:
@@ -223,8 +225,8 @@ def curves_figure(comparison, highlighted: int = HIGHLIGHTED_RUNS):
         best = rank < highlighted and row.value_at_stop is not None
         color = png.VERDICT_COLORS.get(row.verdict, "#7f7f7f")
         if best:
-            ax.plot(steps, values, color=png.PALETTE[rank % len(png.PALETTE)] if rank else png.BEST_COLOR,
-                    linewidth=2.2, zorder=3, label=png._short(f"#{rank + 1} {row.run}", 48))
+            ax.plot(steps, values, color=HIGHLIGHT_COLORS[rank % len(HIGHLIGHT_COLORS)], linewidth=2.2,
+                    zorder=3, label=png._short(f"#{rank + 1} {row.run}", 48))
         else:
             ax.plot(steps, values, color=color, linewidth=0.8, alpha=0.3, zorder=1)
         stop = row.recommended_stop_step
@@ -240,10 +242,13 @@ def curves_figure(comparison, highlighted: int = HIGHLIGHTED_RUNS):
     ax.set_title(png.plain(f"{comparison.metric}: {len(comparison.runs)} runs (best {highlighted} bold, "
                            f"stops as dots, others by verdict)"), fontsize=10)
     handles, labels = ax.get_legend_handles_labels()
+    handles, labels = handles[::-1], labels[::-1]  # drawn worst first; listed best first
     from matplotlib.lines import Line2D
 
-    handles += [Line2D([], [], color=c, alpha=0.6, linewidth=2) for c in png.VERDICT_COLORS.values()]
-    labels += list(png.VERDICT_COLORS)
+    present = {row.verdict for row in comparison.runs}
+    shown = [(v, c) for v, c in png.VERDICT_COLORS.items() if v in present]
+    handles += [Line2D([], [], color=c, alpha=0.6, linewidth=2) for _, c in shown]
+    labels += [f"{v} (faint)" for v, _ in shown]
     handles.append(Line2D([], [], color=png.STOP_COLOR, marker="o", linestyle="none"))
     labels.append("recommended stop")
     png.outside_legend(ax, handles, labels)
