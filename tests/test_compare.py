@@ -267,3 +267,24 @@ def test_nan_free_json_on_runs_that_break(tmp_path):
     doc = json.loads(render_json(compare([a, b]), []))
     assert [r["run"] for r in doc["runs"]] == ["b", "a"]
     assert doc["runs"][1]["value_at_stop"] == 1.0 and not math.isnan(doc["runs"][0]["value_at_stop"])
+
+
+# -- the real-world corpora -----------------------------------------------------------------------------------------
+
+def test_realworld_wandb_and_mlflow_hyperparameters_show_in_the_json():
+    from realworld_path import REALWORLD, realworld
+
+    trees = [REALWORLD / "wandb", REALWORLD / "mlflow", REALWORLD.parent / "realworld-labeled" / "wandb",
+             REALWORLD.parent / "realworld-labeled" / "mlflow"]
+    trees = [realworld(t) for t in trees if t.exists() or t == trees[0]]
+    runs, _ = discover.load(trees)
+    expected = {r.path: flat_hparams(r.hparams) for r in runs if r.format in ("wandb", "mlflow") and r.hparams}
+    assert {r.format for r in runs if r.path in expected} == {"wandb", "mlflow"}
+    doc = json.loads(invoke("compare", *trees, "--format", "json", "-j", "2").stdout)
+    shown = {r["path"]: r["hyperparameters"] for r in doc["runs"]}
+    for path, flat in expected.items():
+        assert shown[path] == json.loads(json.dumps(flat)), path  # every key, typed and flattened
+    # the DA6401 numpy-FFN sweep: its W&B config is a real sweep's, its keys vary
+    sweep = [r for r in doc["runs"] if "da6401-numpy-ffn-sweep" in r["path"]]
+    assert len(sweep) == 4 and all(isinstance(r["hyperparameters"].get("learning_rate"), float) for r in sweep)
+    assert "learning_rate" in {e["hyperparameter"] for e in doc["effects"]}

@@ -29,6 +29,7 @@ MAX_HPARAM_COLUMNS = 6
 HIGHLIGHTED_RUNS = 3  # the best runs drawn bold and named in the curves picture; the rest faint
 # the highlighted runs' colours: none of them a verdict colour (png.VERDICT_COLORS), so a bold run is not read as one
 HIGHLIGHT_COLORS = ("#1f77b4", "#9467bd", "#17becf")
+FAINT_ALPHA, MIN_FAINT_ALPHA = 0.3, 0.08
 
 
 def _value(value: float | None) -> str:
@@ -212,7 +213,10 @@ def curves_figure(comparison, highlighted: int = HIGHLIGHTED_RUNS):
     fig = Figure(figsize=png.RUN_FIGSIZE)
     ax = fig.add_axes((0.08, 0.1, png.AXES_RIGHT - 0.06, 0.8))
     arrays = []
-    for rank, row in reversed(list(enumerate(comparison.runs))):  # the best drawn last, on top
+    faint: list[np.ndarray] = []  # the other runs: one LineCollection (a thousand ax.plot calls cost seconds)
+    faint_colors: list[str] = []
+    stops: list[tuple[float, float]] = []
+    for rank, row in enumerate(comparison.runs):
         result = row.result
         if result is None:
             continue
@@ -223,18 +227,31 @@ def curves_figure(comparison, highlighted: int = HIGHLIGHTED_RUNS):
         steps, values = png.envelope(series.steps[ok], series.values[ok], max_points=600)
         arrays.append(values)
         best = rank < highlighted and row.value_at_stop is not None
-        color = png.VERDICT_COLORS.get(row.verdict, "#7f7f7f")
         if best:
             ax.plot(steps, values, color=HIGHLIGHT_COLORS[rank % len(HIGHLIGHT_COLORS)], linewidth=2.2,
                     zorder=3, label=png._short(f"#{rank + 1} {row.run}", 48))
         else:
-            ax.plot(steps, values, color=color, linewidth=0.8, alpha=0.3, zorder=1)
+            faint.append(np.column_stack([steps, values]))
+            faint_colors.append(png.VERDICT_COLORS.get(row.verdict, "#7f7f7f"))
         stop = row.recommended_stop_step
         if stop is not None:
             at = int(np.searchsorted(series.steps, stop, side="right")) - 1
             if 0 <= at < len(series.values) and math.isfinite(series.values[at]):
-                ax.plot([stop], [series.values[at]], marker="o", markersize=5 if best else 3,
-                        color=png.STOP_COLOR, alpha=1.0 if best else 0.5, zorder=4 if best else 2, linestyle="none")
+                if best:
+                    ax.plot([stop], [series.values[at]], marker="o", markersize=5, color=png.STOP_COLOR,
+                            zorder=4, linestyle="none")
+                else:
+                    stops.append((float(stop), float(series.values[at])))
+    if faint:
+        from matplotlib.collections import LineCollection
+
+        # fainter as runs pile up: a line stays visible alone, a thousand do not turn into one blot
+        alpha = min(FAINT_ALPHA, max(MIN_FAINT_ALPHA, FAINT_ALPHA * 30 / len(faint)))
+        ax.add_collection(LineCollection(faint, colors=faint_colors, linewidths=0.8, alpha=alpha, zorder=1))
+        ax.autoscale_view()
+    if stops:
+        xs, ys = zip(*stops)
+        ax.scatter(xs, ys, s=9, color=png.STOP_COLOR, alpha=0.5, zorder=2, edgecolors="none")
     if arrays and png.wants_log_scale(arrays):
         ax.set_yscale("log")
     ax.set_xlabel("step")
@@ -242,7 +259,6 @@ def curves_figure(comparison, highlighted: int = HIGHLIGHTED_RUNS):
     ax.set_title(png.plain(f"{comparison.metric}: {len(comparison.runs)} runs (best {highlighted} bold, "
                            f"stops as dots, others by verdict)"), fontsize=10)
     handles, labels = ax.get_legend_handles_labels()
-    handles, labels = handles[::-1], labels[::-1]  # drawn worst first; listed best first
     from matplotlib.lines import Line2D
 
     present = {row.verdict for row in comparison.runs}
