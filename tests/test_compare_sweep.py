@@ -161,3 +161,22 @@ def test_two_grid_runs_made_again_match_the_committed_ones(tmp_path):
             assert (lr, noise) == (committed[name]["hyperparameters"]["learning_rate"],
                                    committed[name]["hyperparameters"]["label_noise"]), fmt
             assert row["verdict"] == committed[name]["verdict"], (fmt, name)
+
+
+@pytest.mark.slow
+def test_finetune_mlflow_writer_keeps_the_settings_as_params(tmp_path):
+    """`--formats mlflow`: a real MLflow SQLite store (creating it runs MLflow's migrations, ~10 s)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("mlflow")
+    out = tmp_path / "runs"
+    subprocess.run([sys.executable, str(ROOT / "fixtures" / "finetune.py"), "--scenario", "overfit", "--size",
+                    "quick", "--max-steps", "12", "--formats", "mlflow", "--test-examples", "0", "--threads", "1",
+                    "--out", str(out), "--pretrained-cache", str(tmp_path / "cache")],
+                   check=True, cwd=ROOT, capture_output=True)
+    doc = json.loads(invoke("compare", out, "--format", "json", "-j", "1").stdout)
+    (row,) = doc["runs"]
+    info = json.loads((out / "overfit" / "run_info.json").read_text())["hyperparameters"]
+    assert row["path"].endswith("mlflow.db") and row["value_at_stop"] is not None
+    hp = row["hyperparameters"]
+    assert (hp["learning_rate"], hp["label_noise"], hp["batch_size"], hp["size.d_model"]) == (
+        info["learning_rate"], info["label_noise"], info["batch_size"], info["size"]["d_model"])  # typed back
