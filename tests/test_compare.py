@@ -288,3 +288,23 @@ def test_realworld_wandb_and_mlflow_hyperparameters_show_in_the_json():
     sweep = [r for r in doc["runs"] if "da6401-numpy-ffn-sweep" in r["path"]]
     assert len(sweep) == 4 and all(isinstance(r["hyperparameters"].get("learning_rate"), float) for r in sweep)
     assert "learning_rate" in {e["hyperparameter"] for e in doc["effects"]}
+
+
+def test_names_from_logs_cannot_break_the_markdown_or_the_terminal(tmp_path):
+    from losslint.report.compare import markdown, render_text
+
+    runs = [result_of(f"evil|name\n# heading {i} \x1b[31m", [1, 2], [1.0, 0.5 + i],
+                      hparams={"k|ey\n": i, "opt": "<script>" if i % 2 else "<b>"}) for i in range(4)]
+    c = compare(runs)
+    assert "opt" in c.varying
+    md = markdown(c, [])
+    assert "\n# heading" not in md and "<script>" not in md and "&lt;script&gt;" in md and "evil\\|name" in md
+    text = render_text(c, [])
+    assert "\x1b" not in text and "\n# heading" not in text
+
+
+def test_nothing_to_compare(tmp_path):
+    result = invoke("compare", tmp_path, "-j", "1")
+    assert result.exit_code == 0 and "no runs found" in result.stdout
+    result = invoke("compare", tmp_path, "--format", "markdown", "-j", "1")
+    assert "No runs found" in result.stdout

@@ -80,6 +80,9 @@ def render_text(comparison, errors: Sequence[ReadError]) -> str:
     better = "lower" if comparison.direction == "min" else "higher"
     lines = [f"{len(comparison.runs)} run(s) ranked by {comparison.metric} at the recommended stop ({better} is "
              f"better; restore-best: the best value up to the stop)"]
+    if not comparison.runs:
+        return "\n".join(printable(line) for line in ["no runs found to compare"]
+                          + [f"error: {e.text}" for e in errors])
     header = ["#", "run", "verdict", "best", "stop", "value", "saved", *columns]
     ranks = _ranks(comparison)
     for value, rows in comparison.groups():
@@ -137,8 +140,8 @@ def markdown(comparison, errors: Sequence[ReadError], *, images: dict[str, str] 
         head += [f"![Validation curves of every run]({curves})", ""]
 
     def table(rows) -> list[str]:
-        out = ["| # | Run | Verdict | Best step | Stop | Value at stop | Saved | "
-               + " | ".join(escape(c) for c in columns) + (" |" if columns else "|"),
+        names = ["#", "Run", "Verdict", "Best step", "Stop", "Value at stop", "Saved", *(escape(c) for c in columns)]
+        out = ["| " + " | ".join(names) + " |",
                "| ---: | --- | --- | ---: | ---: | ---: | ---: |" + " --- |" * len(columns)]
         for row in rows:
             rank = ranks[id(row)]
@@ -149,6 +152,8 @@ def markdown(comparison, errors: Sequence[ReadError], *, images: dict[str, str] 
             out.append("| " + " | ".join(cells) + " |")
         return out
 
+    if not comparison.runs:
+        return "\n".join(head[:2] + ["No runs found to compare.", ""] + head[4:]).rstrip("\n") + "\n"
     groups = comparison.groups()
     ranked: list[list[str]] = []
     for value, rows in groups:
