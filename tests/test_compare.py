@@ -182,7 +182,8 @@ def ray_sweep(tmp_path):
     for i, (lr, kind) in enumerate([(1e-3, "good-fit")] * 3 + [(1e-2, "overfitting")] * 3 + [(1e-1, "diverged")] * 3):
         trial = root / f"trial_{i:02d}"
         sc.write_jsonl(sc.make_run(kind, 100 + i, n_train=300), trial / "result.json")
-        (trial / "params.json").write_text(json.dumps({"lr": lr, "wd": 0.01 * (i % 3)}, indent=2))
+        (trial / "params.json").write_text(json.dumps({"lr": lr, "wd": 0.01 * (i % 3),
+                                                       "optimizer": "sgd" if i % 2 else "adam"}, indent=2))
     return root
 
 
@@ -208,7 +209,8 @@ def test_cli_text_group_by_and_output_dir(ray_sweep, tmp_path):
     assert result.exit_code == 0, result.output
     assert "lr = 0.001" in result.stdout and "lr = 0.1" in result.stdout
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["compare-curves.png", "compare-lr.png", "compare-wd.png", "compare.json", "compare.md"]
+    assert names == ["compare-curves.png", "compare-lr.png", "compare-optimizer.png", "compare-wd.png",
+                     "compare.json", "compare.md"]
     for png in out.glob("*.png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     md = (out / "compare.md").read_text()
