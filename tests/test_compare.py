@@ -310,3 +310,9 @@ def test_nothing_to_compare(tmp_path):
     assert result.exit_code == 0 and "no runs found" in result.stdout
     result = invoke("compare", tmp_path, "--format", "markdown", "-j", "1")
     assert "No runs found" in result.stdout
+
+
+def test_jobs_do_not_change_the_comparison(ray_sweep):
+    one = invoke("compare", ray_sweep, "--format", "json", "-j", "1").stdout
+    two = invoke("compare", ray_sweep, "--format", "json", "-j", "2").stdout
+    assert one == two
