@@ -1,6 +1,6 @@
 """Speed benchmark: losslint's readers and `losslint check` against the public tools, in one run on one machine.
 
-    python benchmarks/bench.py [--quick] [--reps N] [--sections tb,jsonl,check,hf,report] [--inputs DIR]
+    python benchmarks/bench.py [--quick] [--reps N] [--sections tb,jsonl,check,hf,report,compare] [--inputs DIR]
 
 Inputs are generated into a temporary folder (or `--inputs DIR`, reused when already there):
 
@@ -8,7 +8,11 @@ Inputs are generated into a temporary folder (or `--inputs DIR`, reused when alr
   `train/learning_rate` every 100 steps (1.02M scalars), written with TensorBoard's own `RecordWriter`
   (the writer behind `EventFileWriter`; the three public writers are timed on a sample first and the fastest is used);
 - the same run as a JSONL log (1.01M lines, `{"step", "train/loss"}` / `{"step", "eval/loss"}`);
-- a tree of 1,000 HF `trainer_state.json` runs (200 training logs + 20 evaluations each, labels mixed).
+- a tree of 1,000 HF `trainer_state.json` runs (200 training logs + 20 evaluations each, labels mixed);
+- section `compare`: a sweep of 1,000 such runs, each with a `training_args.json` beside it (learning rate, batch
+  size, label noise drawn from a grid; the curve's label follows the settings, so the effects have something to
+  find). It times `losslint compare SWEEP --jobs 2 --format json` and `... -o DIR` (JSON, Markdown and PNGs) against
+  `losslint check SWEEP --jobs 2` on the same tree (target: compare under 20 s).
 
 Section `report` needs no generated input: it times `losslint check CORPUS --jobs 2` with and without
 `--report DIR` on the real-world corpus (`--corpus`, default `../shared/realworld` or `$LOSSLINT_REALWORLD`, 51 runs)
@@ -50,6 +54,7 @@ TARGET_TB_SPEEDUP = 20.0
 TARGET_CHECK_1M_S = 2.0
 TARGET_HF_TREE_S = 20.0
 TARGET_REPORT_RATIO = 5.0
+TARGET_COMPARE_S = 20.0
 DEFAULT_CORPUS = Path(os.environ.get("LOSSLINT_REALWORLD", HERE.parent.parent / "shared" / "realworld"))
 
 
@@ -163,6 +168,45 @@ def write_hf_tree(root: Path, n_runs: int) -> Path:
         folder = root / f"run-{i:04d}"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "trainer_state.json").write_text(json.dumps(state, indent=2))
+    return root
+
+
+SWEEP_GRID = {"learning_rate": [1e-4, 3e-4, 1e-3, 3e-3, 1e-2], "per_device_train_batch_size": [8, 16, 32, 64],
+              "label_noise": [0.0, 0.1, 0.2, 0.3]}
+
+
+def sweep_label(settings: dict) -> str:
+    """The story a run of the benchmark sweep tells, from its settings (as the fine-tune grid's runs do)."""
+    if settings["learning_rate"] >= 3e-3:
+        return "unstable"
+    if settings["label_noise"] >= 0.2:
+        return "overfitting"
+    if settings["learning_rate"] <= 1e-4:
+        return "underfitting"
+    return "good-fit"
+
+
+def write_sweep_tree(root: Path, n_runs: int) -> Path:
+    """`n_runs` HF runs (trainer_state.json + training_args.json), settings cycling through SWEEP_GRID (shuffled
+    once, with a fixed seed)."""
+    import itertools
+    import random
+
+    from synthetic_curves import make_run
+
+    grid = list(itertools.product(*SWEEP_GRID.values()))
+    random.Random(0).shuffle(grid)  # any first k runs vary every setting
+    for i in range(n_runs):
+        settings = dict(zip(SWEEP_GRID, grid[i % len(grid)]))
+        settings["seed"] = i // len(grid)
+        run = make_run(sweep_label(settings), 10_000 + i, n_train=200, log_every=10, eval_every=100)
+        last = int(run.train_steps[-1]) if len(run.train_steps) else 0
+        state = {"epoch": last / 100, "global_step": last, "log_history": hf_log_history(run), "logging_steps": 10,
+                 "max_steps": last, "eval_steps": 100, "num_train_epochs": max(1, last // 100)}
+        folder = root / f"trial-{i:04d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "trainer_state.json").write_text(json.dumps(state, indent=2))
+        (folder / "training_args.json").write_text(json.dumps(settings, indent=2))
     return root
 
 
@@ -344,17 +388,17 @@ def run_child(task: str, path: Path, reps: int, timeout: float) -> Measurement:
 
 
 def run_check(name: str, args: list[str], reps: int, timeout: float, ok_codes: tuple[int, ...] = (0, 1),
-              report: bool = False) -> Measurement:
+              report: bool = False, command: str = "check", report_flag: str = "--report") -> Measurement:
     """Wall time of the whole `losslint check` command; peak RSS of its largest process (wait4 rusage: the child
     and the workers it reaped). `report`: each repetition writes `--report` to a fresh folder."""
     times, cpus, peaks, codes = [], [], [], []
     for _ in range(reps):
         out_dir = tempfile.TemporaryDirectory(prefix="losslint-bench-report-") if report else None
         if out_dir is not None:
-            args = [*args, "--report", str(Path(out_dir.name) / "report")]
+            args = [*args, report_flag, str(Path(out_dir.name) / "report")]
         with tempfile.TemporaryFile() as err:
             start = time.perf_counter()
-            proc = subprocess.Popen(losslint_command() + ["check", *args], stdout=subprocess.DEVNULL, stderr=err)
+            proc = subprocess.Popen(losslint_command() + [command, *args], stdout=subprocess.DEVNULL, stderr=err)
             timer = threading.Timer(timeout, proc.kill)
             timer.start()
             _, status, usage = os.wait4(proc.pid, 0)
@@ -504,6 +548,14 @@ def targets(by: dict[str, Measurement], n_steps: int, n_hf: int, quick: bool) ->
                                           f"{cpu_ratio:.1f}x cpu",
                 None if ratio is None else ratio <= TARGET_REPORT_RATIO,
                 None if cpu_ratio is None else cpu_ratio <= TARGET_REPORT_RATIO))
+    check, plain, full = ok("compare-check-jobs2"), ok("compare-json-jobs2"), ok("compare-output-jobs2")
+    for m, what in ((plain, "--format json"), (full, "-o DIR")):
+        ratio = m.seconds / check.seconds if m and check else None
+        out.append((f"`compare` {what}, {n_hf} runs, --jobs 2 < {TARGET_COMPARE_S:.0f} s",
+                    "-" if m is None else f"{m.seconds:.2f} s wall ({ratio:.2f}x check), {m.cpu / 2:.2f} s cpu/2"
+                    if ratio is not None else f"{m.seconds:.2f} s wall, {m.cpu / 2:.2f} s cpu/2",
+                    None if m is None else m.seconds < TARGET_COMPARE_S,
+                    None if m is None else m.cpu / 2 < TARGET_COMPARE_S))
     lines = ["targets" + (" (--quick: sizes too small for the targets to mean anything)" if quick else ""),
              f"  {'':<{max(len(t[0]) for t in out)}}  {'measured':<34} {'wall':<8} cpu"]
     width = max(len(t[0]) for t in out)
@@ -516,9 +568,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS:,} steps and {QUICK_HF_RUNS} HF runs")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement; the median is printed")
-    parser.add_argument("--sections", default="tb,jsonl,check,hf,report",
+    parser.add_argument("--sections", default="tb,jsonl,check,hf,report,compare",
                         help="comma list of: tb (TB readers), jsonl (JSONL readers), check (1M-step run), hf (tree), "
-                             "report (check --report vs check on --corpus)")
+                             "report (check --report vs check on --corpus), compare (compare vs check on a sweep)")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
                         help="the real-world corpus for the report section (51 runs in ../shared/realworld)")
     parser.add_argument("--inputs", type=Path, help="generate inputs here and reuse them on later runs")
@@ -555,6 +607,14 @@ def main(argv: list[str] | None = None) -> int:
             if inputs.writer_rates:
                 lines.append("TB writer speed on a 20k-scalar sample (scalars/s): " + ", ".join(
                     f"{k} {v:,.0f}" for k, v in inputs.writer_rates.items()))
+        sweep = None
+        if "compare" in sections:
+            sweep = root / f"sweep-{n_hf}"
+            if not (sweep / f"trial-{n_hf - 1:04d}" / "training_args.json").exists():
+                made = time.perf_counter()
+                write_sweep_tree(sweep, n_hf)
+                lines.append(f"compare section: a sweep of {n_hf:,} HF runs with training_args.json "
+                             f"({time.perf_counter() - made:.1f} s to write)")
         if "report" in sections:
             lines.append(f"report section: {args.corpus}")
         lines.append("")
@@ -597,7 +657,15 @@ def main(argv: list[str] | None = None) -> int:
                                   ok_codes=(0, 1, 2), report=report)
                     m.section = "report"
                     measurements.append(m)
-        lines += table(measurements, {"tb": "tb-losslint", "jsonl": "jsonl-losslint"})
+        if "compare" in sections and sweep is not None and check_available():
+            for name, command, extra, out in (("compare-check-jobs2", "check", [], False),
+                                              ("compare-json-jobs2", "compare", ["--format", "json"], False),
+                                              ("compare-output-jobs2", "compare", ["--format", "json"], True)):
+                m = run_check(name, [str(sweep), "--jobs", "2", *extra], args.reps, args.timeout,
+                              ok_codes=(0, 1), report=out, command=command, report_flag="-o")
+                m.rows, m.section = n_hf, "compare"
+                measurements.append(m)
+        lines += table(measurements, {"tb": "tb-losslint", "jsonl": "jsonl-losslint", "compare": "compare-check-jobs2"})
         lines.append("(median s: wall time; cpu s: user+system CPU time, robust to other jobs on the machine; "
                      "speedup: that tool's time / losslint's; hf rows/s: runs/s; check peak MiB: the largest "
                      "process of the command)")

@@ -58,6 +58,16 @@ GRID: dict[str, dict[str, list[Any]]] = {
                 "n_train": [128, 256, 512, 1024], "label_noise": [0.0, 0.1, 0.3]},
 }
 TASK_WEIGHTS = {"classify": 2, "lm": 1, "reverse": 1}
+
+# `--design grid`: the full grid of three settings on one classification set-up, for `losslint compare` (the committed
+# fixtures/sweep/ is this grid). 128 training examples and 200 updates (6 epochs at batch 4, 50 at batch 32): enough
+# epochs at batch 32 for flipped labels to be memorised (overfitting); at batch 4 without clipping, a learning rate
+# of 1e-3 or more scatters the per-step loss (instability; the loss is logged at every step, as in the `unstable`
+# fixture, so the scatter is not averaged away); 1e-4 barely moves in 200 steps. One seed for all (a seed that
+# varied with the grid position would be a fourth setting, confounded with the others). 4 x 2 x 3 = 24 runs.
+COMPARE_GRID = {"learning_rate": [1e-4, 3e-4, 1e-3, 3e-3], "batch_size": [4, 32], "label_noise": [0.0, 0.15, 0.3]}
+COMPARE_FIXED = {"task": "classify", "n_train": 128, "steps": 200, "eval_steps": 10, "logging_steps": 1,
+                 "schedule": "constant", "max_grad_norm": None, "dropout": 0.0}
 STEPS = [120, 160, 240, 320, 400]
 EVALS_PER_RUN = [12, 20, 30]
 
@@ -99,6 +109,22 @@ def sweep_settings(n: int, seed: int = 0, max_steps: int | None = None) -> list[
     return settings
 
 
+def grid_settings(max_steps: int | None = None) -> list[dict[str, Any]]:
+    """The runs of `--design grid`: every combination of COMPARE_GRID, in a fixed order, with fixed seeds."""
+    import itertools
+
+    settings = []
+    keys = list(COMPARE_GRID)
+    for index, values in enumerate(itertools.product(*(COMPARE_GRID[k] for k in keys))):
+        chosen = dict(zip(keys, values))
+        steps = COMPARE_FIXED["steps"] if max_steps is None else min(COMPARE_FIXED["steps"], max_steps)
+        steps_per_epoch = -(-COMPARE_FIXED["n_train"] // chosen["batch_size"])
+        name = f"{index:02d}-lr{chosen['learning_rate']:g}-bs{chosen['batch_size']}-noise{chosen['label_noise']:g}"
+        settings.append({**COMPARE_FIXED, **chosen, "name": name, "steps": steps,
+                         "epochs": -(-steps // steps_per_epoch), "seed": 30_000, "data_seed": 40_000})
+    return settings
+
+
 def scenario_of(ft, setting: dict[str, Any]):
     return ft.Scenario(setting["name"], setting["task"], f"sweep run {setting['name']}", n_train=setting["n_train"],
                        epochs=setting["epochs"], batch_size=setting["batch_size"],
@@ -108,8 +134,8 @@ def scenario_of(ft, setting: dict[str, Any]):
                        eval_steps=setting["eval_steps"])
 
 
-def is_done(out: Path, name: str) -> bool:
-    return (out / name / DONE_FILE).exists() and (out / name / "test_split.json").exists()
+def is_done(out: Path, name: str, test_split: bool = True) -> bool:
+    return (out / name / DONE_FILE).exists() and (not test_split or (out / name / "test_split.json").exists())
 
 
 # ------------------------------------------------------------------------------------------------ workers
@@ -117,7 +143,8 @@ def is_done(out: Path, name: str) -> bool:
 _WORKER: dict[str, Any] = {}
 
 
-def init_worker(out: str, threads: int, pretrain_cap: int | None) -> None:
+def init_worker(out: str, threads: int, pretrain_cap: int | None, formats: tuple[str, ...] = ("jsonl",),
+                test_examples: int | None = None) -> None:
     import torch
 
     ft = load_finetune()
@@ -127,7 +154,8 @@ def init_worker(out: str, threads: int, pretrain_cap: int | None) -> None:
     device = torch.device("cpu")
     with contextlib.redirect_stdout(io.StringIO()):
         pretrained = ft.pretrained_weights(SIZE, size, device, chains, pretrain_cap, Path(out) / "_pretrained")
-    _WORKER.update(ft=ft, size=size, chains=chains, device=device, pretrained=pretrained, out=Path(out))
+    _WORKER.update(ft=ft, size=size, chains=chains, device=device, pretrained=pretrained, out=Path(out),
+                   formats=set(formats), test_examples=test_examples)
 
 
 def run_one(setting: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +164,8 @@ def run_one(setting: dict[str, Any]) -> dict[str, Any]:
     started = time.time()
     with contextlib.redirect_stdout(io.StringIO()):  # the script prints every evaluation
         info = ft.fine_tune(scenario_of(ft, setting), w["size"], w["pretrained"], w["chains"], w["device"], w["out"],
-                            setting["steps"], {"jsonl"}, seed=setting["seed"], data_seed=setting["data_seed"])
+                            setting["steps"], w["formats"], seed=setting["seed"], data_seed=setting["data_seed"],
+                            test_examples=w["test_examples"])
     return {"name": setting["name"], "seconds": time.time() - started, "steps": info["steps_run"],
             "eval_loss_min_step": info["eval_loss_min_step"]}
 
@@ -153,17 +182,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker (default 1)")
     parser.add_argument("--max-steps", type=int, default=None,
                         help="cap pre-training and every run at this many steps (a smoke test)")
+    parser.add_argument("--design", choices=["random", "grid"], default="random",
+                        help="random: --n runs drawn from GRID (default); grid: the 24 runs of COMPARE_GRID "
+                             "(learning rate x batch size x label noise) for `losslint compare`")
+    parser.add_argument("--formats", default="jsonl",
+                        help="comma list of fixtures/finetune.py writers (default jsonl; e.g. hf,tensorboard)")
+    parser.add_argument("--test-examples", type=int, default=None,
+                        help="held-out test split size per run (default: the evaluation split's; 0: none)")
     args = parser.parse_args(argv)
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    with_test = args.test_examples != 0
 
     import torch
 
     ft = load_finetune()
     args.out.mkdir(parents=True, exist_ok=True)
-    settings = sweep_settings(args.n, args.seed, args.max_steps)
+    settings = (grid_settings(args.max_steps) if args.design == "grid"
+                else sweep_settings(args.n, args.seed, args.max_steps))
     manifest = {"size": SIZE, "seed": args.seed, "max_steps": args.max_steps, "runs": settings,
                 "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])])}
     (args.out / "sweep.json").write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
-    todo = [s for s in settings if not is_done(args.out, s["name"])]
+    todo = [s for s in settings if not is_done(args.out, s["name"], with_test)]
     print(f"sweep: {len(settings)} runs in {args.out}, {len(settings) - len(todo)} already done, "
           f"{len(todo)} to run with {args.jobs} job(s) x {args.threads} thread(s)", flush=True)
     started = time.time()
@@ -177,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     if todo:
         with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=__import__("multiprocessing")
                                  .get_context("spawn"), initializer=init_worker,
-                                 initargs=(str(args.out), args.threads, args.max_steps)) as pool:
+                                 initargs=(str(args.out), args.threads, args.max_steps, formats,
+                                           args.test_examples)) as pool:
             futures = {pool.submit(run_one, s): s["name"] for s in todo}
             for done, future in enumerate(as_completed(futures), 1):
                 result = future.result()
@@ -187,7 +227,8 @@ def main(argv: list[str] | None = None) -> int:
     total = time.time() - started
     mean = sum(seconds) / len(seconds) if seconds else 0.0
     print(f"sweep done: {len(todo)} run(s) in {total:.0f}s wall (pre-training {pretrain_seconds:.0f}s, "
-          f"{mean:.1f}s per run in a worker); {sum(is_done(args.out, s['name']) for s in settings)}/{len(settings)} "
+          f"{mean:.1f}s per run in a worker); {sum(is_done(args.out, s['name'], with_test) for s in settings)}"
+          f"/{len(settings)} "
           f"runs complete in {args.out}", flush=True)
     return 0
 

@@ -1,4 +1,4 @@
-"""Command line: `losslint show | export | check | watch | report | rules`.
+"""Command line: `losslint show | export | check | compare | watch | report | rules`.
 
 Exit codes (a contract for CI gates): 0 clean, 1 findings at or above the fail level, 2 usage error or
 unreadable input.
@@ -204,9 +204,111 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
             click.echo(f"error: {report_dir}: cannot write the report: {exc.strerror or exc}", err=True)
             sys.exit(EXIT_ERROR)
         click.echo(f"wrote {written}", err=True)
+        from .compare import compare, sweep_of
+
+        sweep = sweep_of(results)
+        if sweep:  # several runs of one sweep: the comparison beside the report (`losslint compare -o DIR`)
+            from .report.compare import write_compare
+
+            try:
+                written = write_compare(compare(sweep), [], report_dir)
+            except OSError as exc:
+                click.echo(f"error: {report_dir}: cannot write the comparison: {exc.strerror or exc}", err=True)
+                sys.exit(EXIT_ERROR)
+            click.echo(f"wrote {written} ({len(sweep)} runs of one sweep)", err=True)
     if fmt != "text":
         echo_errors(errors)  # the text format already lists them
     sys.exit(exit_code(results, errors, config.fail_on))
+
+
+@main.command("compare")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--by", "metric", default=None, metavar="METRIC",
+              help="Rank by this metric at the recommended stop [default: the metric the runs' early stop "
+                   "monitors, e.g. eval/loss].")
+@click.option("--group-by", "group_by", default=None, metavar="KEY",
+              help="Group the table by this hyperparameter (a flattened name, e.g. optimizer.lr).")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text",
+              show_default=True)
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="Also write compare.md, compare.json and the PNGs to this directory.")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="A losslint.toml or pyproject.toml (default: found upward from the working directory).")
+@click.option("--select", multiple=True, metavar="CODES", help="Rules to run (as for check).")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Rules to skip (as for check).")
+@click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to add (as for check).")
+@click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
+              help="Worker processes, one run group each [default: the number of CPU cores].")
+@click.option("--verify", is_flag=True,
+              help="Verify TensorBoard record checksums (slower; corrupt records are errors).")
+def compare_command(paths: tuple[Path, ...], metric: str | None, group_by: str | None, fmt: str,
+                    out_dir: Path | None, config_path: Path | None, select: tuple[str, ...], ignore: tuple[str, ...],
+                    extend_select: tuple[str, ...], jobs: int | None, verify: bool) -> None:
+    """Compare the runs under PATHS (a sweep): rank them by the metric at the recommended stop, and say what each
+    varying hyperparameter did to the verdicts and the metric.
+
+    Exit codes: 0 compared; 2 a usage or configuration error, or an input that could not be read (the readable
+    runs are still compared and printed).
+    """
+    from . import config as config_module
+    from .compare import compare
+    from .engine import check_paths
+    from .errors import ConfigError
+    from .io.base import ReadOptions
+    from .report import compare as compare_report
+    from .schema import canonical_metric
+
+    jobs = jobs or os.cpu_count() or 1
+    try:
+        config = config_module.coerce(config_path, list(paths)).with_options(
+            select=_codes(select), ignore=_codes(ignore), extend_select=_codes(extend_select))
+    except ConfigError as exc:
+        click.echo(f"error: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_ERROR)
+    notes: list[str] = []
+    try:
+        results, errors = check_paths(list(paths), config=config, jobs=jobs, annotate=False,
+                                      read_options=ReadOptions(verify=True if verify else None), notes=notes)
+    except ConfigError as exc:
+        click.echo(f"error: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
+        exit_internal_error(exc)
+    echo_notes(notes)
+    if metric is not None and results:
+        logged = {m for r in results for m in r.run.data["metric"].unique()}
+        if metric not in logged and canonical_metric(metric) in logged:
+            metric = canonical_metric(metric)
+        if metric not in logged:
+            click.echo(printable(f"error: --by {metric}: no run logs this metric (they log "
+                                 f"{', '.join(sorted(logged)[:12])}{', ...' if len(logged) > 12 else ''})"), err=True)
+            sys.exit(EXIT_ERROR)
+    try:
+        comparison = compare(results, metric=metric, group_by=group_by)
+    except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
+        exit_internal_error(exc)
+    if group_by is not None and results and not any(group_by in r.hyperparameters for r in comparison.runs):
+        known = sorted({k for r in comparison.runs for k in r.hyperparameters})
+        click.echo(printable(f"error: --group-by {group_by}: no run has this hyperparameter"
+                             + (f" (they have {', '.join(known[:12])}{', ...' if len(known) > 12 else ''})"
+                                if known else " (no run records hyperparameters)")), err=True)
+        sys.exit(EXIT_ERROR)
+    if fmt == "json":
+        click.echo(compare_report.render_json(comparison, errors))
+    elif fmt == "markdown":
+        click.echo(compare_report.markdown(comparison, errors), nl=False)
+    else:
+        click.echo(compare_report.render_text(comparison, errors))
+    if out_dir is not None:
+        try:
+            written = compare_report.write_compare(comparison, errors, out_dir)
+        except OSError as exc:
+            click.echo(printable(f"error: {out_dir}: cannot write the comparison: {exc.strerror or exc}"), err=True)
+            sys.exit(EXIT_ERROR)
+        click.echo(printable(f"wrote {written}"), err=True)
+    if fmt != "text":
+        echo_errors(errors)
+    sys.exit(EXIT_ERROR if errors else EXIT_CLEAN)
 
 
 # `watch --interval` default: a stat per file and folder every 2 s costs nothing measurable, and a finding is

@@ -28,6 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence, cast
 from .errors import PartialReadError, ReadError, describe, reraise_if_debugging
 from .io import reader_for_format, readers
 from .io.base import Reader, ReadOptions
+from .io.hparams import hparams_beside
 from .schema import Run
 from .textsafe import clean_run, unicode_clean
 
@@ -428,7 +429,20 @@ def _read_group(group: RunGroup, aliases: Mapping[str, str] | None, options: Rea
         run.path = run.path or run_path(group)
         for other_fmt, files in group.also.items():
             run.notes.append(f"also logged as {other_fmt} ({len(files)} file(s)); read once, as {group.format}")
+        if not run.hparams:
+            # Ray Tune's params.json, HF's config.json / training_args.json: beside the logs, not in them
+            run.hparams, hparam_notes = hparams_beside(_sidecar_folders(group))
+            run.notes.extend(hparam_notes)
     return runs, errors
+
+
+def _sidecar_folders(group: RunGroup) -> list[Path]:
+    """Where a run's settings files may sit: its run folder, then the folders of its log files below it (an HF
+    `checkpoint-N/` holds the config of the state read from it)."""
+    key = Path(group.key)
+    folders = [key] if key.is_dir() else [key.parent]
+    folders += sorted({Path(f).parent for f in group.files} - set(folders))
+    return folders
 
 
 def _read_sessions(group: RunGroup, aliases: Mapping[str, str] | None, options: ReadOptions | None

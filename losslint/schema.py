@@ -185,6 +185,61 @@ def frame_from_records(records: Iterable[tuple], aliases: Mapping[str, str] | No
     return frame_from_columns(metric, steps, values, walls, epochs, tags)
 
 
+_INT_TEXT = re.compile(r"[+-]?\d+")
+_FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|nan)", re.I)
+# A list setting (layer sizes, milestones) is kept as its JSON text when short enough to read in a table; a longer
+# one (a Keras layer list) is not a setting anyone compares runs by.
+MAX_LIST_TEXT = 80
+
+
+def typed_hparam(value: Any) -> Any:
+    """A hyperparameter value as int, float, bool, str or None: text that spells a number or a boolean (MLflow
+    params, Ray Tune's and argparse's strings) becomes one; a numpy scalar becomes its Python value."""
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        try:
+            value = value.item()
+        except (TypeError, ValueError):
+            return str(value)
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str):
+        text = value.strip()
+        if text in ("True", "true"):
+            return True
+        if text in ("False", "false"):
+            return False
+        if text in ("None", "null"):
+            return None
+        if _INT_TEXT.fullmatch(text):
+            return int(text)
+        if _FLOAT_TEXT.fullmatch(text):
+            return float(text)
+        return value
+    return str(value)
+
+
+def flat_hparams(hparams: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested settings as one level of `a.b.c` keys with typed values (`typed_hparam`); a list becomes its JSON
+    text (up to `MAX_LIST_TEXT` characters, else left out)."""
+    import json
+
+    flat: dict[str, Any] = {}
+    for key, value in hparams.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flat_hparams(value, f"{name}."))
+        elif isinstance(value, (list, tuple)):
+            try:
+                text = json.dumps(value, default=str)
+            except (TypeError, ValueError, RecursionError):
+                continue
+            if len(text) <= MAX_LIST_TEXT:
+                flat[name] = text
+        else:
+            flat[name] = typed_hparam(value)
+    return flat
+
+
 @dataclass
 class Run:
     """One training run, whatever format it was logged in."""

@@ -171,3 +171,25 @@ def test_bench_report_section_prints_the_report_to_check_ratio(tmp_path):
     assert proc.returncode == 0, proc.stderr
     line = next(line for line in proc.stdout.splitlines() if "the check, --jobs 2" in line)
     assert "x wall" in line and ("PASS" in line or "FAIL" in line), proc.stdout
+
+
+def test_bench_sweep_tree_is_a_sweep_compare_reads(tmp_path):
+    from losslint.compare import compare, sweep_of
+    from losslint.engine import check_paths
+
+    bench.write_sweep_tree(tmp_path, 12)
+    results, errors = check_paths(tmp_path, jobs=1)
+    assert errors == [] and len(results) == 12
+    assert len(sweep_of(results)) == 12  # every run has the same settings keys, and they vary
+    comparison = compare(results)
+    assert {e.hyperparameter for e in comparison.effects} >= {"learning_rate", "label_noise"}
+
+
+def test_bench_compare_section_prints_the_compare_to_check_ratio(tmp_path):
+    pytest.importorskip("losslint.engine")
+    proc = subprocess.run([sys.executable, str(BENCH_DIR / "bench.py"), "--quick", "--sections", "compare",
+                           "--reps", "1", "--inputs", str(tmp_path)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for what in ("--format json", "-o DIR"):
+        line = next(line for line in proc.stdout.splitlines() if f"`compare` {what}" in line)
+        assert "x check" in line and ("PASS" in line or "FAIL" in line), proc.stdout

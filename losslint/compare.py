@@ -1,0 +1,359 @@
+"""`losslint compare`: rank the runs of a sweep and say what their hyperparameters did.
+
+Pure numbers on checked `Result`s (no files, no drawing; `report/compare.py` formats a `Comparison`):
+
+- Each run's **value at the stop**: the best value of the compared metric up to the recommended stop step (the whole
+  run when no stop is recommended), what a restore-best callback keeps. Runs are ranked by it, best first, in the
+  metric's better direction (`metrics.known_direction`; unknown names rank lower-is-better, as the early stop
+  does); runs without a finite value of the metric rank last, by name.
+- Each **varying hyperparameter** (flattened with `.`, `schema.flat_hparams`): verdict counts per value, or per
+  quartile bin for a numeric one with more than `MAX_LEVELS` distinct values; Spearman's rank correlation of the
+  value with the value at the stop (scipy, with n and the p-value); and plain sentences for the clear cases.
+
+When a case is "clear" (each threshold with its reason):
+
+- A verdict tied to a setting: the runs on one side of a threshold (or with one categorical value) against all the
+  others. Said only when that side has at least `MIN_CLEAR_RUNS` (3) runs (one or two runs are anecdotes), at least
+  `CLEAR_SHARE` (75%) of them have the verdict while at most `OTHER_SHARE` (25%) of the others do (a setting that
+  "made" runs unstable makes most of them so, and few runs elsewhere), and Fisher's exact test of that 2x2 table
+  gives p <= `CLEAR_P` (0.01). The test guards small sweeps: 3 of 3 against 0 of 3 is p = 0.05, not said; 6 of 6
+  against 0 of 18 is p = 7e-6. 0.01 rather than 0.05 because each hyperparameter is tried at every threshold and
+  verdict (a dozen tests for a 4-value setting), and the one-line sentence carries no error bar.
+- A trend: |Spearman rho| >= `CLEAR_RHO` (0.5, a "strong" monotone association by the usual reading of rank
+  correlations) with p <= `CLEAR_P`, over at least `MIN_SPEARMAN_RUNS` (5) runs with a value at the stop (fewer
+  give p-values that cannot reach 0.01: with n = 4 the smallest is 0.083).
+
+Values that are the same in every run, and categorical values that differ in every run (run names, output
+folders, W&B ids: an identifier, not a setting), are not effects.
+"""
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Literal, Sequence
+
+import numpy as np
+
+from .findings import Result
+from .metrics import EVAL_LOSS, direction_or_min
+from .schema import flat_hparams
+
+Direction = Literal["min", "max"]
+
+MAX_LEVELS = 8  # more distinct numeric values than this are binned into quartiles (a table row per value is noise)
+QUANTILE_BINS = 4
+MIN_CLEAR_RUNS = 3
+CLEAR_SHARE = 0.75
+OTHER_SHARE = 0.25
+CLEAR_P = 0.01
+CLEAR_RHO = 0.5
+MIN_SPEARMAN_RUNS = 5
+MIN_EFFECT_RUNS = 3  # a hyperparameter seen in fewer runs than this is not compared
+# How each verdict reads in a sentence ("all 6 runs with learning_rate >= 0.003 were unstable").
+VERDICT_PHRASES = {
+    "diverged": "diverged",
+    "unstable": "were unstable",
+    "overfitting": "overfit",
+    "underfitting": "underfit",
+    "no-signal": "had no signal",
+    "good-fit": "were a good fit",
+}
+
+
+@dataclass
+class RunRow:
+    """One run of the comparison (`as_dict` is its object in the JSON contract)."""
+
+    run: str
+    path: str
+    verdict: str
+    best_step: int | None
+    recommended_stop_step: int | None
+    value_at_stop: float | None
+    saved_fraction: float
+    hyperparameters: dict[str, Any]
+    result: Result | None = field(default=None, repr=False, compare=False)  # for the pictures; not in the JSON
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"run": self.run, "path": self.path, "verdict": self.verdict, "best_step": self.best_step,
+                "recommended_stop_step": self.recommended_stop_step, "value_at_stop": self.value_at_stop,
+                "saved_fraction": round(float(self.saved_fraction), 6), "hyperparameters": dict(self.hyperparameters)}
+
+
+@dataclass
+class Effect:
+    """What one varying hyperparameter did."""
+
+    hyperparameter: str
+    kind: Literal["categorical", "numeric"]
+    n: int  # runs that have this hyperparameter
+    spearman: float | None  # with the value at the stop; None for categorical ones or too few runs
+    p_value: float | None
+    verdicts: dict[str, dict[str, int]]  # value (or bin) -> verdict -> runs
+    statement: str | None  # the clear cases in plain sentences; None when nothing is clear
+    spearman_n: int = 0  # runs in the correlation (those with a value at the stop)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"hyperparameter": self.hyperparameter, "kind": self.kind, "n": self.n, "spearman": self.spearman,
+                "p_value": self.p_value, "verdicts": self.verdicts, "statement": self.statement}
+
+
+@dataclass
+class Comparison:
+    metric: str
+    direction: Direction
+    runs: list[RunRow]  # ranked, best first
+    effects: list[Effect]
+    group_by: str | None = None
+
+    @property
+    def varying(self) -> list[str]:
+        return [e.hyperparameter for e in self.effects]
+
+    def groups(self) -> list[tuple[Any, list[RunRow]]]:
+        """The ranked runs grouped by `group_by`'s value (groups in value order, runs without it last)."""
+        if self.group_by is None:
+            return [(None, list(self.runs))]
+        key = self.group_by
+        values = {row.hyperparameters.get(key) for row in self.runs if key in row.hyperparameters}
+        ordered = sorted(values, key=_sort_key)
+        out = [(v, [r for r in self.runs if key in r.hyperparameters and r.hyperparameters[key] == v])
+               for v in ordered]
+        missing = [r for r in self.runs if key not in r.hyperparameters]
+        if missing:
+            out.append(("(not set)", missing))
+        return out
+
+
+def _sort_key(value: Any) -> tuple:
+    if isinstance(value, bool):
+        return (1, int(value), "")
+    if isinstance(value, (int, float)):
+        return (0, float(value), "")
+    return (2, 0.0, str(value))
+
+
+def default_metric(results: Sequence[Result]) -> str:
+    """The metric most runs' early stop monitors (ties: the alphabetically first), else eval/loss."""
+    counts = Counter(r.monitored_metric for r in results if r.monitored_metric)
+    if not counts:
+        return EVAL_LOSS
+    return sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+
+
+def value_at_stop(result: Result, metric: str, direction: Direction) -> tuple[int | None, float | None]:
+    """(step, value) of the best finite value of `metric` up to the run's recommended stop (the whole run when there
+    is none): what restore-best keeps. (None, None) when the run has no finite value there."""
+    data = result.run.data
+    rows = data["metric"].to_numpy() == metric  # run.series without building a frame: 1,000 runs add up
+    if not rows.any():
+        return None, None
+    steps = data["step"].to_numpy()[rows]
+    values = data["value"].to_numpy(dtype=float)[rows]
+    keep = np.isfinite(values)
+    stop = result.recommended_stop_step
+    if stop is not None:
+        keep &= steps <= stop
+    if not keep.any():
+        return None, None
+    kept = np.flatnonzero(keep)
+    pick = kept[int(np.argmin(values[kept]) if direction == "min" else np.argmax(values[kept]))]
+    return int(steps[pick]), float(values[pick])
+
+
+def rank_key(row: RunRow, direction: Direction) -> tuple:
+    value = row.value_at_stop
+    if value is None:
+        return (1, 0.0, row.run)
+    return (0, value if direction == "min" else -value, row.run)
+
+
+def is_numeric(values: Sequence[Any]) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
+def _label(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def _bins(values: np.ndarray) -> tuple[np.ndarray, list[str], list[float]]:
+    """Quartile bins: each value's bin index, the bins' labels and their lower edges."""
+    edges = np.unique(np.quantile(values, np.linspace(0, 1, QUANTILE_BINS + 1)))
+    inner = edges[1:-1]
+    index = np.searchsorted(inner, values, side="right")
+    labels = []
+    for i in range(len(edges) - 1):
+        lo, hi = edges[i], edges[i + 1]
+        labels.append(f"[{lo:.4g}, {hi:.4g}{']' if i == len(edges) - 2 else ')'}")
+    return index, labels, [float(e) for e in edges[:-1]]
+
+
+def _fisher_p(a: int, n_in: int, b: int, n_out: int) -> float:
+    from scipy.stats import fisher_exact
+
+    table = [[a, n_in - a], [b, n_out - b]]
+    return float(fisher_exact(table, alternative="greater")[1])
+
+
+def _clear(a: int, n_in: int, b: int, n_out: int) -> float | None:
+    """The p-value of a clear case, None when it is not one (see the module docstring)."""
+    if n_in < MIN_CLEAR_RUNS or n_out < 1:
+        return None
+    if a / n_in < CLEAR_SHARE or b / n_out > OTHER_SHARE:
+        return None
+    p = _fisher_p(a, n_in, b, n_out)
+    return p if p <= CLEAR_P else None
+
+
+def _sentence(key: str, where: str, other: str, verdict: str, a: int, n_in: int, b: int, n_out: int) -> str:
+    phrase = VERDICT_PHRASES.get(verdict, f"were {verdict}")
+    share = f"all {a}" if a == n_in else f"{a} of {n_in}"
+    head = f"{share} runs with {key} {where} {phrase}"
+    tail = f"none {other}" if b == 0 else f"{b} of {n_out} {other}"
+    return f"{head}; {tail}."
+
+
+def verdict_statements(key: str, values: list[Any], verdicts: list[str], numeric: bool) -> list[str]:
+    """The clear verdict-to-setting cases of one hyperparameter, as sentences (best case per verdict; problem
+    verdicts first in `VERDICT_PHRASES` order, and "good fit" only when no problem is tied to the setting: it is
+    then mostly the same split seen from the other side)."""
+    out: list[str] = []
+    order = [v for v in VERDICT_PHRASES if v != "good-fit"] + ["good-fit"]
+    for verdict in sorted(set(verdicts), key=lambda v: (order.index(v) if v in order else len(order), v)):
+        if verdict == "good-fit" and out:
+            continue
+        has = np.array([v == verdict for v in verdicts])
+        best: tuple[float, int, str] | None = None  # (p, -side size, sentence)
+        if numeric:
+            x = np.asarray(values, dtype=float)
+            distinct = np.unique(x)
+            for below, t in zip(distinct[:-1], distinct[1:]):  # >= t against <= the value below t
+                for side, where, other in ((x >= t, f">= {_label(float(t))}", "below"),
+                                           (x < t, f"<= {_label(float(below))}", "above")):
+                    p = _clear(int(has[side].sum()), int(side.sum()), int(has[~side].sum()), int((~side).sum()))
+                    if p is not None:
+                        sentence = _sentence(key, where, other, verdict, int(has[side].sum()), int(side.sum()),
+                                             int(has[~side].sum()), int((~side).sum()))
+                        cand = (p, -int(side.sum()), sentence)
+                        best = cand if best is None or cand[:2] < best[:2] else best
+        else:
+            labels = [_label(v) for v in values]
+            for value in sorted(set(labels)):
+                side = np.array([lab == value for lab in labels])
+                p = _clear(int(has[side].sum()), int(side.sum()), int(has[~side].sum()), int((~side).sum()))
+                if p is not None:
+                    sentence = _sentence(key, f"= {value}", "with other values", verdict, int(has[side].sum()),
+                                         int(side.sum()), int(has[~side].sum()), int((~side).sum()))
+                    cand = (p, -int(side.sum()), sentence)
+                    best = cand if best is None or cand[:2] < best[:2] else best
+        if best is not None:
+            out.append(best[2])
+    return out
+
+
+def spearman(x: Sequence[float], y: Sequence[float]) -> tuple[float | None, float | None]:
+    from scipy.stats import spearmanr
+
+    xa, ya = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if len(xa) < MIN_SPEARMAN_RUNS or np.ptp(xa) == 0 or np.ptp(ya) == 0:
+        return None, None
+    rho, p = spearmanr(xa, ya)
+    rho, p = float(rho), float(p)
+    if not (math.isfinite(rho) and math.isfinite(p)):
+        return None, None
+    return round(rho, 6), float(f"{p:.6g}")
+
+
+def trend_statement(key: str, metric: str, direction: Direction, rho: float | None, p: float | None,
+                    n: int) -> str | None:
+    if rho is None or p is None or abs(rho) < CLEAR_RHO or p > CLEAR_P:
+        return None
+    better = (rho < 0) == (direction == "min")
+    return (f"higher {key} went with a {'better' if better else 'worse'} {metric} at the stop "
+            f"(Spearman rho = {rho:+.2f}, p = {p:.2g}, n = {n}).")
+
+
+def effect_of(key: str, rows: Sequence[RunRow], metric: str, direction: Direction) -> Effect | None:
+    """The effect of one hyperparameter over the runs that have it; None when it does not vary (or names runs)."""
+    having = [r for r in rows if key in r.hyperparameters]
+    if len(having) < MIN_EFFECT_RUNS:
+        return None
+    values = [r.hyperparameters[key] for r in having]
+    numeric = is_numeric(values)
+    labels_all = [_label(v) for v in values]
+    distinct = set(labels_all)
+    if len(distinct) < 2:
+        return None
+    if not numeric and len(distinct) == len(values):
+        return None  # an identifier (run name, output folder), not a setting
+    verdicts = [r.verdict for r in having]
+    table: dict[str, dict[str, int]] = {}
+    if numeric and len(distinct) > MAX_LEVELS:
+        index, bin_labels, _ = _bins(np.asarray(values, dtype=float))
+        for i, verdict in zip(index, verdicts):
+            table.setdefault(bin_labels[int(i)], {}).setdefault(verdict, 0)
+            table[bin_labels[int(i)]][verdict] += 1
+        table = {lab: table[lab] for lab in bin_labels if lab in table}
+    else:
+        order = sorted(set(values), key=_sort_key)
+        for value in order:
+            label = _label(value)
+            counts = Counter(v for x, v in zip(labels_all, verdicts) if x == label)
+            table[label] = dict(sorted(counts.items()))
+    rho = p = None
+    scored = [(r.hyperparameters[key], r.value_at_stop) for r in having if r.value_at_stop is not None]
+    if numeric:
+        rho, p = spearman([s[0] for s in scored], [s[1] for s in scored])
+    sentences = verdict_statements(key, values, verdicts, numeric)
+    trend = trend_statement(key, metric, direction, rho, p, len(scored)) if numeric else None
+    if trend:
+        sentences.append(trend[0].upper() + trend[1:])
+    sentences = [s[0].upper() + s[1:] for s in sentences]
+    return Effect(hyperparameter=key, kind="numeric" if numeric else "categorical", n=len(having), spearman=rho,
+                  p_value=p, verdicts=table, statement=" ".join(sentences) or None, spearman_n=len(scored))
+
+
+def compare(results: Sequence[Result], *, metric: str | None = None, group_by: str | None = None) -> Comparison:
+    """Rank `results` by their value at the stop of `metric` (default: the most monitored metric) and work out
+    the effect of every hyperparameter that varies."""
+    metric = metric or default_metric(results)
+    direction: Direction = direction_or_min(metric)
+    rows = []
+    for result in results:
+        step, value = value_at_stop(result, metric, direction)
+        best = result.best_step if result.monitored_metric == metric and result.best_step is not None else step
+        rows.append(RunRow(run=result.run.name, path=result.run.path, verdict=result.verdict, best_step=best,
+                           recommended_stop_step=result.recommended_stop_step, value_at_stop=value,
+                           saved_fraction=float(result.saved_fraction),
+                           hyperparameters=flat_hparams(result.run.hparams), result=result))
+    rows.sort(key=lambda r: rank_key(r, direction))
+    keys = sorted({k for r in rows for k in r.hyperparameters})
+    effects = [e for k in keys if (e := effect_of(k, rows, metric, direction)) is not None]
+    return Comparison(metric=metric, direction=direction, runs=rows, effects=effects, group_by=group_by)
+
+
+# What makes several runs "one sweep" (`check --report` writes the comparison when it sees one): at least
+# `MIN_SWEEP_RUNS` runs with the same set of hyperparameter names, at least one of them taking different values.
+MIN_SWEEP_RUNS = 2
+
+
+def sweep_of(results: Sequence[Result]) -> list[Result]:
+    """The runs of the largest sweep among `results` (see `MIN_SWEEP_RUNS`), [] when there is none. Runs with no
+    hyperparameters are in no sweep; a tree with two sweeps gives the larger (ties: the one found first)."""
+    by_keys: dict[frozenset, list[tuple[Result, dict[str, Any]]]] = {}
+    for result in results:
+        flat = flat_hparams(result.run.hparams)
+        if flat:
+            by_keys.setdefault(frozenset(flat), []).append((result, flat))
+    best: list[Result] = []
+    for members in by_keys.values():
+        if len(members) < max(MIN_SWEEP_RUNS, len(best) + 1):
+            continue
+        keys = members[0][1].keys()
+        varies = any(len({repr(flat[k]) for _, flat in members}) > 1 for k in keys)
+        if varies:
+            best = [r for r, _ in members]
+    return best
