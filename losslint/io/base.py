@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping, Sequence
 
 from ..schema import Run
+from . import fs
 
 
 @dataclass(frozen=True)
@@ -83,7 +84,7 @@ def read_log_bytes(path: Path) -> bytes:
     from ..errors import ReadError
 
     try:
-        data = path.read_bytes()
+        data = fs.read_bytes(path)
     except OSError as exc:
         raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
     check_lfs_pointer(path, data[:64])
