@@ -215,14 +215,17 @@ def _check_batch(groups: Sequence[discover.RunGroup], config: Config, annotate: 
 def _lost(group: discover.RunGroup, exc: BaseException) -> tuple[list[Result], list[tuple]]:
     where = group.files[0] if len(group.files) == 1 else group.key
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    detail = detail if len(detail) <= 100 else detail[:99] + "…"
     return [], [_error_fields(ReadError(where, f"checking this {group.format} run failed twice on the executor "
                                                f"({type(exc).__name__}{': ' + detail if detail else ''}); skipped"))]
 
 
 def _check_on_executor(groups: list[discover.RunGroup], config: Config, annotate: bool, read_options: ReadOptions,
                        executor: Executor) -> list[tuple]:
-    """Each group's outcome, in discovery order. A batch that fails (its worker lost twice) is split: its groups
-    go again one task each, so that only a run that fails alone is an error (naming it)."""
+    """Each group's outcome, in discovery order. A task that fails (its worker lost more often than the scheduler
+    allows, after `retries`) is not the end of its groups: they go again one task each, one at a time, and only a
+    run that fails alone too is an error (naming it). When a worker dies the scheduler counts it against every
+    task the worker held, so a bad run would otherwise take good ones with it."""
     size = max(1, min(MAX_BATCH, len(groups) // (4 * max(1, executor.workers))))
     batches = [list(range(start, min(start + size, len(groups)))) for start in range(0, len(groups), size)]
     task = partial(_check_batch, config=config, annotate=annotate, read_options=read_options)
@@ -232,18 +235,15 @@ def _check_on_executor(groups: list[discover.RunGroup], config: Config, annotate
         again: list[int] = []
         for index, got in executor.run(task, [[groups[i] for i in batch] for batch in batches]):
             if isinstance(got, BaseException):
-                if len(batches[index]) == 1:
-                    outcomes[batches[index][0]] = _lost(groups[batches[index][0]], got)
-                    yield None
-                else:
-                    again.extend(batches[index])
+                again.extend(batches[index])
                 continue
             for i, outcome in zip(batches[index], got):
                 outcomes[i] = outcome
                 yield None
-        for index, got in executor.run(task, [[groups[i]] for i in again]):
-            outcomes[again[index]] = _lost(groups[again[index]], got) if isinstance(got, BaseException) else got[0]
-            yield None
+        for i in again:  # one at a time: a run that kills its worker takes no other task with it
+            for _, got in executor.run(task, [[groups[i]]]):
+                outcomes[i] = _lost(groups[i], got) if isinstance(got, BaseException) else got[0]
+                yield None
 
     for _ in track(rounds(), total=len(groups)):
         pass
