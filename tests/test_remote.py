@@ -146,3 +146,12 @@ def test_discovery_lists_once_and_reads_nothing_it_does_not_need(s3, tree, monke
     found = discover.discover([URL])
     assert not found.errors and len(calls) == 1
     assert len(found.groups) == 38
+
+
+def test_python_api_reads_a_bucket(s3, tree):
+    import losslint
+
+    report = losslint.check(f"{URL}/overfit")
+    assert not report.errors and len(report) == 5 and {r.verdict for r in report} == {"overfitting"}
+    missing = losslint.check("s3://no-such-bucket/runs")  # not FileNotFoundError: a store's answer is a ReadError
+    assert len(missing) == 0 and missing.errors[0].path == "s3://no-such-bucket/runs"
