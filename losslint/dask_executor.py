@@ -1,4 +1,4 @@
-"""`losslint check --executor dask`: the engine's `Executor` on a Dask cluster (`pip install 'losslint[dask]'`).
+"""`losslint check --executor dask`: the engine's `Executor` on a Dask cluster (losslint's `dask` extra).
 
 - `DaskExecutor(scheduler="tcp://host:8786")` joins a running cluster; without a scheduler it starts a
   `LocalCluster` of `workers` processes, one thread each (the checks are Python and numpy: processes, not
@@ -35,7 +35,8 @@ class DaskExecutor:
         try:
             from distributed import Client, LocalCluster
         except ImportError:
-            raise DaskUnavailable("--executor dask needs dask[distributed]: pip install 'losslint[dask]'") from None
+            raise DaskUnavailable("--executor dask needs dask[distributed] (losslint's [dask] extra): "
+                                  "pip install 'dask[distributed]'") from None
         try:
             if self.scheduler is None:
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,

@@ -178,3 +178,24 @@ def test_whole_objects_are_read_in_concurrent_ranges(s3, tree, monkeypatch):
     small = tree / "good-fit" / "jsonl" / "metrics.jsonl"
     monkeypatch.setattr(fs, "RANGE_CHUNK", small.stat().st_size + 1)
     assert fs.read_bytes(fs.as_path(f"{URL}/good-fit/jsonl/metrics.jsonl")) == small.read_bytes()
+
+
+def test_local_paths_never_import_fsspec_or_dask():
+    """Object storage and Dask cost nothing to a user who checks local folders: not even an import."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from losslint.engine import check_paths; from losslint.cli import main; "
+            f"check_paths([{str(s3_support.FIXTURES / 'overfit')!r}], jobs=1); "
+            "print(sorted(m for m in ('fsspec', 's3fs', 'botocore', 'dask', 'distributed') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_protocol_without_a_file_system_is_one_line_and_exit_2():
+    result = invoke("check", "nosuchstore://bucket/runs", "-j", "1")
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert errors == ["error: nosuchstore://bucket/runs: cannot open: no file system for nosuchstore:// URLs "
+                      "(fsspec does not know it or its package is not installed)"]

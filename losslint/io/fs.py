@@ -111,7 +111,9 @@ def _missing_extra(protocol: str) -> OSError:
     if package is None:
         return OSError(0, f"no file system for {protocol}:// URLs (fsspec does not know it or its package is "
                           "not installed)")
-    return OSError(0, f"reading {protocol}:// URLs needs {package}: pip install 'losslint[{extra}]'")
+    # the package itself, not `losslint[...]` by name: `losslint` on PyPI is an unrelated project
+    return OSError(0, f"reading {protocol}:// URLs needs {package} (losslint's [{extra}] extra): "
+                      f"pip install fsspec {package}")
 
 
 def filesystem(path: RemotePath) -> Any:
