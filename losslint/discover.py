@@ -376,10 +376,22 @@ def _discover_remote(root: Path, several: bool, errors: list[ReadError], notes: 
         return
     as_given = str(root)
     prefix = as_given if several else None
+    wider: dict[Path, None] = {}
     for path, _size in listed:
         if any(part in SKIP_DIRS for part in path.relative_to(root).parts[:-1]):
             continue
-        take(path, root, as_given, prefix)
+        key = take(path, root, as_given, prefix)
+        # a prefix inside one run (Keras `validation/`): the whole run is read, as for a local folder
+        if key is not None and key != root and key in root.parents:
+            wider.setdefault(key)
+    for key in wider:
+        try:
+            above = fs.walk(key)
+        except OSError as exc:
+            errors.append(ReadError(str(key), f"cannot open: {exc.strerror or exc}"))
+            continue
+        for path, _size in above:
+            take(path, key, str(key))
 
 
 def _join_sessions(groups: list[RunGroup], by_format: Mapping[str, Reader]) -> list[RunGroup]:

@@ -99,4 +99,9 @@ def every_format_tree(root: Path) -> Path:
     write_mlflow_file_store(root / "mlflow")
     write_mlflow_sqlite_store(root / "sqlite" / "mlflow.db")
     write_lightning_csv(root / "lightning" / "version_0")
+    # a Keras-style TensorBoard run: train/ and validation/ event files, one run
+    for split in ("train", "validation"):
+        (root / "keras" / split).mkdir(parents=True)
+        (event,) = (FIXTURES / "overfit" / "tensorboard").iterdir()
+        shutil.copy(event, root / "keras" / split / event.name)
     return root

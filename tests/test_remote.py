@@ -89,6 +89,15 @@ def test_one_object_by_its_url_is_read_with_its_run(s3, tree):
     assert run["run"] == f"{URL}/overfit/hf" and run["verdict"] == "overfitting"
 
 
+def test_a_prefix_inside_a_run_reads_the_whole_run(s3, tree):
+    remote = invoke("check", f"{URL}/keras/validation", "--format", "json", "-j", "1")
+    local = invoke("check", tree / "keras" / "validation", "--format", "json", "-j", "1")
+    (run,) = json.loads(remote.output)["runs"]
+    assert run["run"] == f"{URL}/keras" and run["path"] == f"{URL}/keras"
+    (local_run,) = json.loads(local.output)["runs"]
+    assert run["findings"] == local_run["findings"] and run["verdict"] == local_run["verdict"]
+
+
 def test_show_on_an_s3_run(s3, tree):
     remote = invoke("show", f"{URL}/good-fit/tensorboard")
     local = invoke("show", tree / "good-fit" / "tensorboard")
@@ -145,7 +154,7 @@ def test_discovery_lists_once_and_reads_nothing_it_does_not_need(s3, tree, monke
     monkeypatch.setattr(fs, "read_bytes", lambda path: pytest.fail(f"discovery read all of {path}"))
     found = discover.discover([URL])
     assert not found.errors and len(calls) == 1
-    assert len(found.groups) == 38
+    assert len(found.groups) == 39
 
 
 def test_python_api_reads_a_bucket(s3, tree):
