@@ -257,8 +257,8 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
         if fs.is_url(raw):
             continue
         try:
-            if Path(raw).is_dir():
-                trees.append(Path(raw).resolve())
+            if as_path(raw).is_dir():
+                trees.append(as_path(raw).resolve())
         except OSError:
             pass
     # (format, key) -> files; insertion order keeps output stable
@@ -292,7 +292,7 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
         if fs.is_url(raw):
             _discover_remote(as_path(raw), several, errors, notes, take, all_readers)
             continue
-        root = Path(raw)
+        root = as_path(raw)  # `file://` URLs are local paths
         try:
             mode = root.stat().st_mode
         except OSError as exc:

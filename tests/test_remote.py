@@ -208,3 +208,9 @@ def test_a_protocol_without_a_file_system_is_one_line_and_exit_2():
     errors = [line for line in result.output.splitlines() if line.startswith("error:")]
     assert errors == ["error: nosuchstore://bucket/runs: cannot open: no file system for nosuchstore:// URLs "
                       "(fsspec does not know it or its package is not installed)"]
+
+
+def test_file_urls_are_local_paths(tmp_path):
+    local = invoke("check", s3_support.FIXTURES / "overfit", "--format", "json", "-j", "1")
+    url = invoke("check", (s3_support.FIXTURES / "overfit").as_uri(), "--format", "json", "-j", "1")
+    assert url.exit_code == local.exit_code == 1 and url.output == local.output
