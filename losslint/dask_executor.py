@@ -39,8 +39,11 @@ class DaskExecutor:
                                   "pip install 'dask[distributed]'") from None
         try:
             if self.scheduler is None:
+                # on loopback, no dashboard, and the scheduler's HTTP endpoint on a free port (not 8787, which a
+                # second check at the same time, or a user's own cluster, may hold)
                 self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                             dashboard_address=None)
+                                             host="127.0.0.1", dashboard_address=None,
+                                             scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
                 self.client = Client(self._cluster)
             else:
                 self.client = Client(self.scheduler, timeout=self.connect_timeout)

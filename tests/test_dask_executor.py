@@ -10,7 +10,9 @@ import signal
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from click.testing import CliRunner
@@ -29,17 +31,25 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "runs"
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    # a task whose worker dies twice is given up (KilledWorker) instead of Dask's default of four tries: the
-    # crash test stays short. It is the scheduler's setting, read when the scheduler starts.
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
-        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                           dashboard_address=None)
+@contextmanager
+def local_cluster(allowed_failures: int = 1) -> Iterator[distributed.LocalCluster]:
+    """Two worker processes, one thread each. A task whose worker dies `allowed_failures + 1` times is given up
+    (KilledWorker), instead of after Dask's default of four deaths, so that the tests stay short (the scheduler
+    reads the setting at its start)."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": allowed_failures}):
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                           dashboard_address=None,
+                                           scheduler_kwargs={"dashboard_address": "127.0.0.1:0"})
     try:
         yield cluster
     finally:
         cluster.close()
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with local_cluster() as started:
+        yield started
 
 
 @pytest.fixture(scope="module")
@@ -125,19 +135,20 @@ def _pids(client) -> dict[str, int]:
     return client.run(os.getpid)
 
 
-def test_a_worker_killed_mid_check_still_gives_the_full_result(cluster, baseline, tmp_path):
-    # the test holds no client while the check runs: the check's own client is the only one, as for a user
-    with distributed.Client(cluster) as client:
-        client.register_plugin(SlowReads(0.2, str(tmp_path)))
-        before = set(client.run(os.getpid).values())
-    outcome: dict = {}
+def test_a_worker_killed_mid_check_still_gives_the_full_result(baseline, tmp_path):
+    # a cluster of its own (its workers read slowly); the test holds no client while the check runs: the check's
+    # own client is the only one, as for a user
+    with local_cluster() as cluster:
+        with distributed.Client(cluster) as client:
+            client.register_plugin(SlowReads(0.2, str(tmp_path)))
+            before = set(client.run(os.getpid).values())
+        outcome: dict = {}
 
-    def check():
-        with DaskExecutor(scheduler=cluster.scheduler_address) as executor:
-            outcome["result"] = check_paths([FIXTURES], annotate=False, executor=executor)
+        def check():
+            with DaskExecutor(scheduler=cluster.scheduler_address) as executor:
+                outcome["result"] = check_paths([FIXTURES], annotate=False, executor=executor)
 
-    runner = threading.Thread(target=check)
-    try:
+        runner = threading.Thread(target=check)
         runner.start()
         deadline = time.monotonic() + 20
         while not list(tmp_path.iterdir()) and time.monotonic() < deadline:
@@ -147,10 +158,8 @@ def test_a_worker_killed_mid_check_still_gives_the_full_result(cluster, baseline
         os.kill(victim, signal.SIGKILL)  # a worker lost while it reads a run
         runner.join(timeout=60)
         assert not runner.is_alive()
-    finally:
         with distributed.Client(cluster) as client:
-            client.unregister_worker_plugin(SlowReads.name)
-            client.restart()  # workers without the slow reads
+            client.wait_for_workers(2, timeout=30)
             after = set(client.run(os.getpid).values())
     results, errors = outcome["result"]
     assert not errors
@@ -158,20 +167,18 @@ def test_a_worker_killed_mid_check_still_gives_the_full_result(cluster, baseline
     assert victim not in after  # it did die: the result came through Dask running its task again
 
 
-def test_a_run_that_kills_its_worker_twice_is_an_error_naming_it(cluster, tmp_path):
+def test_a_run_that_kills_its_worker_twice_is_an_error_naming_it(tmp_path):
     tree = tmp_path / "runs"
     for fmt in ("hf", "jsonl"):
         shutil.copytree(FIXTURES / "overfit" / fmt, tree / "overfit" / fmt)
     shutil.copytree(FIXTURES / "good-fit" / "hf", tree / "crash-me")
-    with distributed.Client(cluster) as client:
-        client.register_plugin(CrashOn("crash-me"))
-    try:
+    # a cluster of its own (its workers keep crashing on that run) that gives a task up at its first lost worker:
+    # the run then fails once in its batch and once alone, the engine's second try
+    with local_cluster(allowed_failures=0) as cluster:
+        with distributed.Client(cluster) as client:
+            client.register_plugin(CrashOn("crash-me"))
         with DaskExecutor(scheduler=cluster.scheduler_address) as executor:
             results, errors = check_paths([tree], annotate=False, executor=executor)
-    finally:
-        with distributed.Client(cluster) as client:
-            client.unregister_worker_plugin(CrashOn.name)
-            client.restart()
     assert len(errors) == 1, [e.text for e in errors]
     assert sorted(r.run.name for r in results) == ["overfit/hf", "overfit/jsonl"]
     assert all(r.verdict == "overfitting" for r in results)
