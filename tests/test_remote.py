@@ -214,3 +214,22 @@ def test_file_urls_are_local_paths(tmp_path):
     local = invoke("check", s3_support.FIXTURES / "overfit", "--format", "json", "-j", "1")
     url = invoke("check", (s3_support.FIXTURES / "overfit").as_uri(), "--format", "json", "-j", "1")
     assert url.exit_code == local.exit_code == 1 and url.output == local.output
+
+
+@pytest.mark.parametrize("args, missing, line", [
+    (["check", "s3://bucket/runs", "-j", "1"], "s3fs",
+     "error: s3://bucket/runs: cannot open: reading s3:// URLs needs s3fs (losslint's [s3] extra): "
+     "pip install fsspec s3fs"),
+    (["check", str(s3_support.FIXTURES / "overfit"), "--executor", "dask"], "distributed",
+     "error: --executor dask needs dask[distributed] (losslint's [dask] extra): pip install 'dask[distributed]'"),
+])
+def test_a_missing_extra_is_one_line_naming_what_to_install(args, missing, line):
+    import subprocess
+    import sys
+
+    code = (f"import sys; sys.modules[{missing!r}] = None  # as if not installed\n"
+            f"from losslint.cli import main; main({args!r})")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert line in (done.stdout + done.stderr).splitlines()
+    assert "Traceback" not in done.stderr
