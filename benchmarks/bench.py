@@ -1,6 +1,7 @@
 """Speed benchmark: losslint's readers and `losslint check` against the public tools, in one run on one machine.
 
-    python benchmarks/bench.py [--quick] [--reps N] [--sections tb,jsonl,check,hf,report,compare] [--inputs DIR]
+    python benchmarks/bench.py [--quick] [--reps N] [--sections tb,jsonl,check,hf,report,compare,remote] [--runs N]
+                               [--inputs DIR]
 
 Inputs are generated into a temporary folder (or `--inputs DIR`, reused when already there):
 
@@ -13,6 +14,10 @@ Inputs are generated into a temporary folder (or `--inputs DIR`, reused when alr
   size, label noise drawn from a grid; the curve's label follows the settings, so the effects have something to
   find). It times `losslint compare SWEEP --jobs 2 --format json` and `... -o DIR` (JSON, Markdown and PNGs) against
   `losslint check SWEEP --jobs 2` on the same tree (target: compare under 20 s).
+
+Section `remote` writes `--runs` HF runs (default 10,000), uploads them to moto's S3 server on 127.0.0.1 and times
+`losslint check s3://... --executor dask --jobs 2` (a 2-worker LocalCluster) against `check <local copy> --jobs 2`
+(needs the test extra: moto[server], s3fs, dask[distributed]).
 
 Section `report` needs no generated input: it times `losslint check CORPUS --jobs 2` with and without
 `--report DIR` on the real-world corpus (`--corpus`, default `../shared/realworld` or `$LOSSLINT_REALWORLD`, 51 runs)
@@ -49,6 +54,9 @@ FULL_HF_RUNS = 1_000
 QUICK_HF_RUNS = 40
 EVAL_EVERY = 100
 WRITER_SAMPLE = 20_000
+
+FULL_REMOTE_RUNS = 10_000
+QUICK_REMOTE_RUNS = 40
 
 TARGET_TB_SPEEDUP = 20.0
 TARGET_CHECK_1M_S = 2.0
@@ -443,6 +451,61 @@ def check_available() -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------------------
+# remote: runs in a bucket checked on a Dask cluster, against the same runs on local disk with --jobs 2
+
+REMOTE_BUCKET = "losslint-bench"
+
+
+def remote_section(root: Path, n_runs: int, reps: int, timeout: float) -> tuple[list[Measurement], list[str]]:
+    """`check s3://.../hf --executor dask --jobs 2` (a LocalCluster of 2 workers, started by the command: its start
+    is part of what a user waits for) against `check <local tree> --jobs 2`, on `n_runs` HF runs. The bucket is
+    moto's S3 server on 127.0.0.1 in this process (its CPU is not in the check's cpu column, its wall time is)."""
+    missing = [m for m in ("moto.server", "s3fs", "distributed") if not available(m)]
+    if missing:
+        error = f"needs {', '.join(missing)} (pip install -e '.[test]')"
+        return [Measurement("remote-dask-s3", "remote", error=error)], []
+    from s3_support import CREDENTIALS, forget_clients, moto_server
+
+    tree = root / f"remote-hf-{n_runs}"
+    if not (tree / "done").exists():
+        shutil.rmtree(tree, ignore_errors=True)
+        write_hf_tree(tree / "hf", n_runs)
+        (tree / "done").touch()
+    notes = []
+    saved = {key: os.environ.get(key) for key in ("AWS_ENDPOINT_URL", *CREDENTIALS)}
+    with moto_server() as endpoint:
+        os.environ.update(AWS_ENDPOINT_URL=endpoint, **CREDENTIALS)  # the checks are subprocesses: they inherit it
+        try:
+            import s3fs
+
+            forget_clients()
+            store = s3fs.S3FileSystem()
+            store.mkdir(REMOTE_BUCKET)
+            start = time.perf_counter()
+            store.put(str(tree / "hf"), f"{REMOTE_BUCKET}/hf", recursive=True)
+            notes.append(f"remote: {n_runs:,} trainer_state.json runs uploaded to moto's S3 server on {endpoint} in "
+                         f"{time.perf_counter() - start:.1f} s")
+            local = run_check("remote-local-jobs2", [str(tree / "hf"), "--jobs", "2"], reps, timeout)
+            dask = run_check("remote-dask-s3", [f"s3://{REMOTE_BUCKET}/hf", "--executor", "dask", "--jobs", "2"],
+                             reps, timeout)
+        finally:
+            for key, value in saved.items():
+                if value is None:
+                    os.environ.pop(key, None)
+                else:
+                    os.environ[key] = value
+            forget_clients()
+    for m in (local, dask):
+        m.rows, m.section = n_runs, "remote"
+    if local.seconds and dask.seconds:
+        ratio = dask.seconds / local.seconds
+        notes.append(f"remote: Dask executor on the bucket / --jobs 2 on local disk = {ratio:.2f}x wall "
+                     f"({dask.seconds:.1f} / {local.seconds:.1f} s; {1000 * dask.seconds / n_runs:.2f} vs "
+                     f"{1000 * local.seconds / n_runs:.2f} ms per run)")
+    return [local, dask], notes
+
+
+# ---------------------------------------------------------------------------------------------------------------
 # report
 
 
@@ -568,9 +631,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS:,} steps and {QUICK_HF_RUNS} HF runs")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement; the median is printed")
-    parser.add_argument("--sections", default="tb,jsonl,check,hf,report,compare",
+    parser.add_argument("--sections", default="tb,jsonl,check,hf,report,compare,remote",
                         help="comma list of: tb (TB readers), jsonl (JSONL readers), check (1M-step run), hf (tree), "
-                             "report (check --report vs check on --corpus), compare (compare vs check on a sweep)")
+                             "report (check --report vs check on --corpus), compare (compare vs check on a sweep), "
+                             "remote (--runs HF runs in a loopback S3 bucket checked with --executor dask vs --jobs 2 "
+                             "on local disk)")
+    parser.add_argument("--runs", type=int, default=FULL_REMOTE_RUNS,
+                        help=f"runs in the remote section [default {FULL_REMOTE_RUNS:,}; --quick {QUICK_REMOTE_RUNS}]")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
                         help="the real-world corpus for the report section (51 runs in ../shared/realworld)")
     parser.add_argument("--inputs", type=Path, help="generate inputs here and reuse them on later runs")
@@ -665,7 +732,14 @@ def main(argv: list[str] | None = None) -> int:
                               ok_codes=(0, 1), report=out, command=command, report_flag="-o")
                 m.rows, m.section = n_hf, "compare"
                 measurements.append(m)
-        lines += table(measurements, {"tb": "tb-losslint", "jsonl": "jsonl-losslint", "compare": "compare-check-jobs2"})
+        remote_notes: list[str] = []
+        if "remote" in sections:
+            n_remote = min(args.runs, QUICK_REMOTE_RUNS) if args.quick else args.runs
+            got, remote_notes = remote_section(root, n_remote, args.reps, args.timeout)
+            measurements += got
+        lines += table(measurements, {"tb": "tb-losslint", "jsonl": "jsonl-losslint", "compare": "compare-check-jobs2",
+                                      "remote": "remote-local-jobs2"})
+        lines += remote_notes
         lines.append("(median s: wall time; cpu s: user+system CPU time, robust to other jobs on the machine; "
                      "speedup: that tool's time / losslint's; hf rows/s: runs/s; check peak MiB: the largest "
                      "process of the command)")

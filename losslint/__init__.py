@@ -18,12 +18,15 @@ __all__ = ["load", "check", "Run", "Runs", "Result", "Report", "Finding", "ReadE
 
 
 def _existing(path):
-    """The paths, as a list; `FileNotFoundError` for the first that does not exist (a typo is not "no runs")."""
+    """The paths, as a list; `FileNotFoundError` for the first local path that does not exist (a typo is not "no
+    runs"). An object-store URL (`s3://...`) is left to discovery: a missing bucket or prefix is a `ReadError`."""
     import os
+
+    from .discover import fs
 
     paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
     for one in paths:
-        if not os.path.lexists(one):
+        if not fs.is_url(one) and not os.path.lexists(fs.as_path(one)):
             raise FileNotFoundError(2, "No such file or directory", os.fspath(one))
     return paths
 

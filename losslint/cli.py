@@ -5,11 +5,12 @@ unreadable input.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, Iterator, NoReturn
 
 import click
 import pandas as pd
@@ -20,6 +21,9 @@ from .report import DEFAULT_SMOOTHING, MARKDOWN_LIMITS, available_formats
 from .textsafe import printable
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
+# PATHS: local paths, `file://` URLs, or object-store URLs (`s3://bucket/prefix`, `gs://`, `az://`), kept as
+# written: a pathlib.Path would fold `s3://` into `s3:/` (io/fs.py tells them apart)
+LOCATION = click.Path()
 
 
 def exit_internal_error(exc: Exception) -> NoReturn:
@@ -53,9 +57,9 @@ def main() -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=LOCATION)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-def show(paths: tuple[Path, ...], fmt: str) -> None:
+def show(paths: tuple[str, ...], fmt: str) -> None:
     """Show each run found under PATHS: its format and each metric's points and step range."""
     notes: list[str] = []
     runs, errors = discover.load(list(paths), notes=notes)
@@ -93,10 +97,10 @@ def write_jsonl(table: pd.DataFrame, output: Path) -> None:
 
 
 @main.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=LOCATION)
 @click.option("-o", "--output", required=True, type=click.Path(path_type=Path),
               help="Output file; its extension picks the format: .csv, .jsonl or .parquet.")
-def export(paths: tuple[Path, ...], output: Path) -> None:
+def export(paths: tuple[str, ...], output: Path) -> None:
     """Write the long table of every run under PATHS (one row per point, with a `run` column)."""
     suffix = output.suffix.lower()
     if suffix not in (".csv", ".jsonl", ".parquet"):
@@ -131,7 +135,7 @@ def _codes(values: tuple[str, ...]) -> list[str]:
 
 
 @main.command("check")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=LOCATION)
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
               help="A losslint.toml or pyproject.toml (default: found upward from the working directory).")
 @click.option("--select", multiple=True, metavar="CODES",
@@ -142,7 +146,12 @@ def _codes(values: tuple[str, ...]) -> list[str]:
               help="Exit 1 when a finding is at or above this severity [configured; default: warning].")
 @click.option("--format", "fmt", type=click.Choice(available_formats()), default="text", show_default=True)
 @click.option("-j", "--jobs", type=click.IntRange(min=1), default=None,
-              help="Worker processes, one run group each [default: the number of CPU cores].")
+              help="Worker processes, one run group each [default: the number of CPU cores]; with --executor dask "
+                   "and no --scheduler, the local cluster's workers.")
+@click.option("--executor", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where runs are read and checked: local worker processes, or a Dask cluster (losslint[dask]).")
+@click.option("--scheduler", metavar="ADDRESS", default=None,
+              help="With --executor dask: the scheduler to join (tcp://host:8786) [default: start a local cluster].")
 @click.option("--verify", is_flag=True,
               help="Verify TensorBoard record checksums (slower; corrupt records are errors).")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
@@ -152,9 +161,10 @@ def _codes(values: tuple[str, ...]) -> list[str]:
                    "or nothing.")
 @click.option("--smoothing", type=click.FloatRange(0.0, 0.5), default=DEFAULT_SMOOTHING, show_default=True,
               help="Report plots: smooth curves over this share of each run (a debiased EMA); 0 draws raw curves.")
-def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tuple[str, ...], ignore: tuple[str, ...],
-                  extend_select: tuple[str, ...], fail_on: str | None, fmt: str, jobs: int | None, verify: bool,
-                  report_dir: Path | None, markdown_limit: str, smoothing: float) -> None:
+def check_command(paths: tuple[str, ...], config_path: Path | None, select: tuple[str, ...], ignore: tuple[str, ...],
+                  extend_select: tuple[str, ...], fail_on: str | None, fmt: str, jobs: int | None, executor: str,
+                  scheduler: str | None, verify: bool, report_dir: Path | None, markdown_limit: str,
+                  smoothing: float) -> None:
     """Lint the training runs under PATHS: findings, verdict and recommended early stop per run.
 
     Exit codes: 0 clean; 1 a finding at or above the fail level; 2 a usage or configuration error, or an
@@ -169,6 +179,8 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
     from .report.bundle import WorkerPlots
 
     jobs = jobs or os.cpu_count() or 1
+    if scheduler is not None and executor != "dask":
+        raise click.UsageError("--scheduler needs --executor dask")
     try:
         config = config_module.coerce(config_path, list(paths)).with_options(
             select=_codes(select), ignore=_codes(ignore), extend_select=_codes(extend_select), fail_on=fail_on)
@@ -183,9 +195,12 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
             sys.exit(EXIT_ERROR)
     notes: list[str] = []
     try:
-        results, errors = check_paths(list(paths), config=config, jobs=jobs, annotate=report_dir is not None,
-                                      read_options=ReadOptions(verify=True if verify else None), notes=notes,
-                                      after=None if report_dir is None else WorkerPlots(str(report_dir), smoothing))
+        with _executor(executor, scheduler, jobs) as pool:
+            results, errors = check_paths(list(paths), config=config, jobs=jobs, annotate=report_dir is not None,
+                                          read_options=ReadOptions(verify=True if verify else None), notes=notes,
+                                          after=None if report_dir is None else WorkerPlots(str(report_dir),
+                                                                                            smoothing),
+                                          executor=pool)
     except ConfigError as exc:
         click.echo(f"error: {printable(str(exc))}", err=True)
         sys.exit(EXIT_ERROR)
@@ -222,7 +237,7 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
 
 
 @main.command("compare")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=LOCATION)
 @click.option("--by", "metric", default=None, metavar="METRIC",
               help="Rank by this metric at the recommended stop [default: the metric the runs' early stop "
                    "monitors, e.g. eval/loss].")
@@ -241,7 +256,7 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
               help="Worker processes, one run group each [default: the number of CPU cores].")
 @click.option("--verify", is_flag=True,
               help="Verify TensorBoard record checksums (slower; corrupt records are errors).")
-def compare_command(paths: tuple[Path, ...], metric: str | None, group_by: str | None, fmt: str,
+def compare_command(paths: tuple[str, ...], metric: str | None, group_by: str | None, fmt: str,
                     out_dir: Path | None, config_path: Path | None, select: tuple[str, ...], ignore: tuple[str, ...],
                     extend_select: tuple[str, ...], jobs: int | None, verify: bool) -> None:
     """Compare the runs under PATHS (a sweep): rank them by the metric at the recommended stop, and say what each
@@ -309,6 +324,26 @@ def compare_command(paths: tuple[Path, ...], metric: str | None, group_by: str |
     if fmt != "text":
         echo_errors(errors)
     sys.exit(EXIT_ERROR if errors else EXIT_CLEAN)
+
+
+@contextlib.contextmanager
+def _executor(kind: str, scheduler: str | None, jobs: int) -> Iterator[Any]:
+    """None for the local processes; a started `DaskExecutor` for `--executor dask` (a missing extra or an
+    unreachable scheduler is one line, exit 2)."""
+    if kind != "dask":
+        yield None
+        return
+    from .dask_executor import DaskExecutor, DaskUnavailable
+
+    try:
+        pool = DaskExecutor(scheduler=scheduler, workers=jobs).__enter__()
+    except DaskUnavailable as exc:
+        click.echo(f"error: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_ERROR)
+    try:
+        yield pool
+    finally:
+        pool.close()
 
 
 # `watch --interval` default: a stat per file and folder every 2 s costs nothing measurable, and a finding is
@@ -559,7 +594,7 @@ def rules_command(code: str | None, verdicts: bool, fmt: str, docs_dir: Path | N
 
 
 @main.command("report")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=LOCATION)
 @click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
               help="Directory for report.md, comment.md, one PNG per run and overview.png (created if missing).")
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
@@ -568,7 +603,7 @@ def rules_command(code: str | None, verdicts: bool, fmt: str, docs_dir: Path | N
               help="Worker processes, one run group each [default: the number of CPU cores].")
 @click.option("--smoothing", type=click.FloatRange(0.0, 0.5), default=DEFAULT_SMOOTHING, show_default=True,
               help="Smooth plotted curves over this share of each run (a debiased EMA); 0 draws raw curves.")
-def report_command(paths: tuple[Path, ...], out_dir: Path, config_path: Path | None, jobs: int | None,
+def report_command(paths: tuple[str, ...], out_dir: Path, config_path: Path | None, jobs: int | None,
                    smoothing: float) -> None:
     """Check the runs under PATHS and write a Markdown report with plots to OUTPUT.
 

@@ -26,8 +26,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence, cast
 
 from .errors import PartialReadError, ReadError, describe, reraise_if_debugging
-from .io import reader_for_format, readers
+from .io import fs, reader_for_format, readers
 from .io.base import Reader, ReadOptions
+from .io.fs import RemotePath, as_path
 from .io.hparams import hparams_beside
 from .schema import Run
 from .textsafe import clean_run, unicode_clean
@@ -179,6 +180,8 @@ def _run_name(key: Path, base: Path, fallback: str, prefix: str | None = None) -
         rel = key.resolve().relative_to(base.resolve())
     except ValueError:
         return key.as_posix()
+    except TypeError:  # a URL against a local folder: different kinds of path
+        return key.as_posix()
     text = rel.as_posix()
     if text in ("", "."):
         return fallback
@@ -197,7 +200,7 @@ def _unique_group_names(groups: list[RunGroup]) -> list[RunGroup]:
     renamed = []
     for group in groups:
         if counts[group.name] > 1:
-            name = _relative_or_absolute(Path(group.key))
+            name = _relative_or_absolute(as_path(group.key))
             candidate, n = name, 2
             while candidate in taken:
                 candidate, n = f"{name}#{n}", n + 1
@@ -207,7 +210,9 @@ def _unique_group_names(groups: list[RunGroup]) -> list[RunGroup]:
     return renamed
 
 
-def _relative_or_absolute(path: Path) -> str:
+def _relative_or_absolute(path: Path | RemotePath) -> str:
+    if isinstance(path, RemotePath):
+        return str(path)  # a run in a store keeps its URL
     try:
         return path.resolve().relative_to(Path.cwd().resolve()).as_posix()
     except (ValueError, OSError):
@@ -239,7 +244,7 @@ def unique_run_names(runs: list[Run]) -> list[Run]:
 def run_path(group: RunGroup) -> str:
     """Where a run lives, for reports: its directory (or, for a file that is a run of its own, the file) relative
     to the working directory, or absolute outside it."""
-    return _relative_or_absolute(Path(group.key))
+    return _relative_or_absolute(as_path(group.key))
 
 
 def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.PathLike] = ()) -> Discovery:
@@ -250,9 +255,11 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
     notes: list[str] = []
     trees: list[Path] = []
     for raw in paths:
+        if fs.is_url(raw):
+            continue
         try:
-            if Path(raw).is_dir():
-                trees.append(Path(raw).resolve())
+            if as_path(raw).is_dir():
+                trees.append(as_path(raw).resolve())
         except OSError:
             pass
     # (format, key) -> files; insertion order keeps output stable
@@ -283,7 +290,10 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
         return key
 
     for raw in paths:
-        root = Path(raw)
+        if fs.is_url(raw):
+            _discover_remote(as_path(raw), several, errors, notes, take, all_readers)
+            continue
+        root = as_path(raw)  # `file://` URLs are local paths
         try:
             mode = root.stat().st_mode
         except OSError as exc:
@@ -336,6 +346,55 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
     return Discovery(groups=groups, errors=errors, notes=notes)
 
 
+def _discover_remote(root: Path, several: bool, errors: list[ReadError], notes: list[str], take,
+                     all_readers: Sequence[Reader]) -> None:
+    """A URL argument: one listing of the prefix (`fs.walk`, nothing downloaded), then each object claimed as a
+    local file is (by name, or by a ranged read of its head). An object given by its URL is read with the whole run
+    that holds it, as a local file argument is. A store's failure is one line naming the URL."""
+    try:
+        listed = fs.walk(root)
+    except OSError as exc:
+        errors.append(ReadError(str(root), f"cannot open: {exc.strerror or exc}"))
+        return
+    if len(listed) == 1 and listed[0][0] == root:  # the URL of one object
+        try:
+            reader = _claim(root, all_readers)
+        except ReadError as exc:
+            errors.append(exc)
+            return
+        if reader is None:
+            errors.append(ReadError(str(root), "not a training log losslint can read"))
+            return
+        key_dir = reader.run_key(root)
+        candidates = [root]
+        if key_dir != root:
+            try:
+                candidates = [path for path, _ in fs.walk(key_dir)]
+            except OSError as exc:
+                errors.append(ReadError(str(key_dir), f"cannot open: {exc.strerror or exc}"))
+        for path in candidates:
+            take(path, key_dir, str(key_dir))
+        return
+    as_given = str(root)
+    prefix = as_given if several else None
+    wider: dict[Path, None] = {}
+    for path, _size in listed:
+        if any(part in SKIP_DIRS for part in path.relative_to(root).parts[:-1]):
+            continue
+        key = take(path, root, as_given, prefix)
+        # a prefix inside one run (Keras `validation/`): the whole run is read, as for a local folder
+        if key is not None and key != root and key in root.parents:
+            wider.setdefault(key)
+    for key in wider:
+        try:
+            above = fs.walk(key)
+        except OSError as exc:
+            errors.append(ReadError(str(key), f"cannot open: {exc.strerror or exc}"))
+            continue
+        for path, _size in above:
+            take(path, key, str(key))
+
+
 def _join_sessions(groups: list[RunGroup], by_format: Mapping[str, Reader]) -> list[RunGroup]:
     """Sibling folders that a reader calls sessions of one run become one group, named after the first session.
 
@@ -345,11 +404,11 @@ def _join_sessions(groups: list[RunGroup], by_format: Mapping[str, Reader]) -> l
     slots: dict[object, list[tuple[object, RunGroup]]] = {}
     for index, group in enumerate(groups):
         try:
-            session = by_format[group.format].session_of(Path(group.key), group.files)
+            session = by_format[group.format].session_of(as_path(group.key), group.files)
         except Exception:  # noqa: BLE001 - not joinable: read alone, where the reader's guard names any fault
             reraise_if_debugging()
             session = None
-        slot = (group.format, str(Path(group.key).parent), session[0]) if session else index
+        slot = (group.format, str(as_path(group.key).parent), session[0]) if session else index
         slots.setdefault(slot, []).append((session[1] if session else None, group))
     joined = []
     for members in slots.values():
@@ -419,7 +478,7 @@ def _read_group(group: RunGroup, aliases: Mapping[str, str] | None, options: Rea
     where = group.files[0] if len(group.files) == 1 else group.key
     try:
         runs = guarded(where, f"cannot read as {group.format}", partial(reader.read, options=options),
-                       [Path(p) for p in group.files], group.name, aliases)
+                       [as_path(p) for p in group.files], group.name, aliases)
         errors: list[ReadError] = []
     except PartialReadError as exc:  # a fault after a readable part: the part is checked, the fault reported
         runs, errors = list(exc.runs), [exc]
@@ -439,9 +498,9 @@ def _read_group(group: RunGroup, aliases: Mapping[str, str] | None, options: Rea
 def _sidecar_folders(group: RunGroup) -> list[Path]:
     """Where a run's settings files may sit: its run folder, then the folders of its log files below it (an HF
     `checkpoint-N/` holds the config of the state read from it)."""
-    key = Path(group.key)
-    folders = [key] if key.is_dir() else [key.parent]
-    folders += sorted({Path(f).parent for f in group.files} - set(folders))
+    key = as_path(group.key)
+    folders = [key] if fs.is_dir(key) else [key.parent]
+    folders += sorted({as_path(f).parent for f in group.files} - set(folders), key=str)
     return folders
 
 

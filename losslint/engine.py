@@ -4,6 +4,11 @@
 - `check_paths(paths, config=None, jobs=1)`: discover, read and check; with `jobs > 1` each run group is read and
   checked in a worker process (`concurrent.futures.ProcessPoolExecutor`). Results come back in discovery order, so
   the output and exit code do not depend on `jobs`.
+- `check_paths(paths, executor=...)`: the same, with the reading and checking done by an `Executor` (the seam for
+  running elsewhere: `losslint.dask_executor.DaskExecutor` on a Dask cluster; a Ray one would be another class
+  with the same two members). Run groups are found here, batched into tasks, and each task reads and checks its
+  groups where it runs (it gets paths and URLs, not data); the outcomes come back in completion order (driving
+  the progress bar) and are put back in discovery order, so output and exit code are those of `jobs`.
 
 Each run is wrapped in one `losslint.view.RunView`; every series' analysis is cached there, so no rule recomputes
 another's work. The verdict comes from `verdict.decide` (the one precedence table).
@@ -13,8 +18,9 @@ from __future__ import annotations
 import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from functools import partial
 from itertools import repeat
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from . import discover
 from .checks import all_rules, i302_loss_spikes, i303_divergence
@@ -182,10 +188,72 @@ def _after_in_pool(pool: ProcessPoolExecutor, group_results: list[list[Result]],
             result.plot = path
 
 
+class Executor(Protocol):
+    """Where the tasks of `check_paths(executor=...)` run. `workers`: how many run at once (tasks are sized from
+    it). `run(task, items)`: call `task(item)` for every item, wherever the executor runs things, and yield
+    `(index of the item, what task returned)` in completion order; an item whose task could not be done (its
+    worker died, again after the executor's retry) yields `(index, the exception)` instead, and the others go on.
+    `task` and the items pickle; a task never returns an exception."""
+
+    workers: int
+
+    def run(self, task: Callable[[Any], Any], items: Sequence[Any]) -> Iterator[tuple[int, Any]]: ...
+
+
+# Groups per task on an executor: enough that a task's overhead (scheduling, pickling the configuration, about a
+# millisecond on Dask) is small against checking the groups (a few ms each), few enough that the progress bar
+# moves and that a lost worker takes little work with it.
+MAX_BATCH = 100
+
+
+def _check_batch(groups: Sequence[discover.RunGroup], config: Config, annotate: bool, read_options: ReadOptions
+                 ) -> list[tuple[list[Result], list[tuple]]]:
+    """One executor task: read and check each group where the task runs."""
+    return [_check_group(group, config, annotate, read_options) for group in groups]
+
+
+def _lost(group: discover.RunGroup, exc: BaseException) -> tuple[list[Result], list[tuple]]:
+    where = group.files[0] if len(group.files) == 1 else group.key
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    detail = detail if len(detail) <= 100 else detail[:99] + "…"
+    return [], [_error_fields(ReadError(where, f"checking this {group.format} run failed twice on the executor "
+                                               f"({type(exc).__name__}{': ' + detail if detail else ''}); skipped"))]
+
+
+def _check_on_executor(groups: list[discover.RunGroup], config: Config, annotate: bool, read_options: ReadOptions,
+                       executor: Executor) -> list[tuple]:
+    """Each group's outcome, in discovery order. A task that fails (its worker lost more often than the scheduler
+    allows, after `retries`) is not the end of its groups: they go again one task each, one at a time, and only a
+    run that fails alone too is an error (naming it). When a worker dies the scheduler counts it against every
+    task the worker held, so a bad run would otherwise take good ones with it."""
+    size = max(1, min(MAX_BATCH, len(groups) // (4 * max(1, executor.workers))))
+    batches = [list(range(start, min(start + size, len(groups)))) for start in range(0, len(groups), size)]
+    task = partial(_check_batch, config=config, annotate=annotate, read_options=read_options)
+    outcomes: list[tuple | None] = [None] * len(groups)
+
+    def rounds() -> Iterator[None]:
+        again: list[int] = []
+        for index, got in executor.run(task, [[groups[i] for i in batch] for batch in batches]):
+            if isinstance(got, BaseException):
+                again.extend(batches[index])
+                continue
+            for i, outcome in zip(batches[index], got):
+                outcomes[i] = outcome
+                yield None
+        for i in again:  # one at a time: a run that kills its worker takes no other task with it
+            for _, got in executor.run(task, [[groups[i]]]):
+                outcomes[i] = _lost(groups[i], got) if isinstance(got, BaseException) else got[0]
+                yield None
+
+    for _ in track(rounds(), total=len(groups)):
+        pass
+    return [outcome for outcome in outcomes if outcome is not None]
+
+
 def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike],
                 config: Config | str | os.PathLike | None = None, jobs: int = 1, annotate: bool = True,
                 read_options: ReadOptions | None = None, notes: list[str] | None = None,
-                after: AfterCheck | None = None
+                after: AfterCheck | None = None, executor: Executor | None = None
                 ) -> tuple[list[Result], list[ReadError]]:
     """Discover, read and check every run under `paths`; unreadable inputs come back as errors.
 
@@ -194,7 +262,9 @@ def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike],
     `annotate=False` leaves out the change points and spike steps that only plots use (about a third of the time).
     `notes`, when given, receives discovery's notes (links to folders outside the checked trees, not followed).
     `after`: called in the process that checked each group, with its results (the report's PNGs are drawn there,
-    `report.bundle.WorkerPlots`, so that the plots run in the same pool as the checks).
+    `report.bundle.WorkerPlots`, so that the plots run in the same pool as the checks). Not with an `executor`,
+    whose workers may not see the report's folder: the report then draws every plot itself.
+    `executor`: read and check on it instead of in local processes (`Executor`; `jobs` is then unused).
     """
     if isinstance(paths, (str, os.PathLike)):
         paths = [paths]
@@ -209,7 +279,9 @@ def check_paths(paths: str | os.PathLike | Sequence[str | os.PathLike],
     plots: list[tuple[AfterCheck, str] | None] = [None] * len(groups)
     if after is not None:
         plots = [(after, f"{os.getpid()}-{i}") for i in range(len(groups))]
-    if jobs > 1 and len(groups) > 1:
+    if executor is not None and groups:
+        outcomes = _check_on_executor(groups, config, annotate, read_options, executor)
+    elif jobs > 1 and len(groups) > 1:
         outcomes = _check_in_pool(groups, config, annotate, jobs, read_options, plots)
     else:
         outcomes = list(track((_check_group(group, config, annotate, read_options, plot)

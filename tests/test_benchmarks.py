@@ -89,6 +89,19 @@ def test_quick_bench_readers_agree_row_for_row(tmp_path):
     assert rows["tb-losslint"][2] == f"{expected_tb:,}"
 
 
+@pytest.mark.slow  # a moto server, a 2-worker LocalCluster and two checks: ~30 s on a busy two-core machine
+def test_remote_section_prints_the_dask_over_local_ratio(tmp_path):
+    for module in ("moto.server", "s3fs", "distributed"):
+        pytest.importorskip(module)
+    proc = subprocess.run([sys.executable, str(BENCH_DIR / "bench.py"), "--sections", "remote", "--runs", "12",
+                           "--reps", "1", "--inputs", str(tmp_path)], capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert "ERROR" not in proc.stdout, proc.stdout
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith("remote ")]
+    assert [row[1] for row in rows] == ["remote-local-jobs2", "remote-dask-s3"] and all(r[2] == "12" for r in rows)
+    assert "Dask executor on the bucket / --jobs 2 on local disk = " in proc.stdout
+
+
 def test_quality_scores_every_synthetic_run_once(tmp_path):
     pytest.importorskip("losslint.engine", reason="engine not written yet")
     cases = quality.synthetic_cases(1, 0, via_files=False, jobs=1)

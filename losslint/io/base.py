@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Mapping, Protocol, Sequence
 
 from ..schema import Run
+from . import fs
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,7 @@ def read_log_bytes(path: Path) -> bytes:
     data = served_bytes(path)
     if data is None:
         try:
-            data = path.read_bytes()
+            data = fs.read_bytes(path)
         except OSError as exc:
             raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
     check_lfs_pointer(path, data[:64])

@@ -34,7 +34,9 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
+from . import fs
 from .base import Reader, ReadOptions, read_log_bytes
+from .fs import as_path
 from .tabular import (
     MAX_STEP,
     as_python,
@@ -114,7 +116,7 @@ class CsvLogReader(Reader):
         if delimiter is None:
             return False
         try:
-            with open(path, "rb") as fh:
+            with fs.open_binary(path) as fh:
                 head = fh.read(SNIFF_BYTES)
                 if b"\n" not in head:  # a wide Lightning header: hundreds of metric names
                     head += fh.read(MAX_HEADER_BYTES - SNIFF_BYTES)
@@ -132,7 +134,7 @@ class CsvLogReader(Reader):
 
     def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
              options: ReadOptions | None = None) -> list[Run]:
-        per_file = [read_file(Path(p), name, aliases) for p in sorted(paths)]
+        per_file = [read_file(as_path(p), name, aliases) for p in sorted(paths)]
         if len(per_file) == 1:
             return per_file[0]
         if all(len(runs) == 1 for runs in per_file):
@@ -305,12 +307,12 @@ def _long_frame(parts, span: np.ndarray, steps: np.ndarray, walls: np.ndarray, e
 def lightning_hparams(path: Path) -> tuple[dict, list[str]]:
     """The `hparams.yaml` Lightning's CSVLogger writes next to metrics.csv (a bad one is a note, not an error)."""
     hparams_file = path.parent / LIGHTNING_HPARAMS
-    if not hparams_file.is_file():
+    if not fs.is_file(hparams_file):
         return {}, []
     import yaml
 
     try:
-        loaded = yaml.safe_load(hparams_file.read_text(encoding="utf-8"))
+        loaded = yaml.safe_load(fs.read_bytes(hparams_file).decode("utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         return {}, [f"{LIGHTNING_HPARAMS} not read: {type(exc).__name__}"]
     except RecursionError:

@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
+from . import fs
+
 # In merge order: the model config, then the training arguments, then a Ray Tune trial's config (a later file's
 # key wins: the training arguments name the learning rate the run used, whatever a config suggests).
 SIDECAR_FILES = ("config.json", "training_args.json", "params.json")
@@ -26,11 +28,11 @@ MAX_BYTES = 4 << 20
 
 def _read_one(path: Path, notes: list[str]) -> dict[str, Any]:
     try:
-        size = path.stat().st_size
+        size = fs.size(path)
         if size > MAX_BYTES:
             notes.append(f"{path.name} beside the logs is {size} bytes (over {MAX_BYTES}); hyperparameters not read")
             return {}
-        loaded = json.loads(path.read_bytes())
+        loaded = json.loads(fs.read_bytes(path))
     except OSError as exc:
         notes.append(f"{path.name} beside the logs not read ({exc.strerror or exc}); hyperparameters not read")
         return {}
@@ -53,6 +55,6 @@ def hparams_beside(folders: Iterable[Path]) -> tuple[dict[str, Any], list[str]]:
         seen.add(folder)
         for name in SIDECAR_FILES:
             path = folder / name
-            if path.is_file():
+            if fs.is_file(path):
                 found.update(_read_one(path, notes))
     return found, notes

@@ -44,7 +44,9 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
+from . import fs
 from .base import Reader, ReadOptions, served_memo
+from .fs import as_path
 from .tabular import (
     as_python,
     bad_step_message,
@@ -149,7 +151,7 @@ class JsonLinesReader(Reader):
         if by_content and suffix in NOT_SNIFFED_SUFFIXES:
             return False
         try:
-            with open(path, "rb") as fh:
+            with fs.open_binary(path) as fh:
                 head = fh.read(SNIFF_BYTES + 1)
         except OSError:
             return name == DETECTRON2_NAME  # claimed by name, so that `read` reports why it cannot be opened
@@ -162,7 +164,7 @@ class JsonLinesReader(Reader):
 
     def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
              options: ReadOptions | None = None) -> list[Run]:
-        runs = [read_file(Path(p), name, aliases) for p in sorted(paths)]
+        runs = [read_file(as_path(p), name, aliases) for p in sorted(paths)]
         return merge_or_split(runs, name)
 
 

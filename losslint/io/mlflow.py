@@ -23,7 +23,9 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
+from . import fs
 from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes, served_bytes
+from .fs import as_path
 from .tabular import MAX_STEP
 
 RUN_PARTS = ("metrics", "params", "tags")
@@ -34,12 +36,12 @@ RUN_NAME_TAG = "mlflow.runName"
 
 
 def _is_run_dir(directory: Path) -> bool:
-    return (directory / "meta.yaml").is_file() and (directory.parent / "meta.yaml").is_file()
+    return fs.is_file(directory / "meta.yaml") and fs.is_file(directory.parent / "meta.yaml")
 
 
 def _run_dir_and_part(path: Path) -> tuple[Path, str] | None:
     """The run folder that holds this file and which part of it ('metrics', 'params', 'tags', 'meta')."""
-    if path.name == "meta.yaml" and (path.parent / "metrics").is_dir() and _is_run_dir(path.parent):
+    if path.name == "meta.yaml" and fs.is_dir(path.parent / "metrics") and _is_run_dir(path.parent):
         return path.parent, "meta"
     for depth, parent in enumerate(path.parents):
         if depth >= RUN_DIR_DEPTH:
@@ -69,7 +71,7 @@ def _fast_metric_file(path: Path, tag: str) -> MetricSeries | None:
     """The common case at C speed: every line is `timestamp value step`. None: let the careful parser look."""
     served = served_bytes(path)  # `losslint watch`: the bytes it already holds
     try:
-        table = pd.read_csv(io.BytesIO(served) if served is not None else path, sep=" ", header=None,
+        table = pd.read_csv(io.BytesIO(served) if served is not None else fs.readable(path), sep=" ", header=None,
                             names=["ts", "value", "step"], dtype=np.float64,
                             engine="c", skip_blank_lines=True)
     except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
@@ -88,8 +90,7 @@ def parse_metric_file(path: Path, tag: str, notes: list[str]) -> MetricSeries:
         if served is not None:
             check_lfs_pointer(path, served[:64])
         else:
-            with open(path, "rb") as handle:
-                check_lfs_pointer(path, handle.read(64))
+            check_lfs_pointer(path, fs.read_range(path, 0, 64))
     except OSError as exc:
         raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
     fast = _fast_metric_file(path, tag)
@@ -218,17 +219,19 @@ class MlflowReader(Reader):
     priority = 35
 
     def can_read(self, path: Path) -> bool:
-        return _run_dir_and_part(Path(path)) is not None or mlflow_sqlite.claims(Path(path))
+        return _run_dir_and_part(as_path(path)) is not None or mlflow_sqlite.claims(as_path(path))
 
     def run_key(self, path: Path) -> Path:
-        found = _run_dir_and_part(Path(path))
-        if found is None and mlflow_sqlite.claims(Path(path)):
-            return Path(path)  # an SQLite store holds many runs: the database is its own group
-        return found[0] if found else Path(path).parent
+        path = as_path(path)
+        found = _run_dir_and_part(path)
+        if found is None and mlflow_sqlite.claims(path):
+            return path  # an SQLite store holds many runs: the database is its own group
+        return found[0] if found else path.parent
 
     def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
              options: ReadOptions | None = None) -> list[Run]:
-        stores = [Path(p) for p in paths if _run_dir_and_part(Path(p)) is None and mlflow_sqlite.claims(Path(p))]
+        candidates = [as_path(p) for p in paths]
+        stores = [p for p in candidates if _run_dir_and_part(p) is None and mlflow_sqlite.claims(p)]
         if stores:
             return mlflow_sqlite.read_stores(stores, name, aliases)
         notes: list[str] = []
@@ -237,7 +240,7 @@ class MlflowReader(Reader):
         tags: dict[str, str] = {}
         meta: dict[str, Any] = {}
         run_dir: Path | None = None
-        for raw in sorted(Path(p) for p in paths):
+        for raw in sorted(as_path(p) for p in paths):
             found = _run_dir_and_part(raw)
             if found is None:
                 continue
@@ -258,7 +261,7 @@ class MlflowReader(Reader):
             raise ReadError(run_dir, "MLflow run without metrics (only params/tags): nothing to check")
         data = _frame([parse_metric_file(path, tag, notes) for path, tag in metric_files], aliases)
         sources = [str(p) for p, _ in metric_files]
-        if (run_dir / "meta.yaml").is_file():
+        if fs.is_file(run_dir / "meta.yaml"):
             sources.append(str(run_dir / "meta.yaml"))
         return [Run(name=name, format="mlflow", sources=sources, data=data,
                     metadata=_metadata(meta, tags, notes), hparams=params, notes=notes)]

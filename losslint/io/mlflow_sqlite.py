@@ -27,7 +27,9 @@ import numpy as np
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
+from . import fs
 from .base import check_lfs_pointer
+from .fs import as_path
 from .mlflow import RUN_NAME_TAG, _coerce_param
 
 FORMAT = "mlflow"
@@ -43,11 +45,13 @@ def _uri(path: Path, immutable: bool = False) -> str:
     return f"file:{quote(str(path.resolve()))}?mode=ro" + ("&immutable=1" if immutable else "")
 
 
-def connect(path: Path) -> tuple[sqlite3.Connection, list[str]]:
-    """A read-only connection (and notes); `ReadError` when the file is not a readable SQLite database."""
+def connect(path: Path, local: Path | None = None) -> tuple[sqlite3.Connection, list[str]]:
+    """A read-only connection (and notes); `ReadError` when the file is not a readable SQLite database.
+    `local`: where the bytes of `path` (an object in a store) were copied to (`fs.local_copy`): SQLite opens that,
+    errors name `path`."""
+    opened = local if local is not None else path
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(64)
+        head = fs.read_range(path, 0, 64)
     except OSError as exc:
         raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
     check_lfs_pointer(path, head)
@@ -58,22 +62,22 @@ def connect(path: Path) -> tuple[sqlite3.Connection, list[str]]:
         # WAL mode: even a `mode=ro` connection creates the -shm (and -wal) files beside the database; `immutable`
         # creates nothing, and sees only what was checkpointed into the database file
         wal = path.with_name(path.name + "-wal")
-        if wal.is_file() and wal.stat().st_size:
+        if fs.is_file(wal) and fs.size(wal):
             notes.append(f"{wal.name} not read (a writer is active or was killed): losslint opens WAL-mode stores "
                          "as immutable so as to write nothing beside them; its latest points may be missing")
         try:
-            connection = sqlite3.connect(_uri(path, immutable=True), uri=True)
+            connection = sqlite3.connect(_uri(opened, immutable=True), uri=True)
             connection.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
         except sqlite3.DatabaseError as exc:
             raise ReadError(path, f"cannot open the SQLite database read-only: {exc}") from None
         return connection, notes
     try:
-        connection = sqlite3.connect(_uri(path), uri=True)
+        connection = sqlite3.connect(_uri(opened), uri=True)
         connection.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
     except sqlite3.DatabaseError as exc:
         # a WAL-mode store needs its -shm file, which a read-only connection cannot create in a read-only folder
         try:
-            connection = sqlite3.connect(_uri(path, immutable=True), uri=True)
+            connection = sqlite3.connect(_uri(opened, immutable=True), uri=True)
             connection.execute("SELECT name FROM sqlite_master LIMIT 1").fetchall()
         except sqlite3.DatabaseError:
             raise ReadError(path, f"cannot open the SQLite database read-only: {exc}") from None
@@ -91,7 +95,15 @@ def _columns(connection: sqlite3.Connection, table: str) -> set[str]:
 
 def is_mlflow_store(path: Path) -> bool:
     try:
-        connection, _ = connect(path)
+        with fs.local_copy(path) as local:
+            return _has_store_tables(path, local)
+    except OSError:
+        return False
+
+
+def _has_store_tables(path: Path, local: Path) -> bool:
+    try:
+        connection, _ = connect(path, local)
     except ReadError:
         return False
     try:
@@ -112,7 +124,15 @@ def _value(value: Any, is_nan: Any) -> float:
 
 
 def read_store(path: Path, name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
-    connection, store_notes = connect(path)
+    try:
+        with fs.local_copy(path) as local:
+            return _read_store(path, local, name, aliases)
+    except OSError as exc:
+        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
+
+
+def _read_store(path: Path, local: Path, name: str, aliases: Mapping[str, str] | None) -> list[Run]:
+    connection, store_notes = connect(path, local)
     try:
         tables = _tables(connection)
         missing = REQUIRED_TABLES - tables
@@ -209,6 +229,6 @@ def claims(path: Path) -> bool:
 
 def read_stores(paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None) -> list[Run]:
     runs: list[Run] = []
-    for path in sorted(Path(p) for p in paths):
+    for path in sorted(as_path(p) for p in paths):
         runs.extend(read_store(path, name if len(paths) == 1 else f"{name}/{path.name}", aliases))
     return runs

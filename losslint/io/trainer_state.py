@@ -35,7 +35,9 @@ import numpy as np
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
+from . import fs
 from .base import Reader, ReadOptions
+from .fs import as_path
 from .tabular import bad_step_message, is_whole_step, load_text, long_frame, short_repr
 
 FORMAT = "trainer_state"
@@ -59,7 +61,7 @@ def is_renamed_state(path: Path) -> bool:
     if path.suffix.lower() != ".json" or path.name == FILE_NAME:
         return False
     try:
-        with open(path, "rb") as fh:
+        with fs.open_binary(path) as fh:
             head = fh.read(PEEK_BYTES)
     except OSError:
         return False
@@ -115,7 +117,7 @@ class TrainerStateReader(Reader):
 
     def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
              options: ReadOptions | None = None) -> list[Run]:
-        chosen, others = newest_copy([Path(p) for p in paths])
+        chosen, others = newest_copy([as_path(p) for p in paths])
         state = load_state(chosen)
         run = state_to_run(state, chosen, name, aliases)
         if others:
@@ -136,7 +138,7 @@ def _is_checkpoint_copy(path: Path) -> bool:
 def peek_global_step(path: Path) -> int:
     """`global_step` from the head of the file; -1 when it cannot be told cheaply (that copy then ranks last)."""
     try:
-        with open(path, "rb") as fh:
+        with fs.open_binary(path) as fh:
             head = fh.read(PEEK_BYTES)
     except OSError:
         return -1

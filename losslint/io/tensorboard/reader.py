@@ -35,6 +35,7 @@ from ...metrics import SPLIT_DIRS
 from ...metrics import split_of_directory as split_of
 from ...schema import Run, canonical_metric, empty_frame, frame_from_columns
 from ..base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
+from ..fs import as_path
 from .records import RecordError, checksum_function, frame_records, verify_records
 
 # HF Trainer writes hparams into a `<time.time()>/` sub-folder of its run folder.
@@ -585,7 +586,7 @@ class TensorBoardReader(Reader):
 
     def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
              options: ReadOptions | None = None) -> list[Run]:
-        paths = sorted(Path(p) for p in paths)
+        paths = sorted(as_path(p) for p in paths)
         if not paths:
             raise ReadError(name, "no event files")
         root = self.run_key(paths[0])

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ...errors import ReadError
+from .. import fs
 
 # "<run name> - <metric>" is how the W&B UI names a chart export column; "__MIN"/"__MAX" are the min/max envelope of
 # a smoothed or grouped line, drawn around the mean column that has no suffix.
@@ -28,7 +29,7 @@ NAN_TOKENS = {"nan", "+nan", "-nan"}
 
 def header_columns(path: Path) -> list[str] | None:
     """The first CSV line's cells, or None when the first line is not a short text line."""
-    with open(path, "rb") as handle:
+    with fs.open_binary(path) as handle:
         head = handle.readline(HEAD_LIMIT)
     try:
         text = head.decode("utf-8-sig")
@@ -79,7 +80,8 @@ def split_chart_column(column: str) -> ChartColumn | None:
 def read_table(path: Path) -> pd.DataFrame:
     """The CSV with only empty cells as missing: `NaN`/`Infinity` text keeps a column textual (read later)."""
     try:
-        return pd.read_csv(path, keep_default_na=False, na_values=[""], encoding="utf-8-sig", low_memory=False)
+        return pd.read_csv(fs.readable(path), keep_default_na=False, na_values=[""], encoding="utf-8-sig",
+                           low_memory=False)
     except pd.errors.EmptyDataError:
         raise ReadError(path, "empty file") from None
     except pd.errors.ParserError as exc:

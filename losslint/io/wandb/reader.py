@@ -37,7 +37,9 @@ import pandas as pd
 
 from ...errors import ReadError
 from ...schema import Run, canonical_metric, empty_frame, frame_from_columns
+from .. import fs
 from ..base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
+from ..fs import as_path
 from . import csv_export
 from .binary import FormatError, decode_run_log, is_number
 
@@ -130,7 +132,7 @@ def _run_dir(path: Path) -> Path | None:
 
 
 def _head(path: Path) -> bytes:
-    with open(path, "rb") as handle:
+    with fs.open_binary(path) as handle:
         return handle.read(SNIFF_BYTES)
 
 
@@ -138,7 +140,7 @@ def _parquet_has_step(path: Path) -> bool:
     try:
         import pyarrow.parquet as pq
 
-        return STEP_KEY in pq.read_schema(path).names
+        return STEP_KEY in pq.read_schema(fs.readable(path)).names
     except Exception:  # noqa: BLE001 - not parquet, or no pyarrow: not ours
         return False
 
@@ -589,7 +591,7 @@ def join_sessions(runs: Sequence[Run]) -> list[Run]:
 
 
 def _session_folder(run: Run) -> Path:
-    source = Path(run.sources[0])
+    source = as_path(run.sources[0])
     return _run_dir(source) or source.parent
 
 
@@ -801,7 +803,7 @@ def _read_table_file(path: Path, kind: str, name: str, aliases: Mapping[str, str
         return [_history_table_run(path, csv_export.read_table(path), name, aliases, header_lines=1)]
     if kind == "history_parquet":
         try:
-            table = pd.read_parquet(path)
+            table = pd.read_parquet(fs.readable(path))
         except Exception as exc:  # noqa: BLE001 - pyarrow raises many types for a bad file
             detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ReadError(path, f"not a readable parquet file: {detail}") from None
@@ -836,10 +838,10 @@ class WandbReader(Reader):
     priority = 20
 
     def can_read(self, path: Path) -> bool:
-        return file_kind(Path(path)) is not None
+        return file_kind(as_path(path)) is not None
 
     def run_key(self, path: Path) -> Path:
-        path = Path(path)
+        path = as_path(path)
         run_dir = _run_dir(path)
         if run_dir is not None:
             return run_dir
@@ -857,7 +859,7 @@ class WandbReader(Reader):
 
     def read(self, paths: Sequence[Path], name: str, aliases: Mapping[str, str] | None = None, *,
              options: ReadOptions | None = None) -> list[Run]:
-        kinds = [(Path(p), file_kind(Path(p))) for p in paths]
+        kinds = [(as_path(p), file_kind(as_path(p))) for p in paths]
         tables = [(p, k) for p, k in kinds if k in TABLE_KINDS]
         folder = [(p, k) for p, k in kinds if k is not None and k not in TABLE_KINDS]
         runs: list[Run] = []
