@@ -31,7 +31,7 @@ from .metrics import (
     metric_leaf,
     split_of,
 )
-from .schema import Run
+from .schema import Run, metric_rows
 
 MAX_POINTS = 2000
 # Fewer finite loss points than this and there is no curve to judge (the no-signal verdict); 5 is the smallest
@@ -225,7 +225,10 @@ class RunView:
         self.run = run
         self.monitor = monitor
         self._series: dict[str, SeriesView] = {}
-        self._groups = {name: group for name, group in run.data.groupby("metric", sort=True)} if len(run.data) else {}
+        # one stable sort of the metric codes: each metric's rows, in logged order, as positions into the columns
+        self._groups = dict(metric_rows(run.data))
+        self._steps = run.data["step"].to_numpy() if self._groups else None
+        self._values = run.data["value"].to_numpy() if self._groups else None
 
     @property
     def name(self) -> str:
@@ -237,14 +240,14 @@ class RunView:
 
     @cached_property
     def metrics(self) -> list[str]:
-        return sorted(str(m) for m in self._groups)
+        return list(self._groups)  # sorted by name (metric_rows)
 
     def series(self, metric: str) -> SeriesView | None:
         if metric not in self._series:
-            group = self._groups.get(metric)
-            if group is None:
+            rows = self._groups.get(metric)
+            if rows is None or self._steps is None or self._values is None:
                 return None
-            self._series[metric] = SeriesView(metric, group["step"].to_numpy(), group["value"].to_numpy())
+            self._series[metric] = SeriesView(metric, self._steps[rows], self._values[rows])
         return self._series[metric]
 
     def judged_metrics(self) -> list[str]:

@@ -275,7 +275,7 @@ def _fast_chunk(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> _Fa
     ok &= tail[:, 0] == 0x15
 
     chosen = np.flatnonzero(ok)
-    values = np.ascontiguousarray(tail[chosen, 1:]).view("<f4").ravel().astype(np.float64)
+    values = np.ascontiguousarray(tail[chosen, 1:]).view("<f4").ravel()  # float32 as in the file (schema.py)
     walls = np.ascontiguousarray(head[chosen, 1:9]).view("<f8").ravel()
     steps = np.where(has_step[chosen], step[chosen].view(np.int64), 0)
     tag_starts, tag_length = starts[chosen] + q[chosen] + 6, tag_length[chosen]
@@ -544,16 +544,22 @@ def _relative(path: Path, base: Path) -> str:
         return path.as_posix()
 
 
-def _epochs_by_step(tags: list[str], codes: np.ndarray, steps: np.ndarray, values: np.ndarray) -> np.ndarray:
+def _joined(parts: list[np.ndarray]) -> np.ndarray:
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+def _epochs_by_step(tags: list[str], codes: np.ndarray, steps: np.ndarray, values: np.ndarray) -> np.ndarray | None:
     """Epoch of each point: from an `epoch` scalar logged at the same step (Lightning, HF), or the step itself for
-    Keras' `epoch_*` tags; NaN elsewhere."""
-    epochs = np.full(len(steps), np.nan)
+    Keras' `epoch_*` tags; NaN elsewhere; None when the run logs no epoch at all."""
     # Keras' TensorBoard callback logs `epoch_<metric>` with the epoch as its step
     keras_codes = [i for i, t in enumerate(tags) if t.startswith("epoch_")]
+    epoch_codes = [i for i, t in enumerate(tags) if t.strip().lower() in ("epoch", "train/epoch")]
+    if not keras_codes and not epoch_codes:
+        return None
+    epochs = np.full(len(steps), np.nan)
     if keras_codes:
         per_epoch = np.isin(codes, keras_codes)
         epochs[per_epoch] = steps[per_epoch]
-    epoch_codes = [i for i, t in enumerate(tags) if t.strip().lower() in ("epoch", "train/epoch")]
     if not epoch_codes:
         return epochs
     marked = np.isin(codes, epoch_codes)
@@ -610,15 +616,18 @@ class TensorBoardReader(Reader):
             split = split_of(directory.name) if directory != root else None
             by_dir.setdefault(directory, _Series(split, [])).files.append(scalars)
 
+        # names travel as codes into per-series name lists: no Python string per point (schema.py)
+        metric_names: list[str] = []
+        tag_names: list[str] = []
         metric_parts, step_parts, value_parts, wall_parts, epoch_parts, tag_parts = [], [], [], [], [], []
         for series in by_dir.values():
             tags, codes, steps, values, walls = _assemble(series, notes, metadata["step_regressions"], root)
             if not len(steps):
                 continue
-            names = np.array([canonical_metric(t, series.split, aliases) for t in tags], dtype=object)
-            raw = np.array(tags, dtype=object)
-            metric_parts.append(names[codes])
-            tag_parts.append(raw[codes])
+            metric_parts.append(codes + len(metric_names))
+            tag_parts.append(codes + len(tag_names))
+            metric_names.extend(canonical_metric(t, series.split, aliases) for t in tags)
+            tag_names.extend(tags)
             step_parts.append(steps)
             value_parts.append(values)
             wall_parts.append(walls)
@@ -639,10 +648,13 @@ class TensorBoardReader(Reader):
             return [Run(name=name, format=self.format, sources=[str(p) for p in paths], data=empty_frame(),
                         metadata=metadata, hparams=hparams, notes=notes)]
         data = frame_from_columns(
-            np.concatenate(metric_parts), np.concatenate(step_parts), np.concatenate(value_parts),
-            np.concatenate(wall_parts), np.concatenate(epoch_parts), np.concatenate(tag_parts))
+            metric_names, _joined(step_parts), _joined(value_parts), _joined(wall_parts),
+            None if all(e is None for e in epoch_parts) else _joined(
+                [np.full(len(v), np.nan, np.float32) if e is None else e for e, v in zip(epoch_parts, value_parts)]),
+            tag_names, metric_codes=_joined(metric_parts), tag_codes=_joined(tag_parts))
+        del step_parts, value_parts, wall_parts, epoch_parts, metric_parts, tag_parts
         metadata["non_scalar_tags"] = sum(scalars.non_scalar_tags for scalars in parsed)
-        nonfinite = int((~np.isfinite(data["value"].to_numpy())).sum())
+        nonfinite = len(data) - int(np.isfinite(data["value"].to_numpy()).sum())
         if nonfinite:
             metadata["nonfinite_points"] = nonfinite
         runs = [Run(name=name, format=self.format, sources=[str(p) for p in paths], data=data,
