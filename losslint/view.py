@@ -62,23 +62,30 @@ class SeriesView:
         self.metric = metric
         # The metric this series was computed from (`eval/perplexity` = exp(`eval/loss`)), None for a logged one.
         self.derived_from = derived_from
-        order = np.argsort(steps, kind="stable")
-        steps = np.asarray(steps, dtype=np.int64)[order]
-        values = np.asarray(values, dtype=np.float64)[order]
+        steps = np.asarray(steps, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        # Sorted by step (stable: logged order within a step). Most logs already are, and long series are what
+        # memory is spent on, so the copies below are made only where something changes.
+        if len(steps) > 1 and bool((steps[1:] < steps[:-1]).any()):
+            order = np.argsort(steps, kind="stable")
+            steps, values = steps[order], values[order]
         # Several points at one step (a restart re-logged it): the last one logged is the one that stands.
+        self.duplicate_steps = 0
         if len(steps) > 1:
             last_of_step = np.ones(len(steps), dtype=bool)
             last_of_step[:-1] = steps[1:] != steps[:-1]
-            self.duplicate_steps = int((~last_of_step).sum())
-            steps, values = steps[last_of_step], values[last_of_step]
-        else:
-            self.duplicate_steps = 0
+            self.duplicate_steps = int(len(steps) - last_of_step.sum())
+            if self.duplicate_steps:
+                steps, values = steps[last_of_step], values[last_of_step]
         self.all_steps = steps
         self.all_values = values
         finite = np.isfinite(values)
         self.finite_mask = finite
-        self.steps = steps[finite]
-        self.values = values[finite]
+        if finite.all():  # the finite points are all the points: the same arrays, not copies
+            self.steps, self.values = steps, values
+        else:
+            self.steps = steps[finite]
+            self.values = values[finite]
 
     # -- raw facts ---------------------------------------------------------------------------------------
     @property

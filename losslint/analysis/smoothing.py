@@ -104,6 +104,10 @@ def window_nanmedian(clean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.nd
     if m == 0:
         return np.zeros(0)
     width = int((hi - lo).max())
+    # rows at a time so that the padded matrix stays at ~4M values (32 MiB) whatever the window
+    step = max(1, _NANMEDIAN_CELLS // width)
+    if m > step:
+        return np.concatenate([window_nanmedian(clean, lo[i:i + step], hi[i:i + step]) for i in range(0, m, step)])
     cols = np.arange(width)
     where = lo[:, None] + cols
     rows = np.where(where < hi[:, None], clean[np.minimum(where, len(clean) - 1)], np.nan)
@@ -116,6 +120,9 @@ def window_nanmedian(clean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.nd
         out = np.where(k % 2 == 1, a, (a + b) / 2)
     out[k == 0] = np.nan
     return out
+
+
+_NANMEDIAN_CELLS = 1 << 22
 
 
 def trailing_median(values: np.ndarray, window: int) -> np.ndarray:

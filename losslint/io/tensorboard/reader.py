@@ -298,11 +298,19 @@ def _fast_chunk(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> _Fa
     return _FastScalars(candidates[chosen[good]], tag_ids[good], tags, steps[good], values[good], walls[good])
 
 
+# Event files at least this big are read `_WINDOW` bytes at a time (framed and decoded window by window), so that a
+# 25M-scalar file (~1.5 GB) is never in memory whole; smaller files, and any file whose framing or checksums fail
+# somewhere, are read whole, where the first fault and its offset are found as always.
+_WINDOW = 1 << 26
+_WINDOWED_MIN_BYTES = 2 * _WINDOW
+
+
 def parse_event_file(path: Path, data: bytes | None = None, verify: bool | None = None) -> FileScalars:
     """Every scalar point of one event file; raises ReadError for anything that is not a readable event file."""
-    from google.protobuf.message import DecodeError
-
     if data is None:
+        windowed = _parse_in_windows(path, verify)
+        if windowed is not None:
+            return windowed
         data = read_log_bytes(path)
     else:
         check_lfs_pointer(path, data[:64])
@@ -319,124 +327,216 @@ def parse_event_file(path: Path, data: bytes | None = None, verify: bool | None 
                                     f"{len(framing)} record(s) before it were read", offset=framing.error.offset)
     except RecordError as exc:
         raise ReadError(path, f"not a valid TensorBoard event file: {exc.message}", offset=exc.offset) from None
+    decoder = _Decoder(path)
+    decoder.feed(data, framing, 0)
+    return decoder.result(truncated_at=framing.truncated_at, fault=fault)
 
-    from_string = _event_class().FromString
-    buf = np.frombuffer(data, dtype=np.uint8)
-    starts, lengths = framing.payload_starts, framing.lengths
-    offsets = framing.offsets.tolist()
 
-    def event_at(index: int) -> Any:
-        start = int(starts[index])
-        try:
-            return from_string(data[start:start + int(lengths[index])])
-        except DecodeError:
-            raise ReadError(path, "not a valid TensorBoard event file: record is not an Event protobuf",
-                            offset=offsets[index]) from None
+def _open_binary(path: Path) -> Any:
+    return open(path, "rb")
 
-    # The vectorised decoder only applies where TensorBoard's purge rule is the SessionLog one (file version >= 2),
-    # which every current writer declares in its first record; older files go event by event.
-    fast = None
-    if len(framing):
-        first = event_at(0)
-        if (len(framing) >= _FAST_MIN_RECORDS and first.WhichOneof("what") == "file_version"
-                and _parse_version(first.file_version) >= 2):
+
+def _parse_in_windows(path: Path, verify: bool | None) -> FileScalars | None:
+    """`parse_event_file` of a big clean file, `_WINDOW` bytes at a time; None to read it whole instead (a small
+    file, one that cannot be opened here, or framing or checksums that fail: the whole-file path reports them)."""
+    try:
+        if path.stat().st_size < _WINDOWED_MIN_BYTES:
+            return None
+        handle = _open_binary(path)
+    except OSError:
+        return None
+    crc = checksum_function(verify)
+    decoder = _Decoder(path)
+    carry = b""
+    base = 0  # file offset of the window's first byte
+    with handle:
+        while True:
+            chunk = handle.read(_WINDOW)
+            data = carry + chunk if carry else chunk
+            final = len(chunk) < _WINDOW
+            framing = frame_records(data)
+            if framing.error is not None:
+                return None
+            if crc is not None:
+                try:
+                    verify_records(data, framing, crc)
+                except RecordError:
+                    return None
+            decoder.feed(data, framing, base)
+            consumed = framing.truncated_at if framing.truncated_at is not None else len(data)
+            if final:
+                truncated = None if framing.truncated_at is None else base + framing.truncated_at
+                return decoder.result(truncated_at=truncated, fault=None)
+            carry = data[consumed:]
+            base += consumed
+            del data, chunk
+
+
+class _Decoder:
+    """Decodes the records of one event file, handed over as one buffer or window by window (`feed`): the state
+    that spans records (tag numbers, file version, TensorBoard's purge bookkeeping) lives here."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.tag_codes: dict[str, int] = {}
+        self.tensor_plugins: dict[str, str] = {}
+        self.purges: list[tuple[int, int, int]] = []  # (points logged before it, step, tag code or -1)
+        self.hparams: dict[str, Any] = {}
+        self.file_version: str | None = None
+        self.version_number: float | None = None
+        self.latest_step = -1  # EventAccumulator.most_recent_step, used by files older than version 2
+        self.skipped: set[str] = set()
+        self.records = 0
+        self.first: Any = None
+        self.fast_ok = False
+        self.points = 0
+        self.parts: list[tuple[Any, ...]] = []  # per window: codes, steps, values, walls
+
+    def feed(self, data: bytes, framing: Any, base: int) -> None:
+        """Decode the complete records of `data` (whose first byte is at file offset `base`)."""
+        from google.protobuf.message import DecodeError
+
+        path = self.path
+        from_string = _event_class().FromString
+        buf = np.frombuffer(data, dtype=np.uint8)
+        starts, lengths = framing.payload_starts, framing.lengths
+        offsets = framing.offsets
+
+        def event_at(index: int) -> Any:
+            start = int(starts[index])
+            try:
+                return from_string(data[start:start + int(lengths[index])])
+            except DecodeError:
+                raise ReadError(path, "not a valid TensorBoard event file: record is not an Event protobuf",
+                                offset=base + int(offsets[index])) from None
+
+        # The vectorised decoder only applies where TensorBoard's purge rule is the SessionLog one (file
+        # version >= 2), which every current writer declares in its first record; older files go event by event.
+        if self.first is None and len(framing):
+            self.first = event_at(0)
+            self.fast_ok = (self.first.WhichOneof("what") == "file_version"
+                            and _parse_version(self.first.file_version) >= 2)
+        fast = None
+        if self.fast_ok and len(framing) >= _FAST_MIN_RECORDS:
             fast = _fast_simple_values(buf, starts, lengths)
-    slow_records = np.arange(len(framing))
-    if fast is not None and len(fast.records):
-        slow_mask = np.ones(len(framing), dtype=bool)
-        slow_mask[fast.records] = False
-        slow_records = np.flatnonzero(slow_mask)
+        slow_records = np.arange(len(framing))
+        if fast is not None and len(fast.records):
+            slow_mask = np.ones(len(framing), dtype=bool)
+            slow_mask[fast.records] = False
+            slow_records = np.flatnonzero(slow_mask)
+        self.records += len(framing)
 
-    tag_codes: dict[str, int] = {}
-    tensor_plugins: dict[str, str] = {}
-    owners: list[int] = []  # record index of each slow point
-    codes: list[int] = []
-    steps: list[int] = []
-    values: list[float] = []
-    walls: list[float] = []
-    purges: list[tuple[int, int, int]] = []  # (record index, step, tag code or -1)
-    hparams: dict[str, Any] = {}
-    file_version: str | None = None
-    version_number: float | None = None
-    latest_step = -1  # EventAccumulator.most_recent_step, used by files older than version 2
-    skipped: set[str] = set()
-    for index in slow_records.tolist():
-        event = event_at(index)
-        what = event.WhichOneof("what")
-        if what == "file_version":
-            file_version = event.file_version
-            version_number = _parse_version(file_version)
-        step = event.step
-        if version_number is not None and version_number >= 2:
-            if what == "session_log" and event.session_log.status == _SESSION_START:
-                purges.append((index, step, -1))
-        elif step < latest_step and what == "summary":
-            for value in event.summary.value:
-                purges.append((index, step, tag_codes.setdefault(value.tag, len(tag_codes))))
-        else:
-            latest_step = step
-        if what != "summary":
-            continue
-        wall = event.wall_time
-        for value in event.summary.value:
-            kind = value.WhichOneof("value")
-            tag = value.tag
-            if kind == "simple_value":
-                number = value.simple_value
-            elif kind == "tensor":
-                plugin = tensor_plugins.get(tag)
-                if plugin is None:
-                    plugin = value.metadata.plugin_data.plugin_name if value.HasField("metadata") else ""
-                    tensor_plugins[tag] = plugin
-                    if plugin == "hparams" and tag == _HPARAMS_START_TAG:
-                        hparams.update(_hparams_from(value.metadata.plugin_data.content))
-                if plugin not in ("scalars", ""):
-                    skipped.add(tag)
-                    continue
-                number = tensor_scalar(value.tensor)
-                if number is None:
-                    skipped.add(tag)
-                    continue
+        tag_codes, tensor_plugins, hparams, skipped = self.tag_codes, self.tensor_plugins, self.hparams, self.skipped
+        owners: list[int] = []  # record index (in this window) of each slow point
+        codes: list[int] = []
+        steps: list[int] = []
+        values: list[float] = []
+        walls: list[float] = []
+        purges: list[tuple[int, int, int]] = []  # (record index in this window, step, tag code or -1)
+        for index in slow_records.tolist():
+            event = event_at(index)
+            what = event.WhichOneof("what")
+            if what == "file_version":
+                self.file_version = event.file_version
+                self.version_number = _parse_version(self.file_version)
+            step = event.step
+            if self.version_number is not None and self.version_number >= 2:
+                if what == "session_log" and event.session_log.status == _SESSION_START:
+                    purges.append((index, step, -1))
+            elif step < self.latest_step and what == "summary":
+                for value in event.summary.value:
+                    purges.append((index, step, tag_codes.setdefault(value.tag, len(tag_codes))))
             else:
-                # PyTorch/Lightning hparams: a value with plugin metadata and no payload at all
-                if kind is None and tag == _HPARAMS_START_TAG and value.HasField("metadata"):
-                    hparams.update(_hparams_from(value.metadata.plugin_data.content))
-                skipped.add(tag)
+                self.latest_step = step
+            if what != "summary":
                 continue
-            code = tag_codes.get(tag)
-            if code is None:
-                code = tag_codes[tag] = len(tag_codes)
-            owners.append(index)
-            codes.append(code)
-            steps.append(step)
-            values.append(number)
-            walls.append(wall)
+            wall = event.wall_time
+            for value in event.summary.value:
+                kind = value.WhichOneof("value")
+                tag = value.tag
+                if kind == "simple_value":
+                    number = value.simple_value
+                elif kind == "tensor":
+                    plugin = tensor_plugins.get(tag)
+                    if plugin is None:
+                        plugin = value.metadata.plugin_data.plugin_name if value.HasField("metadata") else ""
+                        tensor_plugins[tag] = plugin
+                        if plugin == "hparams" and tag == _HPARAMS_START_TAG:
+                            hparams.update(_hparams_from(value.metadata.plugin_data.content))
+                    if plugin not in ("scalars", ""):
+                        skipped.add(tag)
+                        continue
+                    number = tensor_scalar(value.tensor)
+                    if number is None:
+                        skipped.add(tag)
+                        continue
+                else:
+                    # PyTorch/Lightning hparams: a value with plugin metadata and no payload at all
+                    if kind is None and tag == _HPARAMS_START_TAG and value.HasField("metadata"):
+                        hparams.update(_hparams_from(value.metadata.plugin_data.content))
+                    skipped.add(tag)
+                    continue
+                code = tag_codes.get(tag)
+                if code is None:
+                    code = tag_codes[tag] = len(tag_codes)
+                owners.append(index)
+                codes.append(code)
+                steps.append(step)
+                values.append(number)
+                walls.append(wall)
 
-    point_records = np.asarray(owners, dtype=np.int64)
-    point_codes = np.asarray(codes, dtype=np.int32)
-    point_steps = np.asarray(steps, dtype=np.int64)
-    point_values = np.asarray(values, dtype=np.float64)
-    point_walls = np.asarray(walls, dtype=np.float64)
-    if fast is not None and len(fast.records):
-        remap = np.array([tag_codes.setdefault(tag, len(tag_codes)) for tag in fast.tags], dtype=np.int32)
-        point_records = np.concatenate([fast.records, point_records])
-        point_codes = np.concatenate([remap[fast.tag_ids], point_codes])
-        point_steps = np.concatenate([fast.steps, point_steps])
-        point_values = np.concatenate([fast.values, point_values])
-        point_walls = np.concatenate([fast.walls, point_walls])
-        if len(owners):
-            order = np.argsort(point_records, kind="stable")
-            point_records, point_codes, point_steps, point_values, point_walls = (
-                point_records[order], point_codes[order], point_steps[order], point_values[order],
-                point_walls[order])
-    # purges are kept as "points logged before them", the unit `_apply_purges` works in
-    purge_points = [(int(np.searchsorted(point_records, index)), step, code) for index, step, code in purges]
-    return FileScalars(
-        path=path, tags=list(tag_codes), codes=point_codes, steps=point_steps, values=point_values,
-        wall_times=point_walls, purges=purge_points, file_version=file_version, records=len(framing),
-        truncated_at=framing.truncated_at, hparams=hparams, non_scalar_tags=len(skipped - set(tag_codes)),
-        first_wall_time=float(first.wall_time) if len(framing) else None, fault=fault,
-    )
+        point_records = np.asarray(owners, dtype=np.int64)
+        point_codes = np.asarray(codes, dtype=np.int32)
+        point_steps = np.asarray(steps, dtype=np.int64)
+        point_values = np.asarray(values, dtype=np.float64)
+        point_walls = np.asarray(walls, dtype=np.float64)
+        if fast is not None and len(fast.records):
+            remap = np.array([tag_codes.setdefault(tag, len(tag_codes)) for tag in fast.tags], dtype=np.int32)
+            fast_codes = remap[fast.tag_ids]
+            if not len(owners):  # every point decoded at once: no merge, no copies
+                point_records, point_codes, point_steps, point_values, point_walls = (
+                    fast.records, fast_codes, fast.steps, fast.values, fast.walls)
+            else:
+                order = np.argsort(np.concatenate([fast.records, point_records]), kind="stable")
+                point_records = np.concatenate([fast.records, point_records])[order]
+                point_codes = np.concatenate([fast_codes, point_codes])[order]
+                point_steps = np.concatenate([fast.steps, point_steps])[order]
+                point_values = np.concatenate([fast.values, point_values])[order]
+                point_walls = np.concatenate([fast.walls, point_walls])[order]
+            del fast
+        # purges are kept as "points logged before them", the unit `_apply_purges` works in
+        self.purges.extend((self.points + int(np.searchsorted(point_records, index)), step, code)
+                           for index, step, code in purges)
+        if len(point_steps):
+            small = np.int16 if len(tag_codes) < (1 << 15) else np.int32
+            self.parts.append((point_codes.astype(small), _narrow_steps(point_steps), point_values, point_walls))
+        self.points += len(point_steps)
+
+    def result(self, truncated_at: int | None, fault: ReadError | None) -> FileScalars:
+        # column by column, each window's part let go once joined: the peak is the parts plus one column
+        parts = [list(part) for part in self.parts]
+        self.parts = []
+        columns = []
+        for k, empty in enumerate((np.int16, np.int64, np.float64, np.float64)):
+            pieces = [part[k] for part in parts]
+            for part in parts:
+                part[k] = None
+            columns.append(np.zeros(0, empty) if not pieces else _joined(pieces))
+            del pieces
+        codes, steps, values, walls = columns
+        return FileScalars(
+            path=self.path, tags=list(self.tag_codes), codes=codes, steps=steps, values=values,
+            wall_times=walls, purges=self.purges, file_version=self.file_version, records=self.records,
+            truncated_at=truncated_at, hparams=self.hparams,
+            non_scalar_tags=len(self.skipped - set(self.tag_codes)),
+            first_wall_time=float(self.first.wall_time) if self.first is not None else None, fault=fault,
+        )
+
+
+def _narrow_steps(steps: np.ndarray) -> np.ndarray:
+    if len(steps) and -(1 << 31) <= int(steps.min()) and int(steps.max()) < (1 << 31):
+        return steps.astype(np.int32)
+    return steps
 
 
 def _parse_version(text: str) -> float:
@@ -472,19 +572,22 @@ def _assemble(series: _Series, notes: list[str], regressions: list[dict[str, Any
     total = 0
     for number, scalars in enumerate(series.files):
         remap = np.array([index.setdefault(t, len(index)) for t in scalars.tags] or [0], dtype=np.int32)
-        code_parts.append(remap[scalars.codes] if len(scalars) else scalars.codes)
+        same = len(remap) == len(scalars.tags) and bool((remap == np.arange(len(remap))).all())
+        code_parts.append(scalars.codes if same or not len(scalars) else remap[scalars.codes])
         purges.extend((total + before, step, int(remap[code]) if code >= 0 else -1)
                       for before, step, code in scalars.purges)
         step_parts.append(scalars.steps)
         value_parts.append(scalars.values)
         wall_parts.append(scalars.wall_times)
-        file_ids.append(np.full(len(scalars), number, dtype=np.int32))
+        if len(series.files) > 1:
+            file_ids.append(np.full(len(scalars), number, dtype=np.int32))
         total += len(scalars)
-    codes = np.concatenate(code_parts) if code_parts else np.zeros(0, np.int32)
-    steps = np.concatenate(step_parts) if step_parts else np.zeros(0, np.int64)
-    values = np.concatenate(value_parts) if value_parts else np.zeros(0)
-    walls = np.concatenate(wall_parts) if wall_parts else np.zeros(0)
-    owner = np.concatenate(file_ids) if file_ids else np.zeros(0, np.int32)
+    # one file (the common case, and a 25M-point one): its arrays as they are, no copies
+    codes = _joined(code_parts) if code_parts else np.zeros(0, np.int32)
+    steps = _joined(step_parts) if step_parts else np.zeros(0, np.int64)
+    values = _joined(value_parts) if value_parts else np.zeros(0)
+    walls = _joined(wall_parts) if wall_parts else np.zeros(0)
+    owner = _joined(file_ids) if file_ids else np.zeros(len(steps), np.int8)
     tags = list(index)
     keep = _apply_purges(codes, steps, purges)
     if purges:
@@ -514,6 +617,8 @@ def _assemble(series: _Series, notes: list[str], regressions: list[dict[str, Any
                           "from_step": last_step, "to_step": first_step, "dropped_points": int(doomed.sum())})
     regressions.extend(found)
     notes.extend(_regression_notes(found))
+    if keep.all():
+        return tags, codes, steps, values, walls
     return tags, codes[keep], steps[keep], values[keep], walls[keep]
 
 

@@ -189,6 +189,8 @@ def _frame_at_once(data: bytes) -> Framing | None:
         return Framing(offsets, lengths)
     if end > size:  # the last record is cut short; its length CRC matched, so it is a record being written
         return Framing(offsets[:-1], lengths[:-1], truncated_at=int(offsets[-1]))
+    if size - end < HEADER_SIZE:  # a header cut short after the last record: as walking would say, being written
+        return Framing(offsets, lengths, truncated_at=end)
     return None
 
 
