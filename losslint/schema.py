@@ -29,6 +29,7 @@ writes, unchanged by the compact storage).
 """
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
@@ -144,8 +145,14 @@ def canonical_metric(tag: str, split_hint: str | None = None, aliases: Mapping[s
     return f"{split}/{rest}"
 
 
+_EMPTY: pd.DataFrame | None = None
+
+
 def empty_frame() -> pd.DataFrame:
-    return frame_from_columns([], [], [], [], [], [])
+    global _EMPTY
+    if _EMPTY is None:
+        _EMPTY = frame_from_columns([], [], [], [], [], [])
+    return _EMPTY.copy()  # a copy: a reader may add to its table
 
 
 _INT32 = np.iinfo(np.int32)
@@ -197,7 +204,14 @@ def categorical(names: Any, codes: np.ndarray | None = None) -> pd.Categorical:
     # sorted distinct names, and each given name's place among them (two given names may be one name)
     sorted_names, place = np.unique(distinct, return_inverse=True)
     return pd.Categorical.from_codes(_small_codes(place.astype(np.int64)[np.asarray(codes)]),
-                                     dtype=pd.CategoricalDtype(pd.Index(sorted_names, dtype=object)))
+                                     dtype=_category_dtype(tuple(sorted_names.tolist())))
+
+
+@functools.lru_cache(maxsize=1024)
+def _category_dtype(names: tuple[str, ...]) -> pd.CategoricalDtype:
+    """One dtype per set of names: the runs of a sweep share their names, and building the dtype is most of the cost
+    of a small run's categorical."""
+    return pd.CategoricalDtype(pd.Index(np.asarray(names, dtype=object), dtype=object))
 
 
 def _small_codes(codes: np.ndarray) -> np.ndarray:
@@ -250,6 +264,10 @@ def compact_frame(data: pd.DataFrame) -> pd.DataFrame:
     two runs' tables whose categories differ); returned as is when it already is."""
     if not set(COLUMNS) <= set(data.columns):
         return data
+    dtypes = data.dtypes
+    if all(isinstance(dtypes[c], pd.CategoricalDtype) and dtypes[c].categories.is_monotonic_increasing
+           for c in ("metric", "tag")) and dtypes["step"] in (np.int32, np.int64):
+        return data  # built by `frame_from_columns` (numbers already as narrow as they exactly go)
     out = {}
     for column in COLUMNS:
         col = data[column]

@@ -71,13 +71,14 @@ def long_frame(parts: list[tuple[str, str, np.ndarray, np.ndarray]], steps: np.n
                epochs: np.ndarray) -> pd.DataFrame:
     """The schema's long table from per-key (metric, tag, row indices, values of all rows)."""
     idx = np.concatenate([p[2] for p in parts])
-    counts = [len(p[2]) for p in parts]
+    codes = np.repeat(np.arange(len(parts)), [len(p[2]) for p in parts])  # names as codes: no string per row
     return frame_from_columns(
-        np.repeat(np.array([p[0] for p in parts], dtype=object), counts),
+        [p[0] for p in parts],
         steps[idx].astype(np.int64),
         np.concatenate([p[3][p[2]] for p in parts]),
         walls[idx], epochs[idx],
-        np.repeat(np.array([p[1] for p in parts], dtype=object), counts),
+        [p[1] for p in parts],
+        metric_codes=codes, tag_codes=codes,
     )
 
 
