@@ -35,7 +35,7 @@ from ...metrics import SPLIT_DIRS
 from ...metrics import split_of_directory as split_of
 from ...schema import Run, canonical_metric, empty_frame, frame_from_columns
 from ..base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
-from .records import RecordError, checksum_function, frame_records, verify_records
+from .records import RecordError, _unaligned_words, checksum_function, frame_records, verify_records
 
 # HF Trainer writes hparams into a `<time.time()>/` sub-folder of its run folder.
 _TIMESTAMP_DIR = re.compile(r"^\d{9,}\.\d+$")
@@ -180,8 +180,8 @@ def _string_words(buf: np.ndarray, starts: np.ndarray, length: int) -> list[np.n
         offsets = list(range(0, length - 7, 8))
         if length % 8:
             offsets.append(length - 8)
-        windows = np.lib.stride_tricks.sliding_window_view(buf, 8)
-        return [windows[starts + offset].view("<u8").ravel() for offset in offsets]
+        words = _unaligned_words(buf, "<u8")
+        return [words[starts + offset] for offset in offsets]
     word = np.zeros(len(starts), dtype=np.uint64)
     for k in range(length):
         word |= buf[starts + k].astype(np.uint64) << np.uint64(8 * k)
@@ -202,7 +202,7 @@ _HEAD = 32  # bytes of a record that hold everything before the tag in the fast 
 
 
 _FAST_MIN_RECORDS = 256  # below this the protobuf parser, one record at a time, is as fast
-_FAST_CHUNK = 1 << 18  # records decoded per vectorised pass; bounds the temporaries to a few tens of MiB
+_FAST_CHUNK = 1 << 19  # records decoded per vectorised pass; bounds the temporaries to a few tens of MiB
 
 
 def _fast_simple_values(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> _FastScalars:
@@ -252,7 +252,12 @@ def _fast_chunk(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> _Fa
         nothing = np.zeros(0, dtype=np.int64)
         return _FastScalars(nothing, nothing, [], nothing, np.zeros(0), np.zeros(0))
     starts, lengths = starts[candidates], lengths[candidates].astype(np.int16)
-    head = np.lib.stride_tricks.sliding_window_view(buf, _HEAD)[starts]
+    # the first 32 bytes of each record as four whole-word gathers (faster than gathering rows of bytes)
+    words = _unaligned_words(buf, "<u8")
+    head = np.empty((len(starts), _HEAD // 8), dtype="<u8")
+    for k in range(_HEAD // 8):
+        head[:, k] = words[starts + 8 * k]
+    head = head.view(np.uint8)
     ok = head[:, 0] == 0x09
     has_step = head[:, 9] == 0x10
     # step varint: its length is where the first byte without the continuation bit is
@@ -271,11 +276,12 @@ def _fast_chunk(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> _Fa
     layout &= (summary_len + 2 == rest) & (value_len + 4 == rest) & (tag_len + 11 == rest)
     tag_length = tag_len.astype(np.int16)
     ok &= layout
-    tail = np.lib.stride_tricks.sliding_window_view(buf, 5)[starts + lengths - 5]
-    ok &= tail[:, 0] == 0x15
+    # the record's last 8 bytes as one word: its top 4 bytes are the f32 value, the byte below them its field tag
+    tail = words[starts + lengths - 8]
+    ok &= ((tail >> np.uint64(24)) & np.uint64(0xFF)) == 0x15
 
     chosen = np.flatnonzero(ok)
-    values = np.ascontiguousarray(tail[chosen, 1:]).view("<f4").ravel()  # float32 as in the file (schema.py)
+    values = (tail[chosen] >> np.uint64(32)).astype(np.uint32).view("<f4")  # float32 as in the file (schema.py)
     walls = np.ascontiguousarray(head[chosen, 1:9]).view("<f8").ravel()
     steps = np.where(has_step[chosen], step[chosen].view(np.int64), 0)
     tag_starts, tag_length = starts[chosen] + q[chosen] + 6, tag_length[chosen]
