@@ -63,6 +63,7 @@ TARGET_JOBS2_SPEEDUP = 1.7
 FULL_SCALARS = 25_000_000
 QUICK_SCALARS = 500_000
 MEM_METRICS = 50
+BASELINE_MEM_MAX_SCALARS = 5_000_000
 TARGET_CHECK_1M_S = 2.0
 TARGET_HF_TREE_S = 20.0
 TARGET_REPORT_RATIO = 5.0
@@ -197,15 +198,22 @@ class Inputs:
     tb_write_s: float
 
 
-def make_inputs(root: Path, n_steps: int, n_hf: int, time_all_writers: bool) -> Inputs:
-    from synthetic_curves import write_jsonl
-
+def make_inputs(root: Path, n_steps: int, n_hf: int, time_all_writers: bool, here: bool = False) -> Inputs:
+    """The inputs (reused from `root` when its manifest matches). Made in a subprocess unless `here`: a child
+    process reports as its peak RSS at least its parent's RSS when it started (Linux keeps the high-water mark of
+    the image it replaced), so the measuring parent must stay small."""
     manifest = root / "inputs.json"
     if manifest.exists():
         saved = json.loads(manifest.read_text())
         if saved["n_steps"] == n_steps and saved["n_hf"] == n_hf:
             return Inputs(Path(saved["tb"]), Path(saved["jsonl"]), Path(saved["hf_tree"]), saved["tb_scalars"],
                           saved["jsonl_lines"], saved["hf_runs"], saved["writer_rates"], saved["tb_write_s"])
+    if not here:
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", "make-inputs", str(root)],
+                       check=True, env={**os.environ, "BENCH_MAKE": json.dumps([n_steps, n_hf, time_all_writers])})
+        return make_inputs(root, n_steps, n_hf, time_all_writers, here=False) if manifest.exists() else None
+    from synthetic_curves import write_jsonl
+
     run = big_run(n_steps)
     rates = time_writers(run, root) if time_all_writers else {}
     start = time.perf_counter()
@@ -403,6 +411,17 @@ CHILD_TASKS = {
 
 
 def child(task: str, path: Path) -> None:
+    if task == "make-inputs":
+        n_steps, n_hf, time_all = json.loads(os.environ["BENCH_MAKE"])
+        make_inputs(path, n_steps, n_hf, time_all, here=True)
+        return None
+    if task == "write-mem":
+        n_metrics, n_steps = json.loads(os.environ["BENCH_MAKE"])
+        write_many_metrics(path, n_metrics, n_steps)
+        return None
+    if task == "write-small":
+        write_small_runs(path)
+        return None
     if task == "mem-check":
         return mem_child(path)
     if task == "perrun-parts":
@@ -629,8 +648,7 @@ def check_available() -> bool:
 
 
 def machine_lines() -> list[str]:
-    import numpy
-    import pandas
+    from importlib.metadata import version  # not imported: the measuring parent stays small (see make_inputs)
 
     cpu = "?"
     try:
@@ -642,7 +660,7 @@ def machine_lines() -> list[str]:
         pass
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return [f"machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}; load average {load}",
-            f"python {platform.python_version()}, numpy {numpy.__version__}, pandas {pandas.__version__}"]
+            f"python {platform.python_version()}, numpy {version('numpy')}, pandas {version('pandas')}"]
 
 
 def fmt_num(x: float | None, digits: int = 2) -> str:
@@ -887,20 +905,25 @@ def main(argv: list[str] | None = None) -> int:
             n_steps_mem = max(1, n_scalars // MEM_METRICS)
             mem_file = root / f"mem-{MEM_METRICS}x{n_steps_mem}" / "events.out.tfevents.1700000000.bench.mem"
             made = time.perf_counter()
-            if not mem_file.exists():
-                write_many_metrics(mem_file, MEM_METRICS, n_steps_mem)
+            if not mem_file.exists():  # in a subprocess: see make_inputs
+                subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", "write-mem", str(mem_file)],
+                               check=True, env={**os.environ, "BENCH_MAKE": json.dumps([MEM_METRICS, n_steps_mem])})
             lines.insert(len(lines) - 1, f"mem section: {MEM_METRICS * n_steps_mem:,} scalars ({MEM_METRICS} metrics x "
                                          f"{n_steps_mem:,} steps), {mem_file.stat().st_size / 2**20:,.0f} MiB event "
                                          f"file ({time.perf_counter() - made:.0f} s to write)")
             measurements.append(run_mem("mem-check", mem_file, 1, args.timeout))
             measurements[-1].rows = MEM_METRICS * n_steps_mem
-            if args.baseline is not None:
+            if args.baseline is not None and MEM_METRICS * n_steps_mem <= BASELINE_MEM_MAX_SCALARS:
                 measurements.append(run_mem("mem-check-before", mem_file, 1, args.timeout, baseline=args.baseline))
                 measurements[-1].rows = MEM_METRICS * n_steps_mem
+            elif args.baseline is not None:
+                lines.insert(len(lines) - 1, f"mem section: the baseline is not run above "
+                                             f"{BASELINE_MEM_MAX_SCALARS:,} scalars (it needs ~300 bytes a scalar)")
         if "perrun" in sections:
             small = root / "small-runs"
             if not (small / f"small-{PERRUN_RUNS - 1:03d}").exists():
-                write_small_runs(small)
+                subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", "write-small", str(small)],
+                               check=True)
             for label, base in (("", None), ("-before", args.baseline)):
                 if label and base is None:
                     continue
@@ -931,7 +954,9 @@ def main(argv: list[str] | None = None) -> int:
         lines += parts_table(measurements)
         lines += before_after(measurements)
         lines += targets({m.name: m for m in measurements}, n_steps, inputs.hf_runs if inputs else n_hf, args.quick)
-        lines.append(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        lines.append(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; this script's "
+                     f"own peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (a floor "
+                     "under every peak above: Linux children start from their parent's high-water mark)")
         print("\n".join(lines))
     finally:
         if tmp is not None:
