@@ -82,3 +82,18 @@ def test_summary_and_series_agree_with_the_rows(names):
                        "b": {"points": 2, "first_step": 5, "last_step": 7, "source_tag": "B"}}
     assert run.series("b")["step"].tolist() == [5, 7]
     assert run.series("missing").empty
+
+
+def test_names_with_lone_surrogates_are_cleaned_in_the_categorical_columns():
+    from losslint.textsafe import clean_run, unicode_clean
+
+    bad = "train/lo\udcffss"  # a name decoded with surrogateescape from a non-UTF-8 log
+    run = Run("r", "test", [], frame_from_columns([bad, "eval/loss", bad], [0, 0, 1], [1.0, 2.0, 0.5], None, None,
+                                                  [bad, "val_loss", bad]))
+    clean_run(run)
+    for column in ("metric", "tag"):
+        assert isinstance(run.data[column].dtype, pd.CategoricalDtype)
+        for name in run.data[column].cat.categories:
+            name.encode("utf-8")  # strict: no lone surrogates left
+    assert run.data["metric"].tolist() == [unicode_clean(bad), "eval/loss", unicode_clean(bad)]
+    assert RunView(run).metrics == sorted({unicode_clean(bad), "eval/loss"})
