@@ -231,7 +231,7 @@ def rule_doc_page(found) -> str:
 
 
 def write_rule_docs(out_dir: Path) -> list[Path]:
-    from .checks import all_rules
+    from .checks import REDIRECTS, all_rules
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -242,6 +242,17 @@ def write_rule_docs(out_dir: Path) -> list[Path]:
         written.append(page)
         index.append(f"| [{found.code}]({found.code}.md) | {found.name} | {found.category} | "
                      f"{found.default_severity} | {found.summary} |")
+    rules = all_rules()
+    if REDIRECTS:
+        index += ["", "Moved rules (the old code still selects, ignores and configures the new one):", ""]
+    for old, new in sorted(REDIRECTS.items()):
+        # a page at the old address, so links from older reports and comments still lead somewhere
+        page = out_dir / f"{old}.md"
+        page.write_text(f"# {old}: moved to {new}\n\n{old} is now [{new} {rules[new].name}]({new}.md) "
+                        f"({rules[new].category}). `{old}` in a configuration or on the command line means {new}.\n",
+                        encoding="utf-8")
+        written.append(page)
+        index.append(f"- {old} -> [{new}]({new}.md) {rules[new].name}")
     readme = out_dir / "README.md"
     readme.write_text("\n".join(index) + "\n", encoding="utf-8")
     return [readme, *written]

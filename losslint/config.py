@@ -153,7 +153,7 @@ def _enabled(code: str, selected: Sequence[str], ignored: Sequence[str]) -> bool
 
 def _check_selectors(values: Iterable[str], where: str) -> list[str]:
     """Normalise selectors (codes, prefixes, names, comma-separated) and reject the unknown ones."""
-    from .checks import all_rules
+    from .checks import all_rules, redirected
 
     rules = all_rules()
     out = []
@@ -170,7 +170,7 @@ def _check_selectors(values: Iterable[str], where: str) -> list[str]:
             if by_name:
                 out.append(by_name[0])
                 continue
-            prefix = item.upper()
+            prefix = redirected(item.upper())
             if not any(code.startswith(prefix) for code in rules):
                 raise ConfigError(f"{where}: unknown rule code or prefix {item!r} (see `losslint rules`)")
             out.append(prefix)

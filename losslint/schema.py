@@ -68,6 +68,11 @@ BARE_TRAIN_METRICS = {"loss", "accuracy", "perplexity", "learning_rate", "grad_n
 # but they are measured on held-out data.
 EVAL_RESULT_PREFIXES = ("bbox/", "segm/", "keypoints/")
 
+# Ultralytics YOLO (v5, v8 and later) writes what its validator measured as `metrics/mAP_0.5`,
+# `metrics/mAP50-95(B)`, `metrics/precision(B)`, `metrics/recall`: validation results under a prefix that names no
+# split (its losses say `train/` and `val/`). The prefix is dropped: `eval/map_0.5`, `eval/precision(b)`.
+EVAL_METRICS_PREFIX = "metrics/"
+
 # Whole-tag aliases, checked first (lower-cased, spaces as written). Users extend this through
 # `[tool.losslint.aliases]`.
 DEFAULT_ALIASES: dict[str, str] = {
@@ -137,6 +142,8 @@ def canonical_metric(tag: str, split_hint: str | None = None, aliases: Mapping[s
         split = split_hint
     if split is None and key.startswith(EVAL_RESULT_PREFIXES):
         return f"eval/{rest}"
+    if split is None and key.startswith(EVAL_METRICS_PREFIX) and len(rest) > len(EVAL_METRICS_PREFIX):
+        return f"eval/{rest[len(EVAL_METRICS_PREFIX):]}"
     if split is None:
         if rest in BARE_TRAIN_METRICS:
             split = "train"

@@ -1,4 +1,4 @@
-"""Instability rules I301-I307."""
+"""Instability rules I301-I308."""
 import numpy as np
 
 from checks_support import check, descent, make_run, run_rule
@@ -137,3 +137,37 @@ def test_i307_a_loss_that_leaves_its_course_and_comes_back():
     spiky = descent(500, 11.0, 3.4, rate=8)
     spiky[[300, 301]] = 7.0  # two batches only: I302's business
     assert run_rule("I307", make_run({"train/loss": (STEPS, spiky)})) == []
+
+
+def _rising_training_loss() -> np.ndarray:
+    return np.concatenate([descent(100, 2.0, 0.5, rate=8), np.linspace(0.52, 0.8, 100)])
+
+
+def test_i308_training_loss_rising():
+    steps = np.arange(1, 201) * 10
+    [finding] = run_rule("I308", make_run({"train/loss": (steps, _rising_training_loss())}))
+    assert "rose" in finding.message
+    assert run_rule("I308", make_run({"train/loss": (steps, descent(200))})) == []
+
+
+def test_i308_rising_training_loss_is_unstable_not_underfitting():
+    # VERDICTS.md: underfitting is a plateau while the model is still bad; a loss that climbs back up is instability.
+    steps = np.arange(1, 201) * 10
+    # 0.5 -> 0.68: a 36% rise, short of I303's 1.5x divergence
+    rising = np.concatenate([descent(100, 2.0, 0.5, rate=8), np.linspace(0.52, 0.68, 100)])
+    result = check(make_run({"train/loss": (steps, rising)}))
+    assert "I308" in [f.code for f in result.findings]
+    assert result.verdict == "unstable"
+
+
+def test_u203_redirects_to_i308(tmp_path):
+    from losslint.checks import rule
+
+    assert rule("U203").code == "I308"
+    config_file = tmp_path / "pyproject.toml"
+    config_file.write_text('[tool.losslint]\nignore = ["U203"]\n[tool.losslint.rules.U203]\nmin_rise = 0.5\n')
+    config = load_config(config_file)
+    assert "I308" not in config.enabled_codes()
+    assert config.params_for("I308")["min_rise"] == 0.5
+    assert "I308" in load_config(None).with_options(select=["U203"]).enabled_codes()
+

@@ -1,4 +1,4 @@
-"""Underfitting rules U201-U203."""
+"""Underfitting rules U201-U202 (U203 moved to I308: tests/test_checks_instability.py)."""
 import math
 
 import numpy as np
@@ -114,10 +114,3 @@ def test_u202_not_reported_when_validation_rises():
     evals = np.concatenate([np.linspace(2.0, 1.2, 10), np.linspace(1.25, 1.6, 10)])
     run = make_run({"train/loss": (STEPS, linear), "eval/loss": (EVAL_STEPS, evals)})
     assert run_rule("U202", run) == []
-
-
-def test_u203_training_loss_rising():
-    values = np.concatenate([descent(100, 2.0, 0.5, rate=8), np.linspace(0.52, 0.8, 100)])
-    [finding] = run_rule("U203", make_run({"train/loss": (STEPS, values)}))
-    assert "rose" in finding.message
-    assert run_rule("U203", make_run({"train/loss": (STEPS, descent(200))})) == []

@@ -77,7 +77,7 @@ def test_selectors_most_specific_wins_and_names_work():
     config = Config(select=("O101",), ignore=("O",))
     assert config.enabled_codes() == ["O101"]
     config = load_config().with_options(select=["val-loss-rising,I"])
-    assert config.enabled_codes() == ["O101", "I301", "I302", "I303", "I304", "I305", "I306", "I307"]
+    assert config.enabled_codes() == ["O101", "I301", "I302", "I303", "I304", "I305", "I306", "I307", "I308"]
     config = load_config().with_options(ignore=["D", "T401"], extend_select=["D001"])
     assert "D001" in config.enabled_codes() and "D002" not in config.enabled_codes()
     assert "T401" not in config.enabled_codes()

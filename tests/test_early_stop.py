@@ -530,3 +530,42 @@ def test_a_convergence_stop_lands_on_the_lowest_evaluation_near_where_it_converg
     assert start <= decision.stop_index
     assert values[decision.stop_index] == values[start:decision.stop_index + 1].min()
     assert n - 1 - decision.stop_index >= math.ceil(0.1 * n)  # a tenth of the run still lies after it
+
+
+def test_ultralytics_metrics_prefix_is_validation():
+    from losslint.schema import canonical_metric
+
+    assert canonical_metric("metrics/mAP_0.5:0.95") == "eval/map_0.5:0.95"
+    assert canonical_metric("metrics/precision(B)") == "eval/precision(b)"
+    assert canonical_metric("val/box_loss") == "eval/box_loss"
+
+
+def _yolo_like_run(with_total: bool):
+    """Validation loss logged only in parts (as YOLOv5 does): the box loss falls to the end while objectness turns
+    up after epoch 30 and mAP@0.5:0.95 peaks at epoch 40 and sinks."""
+    from checks_support import make_run
+
+    epochs = np.arange(100)
+    rng = np.random.default_rng(3)
+    box = 0.06 * np.exp(-epochs / 30) + 0.04 + 0.0005 * rng.standard_normal(100)
+    obj = 0.02 + 0.00001 * (epochs - 30) ** 2 + 0.0003 * rng.standard_normal(100)
+    cls = 0.01 * np.exp(-epochs / 20) + 0.003 + 0.0001 * rng.standard_normal(100)
+    m = 0.6 - 0.00025 * (epochs - 40) ** 2 + 0.003 * rng.standard_normal(100)
+    train = 0.1 * np.exp(-epochs / 25) + 0.01
+    series = {"train/box_loss": (epochs, train), "eval/box_loss": (epochs, box), "eval/obj_loss": (epochs, obj),
+              "eval/cls_loss": (epochs, cls), "eval/map_0.5:0.95": (epochs, m), "eval/map_0.5": (epochs, m + 0.2)}
+    if with_total:
+        series["eval/loss"] = (epochs, box + obj + cls)
+    return make_run(series)
+
+
+def test_component_losses_only_are_watched_on_the_primary_task_metric():
+    from losslint.early_stop.policy import build_early_stop, monitored_series
+    from losslint.view import RunView
+
+    parts = RunView(_yolo_like_run(with_total=False))
+    assert monitored_series(parts, "eval/loss").metric == "eval/map_0.5:0.95"
+    whole = RunView(_yolo_like_run(with_total=True))
+    assert monitored_series(whole, "eval/loss").metric == "eval/loss"
+    early = build_early_stop(parts, EarlyStopSettings())
+    assert early is not None and early.metric == "eval/map_0.5:0.95" and 30 <= early.best_step <= 50

@@ -317,3 +317,42 @@ def test_a_kept_figure_draws_the_same_pixels_as_a_new_one(tmp_path):
     for order in (range(len(results)), reversed(range(len(results)))):
         for i in order:
             assert np.array_equal(pixels(png.run_figure(results[i], reuse=True)), fresh[i]), results[i].run.name
+
+
+def test_pick_metrics_leaves_out_bookkeeping_and_draws_loss_parts_as_losses():
+    losses, tasks, _ = png.pick_metrics(["train/loss", "eval/loss", "eval/box_loss", "train/train_loss",
+                                         "eval/runtime", "train/train_samples_per_second", "train/total_flos",
+                                         "eval/accuracy", "eval/map_0.5:0.95"])
+    assert set(losses) == {"train/loss", "eval/loss", "eval/box_loss", "train/train_loss"}
+    assert set(tasks) == {"eval/accuracy", "eval/map_0.5:0.95"}
+
+
+def test_axis_labels_clear_their_tick_labels(tmp_path):
+    """The labels are placed without matplotlib's measuring (`_place_axis_labels`): on a linear and a log axis,
+    with wide and narrow tick labels, no label overlaps a tick label and none floats far from them."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    steps = np.arange(1, 101)
+    for scale in (1e-5, 1.0, 3e4):
+        for span in (0.5, 1000.0):  # 1000x: a log axis with math-text labels
+            values = scale * (1 + span * np.exp(-steps / 10))
+            run = _records_run([("train/loss", int(s), float(v), float("nan"), float("nan"))
+                                for s, v in zip(steps, values)] +
+                               [("train/learning_rate", int(s), 1e-4 * (1 - s / 100), float("nan"), float("nan"))
+                                for s in steps])
+            fig = png.run_figure(result_for(run, "good-fit"))
+            renderer = FigureCanvasAgg(fig).get_renderer()
+            fig.canvas.draw()
+            for ax in fig.axes:
+                if not ax.get_visible() or not ax.get_ylabel():
+                    continue
+                label = ax.yaxis.label.get_window_extent(renderer)
+                ticks = [t.get_window_extent(renderer) for t in ax.yaxis.get_ticklabels() if t.get_text()]
+                if not ticks:
+                    continue
+                left_edge = min(t.x0 for t in ticks)
+                assert label.x1 <= left_edge + 0.5, (scale, span, ax.get_ylabel())
+                assert left_edge - label.x1 < 20, (scale, span, ax.get_ylabel())  # px at 100 dpi
+            xlabel = fig.axes[-1].xaxis.label.get_window_extent(renderer)
+            xticks = [t.get_window_extent(renderer) for t in fig.axes[-1].xaxis.get_ticklabels() if t.get_text()]
+            assert xlabel.y1 <= min(t.y0 for t in xticks) + 0.5

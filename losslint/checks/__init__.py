@@ -6,7 +6,9 @@
 - `check(view, params) -> Iterable[Finding]` where `view` is a `losslint.view.RunView`.
 
 Codes by category (the first letter): D data integrity, O overfitting, U underfitting, I instability,
-T task metrics. Codes are stable: a rule that goes away leaves its code unused.
+T task metrics. Codes are stable: a rule that goes away leaves its code unused, and a rule that moves to another
+category keeps its old code as a redirect (`REDIRECTS`, as ruff does): configurations, `--select`/`--ignore` and
+`losslint rules` accept the old code and mean the new one.
 """
 from __future__ import annotations
 
@@ -38,7 +40,6 @@ RULE_MODULES = (
     "o104_val_worse_from_start",
     "u201_plateau_high",
     "u202_not_converged",
-    "u203_train_loss_rising",
     "i301_noisy_loss",
     "i302_loss_spikes",
     "i303_divergence",
@@ -46,8 +47,19 @@ RULE_MODULES = (
     "i305_lr_instability",
     "i306_validation_unstable",
     "i307_loss_excursion",
+    "i308_train_loss_rising",
     "t401_best_step_disagreement",
 )
+
+
+# old code -> current code. U203 (training loss rising) was filed under underfitting until 0.2: VERDICTS.md calls
+# a loss that climbs back up instability (or divergence), never underfitting, which is a plateau.
+REDIRECTS = {"U203": "I308"}
+
+
+def redirected(code: str) -> str:
+    """The current code of `code` (itself unless it moved)."""
+    return REDIRECTS.get(code.upper(), code)
 
 
 @dataclass(frozen=True)
@@ -89,7 +101,7 @@ def all_rules() -> dict[str, Rule]:
 def rule(code_or_name: str) -> Rule:
     """A rule by its code (``O101``) or its name (``val-loss-rising``); KeyError when there is none."""
     rules = all_rules()
-    key = code_or_name.strip()
+    key = redirected(code_or_name.strip())
     if key.upper() in rules:
         return rules[key.upper()]
     for r in rules.values():

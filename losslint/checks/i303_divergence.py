@@ -13,7 +13,7 @@ restart from the last good checkpoint.
 Defaults:
 - `back_to_start = 1.0`: all progress undone.
 - `min_ratio = 1.5`: the loss ends 50% above its best and stays there: a loss spike that never recovered (the
-  "loss blow-up" of large-model training logs), beyond the 10% of U203's "training loss rising".
+  "loss blow-up" of large-model training logs), beyond the 10% of I308's "training loss rising".
 - `min_undone = 0.1`: and the rise undoes at least a tenth of what training had gained, so a loss that sits near
   zero (0.0001 -> 0.0002) is not called diverged.
 - `noise_k = 3.0`, `min_points = 5`.

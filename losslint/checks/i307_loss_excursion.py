@@ -28,7 +28,7 @@ Defaults:
   labelled good fits "rose" 0.054 and 0.068 against a bar of 0.08 and 0.096, while the unstable nanoGPT runs
   rose 2.3-2.5 against 0.9-1.0.
 - `recover_share = 0.5`, `recover_within`: half of the rise won back within a tenth of the run: a rise that stays
-  is U203 (training loss rising) or I303 (divergence).
+  is I308 (training loss rising) or I303 (divergence).
 - `min_points = 20`: as I302.
 
 Passing: a loss falling 11 -> 3.4 with a few single-step spikes. Failing: a loss at 3.5 that jumps to 7.6 and

@@ -24,7 +24,7 @@ Defaults:
 - `min_points = 5`, `min_evals_after = 2`: the minimum and two evaluations after it: HF
   `EarlyStoppingCallback`'s smallest useful patience is 1-3 evaluations.
 - `train_rise_tol = 0.05`: the training loss may stay flat (a memorised training set) but not rise more than 5%
-  meanwhile; a training loss that rises too is instability or underfitting (U203, I303), not overfitting.
+  meanwhile; a training loss that rises too is instability (I308, I303), not overfitting.
 - `improve_tol = 0.01`: the curve must first have improved by 1% on its first value, else O104 applies.
 - `severe_rise = 0.5`: a rise of 50% or more is reported at `severe_severity` ("error").
 """

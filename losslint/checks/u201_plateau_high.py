@@ -35,7 +35,7 @@ Passing: a loss falling 2.3 -> 1.9 (ln(10) = 2.30 known) that is still falling; 
 training loss of 0.2. Failing: train and validation losses flat at 2.05 and 2.10 after starting at 2.3, with ten
 classes (89% of ln(10)).
 - `broke_ratio = 1.5`: a loss that ends at 1.5x its smoothed minimum or more (I303's `min_ratio`), that surely rises
-  by `flat_tol` or more over the window (U203's business), or that has non-finite values, is not judged: it broke (divergence, a NaN, a loss rising again) rather than failed to
+  by `flat_tol` or more over the window (I308's business), or that has non-finite values, is not judged: it broke (divergence, a NaN, a loss rising again) rather than failed to
   learn, and the advice to raise the learning rate would contradict the one to lower it.
 - `min_points = 10`.
 """  # noqa: E501 - printed as written by `losslint rules`
@@ -69,11 +69,11 @@ def _plateau(series, params, tail_fraction: float) -> tuple[float, float] | None
     surely_risen = fit.lo_slope * float(steps[-1] - steps[0])
     rising = mk.trend == "increasing" and mk.p_value < params["alpha"] and surely_risen >= params["flat_tol"] * end
     if series.n_total > series.n or rising or end >= params["broke_ratio"] * float(series.smoothed.min()):
-        # A loss that turned NaN, is rising, or went back up to 1.5x its best and stayed, broke (D001, U203, I303):
+        # A loss that turned NaN, is rising, or went back up to 1.5x its best and stayed, broke (D001, I308, I303):
         # that is not a model too weak to learn, and "raise the learning rate" would be the wrong advice.
         return None
     # Stopped improving: no significant fall over the window, or a fall too small to matter (a drift up is
-    # "not improving" too; U203 judges a real rise).
+    # "not improving" too; I308 judges a real rise).
     # The fall must be material with confidence: the slope's whole confidence interval (its least steep end,
     # hi_slope) must imply a fall of at least `flat_tol`. A point estimate of 2.5-3% over a noisy window can come
     # from a true fall of under 1%.

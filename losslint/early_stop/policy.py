@@ -2,24 +2,46 @@
 hold, the findings' override and the callback baselines reported next to it."""
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from ..findings import EarlyStop, Trigger
-from ..metrics import direction_or_min, is_perplexity
+from ..metrics import EVAL_LOSS, direction_or_min, is_perplexity, metric_leaf
 from ..view import RunView, SeriesView
 from .settings import EarlyStopSettings
 from .strategies import StopDecision, baseline_stops, best_until, patience_stop, saved_fraction
 
+# COCO's primary detection metric, AP averaged over IoU 0.5:0.95, before AP at IoU 0.5 (names as canonicalised:
+# Ultralytics `metrics/mAP_0.5:0.95` / `metrics/mAP50-95(B)`, detectron2 `bbox/AP`).
+_PRIMARY_TASK_METRIC = re.compile(r"map_?0?\.?5:0?\.?95|map50-95|map_?50-95|/ap$|/map$")
+
+
+def _component_losses_only(view: RunView) -> bool:
+    """Validation losses that are parts of an objective never logged whole (YOLO's `val/box_loss`, `val/obj_loss`,
+    `val/cls_loss`): no single one of them is what the run optimises, so none is the curve to stop on."""
+    return (view.series(EVAL_LOSS) is None and len(view.eval_losses) >= 2
+            and all(metric_leaf(v.metric) != "loss" for v in view.eval_losses))
+
 
 def monitored_series(view: RunView, monitor: str) -> SeriesView | None:
     """The configured monitor if the run has it, else the validation loss, else a validation metric whose
-    direction is known (accuracy, WER, ...)."""
+    direction is known (accuracy, WER, ...).
+
+    A run whose validation loss is only logged in parts (box, objectness and class losses, and no total) is
+    watched on its primary validation task metric instead, when it logs one: that is what such frameworks keep
+    checkpoints by (YOLOv5/v8 keep `best.pt` by a fitness of 0.9 mAP@0.5:0.95 + 0.1 mAP@0.5, detectron2 by AP),
+    and the parts can turn at different steps (objectness rising while the box loss still falls)."""
     series = view.series(monitor)
     if series is not None and series.n >= 1:
         return series
+    if _component_losses_only(view):
+        tasks = [m for m in view.task_metrics if m.derived_from is None and m.n >= 1]
+        tasks.sort(key=lambda m: _PRIMARY_TASK_METRIC.search(m.metric) is None)
+        if tasks:
+            return tasks[0]
     if view.eval_loss is not None and view.eval_loss.n >= 1:
         return view.eval_loss
     for metric in view.task_metrics:

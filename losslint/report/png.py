@@ -16,11 +16,11 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, NullLocator
-from matplotlib.transforms import Bbox, blended_transform_factory
+from matplotlib.transforms import Bbox, blended_transform_factory, offset_copy
 
 from ..analysis.smoothing import ema as _ema
 from ..findings import SEVERITIES, Result, severity_rank
-from ..metrics import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, SPLITS, TRAIN_LOSS
+from ..metrics import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, SPLITS, TRAIN_LOSS, is_bookkeeping
 
 DPI = 100
 # 1150 x 650 px: readable in a GitHub job summary without zooming; the right quarter holds the legends, outside the
@@ -137,20 +137,22 @@ def pick_metrics(metrics: Sequence[str]) -> tuple[list[str], list[str], list[str
 
     Task metrics are split-prefixed metrics (`eval/rouge-1`) and well-known task-metric names without a split
     (detectron2's `bbox/AP`); other unprefixed series are left out: logs are full of bookkeeping (timers, anchor
-    counts, ETA) that carries no training signal. Validation comes first: it is what early stopping watches.
+    counts, ETA) that carries no training signal, and so is bookkeeping under a split (HF's `eval/runtime`,
+    `train/train_samples_per_second`, `train/total_flos`). Every loss, whole or a part (YOLO's `eval/box_loss`,
+    HF's `train/train_loss`), goes to the loss panel. Validation comes first: it is what early stopping watches.
     """
     order = {"eval": 0, "test": 1, "train": 2}
     losses: list[str] = []
     tasks: list[str] = []
     for metric in metrics:
-        if metric in NOT_PLOTTED or metric in OPTIMIZER_METRICS:
+        if metric in NOT_PLOTTED or metric in OPTIMIZER_METRICS or is_bookkeeping(metric):
             continue
         split, name = _split_and_name(metric)
         if split is None:
             if TASK_WORDS.match(metric.rsplit("/", 1)[-1]):
                 tasks.append(metric)
             continue
-        (losses if name == "loss" else tasks).append(metric)
+        (losses if name == "loss" or name.endswith("_loss") else tasks).append(metric)
 
     def rank(m: str) -> tuple:
         split, _ = _split_and_name(m)
@@ -165,7 +167,7 @@ def pick_metrics(metrics: Sequence[str]) -> tuple[list[str], list[str], list[str
 def left_out(metrics: Sequence[str]) -> int:
     """How many loss and task curves `pick_metrics` leaves out (over its caps), for the figure's note."""
     losses, tasks, _ = pick_metrics(metrics)
-    drawable = [m for m in metrics if m not in NOT_PLOTTED and m not in OPTIMIZER_METRICS
+    drawable = [m for m in metrics if m not in NOT_PLOTTED and m not in OPTIMIZER_METRICS and not is_bookkeeping(m)
                 and (_split_and_name(m)[0] is not None or TASK_WORDS.match(m.rsplit("/", 1)[-1]))]
     return max(0, len(drawable) - len(losses) - len(tasks))
 
@@ -401,7 +403,7 @@ def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str,
         ax.set_yticks([])
     _mark_findings(ax, result, metrics)
     ax.set_ylabel(ylabel, fontsize=8)
-    ax.tick_params(labelsize=7)
+    ax.tick_params(labelsize=TICK_LABEL_SIZE)
     ax.grid(True, alpha=0.25, linewidth=0.5)
     return series_list
 
@@ -503,7 +505,56 @@ def run_figure(result: Result, smoothing: float = SMOOTHING_SHARE, reuse: bool =
     axes[-1].xaxis.set_major_formatter(FuncFormatter(step_label))
     # fixed margins (room for a right-hand twin axis and the legends) instead of tight_layout, which costs ~0.5 s
     fig.subplots_adjust(left=0.07, right=AXES_RIGHT, bottom=0.08, top=0.93, hspace=0.12)
+    _place_axis_labels(fig)
     return fig
+
+
+TICK_LABEL_SIZE = 7  # points, the run figure's tick labels
+# Widths of DejaVu Sans (matplotlib's bundled default font) glyphs in ems, for the characters tick labels use;
+# anything else counts as a wide letter.
+_GLYPH_EM = {**dict.fromkeys("0123456789", 0.636), ".": 0.318, ",": 0.318, "\u2212": 0.838, "-": 0.361,
+             "+": 0.838, "e": 0.615, " ": 0.318}
+_WIDE_GLYPH_EM = 0.72
+
+
+_MATH_MARKUP = re.compile(r"\\mathdefault|[${}]")
+
+
+def _tick_label_width(labels: Sequence[str], size: float) -> float:
+    """The widest label in points, from glyph widths (an upper bound for other fonts' digits too). A log axis'
+    math text (`$\\mathdefault{10^{-2}}$`, `$\\mathdefault{2\\times10^{-3}}$`) counts its exponent at the
+    superscript size, 0.7 of the text."""
+    def width(text: str) -> float:
+        text = _MATH_MARKUP.sub("", text.replace("\\times", "\u00d7"))
+        base, _, exponent = text.partition("^")
+        return size * (sum(_GLYPH_EM.get(c, _WIDE_GLYPH_EM) for c in base)
+                       + 0.7 * sum(_GLYPH_EM.get(c, _WIDE_GLYPH_EM) for c in exponent))
+
+    return max((width(text) for text in labels), default=0.0)
+
+
+def _place_axis_labels(fig: Figure) -> None:
+    """Axis labels at positions computed here, not by matplotlib at draw time: its automatic placement measures
+    every tick label of every axes sharing the x axis, about 7% of a run plot's cost. The x label sits below
+    the tick labels (one line of digits); a y axis' label beyond its widest tick label, measured from the
+    formatter's strings. Every axes gets both, so a kept figure (`_run_axes`) never keeps an earlier run's."""
+    import matplotlib as mpl
+
+    tick_room = mpl.rcParams["ytick.major.size"] + mpl.rcParams["ytick.major.pad"]
+    labelpad = mpl.rcParams["axes.labelpad"]
+    drop = mpl.rcParams["xtick.major.size"] + mpl.rcParams["xtick.major.pad"] + 1.25 * TICK_LABEL_SIZE + labelpad
+    for ax in fig.axes:
+        if not ax.get_visible():
+            continue
+        ax.xaxis.set_label_coords(0.5, 0.0, transform=offset_copy(ax.transAxes, fig=fig, y=-drop, units="points"))
+        # every tick the locator gives, also those just outside the limits: matplotlib draws some of them
+        locs = list(ax.yaxis.get_majorticklocs())
+        labels = ax.yaxis.get_major_formatter().format_ticks(locs) if locs else []
+        room = tick_room + _tick_label_width(labels, TICK_LABEL_SIZE) + labelpad
+        right = ax.yaxis.get_label_position() == "right"
+        ax.yaxis.set_label_coords(1.0 if right else 0.0, 0.5,
+                                  transform=offset_copy(ax.transAxes, fig=fig, x=room if right else -room,
+                                                        units="points"))
 
 
 def save(fig: Figure, path: Path, dpi: int = DPI) -> Path:

@@ -4,7 +4,11 @@ What it detects: the training loss has a significant increasing trend over the s
 p < `alpha`), and its end level is at least `min_rise` above its smoothed minimum and `noise_k` noise-sigmas.
 Why it matters: the optimiser is no longer descending: the learning rate is too high for this phase (or a
 schedule raised it), the data changed (curriculum, a new shard), or regularisation is growing. A model trained
-like this fits even its own training data worse than it did earlier.
+like this fits even its own training data worse than it did earlier. It is an instability rule (verdict
+`unstable`, or `diverged` when I303 also fires), not an underfitting one: ../shared/VERDICTS.md defines
+underfitting as losses that *plateau* while the model is still bad, and a loss that climbs back up is neither a
+plateau nor a model that stopped learning; the remedy (lower or decay the learning rate) is instability's.
+Formerly U203: `U203` still selects, ignores and configures this rule (a redirect, as ruff keeps for moved rules).
 What to do: lower the learning rate (or decay it), check the schedule and the data pipeline; keep the checkpoint
 from the minimum.
 
@@ -22,9 +26,9 @@ from ..findings import Finding
 from ..view import RunView
 from ._common import emit, num, pct
 
-CODE = "U203"
+CODE = "I308"
 NAME = "train-loss-rising"
-CATEGORY = "underfitting"
+CATEGORY = "instability"
 DEFAULT_SEVERITY = "warning"
 DEFAULTS = {"min_rise": 0.1, "alpha": 0.05, "noise_k": 3.0, "min_points": 10}
 
