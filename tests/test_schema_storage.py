@@ -97,3 +97,17 @@ def test_names_with_lone_surrogates_are_cleaned_in_the_categorical_columns():
             name.encode("utf-8")  # strict: no lone surrogates left
     assert run.data["metric"].tolist() == [unicode_clean(bad), "eval/loss", unicode_clean(bad)]
     assert RunView(run).metrics == sorted({unicode_clean(bad), "eval/loss"})
+
+
+def test_two_logs_merged_into_one_run_keep_the_compact_storage():
+    from losslint.io.tabular import merge_or_split
+
+    train = Run("r", "jsonl", ["train.jsonl"], frame_from_columns(["train/loss"] * 2, [1, 2], [1.0, 0.5], None,
+                                                                  None, ["loss"] * 2))
+    evals = Run("r", "jsonl", ["eval.jsonl"], frame_from_columns(["eval/loss"], [2], [0.7], None, None,
+                                                                 ["eval_loss"]))
+    (merged,) = merge_or_split([train, evals], "r")
+    assert isinstance(merged.data["metric"].dtype, pd.CategoricalDtype)
+    assert list(merged.data["metric"].cat.categories) == ["eval/loss", "train/loss"]
+    assert merged.data["step"].dtype == np.int32
+    assert RunView(merged).series("eval/loss").all_values.tolist() == [0.7]

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReadError
-from ..schema import Run, frame_from_columns
+from ..schema import Run, compact_frame, frame_from_columns
 from .base import read_log_bytes
 
 # Per-key notes about skipped values, then one line for the rest: a W&B history with 30 histogram keys
@@ -37,7 +37,7 @@ def merge_or_split(runs: list[Run], name: str) -> list[Run]:
         return runs
     merged = runs[0]
     for run in runs[1:]:
-        merged.data = pd.concat([merged.data, run.data], ignore_index=True)
+        merged.data = compact_frame(pd.concat([merged.data, run.data], ignore_index=True))  # categories differ
         merged.sources.extend(run.sources)
         merged.notes.extend(run.notes)
         merged.metadata.update(run.metadata)
