@@ -68,9 +68,9 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
         raise ValueError(f"rolling_median window must be >= 1, got {window}")
     half = window // 2
     bad = ~np.isfinite(x)
-    clean = np.where(bad, np.nan, x) if bad.any() else x.copy()
+    clean = np.where(bad, np.nan, x) if bad.any() else x  # `clean is x`: every value finite
     if n == 0 or half == 0:
-        return clean
+        return clean.copy() if clean is x else clean
     span = 2 * half + 1
     # Windows touching a non-finite value or an edge need the NaN-aware median; all others (almost every point
     # of a long series) hold `span` finite values, whose median is the middle one.
@@ -81,13 +81,15 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
             out[half:n - half] = inner  # NaN where a window holds a non-finite value: redone below
     else:
         out = pd.Series(np.where(bad, 0.0, x)).rolling(span, center=True).median().to_numpy(copy=True)
-    index = np.arange(n)
-    touches_bad = (index < half) | (index >= n - half)
-    if bad.any():
+    if clean is x or n <= 2 * half:  # no non-finite value (or only edge windows): the edges are the slow windows
+        slow = np.arange(n) if n <= 2 * half else np.r_[0:half, n - half:n]
+    else:
+        index = np.arange(n)
+        touches_bad = (index < half) | (index >= n - half)
         bad_before = np.concatenate([[0], np.cumsum(bad)])
         lo, hi = np.maximum(index - half, 0), np.minimum(index + half + 1, n)
         touches_bad |= (bad_before[hi] - bad_before[lo]) > 0
-    slow = np.flatnonzero(touches_bad)
+        slow = np.flatnonzero(touches_bad)
     if slow.size:
         out[slow] = window_nanmedian(clean, np.maximum(slow - half, 0), np.minimum(slow + half + 1, n))
     return out
