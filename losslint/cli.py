@@ -1,4 +1,4 @@
-"""Command line: `losslint show | export | check | report | rules`.
+"""Command line: `losslint show | export | check | watch | report | rules`.
 
 Exit codes (a contract for CI gates): 0 clean, 1 findings at or above the fail level, 2 usage error or
 unreadable input.
@@ -209,6 +209,163 @@ def check_command(paths: tuple[Path, ...], config_path: Path | None, select: tup
     if fmt != "text":
         echo_errors(errors)  # the text format already lists them
     sys.exit(exit_code(results, errors, config.fail_on))
+
+
+# `watch --interval` default: a stat per file and folder every 2 s costs nothing measurable, and a finding is
+# printed within 2 s of its log line being written (loggers flush every few seconds; TensorBoard's default is 120 s).
+WATCH_INTERVAL = 2.0
+
+
+class _StopWatching(Exception):
+    """Ctrl-C (SIGINT) or SIGTERM while `watch` sleeps between polls."""
+
+
+def _watch_event_line(event) -> str:
+    from .report.text import finding_line
+
+    where = f"[step {event.step}] " if event.step is not None else "[no steps yet] "
+    result = event.result
+    if event.kind == "finding":
+        return where + finding_line(result, event.finding)
+    if event.kind == "verdict":
+        return where + printable(f"{result.run.name}: verdict {event.previous} -> {result.verdict}")
+    return where + printable(f"{result.run.name}: watching ({result.run.format}, {result.run.path}); "
+                             f"verdict {result.verdict}")
+
+
+@main.command("watch")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--interval", type=click.FloatRange(min=0.01), default=WATCH_INTERVAL, show_default=True,
+              help="Seconds between two looks at the files (a look is one stat per file while nothing changes).")
+@click.option("--once", is_flag=True, help="One pass, then exit as `check` would (the same output and exit code).")
+@click.option("--exit-on", type=click.Choice(["warning", "error"]), default=None,
+              help="Exit 1 at the first finding at or above this severity (a job wrapper's stop signal).")
+@click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
+              help="At the end, write the Markdown + PNG report to this directory (as `check --report`).")
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="A losslint.toml or pyproject.toml (default: found upward from the working directory).")
+@click.option("--select", multiple=True, metavar="CODES",
+              help="Rules to run, replacing the configured selection: codes, prefixes (O, U2) or names; ALL.")
+@click.option("--ignore", multiple=True, metavar="CODES", help="Rules to skip, added to the configured ignores.")
+@click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to run in addition to the selection.")
+@click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default=None,
+              help="The final exit code is 1 when a finding is at or above this severity [configured; default: "
+                   "warning].")
+@click.option("--verify", is_flag=True, help="Verify TensorBoard record checksums (slower).")
+@click.option("--smoothing", type=click.FloatRange(0.0, 0.5), default=DEFAULT_SMOOTHING, show_default=True,
+              help="Report plots: smooth curves over this share of each run (a debiased EMA); 0 draws raw curves.")
+def watch_command(paths: tuple[Path, ...], interval: float, once: bool, exit_on: str | None, report_dir: Path | None,
+                  config_path: Path | None, select: tuple[str, ...], ignore: tuple[str, ...],
+                  extend_select: tuple[str, ...], fail_on: str | None, verify: bool, smoothing: float) -> None:
+    """Follow the runs under PATHS while they are written; print each finding once, when it first appears.
+
+    Every --interval seconds each log file is looked at (stat only); a file that grew is read from where the last
+    read ended, its run checked again, and what is new is printed: a finding the first time it is seen, with the
+    run's last step at that moment (`[step N]`), and a verdict when it changes. New runs under PATHS are picked
+    up. Ctrl-C ends with the final verdicts, early stops and the summary line of `check`.
+
+    Exit codes: as `check` (0 clean; 1 a finding at or above the fail level; 2 an unreadable input or usage
+    error); with --exit-on, 1 as soon as a finding at that level appears.
+    """
+    import signal
+    import time
+
+    from . import config as config_module
+    from .engine import exit_code
+    from .errors import ConfigError
+    from .findings import severity_rank
+    from .io.base import ReadOptions
+    from .report import ReportOptions, render
+    from .report.text import summary_line, verdict_line
+    from .watch import Watcher
+
+    try:
+        config = config_module.coerce(config_path, list(paths)).with_options(
+            select=_codes(select), ignore=_codes(ignore), extend_select=_codes(extend_select), fail_on=fail_on)
+    except ConfigError as exc:
+        click.echo(f"error: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_ERROR)
+    watcher = Watcher(list(paths), config, read_options=ReadOptions(verify=True if verify else None),
+                      settled=not once, annotate=once and report_dir is not None)
+    threshold = severity_rank(exit_on) if exit_on else None
+    state = {"stop": False, "sleeping": False}
+
+    def on_signal(signum, frame) -> None:
+        state["stop"] = True
+        if state["sleeping"]:
+            raise _StopWatching
+
+    def show(events) -> bool:
+        """Print the events; True when one is a finding at or above --exit-on."""
+        hit = False
+        for event in events:
+            if once:  # the final text report says it all, as `check` prints it
+                pass
+            elif event.kind == "error":
+                click.echo(f"error: {printable(event.error.text)}", err=True)
+                continue
+            elif event.kind == "waiting":
+                click.echo(printable(f"note: {event.error.path}: not there yet; waiting for it to appear"), err=True)
+                continue
+            else:
+                click.echo(_watch_event_line(event))
+            if event.kind == "finding" and threshold is not None and severity_rank(event.finding.severity) >= threshold:
+                hit = True
+        return hit
+
+    previous = [signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)]
+    stopped_on_finding = False
+    try:
+        try:
+            while True:
+                stopped_on_finding = show(watcher.poll())
+                if watcher.polls == 1:
+                    echo_notes(watcher.notes)
+                if stopped_on_finding or once or state["stop"]:
+                    break
+                state["sleeping"] = True
+                try:
+                    time.sleep(interval)
+                finally:
+                    state["sleeping"] = False
+                if state["stop"]:
+                    break
+        except _StopWatching:
+            pass
+        finally:
+            for sig, handler in zip((signal.SIGINT, signal.SIGTERM), previous):
+                signal.signal(sig, handler)
+        options = ReportOptions(fail_on=config.fail_on, smoothing=smoothing)
+        if once:
+            results, errors = watcher.results, watcher.errors
+            click.echo(render("text", results, errors, options))
+        else:
+            watcher.annotate = report_dir is not None
+            events: list = []
+            results, errors = watcher.finish(events)
+            stopped_on_finding = show(events) or stopped_on_finding
+            for result in results:
+                click.echo(verdict_line(result))
+            click.echo(summary_line(results, errors, options))
+    except ConfigError as exc:
+        click.echo(f"error: {printable(str(exc))}", err=True)
+        sys.exit(EXIT_ERROR)
+    except KeyboardInterrupt:  # a second Ctrl-C while the final pass reads everything once more
+        click.echo("error: interrupted before the summary", err=True)
+        sys.exit(EXIT_ERROR)
+    except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
+        exit_internal_error(exc)
+    if report_dir is not None:
+        from .report import write_report
+
+        try:
+            report_dir.mkdir(parents=True, exist_ok=True)
+            written = write_report(results, errors, report_dir, options)
+        except OSError as exc:
+            click.echo(printable(f"error: {report_dir}: cannot write the report: {exc.strerror or exc}"), err=True)
+            sys.exit(EXIT_ERROR)
+        click.echo(f"wrote {written}", err=True)
+    sys.exit(EXIT_FINDINGS if stopped_on_finding else exit_code(results, errors, config.fail_on))
 
 
 def parameter_lines(found) -> list[str]:

@@ -18,9 +18,10 @@ and may override three optional hooks, whose defaults do nothing:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, ClassVar, Mapping, Protocol, Sequence
 
 from ..schema import Run
 
@@ -78,13 +79,43 @@ def check_lfs_pointer(path: Path, head: bytes) -> None:
         raise ReadError(path, "this is a Git LFS pointer, not the log itself; run `git lfs pull`")
 
 
+class ServedLogs(Protocol):
+    """Log bytes already in memory: `losslint watch` follows growing logs and reads only what is new
+    (`io/follow.py`); while it re-reads a run (`follow.serving`) the readers take the bytes from here."""
+
+    def bytes_of(self, path: Path) -> bytes | None:
+        """The file's bytes, or None: read it from disk."""
+
+    def memo_of(self, path: Path) -> dict[str, Any] | None:
+        """A reader's scratch space for this file, kept while the file only grows (cleared when it is rewritten,
+        truncated or replaced), so that a reader may parse only the bytes after what it parsed before; None when
+        the file is not served."""
+
+
+SERVED: ContextVar[ServedLogs | None] = ContextVar("losslint_served_logs", default=None)
+
+
+def served_bytes(path: Path) -> bytes | None:
+    """The bytes `SERVED` holds for `path` (None: read it from disk)."""
+    source = SERVED.get()
+    return source.bytes_of(path) if source is not None else None
+
+
+def served_memo(path: Path) -> dict[str, Any] | None:
+    """The scratch space `SERVED` keeps for `path` while it only grows (None: not served)."""
+    source = SERVED.get()
+    return source.memo_of(path) if source is not None else None
+
+
 def read_log_bytes(path: Path) -> bytes:
     """A log file's bytes; an unreadable file or a Git LFS pointer is a `ReadError` (one line, the file named)."""
     from ..errors import ReadError
 
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
+    data = served_bytes(path)
+    if data is None:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
     check_lfs_pointer(path, data[:64])
     return data

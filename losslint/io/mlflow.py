@@ -11,6 +11,7 @@ parent having a `meta.yaml` too.
 """
 from __future__ import annotations
 
+import io
 import math
 import re
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import pandas as pd
 
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
-from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
+from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes, served_bytes
 from .tabular import MAX_STEP
 
 RUN_PARTS = ("metrics", "params", "tags")
@@ -66,8 +67,10 @@ class MetricSeries:
 
 def _fast_metric_file(path: Path, tag: str) -> MetricSeries | None:
     """The common case at C speed: every line is `timestamp value step`. None: let the careful parser look."""
+    served = served_bytes(path)  # `losslint watch`: the bytes it already holds
     try:
-        table = pd.read_csv(path, sep=" ", header=None, names=["ts", "value", "step"], dtype=np.float64,
+        table = pd.read_csv(io.BytesIO(served) if served is not None else path, sep=" ", header=None,
+                            names=["ts", "value", "step"], dtype=np.float64,
                             engine="c", skip_blank_lines=True)
     except (ValueError, OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError):
         return None
@@ -81,8 +84,12 @@ def _fast_metric_file(path: Path, tag: str) -> MetricSeries | None:
 def parse_metric_file(path: Path, tag: str, notes: list[str]) -> MetricSeries:
     """One metric file's points, in logged order."""
     try:
-        with open(path, "rb") as handle:
-            check_lfs_pointer(path, handle.read(64))
+        served = served_bytes(path)
+        if served is not None:
+            check_lfs_pointer(path, served[:64])
+        else:
+            with open(path, "rb") as handle:
+                check_lfs_pointer(path, handle.read(64))
     except OSError as exc:
         raise ReadError(path, f"cannot read: {exc.strerror or exc}") from None
     fast = _fast_metric_file(path, tag)

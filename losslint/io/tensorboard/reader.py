@@ -34,7 +34,7 @@ from ...errors import PartialReadError, ReadError
 from ...metrics import SPLIT_DIRS
 from ...metrics import split_of_directory as split_of
 from ...schema import Run, canonical_metric, empty_frame, frame_from_columns
-from ..base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes
+from ..base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes, served_bytes
 from .records import RecordError, _unaligned_words, checksum_function, frame_records, verify_records
 
 # HF Trainer writes hparams into a `<time.time()>/` sub-folder of its run folder.
@@ -344,7 +344,10 @@ def _open_binary(path: Path) -> Any:
 
 def _parse_in_windows(path: Path, verify: bool | None) -> FileScalars | None:
     """`parse_event_file` of a big clean file, `_WINDOW` bytes at a time; None to read it whole instead (a small
-    file, one that cannot be opened here, or framing or checksums that fail: the whole-file path reports them)."""
+    file, one that cannot be opened here, or framing or checksums that fail: the whole-file path reports them; or a
+    file whose bytes `losslint watch` already holds in memory: `read_log_bytes` serves them)."""
+    if served_bytes(path) is not None:
+        return None
     try:
         if path.stat().st_size < _WINDOWED_MIN_BYTES:
             return None
