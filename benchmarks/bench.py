@@ -1,7 +1,7 @@
 """Speed benchmark: losslint's readers and `losslint check` against the public tools, in one run on one machine.
 
-    python benchmarks/bench.py [--quick] [--reps N] [--sections tb,jsonl,check,hf,report,compare,remote] [--runs N]
-                               [--inputs DIR]
+    python benchmarks/bench.py [--quick] [--reps N] [--sections tb,jsonl,check,hf,report,mem,perrun,compare,remote]
+                               [--inputs DIR] [--scalars N] [--baseline SRC] [--runs N]
 
 Inputs are generated into a temporary folder (or `--inputs DIR`, reused when already there):
 
@@ -23,6 +23,13 @@ Section `report` needs no generated input: it times `losslint check CORPUS --job
 `--report DIR` on the real-world corpus (`--corpus`, default `../shared/realworld` or `$LOSSLINT_REALWORLD`, 51 runs)
 and prints the ratio (target: the report at most 5x the check).
 
+Section `mem` writes one event file of `--scalars` points (default 25M: 50 metrics x 500k steps, the size of an LLM
+pre-training run; PyTorch's record layout, written directly with numpy, ~1.5 GB) and reports the peak RSS of
+`losslint check FILE` (target: 2 GiB). Section `perrun` times `check --jobs 1` and `--jobs 2` on the HF tree (ms per
+run, and the jobs-2 speed-up; target 1.7x on an idle two-core machine) and, in one process, the cost of each part
+of checking a 300-point run (target: 3 ms for reading + checking it). `--baseline SRC` measures the check rows again
+with the losslint source tree SRC (e.g. a worktree of `main`) on PYTHONPATH: before/after in one run.
+
 Every measurement runs in its own subprocess (fresh interpreter, so peak RSS belongs to that measurement alone), is
 repeated `--reps` times, and the median is printed. Ratios compare tools measured in this same run. Read times
 exclude the interpreter start and imports; `losslint check` times are the whole command as a user runs it.
@@ -37,6 +44,7 @@ import platform
 import resource
 import shutil
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -58,7 +66,15 @@ WRITER_SAMPLE = 20_000
 FULL_REMOTE_RUNS = 10_000
 QUICK_REMOTE_RUNS = 40
 
-TARGET_TB_SPEEDUP = 20.0
+TARGET_TB_SPEEDUP = 50.0
+TARGET_TB_FRAMING = 1.2  # losslint's TB read at most this many times the bare framing loop
+TARGET_PEAK_MIB = 2048.0
+TARGET_PER_RUN_MS = 3.0
+TARGET_JOBS2_SPEEDUP = 1.7
+FULL_SCALARS = 25_000_000
+QUICK_SCALARS = 500_000
+MEM_METRICS = 50
+BASELINE_MEM_MAX_SCALARS = 5_000_000
 TARGET_CHECK_1M_S = 2.0
 TARGET_HF_TREE_S = 20.0
 TARGET_REPORT_RATIO = 5.0
@@ -140,10 +156,13 @@ def time_writers(run, workdir: Path) -> dict[str, float]:
     for kind in ("torch", "tensorboardX", "tensorboard-records"):
         folder = workdir / f"writer-{kind}"
         start = time.perf_counter()
-        if kind == "tensorboard-records":
-            write_tb_records(iter(sample), folder)
-        else:
-            write_tb_summarywriter(iter(sample), folder, kind)
+        try:
+            if kind == "tensorboard-records":
+                write_tb_records(iter(sample), folder)
+            else:
+                write_tb_summarywriter(iter(sample), folder, kind)
+        except ImportError:  # a writer that is not installed here is left out of the comparison
+            continue
         rates[kind] = len(sample) / (time.perf_counter() - start)
         shutil.rmtree(folder, ignore_errors=True)
     return rates
@@ -230,15 +249,22 @@ class Inputs:
     tb_write_s: float
 
 
-def make_inputs(root: Path, n_steps: int, n_hf: int, time_all_writers: bool) -> Inputs:
-    from synthetic_curves import write_jsonl
-
+def make_inputs(root: Path, n_steps: int, n_hf: int, time_all_writers: bool, here: bool = False) -> Inputs:
+    """The inputs (reused from `root` when its manifest matches). Made in a subprocess unless `here`: a child
+    process reports as its peak RSS at least its parent's RSS when it started (Linux keeps the high-water mark of
+    the image it replaced), so the measuring parent must stay small."""
     manifest = root / "inputs.json"
     if manifest.exists():
         saved = json.loads(manifest.read_text())
         if saved["n_steps"] == n_steps and saved["n_hf"] == n_hf:
             return Inputs(Path(saved["tb"]), Path(saved["jsonl"]), Path(saved["hf_tree"]), saved["tb_scalars"],
                           saved["jsonl_lines"], saved["hf_runs"], saved["writer_rates"], saved["tb_write_s"])
+    if not here:
+        subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", "make-inputs", str(root)],
+                       check=True, env={**os.environ, "BENCH_MAKE": json.dumps([n_steps, n_hf, time_all_writers])})
+        return make_inputs(root, n_steps, n_hf, time_all_writers, here=False) if manifest.exists() else None
+    from synthetic_curves import write_jsonl
+
     run = big_run(n_steps)
     rates = time_writers(run, root) if time_all_writers else {}
     start = time.perf_counter()
@@ -254,6 +280,97 @@ def make_inputs(root: Path, n_steps: int, n_hf: int, time_all_writers: bool) -> 
                                     "jsonl_lines": inputs.jsonl_lines, "hf_runs": n_hf, "writer_rates": rates,
                                     "tb_write_s": tb_write_s}))
     return inputs
+
+
+def many_metric_tags(n_metrics: int) -> list[str]:
+    base = ["train/loss", "eval/loss", "train/grad_norm", "train/learning_rate"]
+    return (base + [f"train/layer_{i:02d}/grad_norm" for i in range(n_metrics)])[:n_metrics]
+
+
+def _varints(values, width: int):
+    import numpy as np
+
+    out = np.zeros((len(values), width), np.uint8)
+    rest = values.astype(np.uint64)
+    for k in range(width):
+        out[:, k] = (rest & np.uint64(0x7F)).astype(np.uint8) | (0x80 if k < width - 1 else 0)
+        rest >>= np.uint64(7)
+    return out
+
+
+def write_many_metrics(path: Path, n_metrics: int, n_steps: int, chunk_steps: int = 20_000, seed: int = 0) -> Path:
+    """An event file of `n_metrics` scalars at every step 1..n_steps, one record per scalar, byte for byte what
+    PyTorch's SummaryWriter.add_scalar writes (``09 wall 10 step 2a { 0a { 0a tag 15 f32 } }``, TFRecord framing
+    with CRC-32C), built with numpy a chunk of steps at a time: torch would need hours for 25M scalars.
+    `tests/test_benchmarks.py` checks it against tbparse."""
+    import numpy as np
+
+    from losslint.io.tensorboard.records import _mask_array, crc32c_numpy, frame, masked_crc32c
+
+    tags = [t.encode() for t in many_metric_tags(n_metrics)]
+    tag_len = np.array([len(t) for t in tags])
+    rng = np.random.default_rng(seed)
+    scale, floor = rng.uniform(0.5, 3.0, n_metrics), rng.uniform(0.01, 0.5, n_metrics)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:
+        fh.write(frame(b"\x09" + struct.pack("<d", 1.7e9) + b"\x1a\x0dbrain.Event:2"))
+        for lo in range(1, n_steps + 1, chunk_steps):
+            hi = min(lo + chunk_steps, n_steps + 1)
+            for width in range(1, 5):  # the step's varint width: 1..127, 128..16383, ...
+                a, b = max(lo, 1 << (7 * (width - 1)) if width > 1 else 1), min(hi, 1 << (7 * width))
+                if a >= b:
+                    continue
+                steps = np.repeat(np.arange(a, b, dtype=np.int64), n_metrics)
+                which = np.tile(np.arange(n_metrics), b - a)
+                m = len(steps)
+                values = (scale[which] * np.exp(-steps / (n_steps / 4)) + floor[which]
+                          + 0.02 * rng.standard_normal(m)).astype("<f4")
+                walls = 1.7e9 + steps * 0.1 + which * 1e-4
+                tlen = tag_len[which]
+                plen = 21 + width + tlen
+                mat = np.zeros((m, 16 + int(plen.max())), np.uint8)
+                rows = np.arange(m)
+                mat[:, 0:8] = plen.astype("<u8").view(np.uint8).reshape(m, 8)
+                for length in np.unique(plen).tolist():
+                    mat[plen == length, 8:12] = np.frombuffer(
+                        struct.pack("<I", masked_crc32c(struct.pack("<Q", length))), np.uint8)
+                mat[:, 12] = 0x09
+                mat[:, 13:21] = walls.astype("<f8").view(np.uint8).reshape(m, 8)
+                mat[:, 21] = 0x10
+                mat[:, 22:22 + width] = _varints(steps, width)
+                q = 22 + width
+                mat[:, q], mat[:, q + 1], mat[:, q + 2], mat[:, q + 3] = 0x2A, tlen + 9, 0x0A, tlen + 7
+                mat[:, q + 4], mat[:, q + 5] = 0x0A, tlen
+                for k, tag in enumerate(tags):
+                    mat[which == k, q + 6:q + 6 + len(tag)] = np.frombuffer(tag, np.uint8)
+                at = q + 6 + tlen
+                mat[rows, at] = 0x15
+                value_bytes = values.view(np.uint8).reshape(m, 4)
+                for k in range(4):
+                    mat[rows, at + 1 + k] = value_bytes[:, k]
+                for length in np.unique(plen).tolist():
+                    sel = np.flatnonzero(plen == length)
+                    crc = _mask_array(crc32c_numpy(np.ascontiguousarray(mat[sel, 12:12 + length])))
+                    mat[sel[:, None], 12 + length + np.arange(4)] = crc.astype("<u4").view(np.uint8).reshape(-1, 4)
+                fh.write(mat[np.arange(mat.shape[1]) < (16 + plen)[:, None]].tobytes())
+    return path
+
+
+def bare_framing_loop(path: Path):
+    """The floor for any TFRecord reader in Python: read the file, walk the length fields, slice each payload."""
+    unpack = struct.Struct("<Q").unpack_from
+
+    def run():
+        data = path.read_bytes()
+        offset, size, count = 0, len(data), 0
+        while offset + 12 <= size:
+            length = unpack(data, offset)[0]
+            payload = data[offset + 12:offset + 12 + length]
+            offset += 16 + length
+            count += len(payload) >= 0
+        return count
+
+    return run, None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -338,17 +455,37 @@ CHILD_TASKS = {
     "tb-losslint": lambda p: read_losslint("tensorboard", p),
     "tb-tbparse": read_tbparse,
     "tb-event-accumulator": read_event_accumulator,
+    "tb-framing-loop": bare_framing_loop,
     "jsonl-losslint": lambda p: read_losslint("jsonl", p),
     "jsonl-pandas": read_pandas_jsonl,
 }
 
 
 def child(task: str, path: Path) -> None:
+    if task == "make-inputs":
+        n_steps, n_hf, time_all = json.loads(os.environ["BENCH_MAKE"])
+        make_inputs(path, n_steps, n_hf, time_all, here=True)
+        return None
+    if task == "write-mem":
+        n_metrics, n_steps = json.loads(os.environ["BENCH_MAKE"])
+        write_many_metrics(path, n_metrics, n_steps)
+        return None
+    if task == "write-small":
+        write_small_runs(path)
+        return None
+    if task == "mem-check":
+        return mem_child(path)
+    if task == "perrun-parts":
+        return perrun_child(path)
     run, table = CHILD_TASKS[task](path)
     start, cpu_start = time.perf_counter(), time.process_time()
     result = run()
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # Linux: KiB
+    if table is None:  # the framing loop: records, no table
+        print(json.dumps({"seconds": seconds, "cpu": cpu, "rows": result, "peak_mib": peak_kib / 1024,
+                          "digest": None}))
+        return
     tags, steps, values = table(result)
     print(json.dumps({"seconds": seconds, "cpu": cpu, "rows": len(steps), "peak_mib": peak_kib / 1024,
                       "digest": rows_digest(tags, steps, values)}))
@@ -369,34 +506,42 @@ class Measurement:
     digest: str | None = None
     exit_codes: tuple[int, ...] = ()
     error: str | None = None
+    parts: dict[str, float] | None = None  # perrun-parts: CPU ms per run of each part
 
     @property
     def rate(self) -> float | None:
         return self.rows / self.seconds if self.rows and self.seconds else None
 
 
-def run_child(task: str, path: Path, reps: int, timeout: float) -> Measurement:
+def run_child(task: str, path: Path, reps: int, timeout: float, baseline: Path | None = None,
+              name: str | None = None) -> Measurement:
     section = task.split("-", 1)[0]
+    name = name or task
     results = []
     for _ in range(reps):
         try:
             proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", task, str(path)],
-                                  capture_output=True, text=True, timeout=timeout)
+                                  capture_output=True, text=True, timeout=timeout, env=child_env(baseline))
         except subprocess.TimeoutExpired:
-            return Measurement(task, section, error=f"timed out after {timeout:.0f} s")
+            return Measurement(name, section, error=f"timed out after {timeout:.0f} s")
         if proc.returncode != 0:
             last = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
-            return Measurement(task, section, error=last[:160])
+            return Measurement(name, section, error=last[:160])
         results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
     digests = {r["digest"] for r in results}
-    return Measurement(task, section, seconds=statistics.median(r["seconds"] for r in results),
+    peaks = [r["peak_mib"] for r in results if r["peak_mib"] is not None]
+    parts = None
+    if results[0].get("parts"):
+        parts = {k: statistics.median(r["parts"][k] for r in results) for k in results[0]["parts"]}
+    return Measurement(name, section, seconds=statistics.median(r["seconds"] for r in results),
                        cpu=statistics.median(r["cpu"] for r in results),
-                       rows=results[0]["rows"], peak_mib=statistics.median(r["peak_mib"] for r in results),
-                       digest=digests.pop() if len(digests) == 1 else "unstable")
+                       rows=results[0]["rows"], peak_mib=statistics.median(peaks) if peaks else None,
+                       digest=digests.pop() if len(digests) == 1 else "unstable", parts=parts)
 
 
 def run_check(name: str, args: list[str], reps: int, timeout: float, ok_codes: tuple[int, ...] = (0, 1),
-              report: bool = False, command: str = "check", report_flag: str = "--report") -> Measurement:
+              report: bool = False, command: str = "check", report_flag: str = "--report",
+              baseline: Path | None = None) -> Measurement:
     """Wall time of the whole `losslint check` command; peak RSS of its largest process (wait4 rusage: the child
     and the workers it reaped). `report`: each repetition writes `--report` to a fresh folder."""
     times, cpus, peaks, codes = [], [], [], []
@@ -406,7 +551,8 @@ def run_check(name: str, args: list[str], reps: int, timeout: float, ok_codes: t
             args = [*args, report_flag, str(Path(out_dir.name) / "report")]
         with tempfile.TemporaryFile() as err:
             start = time.perf_counter()
-            proc = subprocess.Popen(losslint_command() + [command, *args], stdout=subprocess.DEVNULL, stderr=err)
+            proc = subprocess.Popen(losslint_command(baseline) + [command, *args], stdout=subprocess.DEVNULL,
+                                    stderr=err, env=child_env(baseline))
             timer = threading.Timer(timeout, proc.kill)
             timer.start()
             _, status, usage = os.wait4(proc.pid, 0)
@@ -431,9 +577,108 @@ def run_check(name: str, args: list[str], reps: int, timeout: float, ok_codes: t
                        peak_mib=statistics.median(peaks), exit_codes=tuple(codes))
 
 
-def losslint_command() -> list[str]:
+def losslint_command(baseline: Path | None = None) -> list[str]:
     script = Path(sys.executable).parent / "losslint"
-    return [str(script)] if script.exists() else [sys.executable, "-c", "from losslint.cli import main; main()"]
+    if script.exists() and baseline is None:
+        return [str(script)]
+    return [sys.executable, "-c", "from losslint.cli import main; main()"]
+
+
+def child_env(baseline: Path | None) -> dict[str, str] | None:
+    """The environment of a measurement: this one, or with the baseline source tree first on PYTHONPATH."""
+    if baseline is None:
+        return None
+    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(baseline), os.environ.get("PYTHONPATH", "")])}
+
+
+def run_mem(name: str, path: Path, reps: int, timeout: float, baseline: Path | None = None) -> Measurement:
+    """Peak RSS of `losslint check PATH`, measured by a helper process as `getrusage(RUSAGE_CHILDREN).ru_maxrss`
+    after the check (its only child) has ended."""
+    m = run_child("mem-check", path, reps, timeout, baseline=baseline, name=name)
+    m.section = "mem"
+    return m
+
+
+def mem_child(path: Path) -> None:
+    start = time.perf_counter()
+    proc = subprocess.run(losslint_command() + ["check", str(path)], stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode not in (0, 1):
+        raise SystemExit(f"check exit {proc.returncode}: {proc.stderr.strip().splitlines()[-1:]}")
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    print(json.dumps({"seconds": seconds, "cpu": usage.ru_utime + usage.ru_stime, "rows": None,
+                      "peak_mib": usage.ru_maxrss / 1024, "digest": None}))
+
+
+PERRUN_RUNS = 60
+
+
+def write_small_runs(root: Path, n_runs: int = PERRUN_RUNS) -> Path:
+    """`n_runs` trainer_state runs of ~300 points each (80 training logs of loss/grad_norm/lr/epoch, 8 evaluations)."""
+    from synthetic_curves import LABELS, make_run
+
+    for i in range(n_runs):
+        run = make_run(LABELS[i % len(LABELS)], i, n_train=80, log_every=1, eval_every=10)
+        last = int(run.train_steps[-1]) if len(run.train_steps) else 0
+        state = {"global_step": last, "log_history": hf_log_history(run, steps_per_epoch=20), "max_steps": last}
+        folder = root / f"small-{i:03d}"
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "trainer_state.json").write_text(json.dumps(state))
+    return root
+
+
+def perrun_child(root: Path) -> None:
+    """CPU ms per run of each part of checking small runs, in one warm process (median of 5 passes over the runs)."""
+    import numpy as np
+
+    from losslint.config import coerce
+    from losslint.engine import check_run
+    from losslint.io.trainer_state import READER
+    from losslint.schema import frame_from_columns
+    from losslint.view import RunView
+
+    paths = sorted(root.glob("small-*/trainer_state.json"))
+    config = coerce(None, [])
+    spike = config.params_for("I302")
+    runs = [READER.read([p], p.parent.name)[0] for p in paths]
+    columns = [[np.asarray(r.data[c], dtype=object if c in ("metric", "tag") else None) for c in
+                ("metric", "step", "value", "wall_time", "epoch", "tag")] for r in runs]
+
+    def views():
+        for run in runs:
+            view = RunView(run)
+            for metric in view.metrics:
+                view.series(metric)
+
+    def medians():
+        for run in runs:
+            view = RunView(run)
+            for metric in view.metrics:
+                series = view.series(metric)
+                if series is not None:
+                    _ = series.smoothed
+                    series.spikes(spike["z_threshold"], spike["window"], spike["min_rel_jump"],
+                                  spike["min_range_fraction"])
+
+    parts = {
+        "read": lambda: [READER.read([p], p.parent.name) for p in paths],
+        "frame": lambda: [frame_from_columns(*cols) for cols in columns],
+        "view": views,
+        "medians+spikes": medians,
+        "check": lambda: [check_run(run, config, annotate=False) for run in runs],  # as `losslint check`
+    }
+    out = {}
+    for name, work in parts.items():
+        times = []
+        for _ in range(5):
+            start = time.process_time()
+            work()
+            times.append((time.process_time() - start) * 1000 / len(runs))
+        out[name] = statistics.median(times)
+    out["points"] = float(np.mean([len(r.data) for r in runs]))
+    print(json.dumps({"seconds": (out["read"] + out["check"]) / 1000, "cpu": (out["read"] + out["check"]) / 1000,
+                      "rows": len(runs), "peak_mib": None, "digest": None, "parts": out}))
 
 
 def available(module: str) -> bool:
@@ -510,8 +755,7 @@ def remote_section(root: Path, n_runs: int, reps: int, timeout: float) -> tuple[
 
 
 def machine_lines() -> list[str]:
-    import numpy
-    import pandas
+    from importlib.metadata import version  # not imported: the measuring parent stays small (see make_inputs)
 
     cpu = "?"
     try:
@@ -523,7 +767,7 @@ def machine_lines() -> list[str]:
         pass
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     return [f"machine: {os.cpu_count()} CPUs ({cpu}), {platform.system()} {platform.release()}; load average {load}",
-            f"python {platform.python_version()}, numpy {numpy.__version__}, pandas {pandas.__version__}"]
+            f"python {platform.python_version()}, numpy {version('numpy')}, pandas {version('pandas')}"]
 
 
 def fmt_num(x: float | None, digits: int = 2) -> str:
@@ -560,6 +804,38 @@ def table(measurements: list[Measurement], reference: dict[str, str]) -> list[st
                      f"{fmt_rate(m.rate):>8} "
                      f"{fmt_num(m.peak_mib, 0):>9} {ratio:>16}  {m.digest or ''}")
     return lines
+
+
+def before_after(measurements: list[Measurement]) -> list[str]:
+    """Each `<name>-before` row (the --baseline tree) against `<name>`: how many times faster / smaller now."""
+    by = {m.name: m for m in measurements}
+    lines = []
+    for m in measurements:
+        if not m.name.endswith("-before") or m.error:
+            continue
+        now = by.get(m.name[: -len("-before")])
+        if now is None or now.error or not now.seconds:
+            continue
+        text = f"  {now.name:<22} {m.seconds / now.seconds:>6.2f}x faster wall"
+        if m.cpu and now.cpu:
+            text += f", {m.cpu / now.cpu:.2f}x cpu"
+        if m.peak_mib and now.peak_mib:
+            text += f"; peak {m.peak_mib:,.0f} -> {now.peak_mib:,.0f} MiB"
+        lines.append(text)
+    return ["", "before (--baseline) -> after, same run:", *lines] if lines else []
+
+
+def parts_table(measurements: list[Measurement]) -> list[str]:
+    """CPU ms per run of each part of checking the ~300-point runs (section perrun), after and before."""
+    rows = [m for m in measurements if m.parts]
+    if not rows:
+        return []
+    names = list(rows[0].parts)
+    lines = ["", "per-run parts, CPU ms per run of ~300 points (one warm process; read + check is the per-run cost)",
+             f"  {'':<22}" + "".join(f"{n:>15}" for n in names)]
+    for m in rows:
+        lines.append(f"  {m.name:<22}" + "".join(f"{m.parts.get(n, float('nan')):>15.2f}" for n in names))
+    return lines + [""]
 
 
 def verdict(ok: bool | None) -> str:
@@ -619,6 +895,29 @@ def targets(by: dict[str, Measurement], n_steps: int, n_hf: int, quick: bool) ->
                     if ratio is not None else f"{m.seconds:.2f} s wall, {m.cpu / 2:.2f} s cpu/2",
                     None if m is None else m.seconds < TARGET_COMPARE_S,
                     None if m is None else m.cpu / 2 < TARGET_COMPARE_S))
+    loop = ok("tb-framing-loop")
+    framing = ours.seconds / loop.seconds if ours and loop else None
+    cpu_framing = ours.cpu / loop.cpu if ours and loop and loop.cpu else None
+    out.append((f"TB read <= {TARGET_TB_FRAMING}x the bare framing loop",
+                "-" if framing is None else f"{framing:.2f}x wall, {cpu_framing:.2f}x cpu",
+                None if framing is None else framing <= TARGET_TB_FRAMING,
+                None if cpu_framing is None else cpu_framing <= TARGET_TB_FRAMING))
+    mem = ok("mem-check")
+    out.append((f"peak RSS of `check` on the {mem.rows if mem else 0:,}-scalar file <= {TARGET_PEAK_MIB:.0f} MiB",
+                f"{mem.peak_mib:,.0f} MiB ({mem.peak_mib / TARGET_PEAK_MIB:.2f}x the limit)" if mem else "-",
+                None if mem is None else mem.peak_mib <= TARGET_PEAK_MIB,
+                None if mem is None else mem.peak_mib <= TARGET_PEAK_MIB))
+    parts = ok("perrun-parts")
+    per_run = parts.parts["read"] + parts.parts["check"] if parts and parts.parts else None
+    out.append((f"read + check of a ~300-point run <= {TARGET_PER_RUN_MS:.0f} ms (cpu)",
+                "-" if per_run is None else f"{per_run:.2f} ms cpu", None if per_run is None else
+                per_run <= TARGET_PER_RUN_MS, None if per_run is None else per_run <= TARGET_PER_RUN_MS))
+    one, two = ok("perrun-hf-jobs1"), ok("perrun-hf-jobs2")
+    ratio = one.seconds / two.seconds if one and two else None
+    out.append((f"--jobs 2 >= {TARGET_JOBS2_SPEEDUP}x --jobs 1 on the HF tree (idle 2 cores)",
+                "-" if ratio is None else f"{ratio:.2f}x wall; {one.seconds / one.rows * 1000:.1f} / "
+                                          f"{two.seconds / two.rows * 1000:.1f} ms per run",
+                None if ratio is None else ratio >= TARGET_JOBS2_SPEEDUP, None))
     lines = ["targets" + (" (--quick: sizes too small for the targets to mean anything)" if quick else ""),
              f"  {'':<{max(len(t[0]) for t in out)}}  {'measured':<34} {'wall':<8} cpu"]
     width = max(len(t[0]) for t in out)
@@ -631,11 +930,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help=f"{QUICK_STEPS:,} steps and {QUICK_HF_RUNS} HF runs")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per measurement; the median is printed")
-    parser.add_argument("--sections", default="tb,jsonl,check,hf,report,compare,remote",
+    parser.add_argument("--sections", default="tb,jsonl,check,hf,report,mem,perrun,compare,remote",
                         help="comma list of: tb (TB readers), jsonl (JSONL readers), check (1M-step run), hf (tree), "
-                             "report (check --report vs check on --corpus), compare (compare vs check on a sweep), "
-                             "remote (--runs HF runs in a loopback S3 bucket checked with --executor dask vs --jobs 2 "
-                             "on local disk)")
+                             "report (check --report vs check on --corpus), mem (peak RSS of check on --scalars), "
+                             "perrun (ms per run of the HF tree, --jobs 2 vs 1, parts of a 300-point run), "
+                             "compare (compare vs check on a sweep), remote (--runs HF runs in a loopback S3 bucket "
+                             "checked with --executor dask vs --jobs 2 on local disk)")
+    parser.add_argument("--scalars", type=int, default=None,
+                        help=f"points in the `mem` event file ({FULL_SCALARS:,}; --quick {QUICK_SCALARS:,}), "
+                             f"{MEM_METRICS} metrics")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="a losslint source tree (a worktree of main) measured again in the check, tb, mem and "
+                             "perrun rows, with it on PYTHONPATH: before/after in one run")
     parser.add_argument("--runs", type=int, default=FULL_REMOTE_RUNS,
                         help=f"runs in the remote section [default {FULL_REMOTE_RUNS:,}; --quick {QUICK_REMOTE_RUNS}]")
     parser.add_argument("--corpus", type=Path, default=DEFAULT_CORPUS,
@@ -663,7 +969,7 @@ def main(argv: list[str] | None = None) -> int:
         lines = [f"losslint speed benchmark  {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
                  f"  reps={args.reps}{'  --quick' if args.quick else ''}", *machine_lines()]
         inputs = None
-        if sections & {"tb", "jsonl", "check", "hf"}:  # `report` alone needs no generated input
+        if sections & {"tb", "jsonl", "check", "hf", "perrun"}:  # `report`, `mem` need no such input
             inputs = make_inputs(root, n_steps, n_hf, time_all_writers="tb" in sections and not args.quick)
             made_s = time.perf_counter() - start
             lines.append(f"inputs ({made_s:.1f} s to prepare): TB file {inputs.tb_scalars:,} scalars "
@@ -687,11 +993,14 @@ def main(argv: list[str] | None = None) -> int:
         lines.append("")
         measurements: list[Measurement] = []
         if "tb" in sections:
-            tasks = ["tb-losslint", "tb-tbparse", "tb-event-accumulator"]
+            tasks = ["tb-losslint", "tb-tbparse", "tb-event-accumulator", "tb-framing-loop"]
             if not available("losslint.io.tensorboard"):
                 measurements.append(Measurement("tb-losslint", "tb", error="losslint.io.tensorboard not available"))
                 tasks = tasks[1:]
             measurements += [run_child(t, inputs.tb, args.reps, args.timeout) for t in tasks]
+            if args.baseline is not None:
+                measurements.append(run_child("tb-losslint", inputs.tb, args.reps, args.timeout,
+                                              baseline=args.baseline, name="tb-losslint-before"))
         if "jsonl" in sections:
             tasks = ["jsonl-losslint", "jsonl-pandas"]
             if not available("losslint.io.jsonl"):
@@ -703,6 +1012,9 @@ def main(argv: list[str] | None = None) -> int:
             if have_check:
                 measurements.append(run_check("check-tb", [str(inputs.tb)], args.reps, args.timeout))
                 measurements.append(run_check("check-jsonl", [str(inputs.jsonl)], args.reps, args.timeout))
+                if args.baseline is not None:
+                    measurements.append(run_check("check-tb-before", [str(inputs.tb)], args.reps, args.timeout,
+                                                  baseline=args.baseline))
             else:
                 measurements.append(Measurement("check-tb", "check", error="`losslint check` not available"))
         if "hf" in sections:
@@ -714,6 +1026,43 @@ def main(argv: list[str] | None = None) -> int:
                     measurements.append(m)
             else:
                 measurements.append(Measurement("check-hf-jobs2", "hf", error="`losslint check` not available"))
+        mem_file = None
+        if "mem" in sections:
+            n_scalars = args.scalars or (QUICK_SCALARS if args.quick else FULL_SCALARS)
+            n_steps_mem = max(1, n_scalars // MEM_METRICS)
+            mem_file = root / f"mem-{MEM_METRICS}x{n_steps_mem}" / "events.out.tfevents.1700000000.bench.mem"
+            made = time.perf_counter()
+            if not mem_file.exists():  # in a subprocess: see make_inputs
+                subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", "write-mem", str(mem_file)],
+                               check=True, env={**os.environ, "BENCH_MAKE": json.dumps([MEM_METRICS, n_steps_mem])})
+            lines.insert(len(lines) - 1, f"mem section: {MEM_METRICS * n_steps_mem:,} scalars ({MEM_METRICS} metrics x "
+                                         f"{n_steps_mem:,} steps), {mem_file.stat().st_size / 2**20:,.0f} MiB event "
+                                         f"file ({time.perf_counter() - made:.0f} s to write)")
+            measurements.append(run_mem("mem-check", mem_file, 1, args.timeout))
+            measurements[-1].rows = MEM_METRICS * n_steps_mem
+            if args.baseline is not None and MEM_METRICS * n_steps_mem <= BASELINE_MEM_MAX_SCALARS:
+                measurements.append(run_mem("mem-check-before", mem_file, 1, args.timeout, baseline=args.baseline))
+                measurements[-1].rows = MEM_METRICS * n_steps_mem
+            elif args.baseline is not None:
+                lines.insert(len(lines) - 1, f"mem section: the baseline is not run above "
+                                             f"{BASELINE_MEM_MAX_SCALARS:,} scalars (it needs ~300 bytes a scalar)")
+        if "perrun" in sections:
+            small = root / "small-runs"
+            if not (small / f"small-{PERRUN_RUNS - 1:03d}").exists():
+                subprocess.run([sys.executable, str(Path(__file__).resolve()), "--_child", "write-small", str(small)],
+                               check=True)
+            for label, base in (("", None), ("-before", args.baseline)):
+                if label and base is None:
+                    continue
+                m = run_child("perrun-parts", small, args.reps, args.timeout, baseline=base,
+                              name=f"perrun-parts{label}")
+                m.section = "perrun"
+                measurements.append(m)
+                for jobs in (1, 2):
+                    m = run_check(f"perrun-hf-jobs{jobs}{label}", [str(inputs.hf_tree), "--jobs", str(jobs)],
+                                  args.reps, args.timeout, baseline=base)
+                    m.rows, m.section = inputs.hf_runs, "perrun"
+                    measurements.append(m)
         if "report" in sections:
             if not args.corpus.is_dir():
                 measurements.append(Measurement("report-check-jobs2", "report", error=f"{args.corpus}: not found"))
@@ -744,7 +1093,12 @@ def main(argv: list[str] | None = None) -> int:
                      "speedup: that tool's time / losslint's; hf rows/s: runs/s; check peak MiB: the largest "
                      "process of the command)")
         lines.append("")
+        lines += parts_table(measurements)
+        lines += before_after(measurements)
         lines += targets({m.name: m for m in measurements}, n_steps, inputs.hf_runs if inputs else n_hf, args.quick)
+        lines.append(f"load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())}; this script's "
+                     f"own peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB (a floor "
+                     "under every peak above: Linux children start from their parent's high-water mark)")
         print("\n".join(lines))
     finally:
         if tmp is not None:

@@ -18,6 +18,7 @@ import pandas as pd
 from . import discover
 from .errors import ReadError, reraise_if_debugging
 from .report import DEFAULT_SMOOTHING, MARKDOWN_LIMITS, available_formats
+from .schema import wide_frame
 from .textsafe import printable
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
@@ -108,7 +109,8 @@ def export(paths: tuple[str, ...], output: Path) -> None:
     # an earlier export lying in the scanned tree is not a training log to export again
     notes: list[str] = []
     runs, errors = discover.load(list(paths), exclude=[output], notes=notes)
-    frames = [run.data.assign(run=run.name, format=run.format) for run in runs]
+    # the compact storage (categoricals, int32/float32 where exact) is written in the wide dtypes it stands for
+    frames = [wide_frame(run.data).assign(run=run.name, format=run.format) for run in runs]
     table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["metric", "step", "value", "wall_time", "epoch", "tag", "run", "format"])
     table = table[["run", "format", "metric", "step", "value", "wall_time", "epoch", "tag"]]

@@ -67,8 +67,14 @@ def clean_run(run) -> None:
     for column in ("metric", "tag"):
         if column not in run.data.columns or not len(run.data):
             continue
-        labels = set(run.data[column].to_numpy())  # a few distinct objects: ~10 ms per million rows
+        values = run.data[column]
+        categorical = hasattr(values, "cat")
+        # a few distinct objects: the categories, or ~10 ms per million rows of an object column
+        labels = set(values.cat.categories) if categorical else set(values.to_numpy())
         dirty = {label: unicode_clean(label) for label in labels
                  if isinstance(label, str) and _SURROGATES.search(label)}
         if dirty:
-            run.data[column] = run.data[column].replace(dirty)
+            if categorical:  # cleaned names may collide and reorder: rebuilt with sorted categories
+                run.data[column] = values.astype(object).replace(dirty).astype("category")
+            else:
+                run.data[column] = values.replace(dirty)

@@ -31,7 +31,7 @@ from .metrics import (
     metric_leaf,
     split_of,
 )
-from .schema import Run
+from .schema import Run, metric_rows
 
 MAX_POINTS = 2000
 # Fewer finite loss points than this and there is no curve to judge (the no-signal verdict); 5 is the smallest
@@ -62,23 +62,30 @@ class SeriesView:
         self.metric = metric
         # The metric this series was computed from (`eval/perplexity` = exp(`eval/loss`)), None for a logged one.
         self.derived_from = derived_from
-        order = np.argsort(steps, kind="stable")
-        steps = np.asarray(steps, dtype=np.int64)[order]
-        values = np.asarray(values, dtype=np.float64)[order]
+        steps = np.asarray(steps, dtype=np.int64)
+        values = np.asarray(values, dtype=np.float64)
+        # Sorted by step (stable: logged order within a step). Most logs already are, and long series are what
+        # memory is spent on, so the copies below are made only where something changes.
+        if len(steps) > 1 and bool((steps[1:] < steps[:-1]).any()):
+            order = np.argsort(steps, kind="stable")
+            steps, values = steps[order], values[order]
         # Several points at one step (a restart re-logged it): the last one logged is the one that stands.
+        self.duplicate_steps = 0
         if len(steps) > 1:
             last_of_step = np.ones(len(steps), dtype=bool)
             last_of_step[:-1] = steps[1:] != steps[:-1]
-            self.duplicate_steps = int((~last_of_step).sum())
-            steps, values = steps[last_of_step], values[last_of_step]
-        else:
-            self.duplicate_steps = 0
+            self.duplicate_steps = int(len(steps) - last_of_step.sum())
+            if self.duplicate_steps:
+                steps, values = steps[last_of_step], values[last_of_step]
         self.all_steps = steps
         self.all_values = values
         finite = np.isfinite(values)
         self.finite_mask = finite
-        self.steps = steps[finite]
-        self.values = values[finite]
+        if finite.all():  # the finite points are all the points: the same arrays, not copies
+            self.steps, self.values = steps, values
+        else:
+            self.steps = steps[finite]
+            self.values = values[finite]
 
     # -- raw facts ---------------------------------------------------------------------------------------
     @property
@@ -225,7 +232,10 @@ class RunView:
         self.run = run
         self.monitor = monitor
         self._series: dict[str, SeriesView] = {}
-        self._groups = {name: group for name, group in run.data.groupby("metric", sort=True)} if len(run.data) else {}
+        # one stable sort of the metric codes: each metric's rows, in logged order, as positions into the columns
+        self._groups = dict(metric_rows(run.data))
+        self._steps = run.data["step"].to_numpy() if self._groups else None
+        self._values = run.data["value"].to_numpy() if self._groups else None
 
     @property
     def name(self) -> str:
@@ -237,14 +247,14 @@ class RunView:
 
     @cached_property
     def metrics(self) -> list[str]:
-        return sorted(str(m) for m in self._groups)
+        return list(self._groups)  # sorted by name (metric_rows)
 
     def series(self, metric: str) -> SeriesView | None:
         if metric not in self._series:
-            group = self._groups.get(metric)
-            if group is None:
+            rows = self._groups.get(metric)
+            if rows is None or self._steps is None or self._values is None:
                 return None
-            self._series[metric] = SeriesView(metric, group["step"].to_numpy(), group["value"].to_numpy())
+            self._series[metric] = SeriesView(metric, self._steps[rows], self._values[rows])
         return self._series[metric]
 
     def judged_metrics(self) -> list[str]:

@@ -54,3 +54,21 @@ def test_noise_free_curve_has_no_spikes_and_finite_scores():
     z = robust_zscores(y)
     assert np.isfinite(z).all()
     assert find_spikes(y).size == 0
+
+
+def test_symmetric_median_edges_are_the_median_of_the_symmetric_window_on_random_inputs():
+    from losslint.analysis.spikes import _symmetric_median
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n, window = int(rng.integers(1, 120)), int(rng.integers(3, 30))
+        x = rng.normal(size=n)
+        x[rng.random(n) < 0.15] = np.nan
+        got = _symmetric_median(x, window)
+        half = window // 2
+        for i in range(n):
+            r = min(i, n - 1 - i, half)  # near an end the window shrinks to 2r+1 points, symmetric
+            seg = x[i - r:i + r + 1]
+            seg = seg[np.isfinite(seg)]
+            want = np.median(seg) if seg.size else np.nan
+            np.testing.assert_array_equal(got[i], want)

@@ -206,3 +206,21 @@ def test_bench_compare_section_prints_the_compare_to_check_ratio(tmp_path):
     for what in ("--format json", "-o DIR"):
         line = next(line for line in proc.stdout.splitlines() if f"`compare` {what}" in line)
         assert "x check" in line and ("PASS" in line or "FAIL" in line), proc.stdout
+
+
+def test_many_metric_event_file_is_what_tbparse_and_losslint_read(tmp_path):
+    # the `mem` section's numpy-built event file: same rows from tbparse and from losslint, CRCs valid, across the
+    # step varint's 1-, 2- and 3-byte widths (steps 1..16,500)
+    pytest.importorskip("tbparse")
+    from tbparse import SummaryReader
+
+    from losslint.io.tensorboard.reader import parse_event_file
+
+    path = bench.write_many_metrics(tmp_path / "run" / "events.out.tfevents.1.bench", 2, 16_500, chunk_steps=7_000)
+    oracle = SummaryReader(str(path), pivot=False, event_types={"scalars"}).scalars
+    scalars = parse_event_file(path, verify=True)  # checksums checked: a bad CRC is a ReadError
+    tags = np.array(scalars.tags, dtype=object)[scalars.codes]
+    assert len(oracle) == len(tags) == 2 * 16_500
+    assert set(oracle["tag"]) == set(bench.many_metric_tags(2))
+    assert (bench.rows_digest(tags, scalars.steps, scalars.values)
+            == bench.rows_digest(oracle["tag"], oracle["step"], oracle["value"]))

@@ -670,3 +670,50 @@ def test_realworld_single_run_exit_zero():
     assert [entry["run"] for entry in shown] == ["keras-imdb"]
     assert shown[0]["metrics"]["eval/loss"]["points"] == 20
     assert shown[0]["metrics"]["train/loss"]["points"] == 20
+
+
+# ---------------------------------------------------------------- window by window (big files)
+
+
+def _scalars_fields(scalars):
+    # tags by name: how tags are numbered (in order of first decoding) is not part of the result
+    names = [scalars.tags[code] for code in scalars.codes.tolist()]
+    purges = [(before, step, scalars.tags[code] if code >= 0 else None) for before, step, code in scalars.purges]
+    return (names, sorted(scalars.tags), scalars.steps.tolist(), scalars.values.astype(float).tobytes(),
+            scalars.wall_times.tobytes(), purges, scalars.file_version, scalars.records,
+            scalars.truncated_at, scalars.hparams, scalars.non_scalar_tags, scalars.first_wall_time)
+
+
+@pytest.mark.parametrize("window", [997, 1 << 12, 1 << 14, 1 << 16])
+def test_window_by_window_parse_equals_the_whole_file_parse(torch_run, restart_run, session_start_file, tmp_path,
+                                                            monkeypatch, window):
+    from losslint.io.tensorboard import reader as tb
+
+    files = [*fx.event_files(torch_run), *fx.event_files(restart_run), *fx.event_files(session_start_file),
+             fx.write_layout_edge_cases(tmp_path / "edge"), fx.write_legacy_out_of_order(tmp_path / "legacy")]
+    files.append(fx.copy_truncated(files[0], tmp_path / "cut" / files[0].name, cut=7))
+    files.append(fx.copy_truncated(files[0], tmp_path / "cut3" / files[0].name, cut=3))
+    whole = [_scalars_fields(parse_event_file(path)) for path in files]
+    monkeypatch.setattr(tb, "_WINDOW", window)
+    monkeypatch.setattr(tb, "_WINDOWED_MIN_BYTES", 0)
+    opened = []
+    original_open = tb._open_binary
+    monkeypatch.setattr(tb, "_open_binary", lambda path: opened.append(path) or original_open(path))
+    for path, expected in zip(files, whole):
+        assert _scalars_fields(parse_event_file(path)) == expected, path
+    assert len(opened) == len(files)  # every file went window by window
+
+
+def test_a_corrupt_big_file_is_read_whole_and_reported_as_before(restart_run, tmp_path, monkeypatch):
+    from losslint.io.tensorboard import reader as tb
+
+    first = fx.event_files(restart_run)[0]
+    record = fx.record_offsets(first)[3]
+    target = fx.copy_with_flipped_byte(first, tmp_path / first.name, record + 6)  # length becomes huge
+    whole = parse_event_file(target)
+    assert whole.fault is not None  # the records before the bad length are kept, the fault names its offset
+    monkeypatch.setattr(tb, "_WINDOW", 1 << 12)
+    monkeypatch.setattr(tb, "_WINDOWED_MIN_BYTES", 0)
+    windowed = parse_event_file(target)
+    assert str(windowed.fault) == str(whole.fault) and windowed.fault.offset == whole.fault.offset
+    assert _scalars_fields(windowed) == _scalars_fields(whole)

@@ -47,11 +47,19 @@ def ema(values: np.ndarray, weight: float = 0.6) -> np.ndarray:
     return out
 
 
+# Up to this many points `rolling_median` sorts/partitions every window with numpy (no pandas objects, no masked
+# arrays: ~50 us for a 300-point series); longer series use pandas' C skip list, O(n log window) without an
+# n x window matrix. Both are exact, so they return the same numbers (tests/test_analysis_smoothing.py).
+ROLLING_NUMPY_MAX = 20_000
+
+
 def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     """Centered rolling median over `window` points, ignoring non-finite values.
 
     An even window is widened by one so that it stays centered (no lag). Near the ends the window shrinks to the
     points that exist, so the output has the input's length. A point whose whole window is non-finite gets NaN.
+    Each output is exactly `np.nanmedian` of its window (the mean of the two middle values when the finite values
+    of a shrunk window are even in number).
     """
     x = np.asarray(values, dtype=np.float64)
     n = x.size
@@ -59,31 +67,64 @@ def rolling_median(values: np.ndarray, window: int) -> np.ndarray:
     if window < 1:
         raise ValueError(f"rolling_median window must be >= 1, got {window}")
     half = window // 2
-    clean = np.where(np.isfinite(x), x, np.nan)
-    if n == 0 or half == 0:
-        return clean
-    span = 2 * half + 1
     bad = ~np.isfinite(x)
+    clean = np.where(bad, np.nan, x) if bad.any() else x  # `clean is x`: every value finite
+    if n == 0 or half == 0:
+        return clean.copy() if clean is x else clean
+    span = 2 * half + 1
     # Windows touching a non-finite value or an edge need the NaN-aware median; all others (almost every point
-    # of a long series) go through pandas' C rolling median (a skip list, O(n log window)), far faster than a
-    # numpy sliding median. The median of an odd window is one of its values, so any exact method gives the same
-    # number (scipy.ndimage.median_filter did; importing scipy.ndimage costs ~0.2 s of `losslint check`).
-    out = pd.Series(np.where(bad, 0.0, x)).rolling(span, center=True).median().to_numpy(copy=True)
-    bad_before = np.concatenate([[0], np.cumsum(bad)])
-    index = np.arange(n)
-    lo, hi = index - half, index + half + 1
-    touches_bad = (lo < 0) | (hi > n)
-    touches_bad |= (bad_before[np.minimum(hi, n)] - bad_before[np.maximum(lo, 0)]) > 0
-    slow = np.flatnonzero(touches_bad)
+    # of a long series) hold `span` finite values, whose median is the middle one.
+    if n <= ROLLING_NUMPY_MAX:
+        out = np.full(n, np.nan)
+        if n >= span:
+            inner = np.partition(sliding_window_view(clean, span), half, axis=1)[:, half]
+            out[half:n - half] = inner  # NaN where a window holds a non-finite value: redone below
+    else:
+        out = pd.Series(np.where(bad, 0.0, x)).rolling(span, center=True).median().to_numpy(copy=True)
+    if clean is x or n <= 2 * half:  # no non-finite value (or only edge windows): the edges are the slow windows
+        slow = np.arange(n) if n <= 2 * half else np.r_[0:half, n - half:n]
+    else:
+        index = np.arange(n)
+        touches_bad = (index < half) | (index >= n - half)
+        bad_before = np.concatenate([[0], np.cumsum(bad)])
+        lo, hi = np.maximum(index - half, 0), np.minimum(index + half + 1, n)
+        touches_bad |= (bad_before[hi] - bad_before[lo]) > 0
+        slow = np.flatnonzero(touches_bad)
     if slow.size:
-        padded = np.concatenate([np.full(half, np.nan), clean, np.full(half, np.nan)])
-        windows = sliding_window_view(padded, span)[slow]
-        has_value = np.isfinite(windows).any(axis=1)
-        med = np.full(slow.size, np.nan)
-        if has_value.any():
-            med[has_value] = np.nanmedian(windows[has_value], axis=1)
-        out[slow] = med
+        out[slow] = window_nanmedian(clean, np.maximum(slow - half, 0), np.minimum(slow + half + 1, n))
     return out
+
+
+def window_nanmedian(clean: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """`np.nanmedian(clean[lo[i]:hi[i]])` for every i (NaN for a window without a finite value), all at once.
+
+    `clean` holds NaN wherever a value is not finite. Windows are laid out as rows padded with NaN and sorted (NaN
+    sorts last); the median of k finite values is the mean of the sorted values at (k-1)//2 and k//2, computed as
+    numpy's median does ((a + b) / 2, and a itself when k is odd).
+    """
+    m = len(lo)
+    if m == 0:
+        return np.zeros(0)
+    width = int((hi - lo).max())
+    # rows at a time so that the padded matrix stays at ~4M values (32 MiB) whatever the window
+    step = max(1, _NANMEDIAN_CELLS // width)
+    if m > step:
+        return np.concatenate([window_nanmedian(clean, lo[i:i + step], hi[i:i + step]) for i in range(0, m, step)])
+    cols = np.arange(width)
+    where = lo[:, None] + cols
+    rows = np.where(where < hi[:, None], clean[np.minimum(where, len(clean) - 1)], np.nan)
+    rows.sort(axis=1)
+    k = np.count_nonzero(np.isfinite(rows), axis=1)
+    pick = np.arange(m)
+    a = rows[pick, np.maximum(k - 1, 0) // 2]
+    b = rows[pick, np.maximum(k, 1) // 2]
+    with np.errstate(over="ignore"):
+        out = np.where(k % 2 == 1, a, (a + b) / 2)
+    out[k == 0] = np.nan
+    return out
+
+
+_NANMEDIAN_CELLS = 1 << 22
 
 
 def trailing_median(values: np.ndarray, window: int) -> np.ndarray:

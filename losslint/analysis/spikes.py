@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .smoothing import rolling_median
+from .smoothing import rolling_median, window_nanmedian
 
 _MAD_TO_SIGMA = 1.4826  # 1 / 0.6745: MAD of Gaussian noise times this estimates its sigma
 
@@ -21,12 +21,11 @@ def _symmetric_median(x: np.ndarray, window: int) -> np.ndarray:
     out = rolling_median(x, window)
     half = window // 2
     n = x.size
-    for i in range(min(half, n)):
-        for j in (i, n - 1 - i):
-            lo, hi = j - min(j, n - 1 - j), j + min(j, n - 1 - j) + 1
-            seg = x[lo:hi]
-            seg = seg[np.isfinite(seg)]
-            out[j] = np.median(seg) if seg.size else np.nan
+    edge = np.arange(min(half, n))
+    edge = np.unique(np.concatenate([edge, n - 1 - edge]))
+    if edge.size:
+        reach = np.minimum(edge, n - 1 - edge)
+        out[edge] = window_nanmedian(np.where(np.isfinite(x), x, np.nan), edge - reach, edge + reach + 1)
     return out
 
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReadError
-from ..schema import Run, frame_from_columns
+from ..schema import Run, compact_frame, frame_from_columns
 from .base import read_log_bytes
 
 # Per-key notes about skipped values, then one line for the rest: a W&B history with 30 histogram keys
@@ -37,7 +37,7 @@ def merge_or_split(runs: list[Run], name: str) -> list[Run]:
         return runs
     merged = runs[0]
     for run in runs[1:]:
-        merged.data = pd.concat([merged.data, run.data], ignore_index=True)
+        merged.data = compact_frame(pd.concat([merged.data, run.data], ignore_index=True))  # categories differ
         merged.sources.extend(run.sources)
         merged.notes.extend(run.notes)
         merged.metadata.update(run.metadata)
@@ -71,13 +71,14 @@ def long_frame(parts: list[tuple[str, str, np.ndarray, np.ndarray]], steps: np.n
                epochs: np.ndarray) -> pd.DataFrame:
     """The schema's long table from per-key (metric, tag, row indices, values of all rows)."""
     idx = np.concatenate([p[2] for p in parts])
-    counts = [len(p[2]) for p in parts]
+    codes = np.repeat(np.arange(len(parts)), [len(p[2]) for p in parts])  # names as codes: no string per row
     return frame_from_columns(
-        np.repeat(np.array([p[0] for p in parts], dtype=object), counts),
+        [p[0] for p in parts],
         steps[idx].astype(np.int64),
         np.concatenate([p[3][p[2]] for p in parts]),
         walls[idx], epochs[idx],
-        np.repeat(np.array([p[1] for p in parts], dtype=object), counts),
+        [p[1] for p in parts],
+        metric_codes=codes, tag_codes=codes,
     )
 
 

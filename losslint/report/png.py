@@ -183,7 +183,7 @@ def same_step_axis(result: Result, losses: Sequence[str], others: Sequence[str])
     if not len(loss_steps) or loss_steps.max() <= 0:
         return list(others)
     limit = OTHER_AXIS_RATIO * float(loss_steps.max())
-    ends = data[data["metric"].isin(list(others))].groupby("metric")["step"].max()
+    ends = data[data["metric"].isin(list(others))].groupby("metric", observed=True)["step"].max()
     return [m for m in others if m not in ends.index or float(ends[m]) <= limit]
 
 

@@ -142,6 +142,7 @@ def frame_records(data: bytes) -> Framing:
 
 
 _FRAME_CHUNK = 1 << 22
+_SMALL_LENGTH = np.uint64(1 << 24)  # lengths whose top five bytes are zero
 # Every writer sets an Event's wall_time, field 1 (fixed64), so an event record's payload starts with this tag byte.
 # Only a filter: a record that starts otherwise breaks the chain, and the framing falls back to walking.
 _EVENT_FIRST_BYTE = 0x09
@@ -161,14 +162,13 @@ def _frame_at_once(data: bytes) -> Framing | None:
         return None
     buf = np.frombuffer(data, dtype=np.uint8)
     last = size - HEADER_SIZE - FOOTER_SIZE  # the last position a complete empty record could start at
+    words = _unaligned_words(buf, "<u8")
     found = []
     for lo in range(0, last + 1, _FRAME_CHUNK):
         hi = min(lo + _FRAME_CHUNK, last + 1)
-        zero = buf[lo:hi + 8] == 0
-        count = hi - lo
-        small = zero[3:3 + count] & zero[4:4 + count] & zero[5:5 + count] & zero[6:6 + count] & zero[7:7 + count]
-        small &= buf[lo + HEADER_SIZE:hi + HEADER_SIZE] == _EVENT_FIRST_BYTE
-        found.append(np.flatnonzero(small) + lo)
+        # one pass over the bytes for the payload's first byte, then the length test on those positions only
+        maybe = np.flatnonzero(buf[lo + HEADER_SIZE:hi + HEADER_SIZE] == _EVENT_FIRST_BYTE) + lo
+        found.append(maybe[words[maybe] < _SMALL_LENGTH])
     positions = np.concatenate(found)
     if not len(positions) or positions[0] != 0:
         return None
@@ -189,6 +189,8 @@ def _frame_at_once(data: bytes) -> Framing | None:
         return Framing(offsets, lengths)
     if end > size:  # the last record is cut short; its length CRC matched, so it is a record being written
         return Framing(offsets[:-1], lengths[:-1], truncated_at=int(offsets[-1]))
+    if size - end < HEADER_SIZE:  # a header cut short after the last record: as walking would say, being written
+        return Framing(offsets, lengths, truncated_at=end)
     return None
 
 
