@@ -6,11 +6,12 @@ unreadable input.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import sys
 from pathlib import Path
-from typing import Any, Iterator, NoReturn
+from typing import Any, Iterator, NoReturn, Sequence
 
 import click
 import pandas as pd
@@ -200,8 +201,9 @@ def check_command(paths: tuple[str, ...], config_path: Path | None, select: tupl
         with _executor(executor, scheduler, jobs) as pool:
             results, errors = check_paths(list(paths), config=config, jobs=jobs, annotate=report_dir is not None,
                                           read_options=ReadOptions(verify=True if verify else None), notes=notes,
-                                          after=None if report_dir is None else WorkerPlots(str(report_dir),
-                                                                                            smoothing),
+                                          after=None if report_dir is None else WorkerPlots(
+                                              str(report_dir), smoothing,
+                                              beside=functools.partial(_write_sweep, str(report_dir))),
                                           executor=pool)
     except ConfigError as exc:
         click.echo(f"error: {printable(str(exc))}", err=True)
@@ -221,18 +223,17 @@ def check_command(paths: tuple[str, ...], config_path: Path | None, select: tupl
             click.echo(f"error: {report_dir}: cannot write the report: {exc.strerror or exc}", err=True)
             sys.exit(EXIT_ERROR)
         click.echo(f"wrote {written}", err=True)
-        from .compare import compare, sweep_of
-
-        sweep = sweep_of(results)
-        if sweep:  # several runs of one sweep: the comparison beside the report (`losslint compare -o DIR`)
-            from .report.compare import write_compare
-
-            try:
-                written = write_compare(compare(sweep), [], report_dir)
-            except OSError as exc:
-                click.echo(f"error: {report_dir}: cannot write the comparison: {exc.strerror or exc}", err=True)
-                sys.exit(EXIT_ERROR)
-            click.echo(f"wrote {written} ({len(sweep)} runs of one sweep)", err=True)
+        try:
+            # several runs of one sweep: the comparison beside the report (`losslint compare -o DIR`), unless the
+            # parent already wrote it while the workers drew the run plots
+            done = _SWEEPS_WRITTEN.pop(str(report_dir), None)
+            sweep_written = done[1] if done is not None and done[0] == _results_key(results) else \
+                _write_sweep(str(report_dir), results)
+        except OSError as exc:
+            click.echo(f"error: {report_dir}: cannot write the comparison: {exc.strerror or exc}", err=True)
+            sys.exit(EXIT_ERROR)
+        if sweep_written is not None:
+            click.echo(f"wrote {sweep_written[0]} ({sweep_written[1]} runs of one sweep)", err=True)
     if fmt != "text":
         echo_errors(errors)  # the text format already lists them
     sys.exit(exit_code(results, errors, config.fail_on))
@@ -326,6 +327,26 @@ def compare_command(paths: tuple[str, ...], metric: str | None, group_by: str | 
     if fmt != "text":
         echo_errors(errors)
     sys.exit(EXIT_ERROR if errors else EXIT_CLEAN)
+
+
+# report directory -> (the results it compared, (compare.md, runs)): sweeps written by `_write_sweep` in the parent
+# while the report's workers drew the run plots
+_SWEEPS_WRITTEN: dict[str, tuple[tuple, tuple[Path, int] | None]] = {}
+
+
+def _results_key(results: Sequence[Any]) -> tuple:
+    return tuple((id(r), r.run.name) for r in results)
+
+
+def _write_sweep(report_dir: str, results: Sequence[Any]) -> tuple[Path, int] | None:
+    """`check --report`: when the runs hold one sweep, `compare -o`'s files beside the report; (compare.md, runs)."""
+    from .compare import compare, sweep_of
+    from .report.compare import write_compare
+
+    sweep = sweep_of(results)
+    written = (write_compare(compare(sweep), [], Path(report_dir)), len(sweep)) if sweep else None
+    _SWEEPS_WRITTEN[report_dir] = (_results_key(results), written)
+    return written
 
 
 @contextlib.contextmanager

@@ -11,7 +11,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from ..errors import ReadError
 from ..findings import Result
@@ -61,6 +61,10 @@ class WorkerPlots:
 
     directory: str
     smoothing: float = DEFAULT_SMOOTHING
+    # more of the report drawn in the parent after the overview, while the workers still draw run plots (the
+    # command line passes the sweep comparison here: report/ knows nothing of compare); a module-level function
+    # or a partial of one, so that the object still pickles for the workers
+    beside: Callable[[Sequence[Result]], object] | None = None
 
     def __post_init__(self) -> None:
         # matplotlib (~0.4 s) is imported here, in the parent, before the pool starts: forked workers inherit it
@@ -107,6 +111,12 @@ class WorkerPlots:
             path.unlink(missing_ok=True)
             return
         _DRAWN_OVERVIEWS[str(Path(self.directory).resolve())] = (_overview_key(results), path)
+        if self.beside is not None:
+            try:
+                self.beside(results)
+            except Exception:  # noqa: BLE001 - the command line writes it again afterwards and reports a real error
+                if os.environ.get("LOSSLINT_DEBUG"):
+                    raise
 
 
 # report directory -> (the results it shows, the file): overviews drawn by `WorkerPlots.in_parent`
