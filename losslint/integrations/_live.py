@@ -131,3 +131,19 @@ class LiveCheck:
             self.say(logging.INFO, f"losslint: report written to {written}")
         self.say(logging.INFO, f"losslint: {run.name}: {result.verdict}, {len(result.findings)} finding(s)")
         return result
+
+
+def lazy_callback(module: str, build: Callable[[], type]) -> Callable[[str], Any]:
+    """A module `__getattr__` that builds `LosslintCallback` on first access (its base class needs the framework,
+    which only then is imported) and keeps it: `__getattr__ = lazy_callback(__name__, _build)`."""
+    built: dict[str, type] = {}
+
+    def module_getattr(name: str) -> Any:
+        if name == "LosslintCallback":
+            if name not in built:
+                built[name] = build()
+            return built[name]
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+
+    return module_getattr
+

@@ -25,7 +25,7 @@ from typing import Any
 
 from ..io.trainer_state import metric_name, state_to_run
 from ..schema import Run
-from ._live import LiveCheck, missing_framework
+from ._live import LiveCheck, lazy_callback, missing_framework
 
 if importlib.util.find_spec("transformers") is None:
     raise missing_framework("hf", "transformers")
@@ -86,12 +86,4 @@ def _build() -> type:
     return LosslintCallback
 
 
-_BUILT: dict[str, type] = {}
-
-
-def __getattr__(name: str) -> Any:
-    if name == "LosslintCallback":
-        if name not in _BUILT:
-            _BUILT[name] = _build()
-        return _BUILT[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_callback(__name__, _build)

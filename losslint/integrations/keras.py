@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 from ..schema import Run, canonical_metric, frame_from_records
-from ._live import LiveCheck, missing_framework
+from ._live import LiveCheck, lazy_callback, missing_framework
 
 if importlib.util.find_spec("keras") is None:
     raise missing_framework("keras", "keras")
@@ -80,12 +80,4 @@ def _build() -> type:
     return LosslintCallback
 
 
-_BUILT: dict[str, type] = {}
-
-
-def __getattr__(name: str) -> Any:
-    if name == "LosslintCallback":
-        if name not in _BUILT:
-            _BUILT[name] = _build()
-        return _BUILT[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_callback(__name__, _build)

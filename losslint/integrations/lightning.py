@@ -24,7 +24,7 @@ import math
 from typing import Any
 
 from ..schema import Run, frame_from_records
-from ._live import LiveCheck, missing_framework
+from ._live import LiveCheck, lazy_callback, missing_framework
 
 _PACKAGE = next((name for name in ("lightning", "pytorch_lightning") if importlib.util.find_spec(name) is not None),
                 None)
@@ -145,12 +145,4 @@ def _build() -> type:
     return LosslintCallback
 
 
-_BUILT: dict[str, type] = {}
-
-
-def __getattr__(name: str) -> Any:
-    if name == "LosslintCallback":
-        if name not in _BUILT:
-            _BUILT[name] = _build()
-        return _BUILT[name]
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_callback(__name__, _build)
