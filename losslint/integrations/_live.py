@@ -133,6 +133,24 @@ class LiveCheck:
         return result
 
 
+class LiveResults:
+    """What every framework's callback exposes from its `live` check (a mixin before the framework's base class)."""
+
+    live: LiveCheck
+
+    @property
+    def result(self):
+        return self.live.result
+
+    @property
+    def best_step(self) -> int | None:
+        return self.live.best_step
+
+    @property
+    def stopped_at(self) -> int | None:
+        return self.live.stopped_at
+
+
 def lazy_callback(module: str, build: Callable[[], type]) -> Callable[[str], Any]:
     """A module `__getattr__` that builds `LosslintCallback` on first access (its base class needs the framework,
     which only then is imported) and keeps it: `__getattr__ = lazy_callback(__name__, _build)`."""

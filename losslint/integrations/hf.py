@@ -25,7 +25,7 @@ from typing import Any
 
 from ..io.trainer_state import metric_name, state_to_run
 from ..schema import Run
-from ._live import LiveCheck, lazy_callback, missing_framework
+from ._live import LiveCheck, LiveResults, lazy_callback, missing_framework
 
 if importlib.util.find_spec("transformers") is None:
     raise missing_framework("hf", "transformers")
@@ -47,7 +47,7 @@ def _build() -> type:
         raise missing_framework("hf", "transformers") from exc
     trainer_logger = hf_logging.get_logger("transformers.trainer")
 
-    class LosslintCallback(TrainerCallback):
+    class LosslintCallback(LiveResults, TrainerCallback):
         """losslint's rules and online stop inside `Trainer.train()` (see the module docstring)."""
 
         def __init__(self, *, config: Any = None, monitor: str | None = None, stop_on: str | None = None,
@@ -57,18 +57,6 @@ def _build() -> type:
             self.live = LiveCheck(config=config, monitor=canonical, stop_on=stop_on, report_dir=report_dir,
                                   sinks=(lambda level, message: trainer_logger.log(level, message),))
             self.name = name
-
-        @property
-        def result(self):
-            return self.live.result
-
-        @property
-        def best_step(self) -> int | None:
-            return self.live.best_step
-
-        @property
-        def stopped_at(self) -> int | None:
-            return self.live.stopped_at
 
         def on_evaluate(self, args, state, control, metrics=None, **kwargs):
             run = run_of_state(state, args.output_dir, self.name)

@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 from ..schema import Run, canonical_metric, frame_from_records
-from ._live import LiveCheck, lazy_callback, missing_framework
+from ._live import LiveCheck, LiveResults, lazy_callback, missing_framework
 
 if importlib.util.find_spec("keras") is None:
     raise missing_framework("keras", "keras")
@@ -32,7 +32,7 @@ def _build() -> type:
     except ImportError as exc:  # pragma: no cover - keras installed but its backend is missing
         raise missing_framework("keras", f"keras with a backend ({exc})") from exc
 
-    class LosslintCallback(keras.callbacks.Callback):
+    class LosslintCallback(LiveResults, keras.callbacks.Callback):
         """losslint's rules and online stop inside `model.fit()` (see the module docstring)."""
 
         def __init__(self, *, config: Any = None, monitor: str | None = None, stop_on: str | None = None,
@@ -42,18 +42,6 @@ def _build() -> type:
                                   stop_on=stop_on, report_dir=report_dir)
             self.name = name
             self.records: list[tuple[str, int, float, float, float]] = []
-
-        @property
-        def result(self):
-            return self.live.result
-
-        @property
-        def best_step(self) -> int | None:
-            return self.live.best_step
-
-        @property
-        def stopped_at(self) -> int | None:
-            return self.live.stopped_at
 
         def run(self) -> Run:
             return Run(name=self.name, format="live", sources=[],

@@ -24,7 +24,7 @@ import math
 from typing import Any
 
 from ..schema import Run, frame_from_records
-from ._live import LiveCheck, lazy_callback, missing_framework
+from ._live import LiveCheck, LiveResults, lazy_callback, missing_framework
 
 _PACKAGE = next((name for name in ("lightning", "pytorch_lightning") if importlib.util.find_spec(name) is not None),
                 None)
@@ -74,7 +74,7 @@ def _build() -> type:
         def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
             self._sink(metrics, step)
 
-    class LosslintCallback(callback_base):
+    class LosslintCallback(LiveResults, callback_base):
         """losslint's rules and online stop inside `Trainer.fit()` (see the module docstring)."""
 
         def __init__(self, *, config: Any = None, monitor: str | None = None, stop_on: str | None = None,
@@ -87,18 +87,6 @@ def _build() -> type:
             self.name = name
             self.records: list[tuple[str, int, float, float, float]] = []
             self._tap: Any = None
-
-        @property
-        def result(self):
-            return self.live.result
-
-        @property
-        def best_step(self) -> int | None:
-            return self.live.best_step
-
-        @property
-        def stopped_at(self) -> int | None:
-            return self.live.stopped_at
 
         def _record(self, metrics: dict[str, Any], step: int | None) -> None:
             epoch = _number(metrics.get("epoch"))
