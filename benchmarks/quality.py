@@ -138,6 +138,25 @@ def online_stop_step(result: Any, metric: str) -> int | None:
     return _ONLINE_CACHE[key]
 
 
+def step_span(result: Any) -> tuple[int, int]:
+    """The run's first and last step over all its metrics (what compute saved is counted over)."""
+    all_steps = result.run.data["step"].to_numpy()
+    return int(all_steps.min()), int(all_steps.max())
+
+
+def method_stops(result: Any) -> dict[str, int | None]:
+    """Each method's stop step on a checked run (None: never stops): losslint's recommendation, the online stop,
+    "end", and every baseline the early stop carries."""
+    from losslint.early_stop import BASELINES
+
+    early = result.early_stop
+    stops: dict[str, int | None] = {"losslint": early.recommended_stop_step,
+                                    ONLINE: online_stop_step(result, early.metric), "end": None}
+    for name in BASELINES:
+        stops[name] = (early.baselines.get(name) or {}).get("stop_step")
+    return stops
+
+
 def regret_at(values: np.ndarray, stop_index: int, direction: str) -> tuple[float, float]:
     """(regret of the value at the stop, regret of the best value kept up to the stop), relative to the best of the
     whole curve; positive = worse than the best."""
@@ -228,12 +247,8 @@ def test_regret_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, di
         val_steps = series["step"].to_numpy()
         val_values = series["value"].to_numpy(dtype=np.float64)
         val_sign = 1.0 if direction_or_min(early.metric) == "min" else -1.0  # as the engine judged it
-        all_steps = result.run.data["step"].to_numpy()
-        first, last = int(all_steps.min()), int(all_steps.max())
-        stops: dict[str, int | None] = {"losslint": early.recommended_stop_step,
-                                        ONLINE: online_stop_step(result, early.metric), "end": None}
-        for name in BASELINES:
-            stops[name] = (early.baselines.get(name) or {}).get("stop_step")
+        first, last = step_span(result)
+        stops = method_stops(result)
         finite = np.isfinite(test_values)
         if not finite.all():
             nonfinite_runs += 1
@@ -541,12 +556,8 @@ def stop_rows(cases: Sequence[Case]) -> tuple[dict[str, StopRow], int, dict[str,
         values = series["value"].to_numpy(dtype=np.float64)
         if len(values) < 2:
             continue
-        all_steps = result.run.data["step"].to_numpy()
-        first, last = int(all_steps.min()), int(all_steps.max())
-        stops: dict[str, int | None] = {"losslint": early.recommended_stop_step,
-                                        ONLINE: online_stop_step(result, early.metric), "end": None}
-        for name in BASELINES:
-            stops[name] = (early.baselines.get(name) or {}).get("stop_step")
+        first, last = step_span(result)
+        stops = method_stops(result)
         finite = np.isfinite(values)
         if not finite.all():
             nonfinite_runs += 1
