@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .smoothing import rolling_median, window_nanmedian
+from .smoothing import ROLLING_ONE_SORT_CELLS, rolling_median, window_nanmedian
 
 _MAD_TO_SIGMA = 1.4826  # 1 / 0.6745: MAD of Gaussian noise times this estimates its sigma
 
@@ -18,9 +18,13 @@ _MAD_TO_SIGMA = 1.4826  # 1 / 0.6745: MAD of Gaussian noise times this estimates
 def _symmetric_median(x: np.ndarray, window: int) -> np.ndarray:
     """Centered rolling median whose window, near the ends, shrinks symmetrically (2i+1 points at index i), so
     the first points of a steep descent are not compared with points far ahead of them."""
-    out = rolling_median(x, window)
     half = window // 2
     n = x.size
+    if n * (2 * half + 1) <= ROLLING_ONE_SORT_CELLS:  # short series: every window in one sort
+        index = np.arange(n)
+        reach = np.minimum(np.minimum(index, n - 1 - index), half)
+        return window_nanmedian(np.where(np.isfinite(x), x, np.nan), index - reach, index + reach + 1)
+    out = rolling_median(x, window)
     edge = np.arange(min(half, n))
     edge = np.unique(np.concatenate([edge, n - 1 - edge]))
     if edge.size:

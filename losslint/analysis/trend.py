@@ -6,6 +6,7 @@ Both are computed in numpy with the same formulas as `scipy.stats.theilslopes` a
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -101,7 +102,7 @@ def _kendall_tau_against_order(y: np.ndarray) -> tuple[float, float]:
     """(tau-b, two-sided p) of y against 0, 1, ..., n-1 (no ties on that side)."""
     n = int(y.size)
     ranks = _dense_ranks(y)
-    discordant = _count_inversions(ranks)
+    discordant = _count_inversions(ranks) if n > INVERSIONS_BY_PAIRS_MAX else _count_inversions_by_pairs(ranks)
     counts = np.bincount(ranks).astype(np.int64, copy=False)
     counts = counts[counts > 1]
     y_ties = int((counts * (counts - 1) // 2).sum())
@@ -138,6 +139,20 @@ def _dense_ranks(y: np.ndarray) -> np.ndarray:
     return ranks
 
 
+# Up to this many points the inversions are counted over all pairs at once (an n x n comparison): a few numpy
+# calls instead of the merge sort's ~10 per level, which is what a short tail (10-100 points) spends its time on.
+INVERSIONS_BY_PAIRS_MAX = 256
+
+
+def _count_inversions_by_pairs(ranks: np.ndarray) -> int:
+    """Pairs i < j with ranks[i] > ranks[j], by comparing every pair (for short series; same count as the merge
+    sort of `_count_inversions`)."""
+    a = np.asarray(ranks)
+    n = a.size
+    later = np.arange(n) > np.arange(n)[:, None]  # j > i
+    return int(np.count_nonzero((a[:, None] > a) & later))
+
+
 def _count_inversions(ranks: np.ndarray) -> int:
     """Pairs i < j with ranks[i] > ranks[j] (equal ranks are not inversions), by a vectorised bottom-up merge sort.
 
@@ -167,7 +182,13 @@ def _count_inversions(ranks: np.ndarray) -> int:
 
 def _kendall_p_exact(n: int, concordant: int) -> float:
     """Two-sided exact p-value of Kendall's S without ties (Kendall, Rank Correlation Methods, 1970), as scipy's."""
-    c = int(min(concordant, n * (n - 1) // 2 - concordant))
+    return _kendall_p_exact_of(int(n), int(min(concordant, n * (n - 1) // 2 - concordant)))
+
+
+@functools.lru_cache(maxsize=4096)
+def _kendall_p_exact_of(n: int, c: int) -> float:
+    """`_kendall_p_exact` for n points and c = min(concordant, discordant) pairs: a pure function of the two, and
+    the runs of a sweep share their tail lengths, so each (n, c) is computed once (a loop of n numpy calls)."""
     if n == 1 or n == 2:
         return 1.0
     if c == 0:
