@@ -208,19 +208,27 @@ def categorical(names: Any, codes: np.ndarray | None = None) -> pd.Categorical:
         if values.categories.is_monotonic_increasing:
             return values
         return pd.Categorical(np.asarray(values, dtype=object))
-    distinct = np.asarray(list(names), dtype=object)
-    if not len(distinct):
+    distinct = tuple(names)
+    if not distinct:
         return pd.Categorical.from_codes(np.zeros(0, np.int8), dtype=pd.CategoricalDtype(pd.Index([], dtype=object)))
-    # sorted distinct names, and each given name's place among them (two given names may be one name)
-    sorted_names, place = np.unique(distinct, return_inverse=True)
-    return pd.Categorical.from_codes(_small_codes(place.astype(np.int64)[np.asarray(codes)]),
-                                     dtype=_category_dtype(tuple(sorted_names.tolist())))
+    dtype, place = _categories_of(distinct)
+    return pd.Categorical.from_codes(_small_codes(place[np.asarray(codes)]), dtype=dtype)
+
+
+@functools.lru_cache(maxsize=1024)
+def _categories_of(distinct: tuple[str, ...]) -> tuple[pd.CategoricalDtype, np.ndarray]:
+    """(the dtype of the sorted distinct names, each given name's code in it; two given names may be one name), once
+    per tuple of names: the runs of a sweep share their names, and sorting them and building the dtype is most of
+    the cost of a small run's categorical."""
+    sorted_names, place = np.unique(np.asarray(distinct, dtype=object), return_inverse=True)
+    place = place.astype(np.int64).reshape(-1)
+    place.flags.writeable = False
+    return _category_dtype(tuple(sorted_names.tolist())), place
 
 
 @functools.lru_cache(maxsize=1024)
 def _category_dtype(names: tuple[str, ...]) -> pd.CategoricalDtype:
-    """One dtype per set of names: the runs of a sweep share their names, and building the dtype is most of the cost
-    of a small run's categorical."""
+    """One dtype per set of names."""
     return pd.CategoricalDtype(pd.Index(np.asarray(names, dtype=object), dtype=object))
 
 
@@ -255,18 +263,30 @@ def frame_from_columns(
         arr = col if isinstance(col, np.ndarray) else np.asarray(list(col), dtype=np.float64)
         return narrow_floats(arr)
 
-    return pd.DataFrame(
-        {
-            "metric": categorical(metric, metric_codes),
-            "step": steps,
-            "value": floats(value),
-            "wall_time": floats(wall_time),
-            "epoch": floats(epoch),
-            "tag": categorical(tag, tag_codes),
-        },
-        columns=list(COLUMNS),
-        copy=False,
-    )
+    arrays = [categorical(metric, metric_codes), steps, floats(value), floats(wall_time), floats(epoch),
+              categorical(tag, tag_codes)]  # in COLUMNS' order
+    return frame_of_arrays(arrays, n)
+
+
+def frame_of_arrays(arrays: list[Any], n: int) -> pd.DataFrame:
+    """The DataFrame of `arrays` (one per name of COLUMNS, each already what the table stores: a categorical or a
+    1-D numpy array of length n). pandas' `_from_arrays` with one shared column index skips what the constructor
+    does with a dict (inferring the column names' dtype, checking and copying each column), about half of building
+    a small run's table; where a pandas lacks it, the public constructor builds the same frame."""
+    from_arrays = getattr(pd.DataFrame, "_from_arrays", None)
+    if from_arrays is not None:
+        try:
+            return from_arrays(arrays, columns=_column_index(), index=pd.RangeIndex(n), verify_integrity=False)
+        except TypeError:  # another signature
+            pass
+    return pd.DataFrame(dict(zip(COLUMNS, arrays)), copy=False)
+
+
+@functools.lru_cache(maxsize=1)
+def _column_index() -> pd.Index:
+    """The table's column names, as the index `pd.DataFrame({...})` would give them (an index is immutable: every
+    table can share it)."""
+    return pd.DataFrame({name: [] for name in COLUMNS}).columns
 
 
 def compact_frame(data: pd.DataFrame) -> pd.DataFrame:
@@ -317,9 +337,10 @@ def metric_rows(data: pd.DataFrame) -> list[tuple[str, np.ndarray]]:
         return []
     col = data["metric"]
     if isinstance(col.dtype, pd.CategoricalDtype):
-        codes = col.cat.codes.to_numpy()
-        names = np.asarray(col.cat.categories, dtype=object)
-        if not col.cat.categories.is_monotonic_increasing:
+        cat = col.array  # the Categorical itself: its codes and categories without a Series around each
+        codes = np.asarray(cat.codes)
+        names = np.asarray(cat.categories, dtype=object)
+        if not cat.categories.is_monotonic_increasing:
             rank = np.argsort(np.argsort(names, kind="stable"))
             codes = np.where(codes >= 0, rank[np.maximum(codes, 0)], -1)
             names = np.sort(names)

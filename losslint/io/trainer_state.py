@@ -227,10 +227,10 @@ def state_to_run(state: dict[str, Any], path: Path, name: str, aliases: Mapping[
     metadata = {key: value for key, value in state.items() if key != "log_history"}
     metadata["source"] = str(path)
     metadata.update(early_stopping_state(state))
-    run = Run(name=name, format=FORMAT, sources=[str(path)], data=empty_frame(), metadata=metadata)
     if not entries:
-        run.notes.append("log_history is empty (no step was logged yet)")
-        return run
+        return Run(name=name, format=FORMAT, sources=[str(path)], data=empty_frame(), metadata=metadata,
+                   notes=["log_history is empty (no step was logged yet)"])
+    notes: list[str] = []  # the Run is built last, with its table: no empty table made and replaced per run
 
     n = len(entries)
     columns = key_columns(entries)
@@ -245,7 +245,7 @@ def state_to_run(state: dict[str, Any], path: Path, name: str, aliases: Mapping[
     if len(stepless):
         sample = next((k for i in stepless for k in entries[i] if k not in POSITION_KEYS), None)
         example = f" (e.g. `{sample}`)" if sample else ""
-        run.notes.append(f"{len(stepless)} log_history entries without a step{example} left out")
+        notes.append(f"{len(stepless)} log_history entries without a step{example} left out")
     kept = has_step & ~is_summary
     epochs = np.full(n, np.nan)
     if "epoch" in columns:
@@ -262,16 +262,15 @@ def state_to_run(state: dict[str, Any], path: Path, name: str, aliases: Mapping[
         skipped = rows & not_numbers
         if skipped.any():
             first = int(idx[np.flatnonzero(skipped)[0]])
-            run.notes.append(f"key `{key}`: {int(skipped.sum())} non-numeric value(s) skipped "
-                             f"(first at log_history[{first}]: {short_repr(entries[first][key])})")
+            notes.append(f"key `{key}`: {int(skipped.sum())} non-numeric value(s) skipped "
+                         f"(first at log_history[{first}]: {short_repr(entries[first][key])})")
         use = rows & ~not_numbers
         if use.any():
             every = np.full(n, np.nan)
             every[idx] = values
             parts.append((metric_name(key, eval_sets, aliases), key, idx[use], every))
-    if parts:
-        run.data = long_frame(parts, steps, np.full(n, np.nan), epochs)
-    return run
+    data = long_frame(parts, steps, np.full(n, np.nan), epochs) if parts else empty_frame()
+    return Run(name=name, format=FORMAT, sources=[str(path)], data=data, metadata=metadata, notes=notes)
 
 
 def _plain(entry: dict[str, Any]) -> dict[str, Any]:
