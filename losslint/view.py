@@ -162,13 +162,13 @@ class SeriesView:
         _, values = self.bucketed
         if len(values) < 20:
             return float(values[0])
-        return float(np.median(values[:3]))
+        return float(analysis.median(values[:3]))
 
     def tail_level(self, fraction: float = 0.1, min_points: int = 1) -> float:
         """Level at the end: median of the last ~10% of points (at least `min_points`)."""
         _, values = self.bucketed
         k = max(min_points, int(math.ceil(len(values) * fraction)))
-        return float(np.median(values[-k:]))
+        return float(analysis.median(values[-k:]))
 
     def best_index(self, direction: str | None = None) -> int:
         """Index (into the finite arrays) of the best raw value."""

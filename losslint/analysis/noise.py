@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .smoothing import median
+
 # 0.6745 is the 75th percentile of the standard normal: MAD / 0.6745 estimates sigma for Gaussian noise.
 _MAD_TO_SIGMA = 1.0 / 0.6744897501960817
 
@@ -11,7 +13,7 @@ _DIFF_VARIANCE = {1: 2.0, 2: 6.0}
 
 
 def _mad(x: np.ndarray) -> float:
-    return float(np.median(np.abs(x - np.median(x))))
+    return float(median(np.abs(x - median(x))))
 
 
 def noise_sigma(values: np.ndarray, order: int = 1) -> float:
@@ -48,7 +50,7 @@ def roughness(values: np.ndarray, smoothed: np.ndarray, range_share: float = 0.0
     ok = np.isfinite(x) & np.isfinite(s)
     if not ok.any():
         return float("nan")
-    level = float(np.median(np.abs(s[ok])))
+    level = float(median(np.abs(s[ok])))
     if range_share > 0:
         level = max(level, range_share * float(s[ok].max() - s[ok].min()))
     if level == 0.0:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .smoothing import ROLLING_ONE_SORT_CELLS, rolling_median, window_nanmedian
+from .smoothing import ROLLING_ONE_SORT_CELLS, median, rolling_median, window_nanmedian
 
 _MAD_TO_SIGMA = 1.4826  # 1 / 0.6745: MAD of Gaussian noise times this estimates its sigma
 
@@ -54,8 +54,8 @@ def robust_zscores(values: np.ndarray, window: int = 25) -> np.ndarray:
         d2[1:-1] = np.abs(x[2:] - 2.0 * x[1:-1] + x[:-2])
     local_scale = np.fmax(local_scale, _MAD_TO_SIGMA / np.sqrt(6.0) * rolling_median(d2, window))
     finite = np.isfinite(abs_resid)
-    global_scale = _MAD_TO_SIGMA * float(np.median(abs_resid[finite])) if finite.any() else 0.0
-    level = float(np.median(np.abs(x[np.isfinite(x)]))) if np.isfinite(x).any() else 0.0
+    global_scale = _MAD_TO_SIGMA * float(median(abs_resid[finite])) if finite.any() else 0.0
+    level = float(median(np.abs(x[np.isfinite(x)]))) if np.isfinite(x).any() else 0.0
     floor = max(0.25 * global_scale, 1e-9 * level, 1e-300)
     scale = np.fmax(local_scale, floor)
     z = resid / scale

@@ -13,7 +13,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .smoothing import bucket_mean
+from .smoothing import bucket_mean, median
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,8 @@ def theil_sen(steps: np.ndarray, values: np.ndarray, confidence: float = 0.95, m
     forward = delta_t > 0
     slopes = delta_y[forward] / delta_t[forward]
     slopes.sort()
-    slope = np.median(slopes)
-    intercept = np.median(y) - slope * np.median(t)
+    slope = median(slopes)
+    intercept = median(y) - slope * median(t)
     alpha = 1.0 - confidence if confidence > 0.5 else confidence
     z = NormalDist().inv_cdf(alpha / 2.0)
     n_pairs, n = slopes.size, y.size

@@ -55,7 +55,7 @@ from typing import ClassVar, Literal, Protocol
 import numpy as np
 
 from ..analysis.noise import noise_sigma
-from ..analysis.smoothing import rolling_median, trailing_median
+from ..analysis.smoothing import median, rolling_median, trailing_median
 from ..analysis.trend import mann_kendall
 from ..findings import Trigger
 
@@ -301,7 +301,7 @@ def _residual_sigma(values: np.ndarray, smoothed: np.ndarray, window: int) -> fl
     residual = residual[np.isfinite(residual)]
     if residual.size < 3:
         return 0.0
-    mad = float(np.median(np.abs(residual - np.median(residual))))
+    mad = float(median(np.abs(residual - median(residual))))
     return 1.4826 * mad / np.sqrt(max(1.0 - 2.25 / window, 0.25))
 
 
@@ -341,7 +341,7 @@ def converged_position(smoothed: np.ndarray, best_level: float, tolerance: float
             return position
         rest = values[position:]
         third = max(2, rest.size // 3)
-        if float(np.median(rest[:third])) - float(np.median(rest[-third:])) <= allowed:
+        if float(median(rest[:third])) - float(median(rest[-third:])) <= allowed:
             return position
     return None
 
@@ -362,7 +362,7 @@ def _finite_curve_stop(x: np.ndarray, direction: str, p: DefaultStop) -> StopDec
     # index 0, so one evaluation alone never sets the level): a run that is best at its first evaluations and worse
     # ever after must not have that start voted away by the later points.
     for i in range(min(window // 2, n)):
-        smoothed[i] = np.median(v[:max(2 * i + 1, 2)])
+        smoothed[i] = median(v[:max(2 * i + 1, 2)])
     best = int(np.argmin(smoothed))
     best_level = float(smoothed[best])
     # The evaluation to keep: the lowest raw one inside the smoothing window around the smoothed minimum. A lucky
@@ -406,7 +406,7 @@ def _finite_curve_stop(x: np.ndarray, direction: str, p: DefaultStop) -> StopDec
     if tail < evidence:
         return no_stop("the smoothed best is at the end of the run")
     end_points = max(evidence, tail // 3)
-    end_rise = float(np.median(v[n - end_points:])) - best_level
+    end_rise = float(median(v[n - end_points:])) - best_level
     if end_rise <= threshold:
         return no_stop(f"the end is within {p.k_sigma:g} noise sigmas of the best (rise {end_rise:.4g})")
     # A long enough tail must also rank as rising (Mann-Kendall, 5%): two noisy lumps are not a trend.
