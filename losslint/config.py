@@ -110,13 +110,22 @@ class Config:
 
     def params_for(self, code: str) -> dict[str, Any]:
         """A rule's effective parameters: its DEFAULTS, then the configuration's, plus `severity`."""
-        from .checks import all_rules
+        # Merged once per rule and configuration (a check asks for every rule's parameters on every run); each
+        # caller gets its own copy. The cache is not a field: equality, repr and `replace` ignore it.
+        cache = self.__dict__.get("_params_cache")
+        if cache is None:
+            cache = {}
+            object.__setattr__(self, "_params_cache", cache)
+        params = cache.get(code)
+        if params is None:
+            from .checks import all_rules
 
-        rule = all_rules()[code]
-        params = dict(rule.defaults)
-        params["severity"] = rule.default_severity
-        params.update(self.rules.get(code, {}))
-        return params
+            rule = all_rules()[code]
+            params = dict(rule.defaults)
+            params["severity"] = rule.default_severity
+            params.update(self.rules.get(code, {}))
+            cache[code] = params
+        return dict(params)
 
     def with_options(self, select: Sequence[str] | None = None, ignore: Sequence[str] | None = None,
                      extend_select: Sequence[str] | None = None, fail_on: str | None = None) -> Config:

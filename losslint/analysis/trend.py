@@ -55,7 +55,7 @@ def theil_sen(steps: np.ndarray, values: np.ndarray, confidence: float = 0.95, m
     slope = median(slopes)
     intercept = median(y) - slope * median(t)
     alpha = 1.0 - confidence if confidence > 0.5 else confidence
-    z = NormalDist().inv_cdf(alpha / 2.0)
+    z = _normal_quantile(alpha / 2.0)
     n_pairs, n = slopes.size, y.size
     # Variance of Kendall's S (Sen 1968), written as scipy writes it so the rounding is the same.
     sigma_sq = 1 / 18.0 * (n * (n - 1) * (2 * n + 5) - _tie_term(t) - _tie_term(y))
@@ -65,6 +65,12 @@ def theil_sen(steps: np.ndarray, values: np.ndarray, confidence: float = 0.95, m
     hi = min(int(np.round((n_pairs - z * sigma) / 2.0)), n_pairs - 1)
     lo = max(int(np.round((n_pairs + z * sigma) / 2.0)) - 1, 0)
     return TrendFit(float(slope), float(intercept), float(slopes[lo]), float(slopes[hi]))
+
+
+@functools.lru_cache(maxsize=64)
+def _normal_quantile(p: float) -> float:
+    """NormalDist().inv_cdf(p), once per p (the same few confidence levels on every series)."""
+    return NormalDist().inv_cdf(p)
 
 
 def _tie_term(a: np.ndarray) -> int:
