@@ -241,6 +241,11 @@ class RunView:
     def name(self) -> str:
         return self.run.name
 
+    @cached_property
+    def all_steps(self) -> np.ndarray:
+        """The step of every row of the run's table, every metric's (read once per run)."""
+        return self._steps if self._steps is not None else self.run.data["step"].to_numpy()
+
     @property
     def metadata(self) -> dict[str, Any]:
         return self.run.metadata

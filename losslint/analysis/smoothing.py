@@ -169,12 +169,20 @@ def trailing_median(values: np.ndarray, window: int) -> np.ndarray:
     if window < 1:
         raise ValueError(f"trailing_median window must be >= 1, got {window}")
     finite = np.isfinite(x)
-    out = pd.Series(np.where(finite, x, 0.0)).rolling(window).median().to_numpy(copy=True)
+    n = x.size
+    if n * window <= ROLLING_ONE_SORT_CELLS:  # short series: every window in one sort, no pandas objects
+        out = np.full(n, np.nan)
+        if n >= window:
+            end = np.arange(window, n + 1)
+            out[window - 1:] = window_nanmedian(np.where(finite, x, 0.0), end - window, end)
+    else:
+        out = pd.Series(np.where(finite, x, 0.0)).rolling(window).median().to_numpy(copy=True)
     if not finite.all():
         bad_before = np.concatenate([[0], np.cumsum(~finite)])
         index = np.arange(x.size)
         touches_bad = bad_before[index + 1] - bad_before[np.maximum(index + 1 - window, 0)] > 0
         out[touches_bad] = np.nan
+    out += 0.0  # a median of zeros is 0.0, as np.median gives it (which zero pandas' skip list keeps is its own)
     return out
 
 

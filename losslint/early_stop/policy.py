@@ -173,7 +173,7 @@ def build_early_stop(view: RunView, settings: EarlyStopSettings | None = None, m
 def run_span(view: RunView, steps: np.ndarray) -> tuple[int, int]:
     """The run's first and last step over all its metrics (and the monitored steps): what `saved_fraction` counts
     over, so that a stop at the first evaluation does not save "100%" of a run that trained before it."""
-    all_steps = view.run.data["step"].to_numpy()
+    all_steps = view.all_steps
     first = min(int(all_steps.min()), int(steps[0])) if len(all_steps) else int(steps[0])
     last = max(int(all_steps.max()), int(steps[-1])) if len(all_steps) else int(steps[-1])
     return first, last
