@@ -170,3 +170,38 @@ def test_rolling_median_of_an_all_nonfinite_series_is_nan_and_input_is_untouched
     before = x.copy()
     assert np.isnan(rolling_median(x, 3)).all()
     np.testing.assert_array_equal(x, before)
+
+
+def test_median_is_numpys_median_bit_for_bit_type_and_sign_included():
+    # analysis.median skips np.median's fixed cost; it must give the same number, of the same type, with the same
+    # sign of zero (np.median's mean turns -0.0 into 0.0), NaN when any value is NaN, for float64 and float32.
+    from losslint.analysis.smoothing import median
+
+    rng = np.random.default_rng(16)
+    for trial in range(3000):
+        n = int(rng.integers(1, 300))
+        x = rng.normal(size=n) * 10.0 ** rng.integers(-300, 300)
+        if trial % 3 == 0:
+            x = np.round(x) * rng.choice([0.0, 1.0], size=n) * rng.choice([-1.0, 1.0], size=n)  # signed zeros, ties
+        if trial % 7 == 0:
+            x[rng.integers(0, n)] = rng.choice([np.nan, np.inf, -np.inf])
+        if trial % 5 == 0:
+            x = x.astype(np.float32)
+        expected, got = np.median(x), median(x)
+        assert type(got) is type(expected)
+        assert np.array_equal(got, expected, equal_nan=True) and np.signbit(got) == np.signbit(expected)
+    assert median(np.array([3, 1, 2])) == 2 and np.isnan(median(np.array([1.0, np.nan, 2.0])))
+
+
+def test_trailing_median_of_a_long_series_is_exactly_numpys_median_too():
+    # Past ROLLING_ONE_SORT_CELLS window cells the trailing median goes through pandas' skip list: same numbers.
+    from losslint.analysis.smoothing import ROLLING_ONE_SORT_CELLS, trailing_median
+
+    rng = np.random.default_rng(7)
+    window = 40
+    x = np.round(rng.normal(size=ROLLING_ONE_SORT_CELLS // window + 500), 1) * rng.choice([-1.0, 1.0])
+    x[rng.choice(x.size, 5, replace=False)] = np.nan
+    expected = [np.median(x[i - window + 1:i + 1]) if i >= window - 1 else np.nan for i in range(x.size)]
+    got = trailing_median(x, window)
+    np.testing.assert_array_equal(got, np.array(expected))
+    assert np.array_equal(np.signbit(got), np.signbit(np.array(expected)))

@@ -98,3 +98,16 @@ def test_theil_sen_matches_scipy_theilslopes(n, confidence):
         expected = stats.theilslopes(y, steps.astype(np.float64), alpha=confidence)
         got = theil_sen(steps, y, confidence=confidence)
         assert (got.slope, got.intercept, got.lo_slope, got.hi_slope) == tuple(float(v) for v in expected)
+
+
+def test_inversions_counted_over_pairs_equal_the_merge_sort_count():
+    # Short series count inversions over all pairs, long ones by the merge sort: the same integer either way.
+    from losslint.analysis.trend import _count_inversions, _count_inversions_by_pairs, _dense_ranks
+
+    rng = np.random.default_rng(3)
+    for trial in range(300):
+        n = int(rng.integers(1, 300))
+        y = _random_series(rng, n, trial % 4)
+        ranks = _dense_ranks(y)
+        assert _count_inversions_by_pairs(ranks) == _count_inversions(ranks)
+    assert _count_inversions_by_pairs(np.arange(10)[::-1]) == 45

@@ -155,3 +155,18 @@ def test_coerce_accepts_none_config_or_path(tmp_path):
         coerce(42)
     with pytest.raises(ConfigError, match="not found"):
         coerce(tmp_path / "missing.toml")
+
+
+def test_rule_parameters_are_merged_once_but_every_caller_gets_its_own_copy():
+    import dataclasses
+    import pickle
+
+    config = coerce({"rules": {"I302": {"window": 12}}}, [])
+    first = config.params_for("I302")
+    assert first["window"] == 12 and first["severity"] == "warning" and first["z_threshold"] == 6.0
+    first["window"] = 99  # a caller that changes its copy changes nothing else
+    assert config.params_for("I302")["window"] == 12
+    assert pickle.loads(pickle.dumps(config)).params_for("I302")["window"] == 12
+    changed = dataclasses.replace(config, rules={"I302": {"window": 14}})
+    assert changed.params_for("I302")["window"] == 14 and config.params_for("I302")["window"] == 12
+    assert changed == dataclasses.replace(config, rules={"I302": {"window": 14}})

@@ -111,3 +111,29 @@ def test_two_logs_merged_into_one_run_keep_the_compact_storage():
     assert list(merged.data["metric"].cat.categories) == ["eval/loss", "train/loss"]
     assert merged.data["step"].dtype == np.int32
     assert RunView(merged).series("eval/loss").all_values.tolist() == [0.7]
+
+
+@pytest.mark.parametrize("from_arrays", [True, False])
+def test_a_table_built_from_arrays_is_the_frame_the_public_constructor_builds(monkeypatch, from_arrays):
+    # frame_from_columns goes through pandas' `_from_arrays` with one shared column index when pandas has it, through
+    # `pd.DataFrame({...})` otherwise: the same frame either way, and a table that is changed changes only itself.
+    if not from_arrays:
+        monkeypatch.delattr(pd.DataFrame, "_from_arrays")
+    rng = np.random.default_rng(4)
+    for n in (0, 1, 7, 300):
+        names = [f"m{i}" for i in rng.integers(0, 4, size=n)]
+        steps, values = rng.integers(0, 10**6, size=n), rng.normal(size=n)
+        got = frame_from_columns(names, steps, values, None, values.astype(np.float32), [f"t/{m}" for m in names])
+        arrays = [got[c].array if isinstance(got[c].dtype, pd.CategoricalDtype) else got[c].to_numpy()
+                  for c in got.columns]
+        expected = pd.DataFrame(dict(zip(got.columns, arrays)))
+        pd.testing.assert_frame_equal(got, expected)
+        assert list(got.columns) == ["metric", "step", "value", "wall_time", "epoch", "tag"]
+        assert got.columns.dtype == expected.columns.dtype and isinstance(got.index, pd.RangeIndex)
+        assert list(got["metric"].astype(object)) == names and np.array_equal(got["value"], values)
+    first = frame_from_columns(["a"], [1], [0.5], None, None, ["a"])
+    second = frame_from_columns(["a"], [1], [0.5], None, None, ["a"])
+    first["extra"] = 1.0
+    first.loc[0, "value"] = 2.0
+    assert list(second.columns) == ["metric", "step", "value", "wall_time", "epoch", "tag"]
+    assert second["value"].iloc[0] == 0.5
