@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 
 import losslint
-
 from checks_support import check, descent, make_run, run_rule
 from losslint.config import load_config
 from losslint.engine import check_run
