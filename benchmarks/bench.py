@@ -581,7 +581,10 @@ def losslint_command(baseline: Path | None = None) -> list[str]:
     script = Path(sys.executable).parent / "losslint"
     if script.exists() and baseline is None:
         return [str(script)]
-    return [sys.executable, "-c", "from losslint.cli import main; main()"]
+    # `python -c` puts the working directory first on sys.path: run from the repository root, the baseline would
+    # import this tree's losslint, not SRC's. -P leaves it out (Python 3.11+), so PYTHONPATH decides.
+    return [sys.executable, *(["-P"] if sys.version_info >= (3, 11) else []), "-c",
+            "from losslint.cli import main; main()"]
 
 
 def child_env(baseline: Path | None) -> dict[str, str] | None:

@@ -48,11 +48,20 @@ def robust_zscores(values: np.ndarray, window: int = 25) -> np.ndarray:
     abs_resid = np.where(np.isfinite(resid), np.abs(resid), np.nan)
     # Where the trend is steeper than the noise, the window's median is the center point itself and residual MADs
     # collapse towards 0; second differences cancel a local linear trend, so their MAD still sees the noise.
-    local_scale = _MAD_TO_SIGMA * rolling_median(abs_resid, window)
     d2 = np.full(x.size, np.nan)
     if x.size >= 3:
         d2[1:-1] = np.abs(x[2:] - 2.0 * x[1:-1] + x[:-2])
-    local_scale = np.fmax(local_scale, _MAD_TO_SIGMA / np.sqrt(6.0) * rolling_median(d2, window))
+    n, half = x.size, window // 2
+    if n * (2 * half + 1) <= ROLLING_ONE_SORT_CELLS:  # short series: both rolling medians in one sort
+        index = np.arange(n)
+        lo, hi = np.maximum(index - half, 0), np.minimum(index + half + 1, n)
+        both = window_nanmedian(np.concatenate([abs_resid, np.where(np.isfinite(d2), d2, np.nan)]),
+                                np.concatenate([lo, lo + n]), np.concatenate([hi, hi + n]))
+        resid_median, d2_median = both[:n], both[n:]
+    else:
+        resid_median, d2_median = rolling_median(abs_resid, window), rolling_median(d2, window)
+    local_scale = _MAD_TO_SIGMA * resid_median
+    local_scale = np.fmax(local_scale, _MAD_TO_SIGMA / np.sqrt(6.0) * d2_median)
     finite = np.isfinite(abs_resid)
     global_scale = _MAD_TO_SIGMA * float(median(abs_resid[finite])) if finite.any() else 0.0
     level = float(median(np.abs(x[np.isfinite(x)]))) if np.isfinite(x).any() else 0.0
