@@ -76,10 +76,12 @@ def server(request, tree, tmp_path_factory):
     start = {"gs": _gcs, "az": _azure}[request.param]
     servers = start(tmp_path_factory.mktemp(request.param))
     store = next(servers)
-    store.uploader.mkdir(BUCKET)
-    assert remote_support.upload_tree(store.uploader, tree, f"{BUCKET}/{PREFIX}") > 40
-    yield store
-    next(servers, None)  # leaves the with block: the server stops
+    try:
+        store.uploader.mkdir(BUCKET)
+        assert remote_support.upload_tree(store.uploader, tree, f"{BUCKET}/{PREFIX}") > 40
+        yield store
+    finally:
+        servers.close()  # leaves the server's with block: it stops (a failed upload too)
 
 
 def _forget_clients(store: Store) -> None:
