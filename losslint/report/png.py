@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, NullLocator
 from matplotlib.transforms import Bbox, blended_transform_factory, offset_copy
@@ -21,6 +20,7 @@ from matplotlib.transforms import Bbox, blended_transform_factory, offset_copy
 from ..analysis.smoothing import ema as _ema
 from ..findings import SEVERITIES, Result, severity_rank
 from ..metrics import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, SPLITS, TRAIN_LOSS, is_bookkeeping
+from . import agg
 
 DPI = 100
 # 1150 x 650 px: readable in a GitHub job summary without zooming; the right quarter holds the legends, outside the
@@ -336,6 +336,23 @@ def step_label(step: float, _pos=None) -> str:
     return f"{step:g}"
 
 
+_SUPERSCRIPT = str.maketrans("0123456789-", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207b")
+
+
+def log_label(value: float, _pos=None) -> str:
+    """A log axis' tick label: 10\u207b\u00b2 for 0.01, 2\u00d710\u207b\u00b3 between decades. matplotlib's own labels
+    are math text (`$\\mathdefault{10^{-2}}$`), parsed by pyparsing in every process that draws them (~30 ms a
+    new label); superscript digits are plain text and look the same."""
+    if not math.isfinite(value) or value <= 0:
+        return ""
+    exponent = math.floor(math.log10(value) + 1e-9)
+    mantissa = value / 10.0 ** exponent
+    power = "10" + str(exponent).translate(_SUPERSCRIPT)
+    if abs(mantissa - round(mantissa)) < 1e-6 * mantissa and round(mantissa) == 1:
+        return power
+    return f"{mantissa:.3g}\u00d7{power}"
+
+
 def _mark_findings(ax, result: Result, metrics: Sequence[str]) -> None:
     """The code of each finding that names a step on one of this panel's metrics, written upright at the bottom
     edge: the reader sees where in the run the report's finding points. The most severe first, a few at most."""
@@ -393,6 +410,7 @@ def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str,
         _draw_curve(ax, series, result.annotations.get(series.metric, {}), color, share=share)
     if wants_log_scale([s.values for s in series_list]):
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(log_label))
         ax.yaxis.set_minor_formatter(NullFormatter())  # the decades are labelled; minor labels only crowd them
     else:
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))  # every tick is four artists to build and draw
@@ -513,7 +531,8 @@ TICK_LABEL_SIZE = 7  # points, the run figure's tick labels
 # Widths of DejaVu Sans (matplotlib's bundled default font) glyphs in ems, for the characters tick labels use;
 # anything else counts as a wide letter.
 _GLYPH_EM = {**dict.fromkeys("0123456789", 0.636), ".": 0.318, ",": 0.318, "\u2212": 0.838, "-": 0.361,
-             "+": 0.838, "e": 0.615, " ": 0.318}
+             "+": 0.838, "e": 0.615, " ": 0.318, "\u00d7": 0.838, "\u207b": 0.838,
+             **dict.fromkeys("\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079", 0.45)}  # log_label's
 _WIDE_GLYPH_EM = 0.72
 
 
@@ -557,15 +576,27 @@ def _place_axis_labels(fig: Figure) -> None:
                                                         units="points"))
 
 
-def save(fig: Figure, path: Path, dpi: int = DPI) -> Path:
-    """Write a palette PNG. Anti-aliased line art in full RGBA is 3-4x larger than the same image in 128 colours,
-    with no difference a reader can see; small files matter in PR comments and CI artifacts."""
+def drawn(fig: Figure):
+    """The figure drawn (on `agg.canvas`), as a PIL RGBA image sharing the canvas' buffer: valid until the figure
+    is drawn again."""
     from PIL import Image  # a matplotlib dependency
 
-    fig.set_dpi(dpi)
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas = agg.canvas(fig)
     canvas.draw()
-    image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    return Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+
+
+def save(fig: Figure, path: Path, dpi: int = DPI) -> Path:
+    """Draw the figure and write it as a palette PNG (`save_image`)."""
+    fig.set_dpi(dpi)
+    return save_image(drawn(fig), path)
+
+
+def save_image(image, path: Path) -> Path:
+    """Write a palette PNG. Anti-aliased line art in full RGBA is 3-4x larger than the same image in 128 colours,
+    with no difference a reader can see; small files matter in PR comments and CI artifacts."""
+    from PIL import Image
+
     # zlib level 6, not `optimize` (level 9): a sixth of the encoding time for files ~13% larger
     image.convert("RGB").quantize(colors=PNG_COLORS, method=Image.Quantize.FASTOCTREE).save(
         path, format="PNG", compress_level=6)
@@ -590,7 +621,7 @@ def _run_axes(height_ratios: tuple[float, ...], reuse: bool) -> tuple[Figure, np
             _empty(ax)
         return fig, axes
     fig = Figure(figsize=RUN_FIGSIZE, dpi=DPI)
-    FigureCanvasAgg(fig)
+    agg.canvas(fig)
     axes = fig.subplots(len(height_ratios), 1, sharex=True, squeeze=False,
                         gridspec_kw={"height_ratios": list(height_ratios)})[:, 0]
     if reuse:
@@ -667,6 +698,7 @@ def _overview_cell(ax, result: Result) -> None:
         ax.set_yticks([])
     if wants_log_scale(arrays):
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(log_label))
         ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks crowd a cell this small, and cost to draw
     else:
         ax.ticklabel_format(axis="y", useOffset=False)
@@ -674,7 +706,6 @@ def _overview_cell(ax, result: Result) -> None:
     # a fixed title position: matplotlib's automatic one measures every tick label of the cell (~25 ms a cell)
     ax.set_title(f"{_short(result.run.name, 30)}\n{result.verdict}", fontsize=7, y=1.0, pad=3,
                  color=VERDICT_COLORS.get(result.verdict, "black"))
-    ax.tick_params(labelsize=5, length=2)
     # few ticks: a cell is ~180 px wide, and every tick is four artists to build and draw
     ax.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
     if ax.get_yscale() != "log":
@@ -683,30 +714,108 @@ def _overview_cell(ax, result: Result) -> None:
     ax.grid(True, alpha=0.2, linewidth=0.4)
 
 
-def overview_figure(results: Sequence[Result], max_runs: int = OVERVIEW_MAX_RUNS) -> Figure:
+# The overview's grid (fractions of the figure, as `Figure.subplots_adjust` takes them): fixed margins instead of
+# tight_layout, which with 48 axes costs seconds and gains nothing; the top keeps room for the figure title above
+# the first row's two-line cell titles.
+OVERVIEW_LEFT, OVERVIEW_RIGHT = 0.04, 0.99
+OVERVIEW_BOTTOM_IN, OVERVIEW_TOP_IN = 0.3, 0.8  # inches below the last row / above the first
+OVERVIEW_WSPACE = 0.25
+OVERVIEW_HSPACE = 0.75 * 1.7 / OVERVIEW_CELL[1]
+# Room around a cell's axes, in pixels, for its tick labels (left, bottom), its two-line title (top) and NaN marks
+# drawn past the edge (right). Neighbouring cells' rooms overlap; each cell is composited over the others with its
+# transparency, so nothing is cut off where a label reaches into the gap.
+OVERVIEW_PAD = {"left": 48, "right": 12, "bottom": 28, "top": 40}
+
+
+@dataclass(frozen=True)
+class OverviewGrid:
+    """Where the overview's cells go: `cols` x `rows` axes of `cell` inches, the lower left corner of cell i at
+    `corner(i)` (inches from the lower left of the `size`-inch figure)."""
+
+    cols: int
+    rows: int
+    size: tuple[float, float]
+    cell: tuple[float, float]
+
+    @classmethod
+    def of(cls, n: int) -> OverviewGrid:
+        n = max(n, 1)
+        cols = min(OVERVIEW_COLS, n)
+        rows = math.ceil(n / cols)
+        width, height = OVERVIEW_CELL[0] * cols, OVERVIEW_CELL[1] * rows + 0.5
+        # GridSpec's arithmetic: the space between cells is a share of a cell
+        cell_w = (OVERVIEW_RIGHT - OVERVIEW_LEFT) * width / (cols + OVERVIEW_WSPACE * (cols - 1))
+        cell_h = (height - OVERVIEW_BOTTOM_IN - OVERVIEW_TOP_IN) / (rows + OVERVIEW_HSPACE * (rows - 1))
+        return cls(cols, rows, (width, height), (cell_w, cell_h))
+
+    def corner(self, i: int) -> tuple[float, float]:
+        row, col = divmod(i, self.cols)
+        x = OVERVIEW_LEFT * self.size[0] + col * self.cell[0] * (1 + OVERVIEW_WSPACE)
+        y = OVERVIEW_BOTTOM_IN + (self.rows - 1 - row) * self.cell[1] * (1 + OVERVIEW_HSPACE)
+        return x, y
+
+
+def overview_shown(results: Sequence[Result], max_runs: int = OVERVIEW_MAX_RUNS) -> tuple[list[Result], str]:
+    """The runs the overview shows (worst first, at most `max_runs`) and its title."""
     shown = overview_order(results)[:max_runs]
-    n = max(len(shown), 1)
-    cols = min(OVERVIEW_COLS, n)
-    rows = math.ceil(n / cols)
-    fig = Figure(figsize=(OVERVIEW_CELL[0] * cols, OVERVIEW_CELL[1] * rows + 0.5), dpi=OVERVIEW_DPI)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.flat[len(shown):]:
-        ax.set_axis_off()
-    for ax, result in zip(axes.flat, shown):
-        _overview_cell(ax, result)
     note = f"{len(results)} run(s)"
     if len(results) > len(shown):
         note = f"showing {len(shown)} of {len(results)} runs (worst first); see report.md for all"
-    height = fig.get_figheight()
-    fig.suptitle(f"losslint overview: {note}   (blue: train loss, red: validation loss, orange line: recommended stop)",
-                 fontsize=8, y=1 - 0.12 / height, va="top")
-    # fixed margins instead of tight_layout: with 48 axes tight_layout costs seconds and gains nothing;
-    # the top keeps room for the figure title above the first row's two-line cell titles
-    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.3 / height, top=1 - 0.8 / height, wspace=0.25,
-                        hspace=0.75 * 1.7 / OVERVIEW_CELL[1])
+    return shown, (f"losslint overview: {note}   (blue: train loss, red: validation loss, orange line: "
+                   "recommended stop)")
+
+
+# One cell figure per cell size, kept by the process that draws overviews: the overview is drawn one cell at a time
+# on it and composited, instead of as one figure of 48 axes, whose axes and ticks cost more to build than the
+# curves cost to draw. A kept cell is emptied (`_empty`) between runs; its pixels are those of a new cell.
+_KEPT_CELLS: dict[tuple[float, float], tuple[Figure, object]] = {}
+
+
+def overview_cell_figure(result: Result, cell: tuple[float, float] | None = None, reuse: bool = False) -> Figure:
+    """One overview cell, the axes `cell` inches large, with `OVERVIEW_PAD` pixels of transparent room around
+    it. `reuse`: drawn on this process's kept cell figure, valid until the next call."""
+    cell = cell or OverviewGrid.of(1).cell
+    kept = _KEPT_CELLS.get(cell) if reuse else None
+    if kept is not None:
+        fig, ax = kept
+        _empty(ax)
+    else:
+        pad = {k: v / OVERVIEW_DPI for k, v in OVERVIEW_PAD.items()}
+        width, height = cell[0] + pad["left"] + pad["right"], cell[1] + pad["bottom"] + pad["top"]
+        fig = Figure(figsize=(width, height), dpi=OVERVIEW_DPI)
+        agg.canvas(fig)
+        fig.patch.set_alpha(0.0)
+        ax = fig.add_axes((pad["left"] / width, pad["bottom"] / height, cell[0] / width, cell[1] / height))
+        # set once, kept by `_empty`: small ticks; no axis labels, so none to place (matplotlib's automatic
+        # placement measures every tick label at each draw)
+        ax.tick_params(labelsize=5, length=2)
+        ax.xaxis.set_label_coords(0.5, 0.0)
+        ax.yaxis.set_label_coords(0.0, 0.5)
+        if reuse:
+            _KEPT_CELLS[cell] = (fig, ax)
+    _overview_cell(ax, result)
     return fig
 
 
+def overview_image(results: Sequence[Result], max_runs: int = OVERVIEW_MAX_RUNS):
+    """The overview as a PIL image: the title drawn on an empty figure, then every cell drawn on one kept cell
+    figure and composited at its place in the grid (the layout `Figure.subplots` would give)."""
+    shown, title = overview_shown(results, max_runs)
+    grid = OverviewGrid.of(len(shown))
+    fig = Figure(figsize=grid.size, dpi=OVERVIEW_DPI)
+    fig.suptitle(title, fontsize=8, y=1 - 0.12 / grid.size[1], va="top")
+    image = drawn(fig).copy()
+    height_px = image.size[1]
+    for i, result in enumerate(shown):
+        cell = drawn(overview_cell_figure(result, grid.cell, reuse=True))
+        x, y = grid.corner(i)
+        left = round(x * OVERVIEW_DPI) - OVERVIEW_PAD["left"]
+        top = height_px - round((y + grid.cell[1]) * OVERVIEW_DPI) - OVERVIEW_PAD["top"]
+        # cells near the edges reach past the image with transparent room only: paste the part inside
+        box = (max(0, -left), max(0, -top), min(cell.size[0], image.size[0] - left), min(cell.size[1], height_px - top))
+        image.alpha_composite(cell, dest=(max(0, left), max(0, top)), source=box)
+    return image
+
+
 def write_overview_png(results: Sequence[Result], path: Path, max_runs: int = OVERVIEW_MAX_RUNS) -> Path:
-    return save(overview_figure(results, max_runs), path, dpi=OVERVIEW_DPI)
+    return save_image(overview_image(results, max_runs), path)
