@@ -420,3 +420,24 @@ def test_axis_labels_clear_their_tick_labels(tmp_path):
             xlabel = fig.axes[-1].xaxis.label.get_window_extent(renderer)
             xticks = [t.get_window_extent(renderer) for t in fig.axes[-1].xaxis.get_ticklabels() if t.get_text()]
             assert xlabel.y1 <= min(t.y0 for t in xticks) + 0.5
+
+
+def test_run_series_are_the_runs_rows_sorted_by_step_and_never_another_runs():
+    nan = float("nan")
+    # logged out of step order (a resumed run appends earlier steps), epochs on some rows only
+    records = [("train_loss", s, 1.0 / (s + 1), float(s // 10), nan) for s in (5, 3, 9, 3, 0)]
+    records += [("val_loss", s, 2.0 - s / 10, nan, nan) for s in (4, 8)]
+    run = _records_run(records, name="a")
+    series = png.run_series(run)
+    assert list(series) == run.metrics()
+    for metric, s in series.items():
+        rows = run.series(metric)
+        order = np.argsort(rows["step"].to_numpy(), kind="stable")
+        assert s.steps.tolist() == rows["step"].to_numpy()[order].tolist()
+        assert np.array_equal(s.values, rows["value"].to_numpy(dtype=float)[order], equal_nan=True)
+        assert np.array_equal(s.epochs, rows["epoch"].to_numpy(dtype=float)[order], equal_nan=True)
+    assert png.series_of(result_for(run), "nope").steps.size == 0
+    # another run with the same metrics is read from its own table, not served from the last one
+    other = _records_run([("train_loss", s, 7.0, nan, nan) for s in range(3)], name="b")
+    assert png.series_of(result_for(other), TRAIN_LOSS).values.tolist() == [7.0, 7.0, 7.0]
+    assert png.series_of(result_for(run), TRAIN_LOSS).values[0] == 1.0

@@ -111,18 +111,52 @@ class Series:
     metric: str
     steps: np.ndarray  # int64, sorted
     values: np.ndarray  # float64, may hold NaN/inf
+    epochs: np.ndarray | None = None  # float64, NaN where the log has no epoch
 
     @property
     def finite(self) -> np.ndarray:
         return np.isfinite(self.values)
 
 
+# The series of the last run asked for, by metric, and the table they came from (compared by identity; runs are
+# not changed once read): a figure looks its run's series up a dozen times, and every lookup in the table is a
+# pass over all of its rows plus pandas indexing (~10 ms of a run plot). One run is kept, never more.
+_LAST_RUN: list = [None, {}]
+
+
+def run_series(run) -> dict[str, Series]:
+    """Every metric of the run as a `Series` sorted by step (stable: logged order within a step)."""
+    data = run.data
+    if _LAST_RUN[0] is data:
+        return _LAST_RUN[1]
+    from ..schema import metric_rows
+
+    out: dict[str, Series] = {}
+    if len(data) and "metric" in data:
+        steps = data["step"].to_numpy(dtype=np.int64)
+        values = data["value"].to_numpy(dtype=np.float64)
+        epochs = data["epoch"].to_numpy(dtype=np.float64) if "epoch" in data else np.full(len(data), np.nan)
+        for metric, rows in metric_rows(data):
+            order = rows[np.argsort(steps[rows], kind="stable")]
+            out[metric] = Series(metric, steps[order], values[order], epochs[order])
+    _LAST_RUN[:] = [data, out]
+    return out
+
+
 def series_of(result: Result, metric: str) -> Series:
-    rows = result.run.series(metric)
-    steps = rows["step"].to_numpy(dtype=np.int64)
-    values = rows["value"].to_numpy(dtype=np.float64)
-    order = np.argsort(steps, kind="stable")
-    return Series(metric, steps[order], values[order])
+    found = run_series(result.run).get(metric)
+    if found is None:
+        return Series(metric, np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.float64))
+    return found
+
+
+def _steps_of(result: Result, metrics: Sequence[str] | None) -> np.ndarray:
+    """The steps of these metrics' points (all the run's points for None), in no particular order."""
+    if metrics is None:
+        return result.run.data["step"].to_numpy(dtype=np.int64)
+    series = run_series(result.run)
+    parts = [series[m].steps for m in dict.fromkeys(metrics) if m in series]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def _split_and_name(metric: str) -> tuple[str | None, str]:
@@ -178,13 +212,12 @@ OTHER_AXIS_RATIO = 5.0
 
 
 def same_step_axis(result: Result, losses: Sequence[str], others: Sequence[str]) -> list[str]:
-    data = result.run.data
-    loss_steps = data.loc[data["metric"].isin(list(losses)), "step"]
-    if not len(loss_steps) or loss_steps.max() <= 0:
+    loss_steps = _steps_of(result, losses)
+    if not loss_steps.size or loss_steps.max() <= 0:
         return list(others)
     limit = OTHER_AXIS_RATIO * float(loss_steps.max())
-    ends = data[data["metric"].isin(list(others))].groupby("metric", observed=True)["step"].max()
-    return [m for m in others if m not in ends.index or float(ends[m]) <= limit]
+    series = run_series(result.run)
+    return [m for m in others if m not in series or not series[m].steps.size or float(series[m].steps[-1]) <= limit]
 
 
 def fallback_metrics(metrics: Sequence[str], tasks: Sequence[str], monitored: str | None) -> list[str]:
@@ -372,11 +405,11 @@ def last_step(result: Result, metrics: Sequence[str]) -> int | None:
     """The end of the run as drawn: the last step of the plotted metrics. Some logs put other series on another
     axis (Keras writes `evaluation_*_vs_iterations` in iterations next to per-epoch losses); shading to their end
     would squash the curves into a corner."""
-    data = result.run.data
-    steps = data.loc[data["metric"].isin(list(metrics)), "step"] if metrics else data["step"]
     if result.recommended_stop_step is not None and result.monitored_metric:
-        steps = data.loc[data["metric"].isin([*metrics, result.monitored_metric]), "step"]
-    return int(steps.max()) if len(steps) else None
+        steps = _steps_of(result, [*metrics, result.monitored_metric])
+    else:
+        steps = _steps_of(result, metrics if metrics else None)
+    return int(steps.max()) if steps.size else None
 
 
 def _mark_early_stop(axes, result: Result, *, labels: bool, metrics: Sequence[str] = ()) -> None:
@@ -421,8 +454,10 @@ def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str,
         ax.set_yticks([])
     _mark_findings(ax, result, metrics)
     ax.set_ylabel(ylabel, fontsize=8)
-    ax.tick_params(labelsize=TICK_LABEL_SIZE)
-    ax.grid(True, alpha=0.25, linewidth=0.5)
+    if not getattr(ax, "_losslint_styled", False):  # kept by a kept figure's axes (`_empty` leaves them)
+        ax.tick_params(labelsize=TICK_LABEL_SIZE)
+        ax.grid(True, alpha=0.25, linewidth=0.5)
+        ax._losslint_styled = True
     return series_list
 
 
@@ -471,18 +506,26 @@ def _draw_optimizer_panel(ax, result: Result, metrics: Sequence[str]) -> None:
 def steps_are_epochs(result: Result, metrics: Sequence[str]) -> bool:
     """The x axis counts epochs: every plotted point's step is its epoch (Keras CSVLogger and History, Keras
     TensorBoard `epoch_*` tags, a JSON-lines log stepped by epoch)."""
-    data = result.run.data
-    rows = data[data["metric"].isin(list(metrics))] if metrics else data
-    if not len(rows):
-        return False
-    epochs = rows["epoch"].to_numpy(dtype=np.float64)
-    return bool(np.isfinite(epochs).all() and (epochs == rows["step"].to_numpy(dtype=np.float64)).all())
+    if metrics:
+        series = run_series(result.run)
+        chosen = [series[m] for m in dict.fromkeys(metrics) if m in series]
+        if not any(s.steps.size for s in chosen):
+            return False
+        epochs = np.concatenate([s.epochs if s.epochs is not None else np.full(s.steps.size, np.nan) for s in chosen])
+        steps = np.concatenate([s.steps for s in chosen]).astype(np.float64)
+    else:
+        data = result.run.data
+        if not len(data):
+            return False
+        epochs = data["epoch"].to_numpy(dtype=np.float64)
+        steps = data["step"].to_numpy(dtype=np.float64)
+    return bool(np.isfinite(epochs).all() and (epochs == steps).all())
 
 
 def run_figure(result: Result, smoothing: float = SMOOTHING_SHARE, reuse: bool = False) -> Figure:
     """The run's figure. `reuse`: draw on this process's kept figure of the same layout (`_run_axes`), emptied
     first; the figure is then only valid until the next call, so only `write_run_png` asks for it."""
-    metrics = result.run.metrics()
+    metrics = list(run_series(result.run))
     hidden = left_out(metrics)
     losses, tasks, optim = pick_metrics(metrics)
     if not losses:
@@ -673,9 +716,10 @@ def overview_order(results: Sequence[Result]) -> list[Result]:
 
 
 def _overview_cell(ax, result: Result) -> None:
-    losses, tasks, _ = pick_metrics(result.run.metrics())
+    metrics = list(run_series(result.run))
+    losses, tasks, _ = pick_metrics(metrics)
     curves = ([m for m in losses if m in (TRAIN_LOSS, EVAL_LOSS)] or losses[:2] or tasks[:1]
-              or fallback_metrics(result.run.metrics(), tasks, result.monitored_metric))
+              or fallback_metrics(metrics, tasks, result.monitored_metric))
     colors = figure_colors(curves)
     arrays, bad_steps = [], []
     for metric in curves:
