@@ -14,7 +14,7 @@ from typing import Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator
 from matplotlib.transforms import Bbox, blended_transform_factory, offset_copy
 
 from ..analysis.smoothing import ema as _ema
@@ -50,6 +50,7 @@ MAX_SMOOTHING_WEIGHT = 0.999
 # A range wider than this ratio (all values positive) gets a log y axis: a loss falling 10 -> 0.1 is otherwise
 # a flat line after the first few percent of the run.
 LOG_SCALE_RATIO = 30.0
+LOG_MINOR_SUBS = (2.0, 5.0)  # a log axis' minor ticks, in each decade
 # Every evaluation set's loss is drawn, up to this many loss curves; past it the figure says how many are left out.
 MAX_LOSS_CURVES = 10
 # Task metrics up to this magnitude are read as fractions (accuracy 0..1 plus float slack); anything larger
@@ -445,6 +446,9 @@ def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str,
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(log_label))
         ax.yaxis.set_minor_formatter(NullFormatter())  # the decades are labelled; minor labels only crowd them
+        # minor marks at 2x and 5x each decade, not at every 2..9x: eight marks a decade crowd a panel ~100 px
+        # high, and each is a tick of four artists to build and draw (about a tenth of a log plot's cost)
+        ax.yaxis.set_minor_locator(LogLocator(subs=LOG_MINOR_SUBS))
     else:
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))  # every tick is four artists to build and draw
     _mark_nonfinite(ax, series_list)
