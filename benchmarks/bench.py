@@ -581,7 +581,10 @@ def losslint_command(baseline: Path | None = None) -> list[str]:
     script = Path(sys.executable).parent / "losslint"
     if script.exists() and baseline is None:
         return [str(script)]
-    return [sys.executable, "-c", "from losslint.cli import main; main()"]
+    # `python -c` puts the working directory first on sys.path, before PYTHONPATH: run from the repository root, it
+    # would import this tree, not the baseline, so the baseline goes first explicitly
+    first = f"import sys; sys.path.insert(0, {str(Path(baseline).resolve())!r}); " if baseline is not None else ""
+    return [sys.executable, "-c", first + "from losslint.cli import main; main()"]
 
 
 def child_env(baseline: Path | None) -> dict[str, str] | None:
