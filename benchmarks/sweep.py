@@ -65,6 +65,10 @@ TASK_WEIGHTS = {"classify": 2, "lm": 1, "reverse": 1}
 # of 1e-3 or more scatters the per-step loss (instability; the loss is logged at every step, as in the `unstable`
 # fixture, so the scatter is not averaged away); 1e-4 barely moves in 200 steps. One seed for all (a seed that
 # varied with the grid position would be a fourth setting, confounded with the others). 4 x 2 x 3 = 24 runs.
+# The unstable runs are an interaction (batch 4 x lr >= 1e-3 x noise <= 0.15), so `compare` names no one setting for
+# them; grids meant to make one learning rate unstable at every batch size did not (batch 32 overfits, diverges or
+# stops learning up to lr 3e-2; instability is a warning, ranked below overfitting): benchmarks/results/
+# compare-grid-probes-2026-12-06.txt has the runs tried.
 COMPARE_GRID = {"learning_rate": [1e-4, 3e-4, 1e-3, 3e-3], "batch_size": [4, 32], "label_noise": [0.0, 0.15, 0.3]}
 COMPARE_FIXED = {"task": "classify", "n_train": 128, "steps": 200, "eval_steps": 10, "logging_steps": 1,
                  "schedule": "constant", "max_grad_norm": None, "dropout": 0.0}

@@ -23,6 +23,16 @@ When a case is "clear" (each threshold with its reason):
   correlations) with p <= `CLEAR_P`, over at least `MIN_SPEARMAN_RUNS` (5) runs with a value at the stop (fewer
   give p-values that cannot reach 0.01: with n = 4 the smallest is 0.083).
 
+- What the runs of one verdict share, when no single setting explains them (the runs that went unstable at a small
+  batch *and* a large learning rate): the smallest box of settings that holds every run of the verdict (per
+  numeric setting the range of their values, per categorical one the set of their values), keeping only the
+  settings that shut out runs of other verdicts. Said when the verdict has at least `MIN_CLEAR_RUNS` runs, the box
+  takes at least two settings, at least `CLEAR_SHARE` of the runs in it have the verdict (none outside, by
+  construction), and Fisher's exact test gives p <= `CLEAR_P` divided by the number of settings in the box: the box
+  was drawn around the runs after seeing them, and each setting added is one more chance to fit a lucky corner
+  (Bonferroni). 3 unstable runs of 4 in a box of 3 settings, 0 of the other 20, is p = 0.002 (bar 0.0033): said;
+  3 of 3 among 6 runs is p = 0.05: not said.
+
 Values that are the same in every run, and categorical values that differ in every run (run names, output
 folders, W&B ids: an identifier, not a setting), are not effects.
 """
@@ -93,10 +103,29 @@ class Effect:
     verdicts: dict[str, dict[str, int]]  # value (or bin) -> verdict -> runs
     statement: str | None  # the clear cases in plain sentences; None when nothing is clear
     spearman_n: int = 0  # runs in the correlation (those with a value at the stop)
+    explains: frozenset[str] = frozenset()  # the verdicts its statement ties to a value of it (not in the JSON)
 
     def as_dict(self) -> dict[str, Any]:
         return {"hyperparameter": self.hyperparameter, "kind": self.kind, "n": self.n, "spearman": self.spearman,
                 "p_value": self.p_value, "verdicts": self.verdicts, "statement": self.statement}
+
+
+@dataclass
+class Combination:
+    """What every run of one verdict has in common (see the module docstring)."""
+
+    verdict: str
+    settings: dict[str, str]  # hyperparameter -> its condition, e.g. {"learning_rate": ">= 0.001"}
+    runs: int  # runs with the verdict (all inside the box)
+    runs_in: int  # runs inside the box, any verdict
+    runs_total: int  # runs that have every setting of the box
+    p_value: float
+    statement: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "settings": dict(self.settings), "runs": self.runs,
+                "runs_in": self.runs_in, "runs_total": self.runs_total, "p_value": self.p_value,
+                "statement": self.statement}
 
 
 @dataclass
@@ -106,6 +135,7 @@ class Comparison:
     runs: list[RunRow]  # ranked, best first
     effects: list[Effect]
     group_by: str | None = None
+    combinations: list[Combination] = field(default_factory=list)
 
     @property
     def varying(self) -> list[str]:
@@ -216,11 +246,11 @@ def _sentence(key: str, where: str, other: str, verdict: str, a: int, n_in: int,
     return f"{head}; {tail}."
 
 
-def verdict_statements(key: str, values: list[Any], verdicts: list[str], numeric: bool) -> list[str]:
-    """The clear verdict-to-setting cases of one hyperparameter, as sentences (best case per verdict; problem
-    verdicts first in `VERDICT_PHRASES` order, and "good fit" only when no problem is tied to the setting: it is
-    then mostly the same split seen from the other side)."""
-    out: list[str] = []
+def verdict_statements(key: str, values: list[Any], verdicts: list[str], numeric: bool) -> list[tuple[str, str]]:
+    """The clear verdict-to-setting cases of one hyperparameter, as (verdict, sentence) (best case per verdict;
+    problem verdicts first in `VERDICT_PHRASES` order, and "good fit" only when no problem is tied to the setting:
+    it is then mostly the same split seen from the other side)."""
+    out: list[tuple[str, str]] = []
     order = [v for v in VERDICT_PHRASES if v != "good-fit"] + ["good-fit"]
     for verdict in sorted(set(verdicts), key=lambda v: (order.index(v) if v in order else len(order), v)):
         if verdict == "good-fit" and out:
@@ -250,7 +280,7 @@ def verdict_statements(key: str, values: list[Any], verdicts: list[str], numeric
                     cand = (p, -int(side.sum()), sentence)
                     best = cand if best is None or cand[:2] < best[:2] else best
         if best is not None:
-            out.append(best[2])
+            out.append((verdict, best[2]))
     return out
 
 
@@ -308,13 +338,101 @@ def effect_of(key: str, rows: Sequence[RunRow], metric: str, direction: Directio
     scored = [(r.hyperparameters[key], r.value_at_stop) for r in having if r.value_at_stop is not None]
     if numeric:
         rho, p = spearman([s[0] for s in scored], [s[1] for s in scored])
-    sentences = verdict_statements(key, values, verdicts, numeric)
+    tied = verdict_statements(key, values, verdicts, numeric)
+    sentences = [sentence for _, sentence in tied]
     trend = trend_statement(key, metric, direction, rho, p, len(scored)) if numeric else None
     if trend:
         sentences.append(trend[0].upper() + trend[1:])
     sentences = [s[0].upper() + s[1:] for s in sentences]
     return Effect(hyperparameter=key, kind="numeric" if numeric else "categorical", n=len(having), spearman=rho,
-                  p_value=p, verdicts=table, statement=" ".join(sentences) or None, spearman_n=len(scored))
+                  p_value=p, verdicts=table, statement=" ".join(sentences) or None, spearman_n=len(scored),
+                  explains=frozenset(verdict for verdict, _ in tied))
+
+
+def _condition(values: list[Any], chosen: list[Any], numeric: bool) -> tuple[str, Any] | None:
+    """The condition that holds `chosen` among `values` (text, and a test for one value); None when it holds
+    every value (no constraint)."""
+    if numeric:
+        x, c = [float(v) for v in values], [float(v) for v in chosen]
+        lo, hi, low_all, high_all = min(c), max(c), min(x), max(x)
+        if lo <= low_all and hi >= high_all:
+            return None
+        if lo == hi:
+            return f"= {_label(lo)}", lambda v: float(v) == lo
+        if lo <= low_all:
+            return f"<= {_label(hi)}", lambda v: float(v) <= hi
+        if hi >= high_all:
+            return f">= {_label(lo)}", lambda v: float(v) >= lo
+        return f"in [{_label(lo)}, {_label(hi)}]", lambda v: lo <= float(v) <= hi
+    labels = sorted({_label(v) for v in chosen})
+    if set(labels) >= {_label(v) for v in values}:
+        return None
+    text = f"= {labels[0]}" if len(labels) == 1 else "in {" + ", ".join(labels) + "}"
+    return text, lambda v: _label(v) in labels
+
+
+def combination_of(verdict: str, rows: Sequence[RunRow], keys: Sequence[str]) -> Combination | None:
+    """What every run with `verdict` shares among `keys` (varying hyperparameters), when it is clear (see the module
+    docstring); None otherwise."""
+    rows = [r for r in rows if all(k in r.hyperparameters for k in keys)]
+    has = [r.verdict == verdict for r in rows]
+    chosen = [r for r, h in zip(rows, has) if h]
+    if len(chosen) < MIN_CLEAR_RUNS or len(chosen) == len(rows):
+        return None
+    conditions: dict[str, tuple[str, Any]] = {}
+    for key in keys:
+        values = [r.hyperparameters[key] for r in rows]
+        got = _condition(values, [r.hyperparameters[key] for r in chosen], is_numeric(values))
+        if got is not None:
+            conditions[key] = got
+
+    def inside(active: dict[str, tuple[str, Any]]) -> list[bool]:
+        return [all(test(r.hyperparameters[k]) for k, (_, test) in active.items()) for r in rows]
+
+    # Drop the settings that shut out no run the others do not: fewest runs shut out alone first, so the box
+    # keeps the settings that explain the most.
+    def shut_out(key: str) -> int:
+        return sum(not conditions[key][1](r.hyperparameters[key]) for r in rows)
+
+    for key in sorted(conditions, key=lambda k: (shut_out(k), k)):
+        fewer = {k: c for k, c in conditions.items() if k != key}
+        if inside(fewer) == inside(conditions):
+            conditions = fewer
+    if len(conditions) < 2:
+        return None  # one setting is the single-setting statements' business (and they found it not clear)
+    box = inside(conditions)
+    n_in, a = sum(box), len(chosen)
+    n_out = len(rows) - n_in
+    if n_out < 1 or a / n_in < CLEAR_SHARE:
+        return None
+    p = _fisher_p(a, n_in, 0, n_out)
+    if p > CLEAR_P / len(conditions):
+        return None
+    ordered = sorted(conditions)
+    settings = {k: conditions[k][0] for k in ordered}
+    parts = [f"{k} {settings[k]}" for k in ordered]
+    listed = ", ".join(parts[:-1]) + " and " + parts[-1]
+    phrase = VERDICT_PHRASES.get(verdict, f"were {verdict}")
+    others = n_in - a
+    tail = (f"none of the other {len(rows) - a} runs did" if others == 0 else
+            f"{others} of the other {len(rows) - a} did too")
+    statement = f"All {a} runs that {phrase} had {listed}; {tail}."
+    return Combination(verdict=verdict, settings=settings, runs=a, runs_in=n_in, runs_total=len(rows),
+                       p_value=float(f"{p:.6g}"), statement=statement)
+
+
+def combinations_of(rows: Sequence[RunRow], effects: Sequence[Effect]) -> list[Combination]:
+    """For each problem verdict that no single setting explains, what its runs share (`combination_of`)."""
+    explained = {verdict for e in effects for verdict in e.explains}
+    keys = [e.hyperparameter for e in effects]
+    out = []
+    for verdict in VERDICT_PHRASES:
+        if verdict == "good-fit" or verdict in explained or not keys:
+            continue
+        found = combination_of(verdict, rows, keys)
+        if found is not None:
+            out.append(found)
+    return out
 
 
 def compare(results: Sequence[Result], *, metric: str | None = None, group_by: str | None = None) -> Comparison:
@@ -333,7 +451,8 @@ def compare(results: Sequence[Result], *, metric: str | None = None, group_by: s
     rows.sort(key=lambda r: rank_key(r, direction))
     keys = sorted({k for r in rows for k in r.hyperparameters})
     effects = [e for k in keys if (e := effect_of(k, rows, metric, direction)) is not None]
-    return Comparison(metric=metric, direction=direction, runs=rows, effects=effects, group_by=group_by)
+    return Comparison(metric=metric, direction=direction, runs=rows, effects=effects, group_by=group_by,
+                      combinations=combinations_of(rows, effects))
 
 
 # What makes several runs "one sweep" (`check --report` writes the comparison when it sees one): at least

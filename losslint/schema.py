@@ -350,7 +350,7 @@ def frame_from_records(records: Iterable[tuple], aliases: Mapping[str, str] | No
 
 
 _INT_TEXT = re.compile(r"[+-]?\d+")
-_FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|nan)", re.I)
+_FLOAT_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?|[+-]?(inf|infinity|nan)", re.I)
 # A list setting (layer sizes, milestones) is kept as its JSON text when short enough to read in a table; a longer
 # one (a Keras layer list) is not a setting anyone compares runs by.
 MAX_LIST_TEXT = 80

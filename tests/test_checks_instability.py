@@ -1,11 +1,16 @@
 """Instability rules I301-I308."""
-import numpy as np
+from pathlib import Path
 
+import numpy as np
+import pytest
+
+import losslint
 from checks_support import check, descent, make_run, run_rule
 from losslint.config import load_config
 from losslint.engine import check_run
 
 STEPS = np.arange(1, 501) * 10
+SHARED_LABELED = Path(__file__).resolve().parents[2] / "shared" / "realworld-labeled"
 
 
 def noisy(sigma: float, seed: int = 0, n: int = 500) -> np.ndarray:
@@ -137,6 +142,49 @@ def test_i307_a_loss_that_leaves_its_course_and_comes_back():
     spiky = descent(500, 11.0, 3.4, rate=8)
     spiky[[300, 301]] = 7.0  # two batches only: I302's business
     assert run_rule("I307", make_run({"train/loss": (STEPS, spiky)})) == []
+
+
+def _excursion_with_validation(valid_values: np.ndarray):
+    values = descent(500, 11.0, 3.4, rate=8)
+    values[300:340] = 7.0  # the training loss leaves its course between steps 3010 and 3400
+    eval_steps = np.arange(1, 51) * 100
+    return make_run({"train/loss": (STEPS, values), "eval/loss": (eval_steps, valid_values)})
+
+
+def test_i307_counts_an_excursion_the_validation_loss_follows():
+    valid = descent(50, 4.0, 3.0, rate=8)
+    valid[30:35] = 5.0  # the evaluations at steps 3100-3500 rise with the training loss
+    [finding] = run_rule("I307", _excursion_with_validation(valid))
+    assert finding.severity == "warning"
+    assert "eval/loss rose with it" in finding.message
+
+
+def test_i307_an_excursion_the_validation_loss_ignores_is_info():
+    # VERDICTS.md: unstable is spikes that *change the course of training*; a validation loss that keeps improving
+    # through the excursion says the course did not change (as I304 treats grad-norm spikes the loss ignores).
+    [finding] = run_rule("I307", _excursion_with_validation(descent(50, 4.0, 3.0, rate=8)))
+    assert finding.severity == "info"
+    assert "did not follow it" in finding.message
+    result = check(_excursion_with_validation(descent(50, 4.0, 3.0, rate=8)))
+    assert result.verdict != "unstable"
+    # Too few evaluations inside the excursion to tell: judged on the training loss alone.
+    values = descent(500, 11.0, 3.4, rate=8)
+    values[300:340] = 7.0
+    sparse = make_run({"train/loss": (STEPS, values), "eval/loss": (np.array([1000, 5000]), np.array([4.0, 3.0]))})
+    [finding] = run_rule("I307", sparse)
+    assert finding.severity == "warning"
+
+
+@pytest.mark.skipif(not (SHARED_LABELED / "trainer_state" / "bangla-stt-wer").exists(),
+                    reason="../shared/realworld-labeled not present")
+def test_i307_real_warm_up_excursion_with_falling_validation_is_not_unstable():
+    # A wav2vec2 CTC fine-tune: the training loss rises 46% over its first 400 steps while the validation loss
+    # falls 0.57 -> 0.41 through them; labelled a good fit.
+    [run] = losslint.load(SHARED_LABELED / "trainer_state" / "bangla-stt-wer")
+    result = check(run)
+    [finding] = [f for f in result.findings if f.code == "I307"]
+    assert finding.severity == "info"
+    assert result.verdict == "good-fit"
 
 
 def _rising_training_loss() -> np.ndarray:

@@ -16,7 +16,7 @@ from losslint.compare import compare, flat_hparams, sweep_of, value_at_stop
 from losslint.findings import EarlyStop, Result
 from losslint.schema import Run, frame_from_columns
 
-CONTRACT_KEYS = {"version", "metric", "direction", "runs", "effects", "errors"}
+CONTRACT_KEYS = {"version", "metric", "direction", "runs", "effects", "combinations", "errors"}
 RUN_KEYS = {"run", "path", "verdict", "best_step", "recommended_stop_step", "value_at_stop", "saved_fraction",
             "hyperparameters"}
 EFFECT_KEYS = {"hyperparameter", "kind", "n", "spearman", "p_value", "verdicts", "statement"}
@@ -109,6 +109,52 @@ def test_small_groups_are_not_clear_cases():
     assert "overfit" not in (effect.statement or "")
 
 
+def interaction_results(n_noise: int = 3) -> list[Result]:
+    """lr x batch x noise: unstable only where a small batch meets a large learning rate at low noise."""
+    out = []
+    for lr in (1e-4, 1e-3, 1e-2):
+        for bs in (4, 32):
+            for noise in (0.0, 0.1, 0.3)[:n_noise]:
+                for seed in (0, 1):
+                    bad = bs == 4 and lr >= 1e-3 and noise <= 0.1
+                    out.append(result_of(f"lr{lr}-bs{bs}-n{noise}-{seed}", [1, 2], [1.0, 0.8 if bad else 0.3],
+                                         verdict="unstable" if bad else "good-fit",
+                                         hparams={"lr": lr, "batch_size": bs, "noise": noise, "seed": seed,
+                                                  "optimizer": "adam" if seed else "sgd"}))
+    return out
+
+
+def test_what_the_runs_of_a_verdict_share_when_no_single_setting_explains_them():
+    c = compare(interaction_results())
+    assert all("unstable" not in (e.statement or "") for e in c.effects)  # 8 of 12 at batch 4: not 75%
+    [combo] = c.combinations
+    assert combo.verdict == "unstable"
+    # the seed and the optimizer vary too, but shut out nothing the three settings do not
+    assert combo.settings == {"batch_size": "= 4", "lr": ">= 0.001", "noise": "<= 0.1"}
+    assert (combo.runs, combo.runs_in, combo.runs_total) == (8, 8, 36)
+    assert combo.p_value < 1e-6
+    assert combo.statement == ("All 8 runs that were unstable had batch_size = 4, lr >= 0.001 and noise <= 0.1; "
+                               "none of the other 28 runs did.")
+
+
+def test_no_combination_for_a_verdict_one_setting_explains_or_too_few_runs():
+    assert compare(grid_results()).combinations == []  # the learning rate alone says it
+
+    def design(copies: int) -> list[Result]:
+        # a = 1 alone holds 3 unstable runs of 5 (60%), as b = 1 does: no single setting is a clear case
+        cells = [(1, 1, "unstable")] * 3 + [(1, 0, "good-fit")] * 2 + [(0, 1, "good-fit")] * 2 + [(0, 0, "good-fit")]
+        return [result_of(f"r{i}-{j}", [1, 2], [1.0, 0.5], verdict=v, hparams={"a": a, "b": b})
+                for i, (a, b, v) in enumerate(cells) for j in range(copies)]
+
+    # 3 unstable runs, all in the box a = 1, b = 1 and alone there, among 8: Fisher p = 1/56 = 0.018, above
+    # 0.01 / 2 settings: an anecdote
+    assert all(e.statement is None or "unstable" not in e.statement for e in compare(design(1)).effects)
+    assert compare(design(1)).combinations == []
+    # the same design four times over: 12 of 12 in the box, 0 of 20 outside
+    [combo] = compare(design(4)).combinations
+    assert combo.settings == {"a": "= 1", "b": "= 1"} and combo.runs == combo.runs_in == 12
+
+
 def test_categorical_and_binned_effects():
     runs = []
     for i in range(30):
@@ -198,6 +244,7 @@ def test_cli_json_contract_and_ranking(ray_sweep):
     assert values == sorted(values)
     assert {r["hyperparameters"]["lr"] for r in doc["runs"]} == {1e-3, 1e-2, 1e-1}
     assert all(set(e) == EFFECT_KEYS for e in doc["effects"])
+    assert isinstance(doc["combinations"], list)
     lr = next(e for e in doc["effects"] if e["hyperparameter"] == "lr")
     assert sum(sum(v.values()) for v in lr["verdicts"].values()) == 9
     assert lr["n"] == 9 and lr["kind"] == "numeric"

@@ -95,6 +95,21 @@ def test_statements_find_what_made_runs_overfit_and_unstable():
     assert all("unstable" not in lr["verdicts"][v] for v in ("0.0001", "0.0003"))
     assert sum(lr["verdicts"][v].get("unstable", 0) for v in ("0.001", "0.003")) >= 2
     assert "unstable" not in batch["verdicts"]["32"] and batch["verdicts"]["4"].get("unstable", 0) >= 2
+    # ... and only where all three meet (batch 4, lr >= 1e-3, noise <= 0.15): an interaction, which is why no single
+    # setting's sentence names it (benchmarks/results/compare-grid-probes-2026-12-06.txt)
+    unstable = [r["hyperparameters"] for r in comparison()["runs"] if r["verdict"] == "unstable"]
+    assert len(unstable) >= 2
+    for hp in unstable:
+        assert hp["per_device_train_batch_size"] == 4 and hp["learning_rate"] >= 1e-3 and hp["label_noise"] <= 0.15
+    # ... which compare names as what the unstable runs share (a box of settings, Fisher-guarded)
+    combos = {c["verdict"]: c for c in comparison()["combinations"]}
+    if len(unstable) >= 3:
+        shared = combos["unstable"]
+        assert shared["settings"]["per_device_train_batch_size"] == "= 4"
+        assert shared["settings"]["learning_rate"] == ">= 0.001"
+        assert shared["runs"] == len(unstable) and shared["p_value"] <= 0.01
+        assert shared["statement"].startswith(f"All {len(unstable)} runs that were unstable had ")
+    assert "overfitting" not in combos  # the batch size alone says it
     for effect in effects.values():
         assert sum(sum(c.values()) for c in effect["verdicts"].values()) == effect["n"]
 

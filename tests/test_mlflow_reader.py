@@ -121,3 +121,17 @@ def test_experiment_files_are_not_claimed(tmp_path):
     assert not READER.can_read(experiment / "meta.yaml")
     assert not READER.can_read(experiment / "tags" / "mlflow.note.content")
     assert READER.can_read(run / "meta.yaml") and READER.run_key(run / "metrics" / "loss") == run
+
+
+def test_params_are_typed_as_every_other_hyperparameter(tmp_path):
+    # One rule for text hyperparameters (schema.typed_hparam), whether they come from MLflow, Ray Tune or argparse:
+    # numbers, booleans and None get their type back; anything else, "1_000" included, stays the text it was.
+    from losslint.schema import flat_hparams, typed_hparam
+
+    params = {"lr": "1e-3", "epochs": "10", "nesterov": "true", "clip": "None", "patience": "Infinity",
+              "width": "1_000", "act": "relu", "empty": ""}
+    make_store(tmp_path, {"loss": "1700000000000 2.5 0\n"}, params=params)
+    (run,) = read_tree(tmp_path)
+    assert run.hparams == {"lr": 0.001, "epochs": 10, "nesterov": True, "clip": None, "patience": math.inf,
+                           "width": "1_000", "act": "relu", "empty": ""}
+    assert run.hparams == {key: typed_hparam(text) for key, text in params.items()} == flat_hparams(params)

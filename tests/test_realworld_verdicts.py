@@ -1,6 +1,7 @@
 """`losslint check` on the real-world corpus agrees with the hand labels in tests/data/realworld_labels.toml.
 
-The labels were judged from the curves, with the reason written next to each. Runs marked
+The labels were judged from the curves, with the reason written next to each; `acceptable` lists other verdicts
+a careful reader could defend, as `../shared/realworld-labeled/labels.toml` does. Runs marked
 `known_disagreement` are expected to disagree (strict xfail): when a rule change makes one agree, the test
 says so and the label is promoted. Skipped when the corpus or a format's reader is not available.
 """
@@ -62,6 +63,7 @@ def test_labels_are_well_formed():
     verdicts = {"good-fit", "overfitting", "underfitting", "unstable", "diverged", "no-signal"}
     for name, label in LABELS.items():
         assert label["verdict"] in verdicts, name
+        assert set(label.get("acceptable", [])) <= verdicts - {label["verdict"]}, name
         assert label["why"], name
         assert not label.get("known_disagreement") or label.get("gap"), name
         assert name.split("/")[0] in READER_OF_DIR, name
@@ -75,7 +77,7 @@ def test_verdict_agrees_with_hand_label(checked, name, label):
             pytest.skip(f"no {reader} reader yet")
         pytest.fail(f"{name} was not found by `losslint check` (runs: {sorted(checked)[:5]}...)")
     got = checked[name]
-    assert got["verdict"] == label["verdict"], (
+    assert got["verdict"] in [label["verdict"], *label.get("acceptable", [])], (
         f"{name}: losslint says {got['verdict']} ({[f['code'] for f in got['findings']]}), hand label "
         f"{label['verdict']}: {label['why']}")
 

@@ -30,6 +30,15 @@ Defaults:
 - `recover_share = 0.5`, `recover_within`: half of the rise won back within a tenth of the run: a rise that stays
   is I308 (training loss rising) or I303 (divergence).
 - `min_points = 20`: as I302.
+- `eval_react = 0.1`: where a validation loss was evaluated at least `min_evals_inside` (2) times between the
+  excursion's start and its return, the excursion counts (warning) only if some evaluation in it is 10% above the
+  best evaluation before it. An excursion the validation loss does not follow (it kept improving, or moved by
+  less than evaluation noise) left the model's course untouched, so it is an info finding, as I304 treats
+  gradient-norm spikes that leave the loss untouched (../shared/VERDICTS.md: `unstable` is "spikes that change
+  the course of training"). The labelled unstable runs with a validation curve doubled it during the excursion
+  (a Whisper LoRA fine-tune 0.22 -> 0.42, a wav2vec2 CTC run 603 -> 1038): 10% leaves a wide margin below that
+  and above the 2-5% an evaluation wanders on a plateau. With fewer evaluations inside (or none logged) the
+  excursion is judged on the training loss alone.
 
 Passing: a loss falling 11 -> 3.4 with a few single-step spikes. Failing: a loss at 3.5 that jumps to 7.6 and
 takes a twentieth of the run to come back.
@@ -52,7 +61,32 @@ NAME = "loss-excursion"
 CATEGORY = "instability"
 DEFAULT_SEVERITY = "warning"
 DEFAULTS = {"smooth_fraction": 0.05, "min_rise": 0.25, "min_range_share": 0.2, "noise_k": 4.0,
-            "recover_share": 0.5, "min_points": 20}
+            "recover_share": 0.5, "min_points": 20, "eval_react": 0.1, "min_evals_inside": 2}
+
+
+def _validation_followed(view: RunView, first: int, last: int, params: Mapping[str, Any]) -> tuple[bool | None, str]:
+    """Whether the validation loss rose with an excursion of the training loss between steps `first` and `last`:
+    True or False with a description of what the validation loss did, None (and "") where it cannot be judged."""
+    valid = view.eval_loss
+    if valid is None:
+        return None, ""
+    steps, values = valid.steps, valid.values
+    inside = np.flatnonzero((steps >= first) & (steps <= last))
+    if len(inside) < params["min_evals_inside"]:
+        return None, ""
+    before = values[: inside[0]]
+    best = float(before.min()) if len(before) else float(values[inside[0]])
+    for i in inside[0 if len(before) else 1:]:
+        if best <= 0:  # a relative rise means nothing against a best at or below zero
+            return None, ""
+        if values[i] >= best * (1 + params["eval_react"]):
+            return True, (f"{valid.metric} rose with it, to {num(values[i])} at step {int(steps[i])} from a best of "
+                          f"{num(best)}")
+        best = min(best, float(values[i]))
+    first_value, last_value = float(values[inside[0]]), float(values[inside[-1]])
+    return False, (f"{valid.metric} did not follow it ({num(first_value)} at step {int(steps[inside[0]])}, "
+                   f"{num(last_value)} at step {int(steps[inside[-1]])}, never {pct(params['eval_react'])} above "
+                   f"its best), so the course of training did not change")
 
 
 def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
@@ -72,11 +106,18 @@ def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     found = [e for e in found if smooth[e.peak] - smooth[e.start] >= params["noise_k"] * noise]
     if not found:
         return
-    worst = max(found, key=lambda e: e.rise)
-    more = f" ({len(found)} such excursions)" if len(found) > 1 else ""
+    judged = [(e, *_validation_followed(view, int(steps[e.start]), int(steps[e.back]), params)) for e in found]
+    counted = [(e, how) for e, followed, how in judged if followed is not False]
+    severity = None
+    if not counted:  # every excursion left the validation loss untouched
+        counted = [(e, how) for e, _, how in judged]
+        severity = "info"
+    worst, how = max(counted, key=lambda pair: pair[0].rise)
+    more = f" ({len(counted)} such excursions)" if len(counted) > 1 else ""
+    advice = ("worth watching: lower the peak learning rate or lengthen warm-up if it grows" if severity else
+              "lower the peak learning rate or lengthen warm-up, clip gradients, raise the batch size")
     yield emit(__name__, params, train.metric, int(steps[worst.peak]),
                f"{train.metric} left its course: from {num(smooth[worst.start])} at step {int(steps[worst.start])} "
                f"its smoothed level rose {pct(math.expm1(worst.rise))} to {num(smooth[worst.peak])} at step "
                f"{int(steps[worst.peak])} and came back to {num(smooth[worst.back])} by step "
-               f"{int(steps[worst.back])}{more}; lower the peak learning rate or lengthen warm-up, clip gradients, "
-               f"raise the batch size")
+               f"{int(steps[worst.back])}{more}{'; ' + how if how else ''}; {advice}", severity=severity)

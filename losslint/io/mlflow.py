@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import io
 import math
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ReadError
-from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
+from ..schema import Run, canonical_metric, empty_frame, frame_from_columns, typed_hparam
 from . import fs
 from .base import Reader, ReadOptions, check_lfs_pointer, read_log_bytes, served_bytes
 from .fs import as_path
@@ -149,23 +148,6 @@ def _parse_metric_lines(path: Path, tag: str, notes: list[str]) -> list[tuple[st
     return records
 
 
-def _coerce_param(text: str) -> Any:
-    """MLflow stores every param as text; give numbers, booleans and None back their type."""
-    value = text.strip()
-    if value in ("None", "null"):
-        return None
-    if value in ("True", "true"):
-        return True
-    if value in ("False", "false"):
-        return False
-    if re.fullmatch(r"[+-]?\d+", value):
-        return int(value)
-    try:
-        return float(value)
-    except ValueError:
-        return text
-
-
 def _read_meta(path: Path, notes: list[str]) -> dict[str, Any]:
     import yaml
 
@@ -252,7 +234,7 @@ class MlflowReader(Reader):
             if part == "metrics":
                 metric_files.append((raw, key))
             elif part == "params":
-                params[key] = _coerce_param(_read_text(raw))
+                params[key] = typed_hparam(_read_text(raw))
             else:
                 tags[key] = _read_text(raw).strip()
         if run_dir is None:

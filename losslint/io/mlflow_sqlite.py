@@ -26,11 +26,11 @@ from urllib.parse import quote
 import numpy as np
 
 from ..errors import ReadError
-from ..schema import Run, canonical_metric, empty_frame, frame_from_columns
+from ..schema import Run, canonical_metric, empty_frame, frame_from_columns, typed_hparam
 from . import fs
 from .base import check_lfs_pointer
 from .fs import as_path
-from .mlflow import RUN_NAME_TAG, _coerce_param
+from .mlflow import RUN_NAME_TAG
 
 FORMAT = "mlflow"
 STORE_NAME = "mlflow.db"
@@ -166,7 +166,7 @@ def _runs(connection: sqlite3.Connection, path: Path, name: str, aliases: Mappin
     params: dict[str, dict[str, Any]] = {}
     if "params" in tables:
         for key, value, run_id in connection.execute("SELECT key, value, run_uuid FROM params"):
-            params.setdefault(run_id, {})[key] = _coerce_param(value or "")
+            params.setdefault(run_id, {})[key] = typed_hparam(value or "")
     metric_columns = _columns(connection, "metrics")
     step = "step" if "step" in metric_columns else "0"
     is_nan = "is_nan" if "is_nan" in metric_columns else "0"

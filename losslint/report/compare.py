@@ -62,6 +62,7 @@ def document(comparison, errors: Sequence[ReadError]) -> dict[str, Any]:
         "direction": comparison.direction,
         "runs": [_finite(r.as_dict()) for r in comparison.runs],
         "effects": [_finite(e.as_dict()) for e in comparison.effects],
+        "combinations": [_finite(c.as_dict()) for c in comparison.combinations],
         "errors": [e.as_dict() for e in errors],
     }
     if comparison.group_by is not None:
@@ -108,6 +109,9 @@ def render_text(comparison, errors: Sequence[ReadError]) -> str:
             lines.append(f"    {value}: " + ", ".join(f"{n} {v}" for v, n in counts.items()))
         if effect.statement:
             lines.append(f"    => {effect.statement}")
+    if comparison.combinations:
+        lines += ["", "What the runs of a verdict share:"]
+        lines += [f"  => {c.statement}" for c in comparison.combinations]
     for error in errors:
         lines.append(f"error: {error.text}")
     return "\n".join(printable(line) for line in lines)
@@ -162,6 +166,8 @@ def markdown(comparison, errors: Sequence[ReadError], *, images: dict[str, str] 
             block = [f"### {escape(comparison.group_by)} = {escape(_hp(value))}", "", *block]
         ranked.append(block + [""])
     effects_head = ["## What the settings did", ""] if comparison.effects else []
+    if comparison.combinations:
+        effects_head += [f"**{escape(c.statement)}**" for c in comparison.combinations] + [""]
     effect_blocks = []
     for effect in comparison.effects:
         corr = ""
