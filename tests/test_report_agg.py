@@ -73,3 +73,16 @@ def test_log_axis_labels_are_plain_superscripts():
     # every decade tick of a long log range
     for exponent in range(-12, 13):
         assert png.log_label(10.0 ** exponent) == "10" + str(exponent).translate(png._SUPERSCRIPT)
+
+
+@pytest.mark.skipif(not agg.GLYPH_BY_GLYPH, reason="this matplotlib draws whole strings itself")
+def test_a_failing_call_hands_all_text_back_to_matplotlib(monkeypatch):
+    """A matplotlib whose calls changed must not break a report: the first failure switches to its own drawing."""
+    def broken():
+        raise TypeError("changed signature")
+
+    monkeypatch.setattr(agg, "get_hinting_flag", broken)
+    monkeypatch.setattr(agg._Renderer, "_whole_strings", True)
+    ours = _ink(agg.Canvas, "val/loss (smoothed)", 0)
+    assert agg._Renderer._whole_strings is False
+    assert np.array_equal(ours, _ink(FigureCanvasAgg, "val/loss (smoothed)", 0))

@@ -17,14 +17,19 @@ import math
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg, get_hinting_flag
 from matplotlib.figure import Figure
+from matplotlib.ft2font import FT2Font
 
-# the glyph-by-glyph drawing this module replaces, and the calls the replacement needs (matplotlib >= 3.10)
-GLYPH_BY_GLYPH = hasattr(RendererAgg, "_draw_text_glyphs_and_boxes")
+# the glyph-by-glyph drawing this module replaces (matplotlib >= 3.10), and the calls the replacement needs
+GLYPH_BY_GLYPH = hasattr(RendererAgg, "_draw_text_glyphs_and_boxes") and all(
+    hasattr(FT2Font, name) for name in ("set_text", "draw_glyphs_to_bitmap", "get_image", "get_bitmap_offset",
+                                        "get_descent", "get_char_index"))
 
 
 class _Renderer(RendererAgg):
     # characters known to be (True) or not to be (False) in a font, by font file
     _covered: dict[tuple[str, str], bool] = {}
+    # False once a call here failed (a matplotlib whose calls changed): matplotlib draws all text from then on
+    _whole_strings = True
 
     def _has_glyphs(self, font, text: str) -> bool:
         fname = font.fname
@@ -37,19 +42,25 @@ class _Renderer(RendererAgg):
         return True
 
     def draw_text(self, gc, x, y, s, prop, angle, ismath=False, mtext=None):
-        if ismath or (mtext is not None and (_features(mtext) or _language(mtext))):
+        if not _Renderer._whole_strings or ismath or (mtext is not None and (_features(mtext) or _language(mtext))):
             return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
         font = self._prepare_font(prop)
         if not self._has_glyphs(font, s):
             return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
-        # matplotlib 3.9's RendererAgg.draw_text: the string at angle 0, rotated as a bitmap by draw_text_image
-        font.set_text(s, 0, flags=get_hinting_flag())
-        font.draw_glyphs_to_bitmap(antialiased=gc.get_antialiased())
-        descent = font.get_descent() / 64.0
-        xo, yo = font.get_bitmap_offset()
-        x = round(x + xo / 64.0 + descent * math.sin(math.radians(angle)))
-        y = round(y + yo / 64.0 + descent * math.cos(math.radians(angle)))
-        self._renderer.draw_text_image(font.get_image(), x, y + 1, angle, gc)
+        try:
+            # matplotlib 3.9's RendererAgg.draw_text: the string at angle 0, rotated as a bitmap by draw_text_image
+            font.set_text(s, 0, flags=get_hinting_flag())
+            font.draw_glyphs_to_bitmap(antialiased=gc.get_antialiased())
+            descent = font.get_descent() / 64.0
+            xo, yo = font.get_bitmap_offset()
+            x0 = round(x + xo / 64.0 + descent * math.sin(math.radians(angle)))
+            y0 = round(y + yo / 64.0 + descent * math.cos(math.radians(angle)))
+            # the only call that draws: a failure before it leaves the canvas as it was
+            self._renderer.draw_text_image(font.get_image(), x0, y0 + 1, angle, gc)
+        except (AttributeError, TypeError, ValueError):
+            _Renderer._whole_strings = False
+            return super().draw_text(gc, x, y, s, prop, angle, ismath, mtext)
+        return None
 
 
 def _features(mtext) -> object:

@@ -587,9 +587,9 @@ _MATH_MARKUP = re.compile(r"\\mathdefault|[${}]")
 
 
 def _tick_label_width(labels: Sequence[str], size: float) -> float:
-    """The widest label in points, from glyph widths (an upper bound for other fonts' digits too). A log axis'
-    math text (`$\\mathdefault{10^{-2}}$`, `$\\mathdefault{2\\times10^{-3}}$`) counts its exponent at the
-    superscript size, 0.7 of the text."""
+    """The widest label in points, from glyph widths (an upper bound for other fonts' digits too), superscript
+    digits of `log_label` included. Math text (`$\\mathdefault{10^{-2}}$`) counts its exponent at the superscript
+    size, 0.7 of the text."""
     def width(text: str) -> float:
         text = _MATH_MARKUP.sub("", text.replace("\\times", "\u00d7"))
         base, _, exponent = text.partition("^")
