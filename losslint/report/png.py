@@ -122,14 +122,16 @@ class Series:
 # The series of the last run asked for, by metric, and the table they came from (compared by identity; runs are
 # not changed once read): a figure looks its run's series up a dozen times, and every lookup in the table is a
 # pass over all of its rows plus pandas indexing (~10 ms of a run plot). One run is kept, never more.
-_LAST_RUN: list = [None, {}]
+_LAST_RUN: tuple[object, dict[str, Series]] = (None, {})
 
 
 def run_series(run) -> dict[str, Series]:
     """Every metric of the run as a `Series` sorted by step (stable: logged order within a step)."""
+    global _LAST_RUN
     data = run.data
-    if _LAST_RUN[0] is data:
-        return _LAST_RUN[1]
+    last = _LAST_RUN  # one read: the table and its series always belong together
+    if last[0] is data:
+        return last[1]
     from ..schema import metric_rows
 
     out: dict[str, Series] = {}
@@ -140,7 +142,7 @@ def run_series(run) -> dict[str, Series]:
         for metric, rows in metric_rows(data):
             order = rows[np.argsort(steps[rows], kind="stable")]
             out[metric] = Series(metric, steps[order], values[order], epochs[order])
-    _LAST_RUN[:] = [data, out]
+    _LAST_RUN = (data, out)
     return out
 
 
