@@ -186,6 +186,20 @@ def test_bench_report_section_prints_the_report_to_check_ratio(tmp_path):
     assert "x wall" in line and ("PASS" in line or "FAIL" in line), proc.stdout
 
 
+def test_the_baseline_command_runs_the_baseline_tree_from_the_repository_root(tmp_path):
+    """`--baseline SRC`: the command must import SRC's losslint even where the working directory holds another
+    (`python -c` puts the working directory ahead of PYTHONPATH)."""
+    fake = tmp_path / "losslint"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("")
+    (fake / "cli.py").write_text("def main():\n    print('baseline tree')\n")
+    root = Path(__file__).resolve().parent.parent
+    assert (root / "losslint" / "cli.py").is_file()
+    proc = subprocess.run(bench.losslint_command(tmp_path), cwd=root, env=bench.child_env(tmp_path),
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "baseline tree", proc.stderr
+
+
 def test_bench_sweep_tree_is_a_sweep_compare_reads(tmp_path):
     from losslint.compare import compare, sweep_of
     from losslint.engine import check_paths

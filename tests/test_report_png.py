@@ -118,13 +118,13 @@ def test_overview_is_capped_and_says_so(tmp_path):
     run = load_runs(tmp_path / "one")[0][0]
     results = [result_for(run, "good-fit") for _ in range(png.OVERVIEW_MAX_RUNS + 2)]
     results[-1] = result_for(run, "diverged", [finding(severity="error")])
-    fig = png.overview_figure(results)
-    visible = [ax for ax in fig.axes if ax.axison]
-    assert len(visible) == png.OVERVIEW_MAX_RUNS
-    assert f"showing {png.OVERVIEW_MAX_RUNS} of {len(results)} runs" in fig._suptitle.get_text()
+    shown, title = png.overview_shown(results)
+    assert len(shown) == png.OVERVIEW_MAX_RUNS
+    assert f"showing {png.OVERVIEW_MAX_RUNS} of {len(results)} runs" in title
     # the cap drops healthy runs first: the one failing run is shown, first
-    assert "diverged" in visible[0].get_title()
-    out = png.save(fig, tmp_path / "overview.png", dpi=png.OVERVIEW_DPI)
+    assert shown[0] is results[-1]
+    assert "diverged" in png.overview_cell_figure(shown[0]).axes[0].get_title()
+    out = png.write_overview_png(results, tmp_path / "overview.png")
     data = out.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) <= MAX_BYTES
     pixels = mpimg.imread(out)
@@ -132,6 +132,70 @@ def test_overview_is_capped_and_says_so(tmp_path):
     assert pixels.shape[1] == round(png.OVERVIEW_CELL[0] * cols * png.OVERVIEW_DPI)
     assert pixels.shape[0] == round((png.OVERVIEW_CELL[1] * rows + 0.5) * png.OVERVIEW_DPI)
     assert float(pixels[..., :3].std()) > 0.05
+
+
+def test_overview_cells_sit_where_one_figure_of_subplots_puts_them():
+    """The overview is composited cell by cell (`overview_image`); `OverviewGrid` must give the axes positions a
+    figure of `subplots` with the same margins and spacing gives."""
+    from matplotlib.figure import Figure
+
+    for n in (1, 4, 6, 13, png.OVERVIEW_MAX_RUNS):
+        grid = png.OverviewGrid.of(n)
+        fig = Figure(figsize=grid.size)
+        axes = fig.subplots(grid.rows, grid.cols, squeeze=False)
+        fig.subplots_adjust(left=png.OVERVIEW_LEFT, right=png.OVERVIEW_RIGHT,
+                            bottom=png.OVERVIEW_BOTTOM_IN / grid.size[1], top=1 - png.OVERVIEW_TOP_IN / grid.size[1],
+                            wspace=png.OVERVIEW_WSPACE, hspace=png.OVERVIEW_HSPACE)
+        for i, ax in enumerate(axes.flat):
+            box = ax.get_position()
+            x, y = grid.corner(i)
+            assert box.x0 * grid.size[0] == pytest.approx(x) and box.y0 * grid.size[1] == pytest.approx(y)
+            assert box.width * grid.size[0] == pytest.approx(grid.cell[0])
+            assert box.height * grid.size[1] == pytest.approx(grid.cell[1])
+
+
+def test_overview_shows_every_cell_and_the_title(tmp_path):
+    """Each cell of the composited overview carries its run's curve: the pixels inside each cell's axes differ
+    from the background, and a cell's ink stays inside its slot of the grid."""
+    write_jsonl_run(tmp_path, "one", descending(60), val=descending(6, seed=1))
+    run = load_runs(tmp_path / "one")[0][0]
+    results = [result_for(run, "good-fit") for _ in range(7)]
+    out = png.write_overview_png(results, tmp_path / "overview.png")
+    pixels = mpimg.imread(out)[..., :3]
+    grid = png.OverviewGrid.of(len(results))
+    dpi, height = png.OVERVIEW_DPI, pixels.shape[0]
+    for i in range(len(results)):
+        x, y = grid.corner(i)
+        left, right = round(x * dpi) + 3, round((x + grid.cell[0]) * dpi) - 3
+        top, bottom = height - round((y + grid.cell[1]) * dpi) + 3, height - round(y * dpi) - 3
+        inside = pixels[top:bottom, left:right]
+        # the blue training curve is drawn in every cell
+        blue = np.abs(inside - np.array([0x1F, 0x77, 0xB4]) / 255).max(axis=-1) < 0.1
+        assert blue.sum() > 20, i
+    # the grid's last row has one cell: right of it the image is blank
+    x, y = grid.corner(len(results))
+    empty = pixels[height - round((y + grid.cell[1]) * dpi):height - round(y * dpi), round(x * dpi):]
+    assert float(empty.min()) > 0.99
+    # the title across the top
+    assert float(pixels[: round(0.3 * dpi)].min()) < 0.5
+
+
+def test_a_kept_overview_cell_draws_the_same_pixels_as_a_new_one(tmp_path):
+    nan = float("nan")
+    results = [result_for(_diverging_run(tmp_path), "diverged", best=600, stop=800),
+               result_for(_records_run([("train_loss", s, nan, nan, nan) for s in range(5)], name="nan")),
+               result_for(_records_run([("train_loss", s, 10.0 ** -s, nan, nan) for s in range(6)], name="log")),
+               result_for(_records_run([], name="empty"), "no-signal")]
+
+    def pixels(fig):
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba()).copy()
+
+    fresh = [pixels(png.overview_cell_figure(r)) for r in results]
+    assert results[2] and png.overview_cell_figure(results[2]).axes[0].get_yscale() == "log"
+    for order in (range(len(results)), reversed(range(len(results)))):
+        for i in order:
+            assert np.array_equal(pixels(png.overview_cell_figure(results[i], reuse=True)), fresh[i]), i
 
 
 def test_a_run_with_no_curves_still_gets_a_figure(tmp_path):
@@ -189,7 +253,7 @@ def test_shading_ends_with_the_plotted_curves_not_with_an_unplotted_series():
 def test_overview_cell_of_a_run_that_is_all_nan():
     nan = float("nan")
     run = _records_run([("train_loss", s, nan, nan, nan) for s in range(5)], name="all-nan")
-    fig = png.overview_figure([result_for(run, "diverged")])
+    fig = png.overview_cell_figure(result_for(run, "diverged"))
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.texts] == ["only NaN/inf"]
     lo, hi = ax.get_xlim()
@@ -356,3 +420,24 @@ def test_axis_labels_clear_their_tick_labels(tmp_path):
             xlabel = fig.axes[-1].xaxis.label.get_window_extent(renderer)
             xticks = [t.get_window_extent(renderer) for t in fig.axes[-1].xaxis.get_ticklabels() if t.get_text()]
             assert xlabel.y1 <= min(t.y0 for t in xticks) + 0.5
+
+
+def test_run_series_are_the_runs_rows_sorted_by_step_and_never_another_runs():
+    nan = float("nan")
+    # logged out of step order (a resumed run appends earlier steps), epochs on some rows only
+    records = [("train_loss", s, 1.0 / (s + 1), float(s // 10), nan) for s in (5, 3, 9, 3, 0)]
+    records += [("val_loss", s, 2.0 - s / 10, nan, nan) for s in (4, 8)]
+    run = _records_run(records, name="a")
+    series = png.run_series(run)
+    assert list(series) == run.metrics()
+    for metric, s in series.items():
+        rows = run.series(metric)
+        order = np.argsort(rows["step"].to_numpy(), kind="stable")
+        assert s.steps.tolist() == rows["step"].to_numpy()[order].tolist()
+        assert np.array_equal(s.values, rows["value"].to_numpy(dtype=float)[order], equal_nan=True)
+        assert np.array_equal(s.epochs, rows["epoch"].to_numpy(dtype=float)[order], equal_nan=True)
+    assert png.series_of(result_for(run), "nope").steps.size == 0
+    # another run with the same metrics is read from its own table, not served from the last one
+    other = _records_run([("train_loss", s, 7.0, nan, nan) for s in range(3)], name="b")
+    assert png.series_of(result_for(other), TRAIN_LOSS).values.tolist() == [7.0, 7.0, 7.0]
+    assert png.series_of(result_for(run), TRAIN_LOSS).values[0] == 1.0

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import re
 import shutil
@@ -123,9 +124,26 @@ def filesystem(path: RemotePath) -> Any:
     except ImportError:
         raise _missing_extra(path.protocol) from None
     try:
-        return fsspec.filesystem(path.protocol)
+        store = fsspec.filesystem(path.protocol)
     except (ImportError, ValueError):
         raise _missing_extra(path.protocol) from None
+    _quiet_unless_configured(type(store).__module__.split(".")[0])
+    return store
+
+
+_quieted: set[str] = set()
+
+
+def _quiet_unless_configured(package: str) -> None:
+    """A store library's log records go where the program's logging sends them, and nowhere when it sends them
+    nowhere: a `NullHandler` on the library's logger, as the logging HOWTO asks of libraries. Without one, Python
+    prints every WARNING of a library that has no handler on stderr. gcsfs (2026.x) logs one for every request to a
+    bucket whose layout it cannot look up (a read-only principal, an emulator): dozens of lines around `check`'s
+    one line per error. Records still propagate to any handler the program configures (`logging.basicConfig`)."""
+    if package in _quieted:
+        return
+    logging.getLogger(package).addHandler(logging.NullHandler())
+    _quieted.add(package)
 
 
 def _storage_error(path: RemotePath, exc: BaseException) -> OSError:
@@ -222,7 +240,8 @@ def read_bytes(path: AnyPath) -> bytes:
     with _remote(path):
         try:
             head = fs.cat_file(url, start=0, end=RANGE_CHUNK)
-        except OSError:  # an empty object has no range 0-N (HTTP 416); any other fault, the plain GET raises again
+        except Exception:  # noqa: BLE001 - an empty object has no range 0-N (HTTP 416: s3fs raises an OSError,
+            # adlfs azure-core's HttpResponseError); any other fault, the plain GET raises again
             return fs.cat_file(url)
         if len(head) < RANGE_CHUNK:
             return head

@@ -13,14 +13,14 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter, NullLocator
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter, NullLocator
 from matplotlib.transforms import Bbox, blended_transform_factory, offset_copy
 
 from ..analysis.smoothing import ema as _ema
 from ..findings import SEVERITIES, Result, severity_rank
 from ..metrics import EVAL_LOSS, GRAD_NORM, LEARNING_RATE, SPLITS, TRAIN_LOSS, is_bookkeeping
+from . import agg
 
 DPI = 100
 # 1150 x 650 px: readable in a GitHub job summary without zooming; the right quarter holds the legends, outside the
@@ -50,6 +50,7 @@ MAX_SMOOTHING_WEIGHT = 0.999
 # A range wider than this ratio (all values positive) gets a log y axis: a loss falling 10 -> 0.1 is otherwise
 # a flat line after the first few percent of the run.
 LOG_SCALE_RATIO = 30.0
+LOG_MINOR_SUBS = (2.0, 5.0)  # a log axis' minor ticks, in each decade
 # Every evaluation set's loss is drawn, up to this many loss curves; past it the figure says how many are left out.
 MAX_LOSS_CURVES = 10
 # Task metrics up to this magnitude are read as fractions (accuracy 0..1 plus float slack); anything larger
@@ -111,18 +112,54 @@ class Series:
     metric: str
     steps: np.ndarray  # int64, sorted
     values: np.ndarray  # float64, may hold NaN/inf
+    epochs: np.ndarray | None = None  # float64, NaN where the log has no epoch
 
     @property
     def finite(self) -> np.ndarray:
         return np.isfinite(self.values)
 
 
+# The series of the last run asked for, by metric, and the table they came from (compared by identity; runs are
+# not changed once read): a figure looks its run's series up a dozen times, and every lookup in the table is a
+# pass over all of its rows plus pandas indexing (~10 ms of a run plot). One run is kept, never more.
+_LAST_RUN: tuple[object, dict[str, Series]] = (None, {})
+
+
+def run_series(run) -> dict[str, Series]:
+    """Every metric of the run as a `Series` sorted by step (stable: logged order within a step)."""
+    global _LAST_RUN
+    data = run.data
+    last = _LAST_RUN  # one read: the table and its series always belong together
+    if last[0] is data:
+        return last[1]
+    from ..schema import metric_rows
+
+    out: dict[str, Series] = {}
+    if len(data) and "metric" in data:
+        steps = data["step"].to_numpy(dtype=np.int64)
+        values = data["value"].to_numpy(dtype=np.float64)
+        epochs = data["epoch"].to_numpy(dtype=np.float64) if "epoch" in data else np.full(len(data), np.nan)
+        for metric, rows in metric_rows(data):
+            order = rows[np.argsort(steps[rows], kind="stable")]
+            out[metric] = Series(metric, steps[order], values[order], epochs[order])
+    _LAST_RUN = (data, out)
+    return out
+
+
 def series_of(result: Result, metric: str) -> Series:
-    rows = result.run.series(metric)
-    steps = rows["step"].to_numpy(dtype=np.int64)
-    values = rows["value"].to_numpy(dtype=np.float64)
-    order = np.argsort(steps, kind="stable")
-    return Series(metric, steps[order], values[order])
+    found = run_series(result.run).get(metric)
+    if found is None:
+        return Series(metric, np.zeros(0, np.int64), np.zeros(0, np.float64), np.zeros(0, np.float64))
+    return found
+
+
+def _steps_of(result: Result, metrics: Sequence[str] | None) -> np.ndarray:
+    """The steps of these metrics' points (all the run's points for None), in no particular order."""
+    if metrics is None:
+        return result.run.data["step"].to_numpy(dtype=np.int64)
+    series = run_series(result.run)
+    parts = [series[m].steps for m in dict.fromkeys(metrics) if m in series]
+    return np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
 def _split_and_name(metric: str) -> tuple[str | None, str]:
@@ -178,13 +215,12 @@ OTHER_AXIS_RATIO = 5.0
 
 
 def same_step_axis(result: Result, losses: Sequence[str], others: Sequence[str]) -> list[str]:
-    data = result.run.data
-    loss_steps = data.loc[data["metric"].isin(list(losses)), "step"]
-    if not len(loss_steps) or loss_steps.max() <= 0:
+    loss_steps = _steps_of(result, losses)
+    if not loss_steps.size or loss_steps.max() <= 0:
         return list(others)
     limit = OTHER_AXIS_RATIO * float(loss_steps.max())
-    ends = data[data["metric"].isin(list(others))].groupby("metric", observed=True)["step"].max()
-    return [m for m in others if m not in ends.index or float(ends[m]) <= limit]
+    series = run_series(result.run)
+    return [m for m in others if m not in series or not series[m].steps.size or float(series[m].steps[-1]) <= limit]
 
 
 def fallback_metrics(metrics: Sequence[str], tasks: Sequence[str], monitored: str | None) -> list[str]:
@@ -336,6 +372,23 @@ def step_label(step: float, _pos=None) -> str:
     return f"{step:g}"
 
 
+_SUPERSCRIPT = str.maketrans("0123456789-", "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079\u207b")
+
+
+def log_label(value: float, _pos=None) -> str:
+    """A log axis' tick label: 10\u207b\u00b2 for 0.01, 2\u00d710\u207b\u00b3 between decades. matplotlib's own labels
+    are math text (`$\\mathdefault{10^{-2}}$`), parsed by pyparsing in every process that draws them (~30 ms a
+    new label); superscript digits are plain text and look the same."""
+    if not math.isfinite(value) or value <= 0:
+        return ""
+    exponent = math.floor(math.log10(value) + 1e-9)
+    mantissa = value / 10.0 ** exponent
+    power = "10" + str(exponent).translate(_SUPERSCRIPT)
+    if abs(mantissa - round(mantissa)) < 1e-6 * mantissa and round(mantissa) == 1:
+        return power
+    return f"{mantissa:.3g}\u00d7{power}"
+
+
 def _mark_findings(ax, result: Result, metrics: Sequence[str]) -> None:
     """The code of each finding that names a step on one of this panel's metrics, written upright at the bottom
     edge: the reader sees where in the run the report's finding points. The most severe first, a few at most."""
@@ -355,11 +408,11 @@ def last_step(result: Result, metrics: Sequence[str]) -> int | None:
     """The end of the run as drawn: the last step of the plotted metrics. Some logs put other series on another
     axis (Keras writes `evaluation_*_vs_iterations` in iterations next to per-epoch losses); shading to their end
     would squash the curves into a corner."""
-    data = result.run.data
-    steps = data.loc[data["metric"].isin(list(metrics)), "step"] if metrics else data["step"]
     if result.recommended_stop_step is not None and result.monitored_metric:
-        steps = data.loc[data["metric"].isin([*metrics, result.monitored_metric]), "step"]
-    return int(steps.max()) if len(steps) else None
+        steps = _steps_of(result, [*metrics, result.monitored_metric])
+    else:
+        steps = _steps_of(result, metrics if metrics else None)
+    return int(steps.max()) if steps.size else None
 
 
 def _mark_early_stop(axes, result: Result, *, labels: bool, metrics: Sequence[str] = ()) -> None:
@@ -393,7 +446,11 @@ def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str,
         _draw_curve(ax, series, result.annotations.get(series.metric, {}), color, share=share)
     if wants_log_scale([s.values for s in series_list]):
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(log_label))
         ax.yaxis.set_minor_formatter(NullFormatter())  # the decades are labelled; minor labels only crowd them
+        # minor marks at 2x and 5x each decade, not at every 2..9x: eight marks a decade crowd a panel ~100 px
+        # high, and each is a tick of four artists to build and draw (about a tenth of a log plot's cost)
+        ax.yaxis.set_minor_locator(LogLocator(subs=LOG_MINOR_SUBS))
     else:
         ax.yaxis.set_major_locator(MaxNLocator(nbins=5))  # every tick is four artists to build and draw
     _mark_nonfinite(ax, series_list)
@@ -403,8 +460,10 @@ def _draw_panel(ax, result: Result, metrics: Sequence[str], ylabel: str,
         ax.set_yticks([])
     _mark_findings(ax, result, metrics)
     ax.set_ylabel(ylabel, fontsize=8)
-    ax.tick_params(labelsize=TICK_LABEL_SIZE)
-    ax.grid(True, alpha=0.25, linewidth=0.5)
+    if not getattr(ax, "_losslint_styled", False):  # kept by a kept figure's axes (`_empty` leaves them)
+        ax.tick_params(labelsize=TICK_LABEL_SIZE)
+        ax.grid(True, alpha=0.25, linewidth=0.5)
+        ax._losslint_styled = True
     return series_list
 
 
@@ -453,18 +512,26 @@ def _draw_optimizer_panel(ax, result: Result, metrics: Sequence[str]) -> None:
 def steps_are_epochs(result: Result, metrics: Sequence[str]) -> bool:
     """The x axis counts epochs: every plotted point's step is its epoch (Keras CSVLogger and History, Keras
     TensorBoard `epoch_*` tags, a JSON-lines log stepped by epoch)."""
-    data = result.run.data
-    rows = data[data["metric"].isin(list(metrics))] if metrics else data
-    if not len(rows):
-        return False
-    epochs = rows["epoch"].to_numpy(dtype=np.float64)
-    return bool(np.isfinite(epochs).all() and (epochs == rows["step"].to_numpy(dtype=np.float64)).all())
+    if metrics:
+        series = run_series(result.run)
+        chosen = [series[m] for m in dict.fromkeys(metrics) if m in series]
+        if not any(s.steps.size for s in chosen):
+            return False
+        epochs = np.concatenate([s.epochs if s.epochs is not None else np.full(s.steps.size, np.nan) for s in chosen])
+        steps = np.concatenate([s.steps for s in chosen]).astype(np.float64)
+    else:
+        data = result.run.data
+        if not len(data):
+            return False
+        epochs = data["epoch"].to_numpy(dtype=np.float64)
+        steps = data["step"].to_numpy(dtype=np.float64)
+    return bool(np.isfinite(epochs).all() and (epochs == steps).all())
 
 
 def run_figure(result: Result, smoothing: float = SMOOTHING_SHARE, reuse: bool = False) -> Figure:
     """The run's figure. `reuse`: draw on this process's kept figure of the same layout (`_run_axes`), emptied
     first; the figure is then only valid until the next call, so only `write_run_png` asks for it."""
-    metrics = result.run.metrics()
+    metrics = list(run_series(result.run))
     hidden = left_out(metrics)
     losses, tasks, optim = pick_metrics(metrics)
     if not losses:
@@ -513,7 +580,8 @@ TICK_LABEL_SIZE = 7  # points, the run figure's tick labels
 # Widths of DejaVu Sans (matplotlib's bundled default font) glyphs in ems, for the characters tick labels use;
 # anything else counts as a wide letter.
 _GLYPH_EM = {**dict.fromkeys("0123456789", 0.636), ".": 0.318, ",": 0.318, "\u2212": 0.838, "-": 0.361,
-             "+": 0.838, "e": 0.615, " ": 0.318}
+             "+": 0.838, "e": 0.615, " ": 0.318, "\u00d7": 0.838, "\u207b": 0.838,
+             **dict.fromkeys("\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079", 0.45)}  # log_label's
 _WIDE_GLYPH_EM = 0.72
 
 
@@ -521,9 +589,9 @@ _MATH_MARKUP = re.compile(r"\\mathdefault|[${}]")
 
 
 def _tick_label_width(labels: Sequence[str], size: float) -> float:
-    """The widest label in points, from glyph widths (an upper bound for other fonts' digits too). A log axis'
-    math text (`$\\mathdefault{10^{-2}}$`, `$\\mathdefault{2\\times10^{-3}}$`) counts its exponent at the
-    superscript size, 0.7 of the text."""
+    """The widest label in points, from glyph widths (an upper bound for other fonts' digits too), superscript
+    digits of `log_label` included. Math text (`$\\mathdefault{10^{-2}}$`) counts its exponent at the superscript
+    size, 0.7 of the text."""
     def width(text: str) -> float:
         text = _MATH_MARKUP.sub("", text.replace("\\times", "\u00d7"))
         base, _, exponent = text.partition("^")
@@ -557,15 +625,27 @@ def _place_axis_labels(fig: Figure) -> None:
                                                         units="points"))
 
 
-def save(fig: Figure, path: Path, dpi: int = DPI) -> Path:
-    """Write a palette PNG. Anti-aliased line art in full RGBA is 3-4x larger than the same image in 128 colours,
-    with no difference a reader can see; small files matter in PR comments and CI artifacts."""
+def drawn(fig: Figure):
+    """The figure drawn (on `agg.canvas`), as a PIL RGBA image sharing the canvas' buffer: valid until the figure
+    is drawn again."""
     from PIL import Image  # a matplotlib dependency
 
-    fig.set_dpi(dpi)
-    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    canvas = agg.canvas(fig)
     canvas.draw()
-    image = Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    return Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+
+
+def save(fig: Figure, path: Path, dpi: int = DPI) -> Path:
+    """Draw the figure and write it as a palette PNG (`save_image`)."""
+    fig.set_dpi(dpi)
+    return save_image(drawn(fig), path)
+
+
+def save_image(image, path: Path) -> Path:
+    """Write a palette PNG. Anti-aliased line art in full RGBA is 3-4x larger than the same image in 128 colours,
+    with no difference a reader can see; small files matter in PR comments and CI artifacts."""
+    from PIL import Image
+
     # zlib level 6, not `optimize` (level 9): a sixth of the encoding time for files ~13% larger
     image.convert("RGB").quantize(colors=PNG_COLORS, method=Image.Quantize.FASTOCTREE).save(
         path, format="PNG", compress_level=6)
@@ -590,7 +670,7 @@ def _run_axes(height_ratios: tuple[float, ...], reuse: bool) -> tuple[Figure, np
             _empty(ax)
         return fig, axes
     fig = Figure(figsize=RUN_FIGSIZE, dpi=DPI)
-    FigureCanvasAgg(fig)
+    agg.canvas(fig)
     axes = fig.subplots(len(height_ratios), 1, sharex=True, squeeze=False,
                         gridspec_kw={"height_ratios": list(height_ratios)})[:, 0]
     if reuse:
@@ -642,9 +722,10 @@ def overview_order(results: Sequence[Result]) -> list[Result]:
 
 
 def _overview_cell(ax, result: Result) -> None:
-    losses, tasks, _ = pick_metrics(result.run.metrics())
+    metrics = list(run_series(result.run))
+    losses, tasks, _ = pick_metrics(metrics)
     curves = ([m for m in losses if m in (TRAIN_LOSS, EVAL_LOSS)] or losses[:2] or tasks[:1]
-              or fallback_metrics(result.run.metrics(), tasks, result.monitored_metric))
+              or fallback_metrics(metrics, tasks, result.monitored_metric))
     colors = figure_colors(curves)
     arrays, bad_steps = [], []
     for metric in curves:
@@ -667,6 +748,7 @@ def _overview_cell(ax, result: Result) -> None:
         ax.set_yticks([])
     if wants_log_scale(arrays):
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(log_label))
         ax.yaxis.set_minor_locator(NullLocator())  # minor log ticks crowd a cell this small, and cost to draw
     else:
         ax.ticklabel_format(axis="y", useOffset=False)
@@ -674,7 +756,6 @@ def _overview_cell(ax, result: Result) -> None:
     # a fixed title position: matplotlib's automatic one measures every tick label of the cell (~25 ms a cell)
     ax.set_title(f"{_short(result.run.name, 30)}\n{result.verdict}", fontsize=7, y=1.0, pad=3,
                  color=VERDICT_COLORS.get(result.verdict, "black"))
-    ax.tick_params(labelsize=5, length=2)
     # few ticks: a cell is ~180 px wide, and every tick is four artists to build and draw
     ax.xaxis.set_major_locator(MaxNLocator(nbins=3, integer=True))
     if ax.get_yscale() != "log":
@@ -683,30 +764,108 @@ def _overview_cell(ax, result: Result) -> None:
     ax.grid(True, alpha=0.2, linewidth=0.4)
 
 
-def overview_figure(results: Sequence[Result], max_runs: int = OVERVIEW_MAX_RUNS) -> Figure:
+# The overview's grid (fractions of the figure, as `Figure.subplots_adjust` takes them): fixed margins instead of
+# tight_layout, which with 48 axes costs seconds and gains nothing; the top keeps room for the figure title above
+# the first row's two-line cell titles.
+OVERVIEW_LEFT, OVERVIEW_RIGHT = 0.04, 0.99
+OVERVIEW_BOTTOM_IN, OVERVIEW_TOP_IN = 0.3, 0.8  # inches below the last row / above the first
+OVERVIEW_WSPACE = 0.25
+OVERVIEW_HSPACE = 0.75 * 1.7 / OVERVIEW_CELL[1]
+# Room around a cell's axes, in pixels, for its tick labels (left, bottom), its two-line title (top) and NaN marks
+# drawn past the edge (right). Neighbouring cells' rooms overlap; each cell is composited over the others with its
+# transparency, so nothing is cut off where a label reaches into the gap.
+OVERVIEW_PAD = {"left": 48, "right": 12, "bottom": 28, "top": 40}
+
+
+@dataclass(frozen=True)
+class OverviewGrid:
+    """Where the overview's cells go: `cols` x `rows` axes of `cell` inches, the lower left corner of cell i at
+    `corner(i)` (inches from the lower left of the `size`-inch figure)."""
+
+    cols: int
+    rows: int
+    size: tuple[float, float]
+    cell: tuple[float, float]
+
+    @classmethod
+    def of(cls, n: int) -> OverviewGrid:
+        n = max(n, 1)
+        cols = min(OVERVIEW_COLS, n)
+        rows = math.ceil(n / cols)
+        width, height = OVERVIEW_CELL[0] * cols, OVERVIEW_CELL[1] * rows + 0.5
+        # GridSpec's arithmetic: the space between cells is a share of a cell
+        cell_w = (OVERVIEW_RIGHT - OVERVIEW_LEFT) * width / (cols + OVERVIEW_WSPACE * (cols - 1))
+        cell_h = (height - OVERVIEW_BOTTOM_IN - OVERVIEW_TOP_IN) / (rows + OVERVIEW_HSPACE * (rows - 1))
+        return cls(cols, rows, (width, height), (cell_w, cell_h))
+
+    def corner(self, i: int) -> tuple[float, float]:
+        row, col = divmod(i, self.cols)
+        x = OVERVIEW_LEFT * self.size[0] + col * self.cell[0] * (1 + OVERVIEW_WSPACE)
+        y = OVERVIEW_BOTTOM_IN + (self.rows - 1 - row) * self.cell[1] * (1 + OVERVIEW_HSPACE)
+        return x, y
+
+
+def overview_shown(results: Sequence[Result], max_runs: int = OVERVIEW_MAX_RUNS) -> tuple[list[Result], str]:
+    """The runs the overview shows (worst first, at most `max_runs`) and its title."""
     shown = overview_order(results)[:max_runs]
-    n = max(len(shown), 1)
-    cols = min(OVERVIEW_COLS, n)
-    rows = math.ceil(n / cols)
-    fig = Figure(figsize=(OVERVIEW_CELL[0] * cols, OVERVIEW_CELL[1] * rows + 0.5), dpi=OVERVIEW_DPI)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(rows, cols, squeeze=False)
-    for ax in axes.flat[len(shown):]:
-        ax.set_axis_off()
-    for ax, result in zip(axes.flat, shown):
-        _overview_cell(ax, result)
     note = f"{len(results)} run(s)"
     if len(results) > len(shown):
         note = f"showing {len(shown)} of {len(results)} runs (worst first); see report.md for all"
-    height = fig.get_figheight()
-    fig.suptitle(f"losslint overview: {note}   (blue: train loss, red: validation loss, orange line: recommended stop)",
-                 fontsize=8, y=1 - 0.12 / height, va="top")
-    # fixed margins instead of tight_layout: with 48 axes tight_layout costs seconds and gains nothing;
-    # the top keeps room for the figure title above the first row's two-line cell titles
-    fig.subplots_adjust(left=0.04, right=0.99, bottom=0.3 / height, top=1 - 0.8 / height, wspace=0.25,
-                        hspace=0.75 * 1.7 / OVERVIEW_CELL[1])
+    return shown, (f"losslint overview: {note}   (blue: train loss, red: validation loss, orange line: "
+                   "recommended stop)")
+
+
+# One cell figure per cell size, kept by the process that draws overviews: the overview is drawn one cell at a time
+# on it and composited, instead of as one figure of 48 axes, whose axes and ticks cost more to build than the
+# curves cost to draw. A kept cell is emptied (`_empty`) between runs; its pixels are those of a new cell.
+_KEPT_CELLS: dict[tuple[float, float], tuple[Figure, object]] = {}
+
+
+def overview_cell_figure(result: Result, cell: tuple[float, float] | None = None, reuse: bool = False) -> Figure:
+    """One overview cell, the axes `cell` inches large, with `OVERVIEW_PAD` pixels of transparent room around
+    it. `reuse`: drawn on this process's kept cell figure, valid until the next call."""
+    cell = cell or OverviewGrid.of(1).cell
+    kept = _KEPT_CELLS.get(cell) if reuse else None
+    if kept is not None:
+        fig, ax = kept
+        _empty(ax)
+    else:
+        pad = {k: v / OVERVIEW_DPI for k, v in OVERVIEW_PAD.items()}
+        width, height = cell[0] + pad["left"] + pad["right"], cell[1] + pad["bottom"] + pad["top"]
+        fig = Figure(figsize=(width, height), dpi=OVERVIEW_DPI)
+        agg.canvas(fig)
+        fig.patch.set_alpha(0.0)
+        ax = fig.add_axes((pad["left"] / width, pad["bottom"] / height, cell[0] / width, cell[1] / height))
+        # set once, kept by `_empty`: small ticks; no axis labels, so none to place (matplotlib's automatic
+        # placement measures every tick label at each draw)
+        ax.tick_params(labelsize=5, length=2)
+        ax.xaxis.set_label_coords(0.5, 0.0)
+        ax.yaxis.set_label_coords(0.0, 0.5)
+        if reuse:
+            _KEPT_CELLS[cell] = (fig, ax)
+    _overview_cell(ax, result)
     return fig
 
 
+def overview_image(results: Sequence[Result], max_runs: int = OVERVIEW_MAX_RUNS):
+    """The overview as a PIL image: the title drawn on an empty figure, then every cell drawn on one kept cell
+    figure and composited at its place in the grid (the layout `Figure.subplots` would give)."""
+    shown, title = overview_shown(results, max_runs)
+    grid = OverviewGrid.of(len(shown))
+    fig = Figure(figsize=grid.size, dpi=OVERVIEW_DPI)
+    fig.suptitle(title, fontsize=8, y=1 - 0.12 / grid.size[1], va="top")
+    image = drawn(fig).copy()
+    height_px = image.size[1]
+    for i, result in enumerate(shown):
+        cell = drawn(overview_cell_figure(result, grid.cell, reuse=True))
+        x, y = grid.corner(i)
+        left = round(x * OVERVIEW_DPI) - OVERVIEW_PAD["left"]
+        top = height_px - round((y + grid.cell[1]) * OVERVIEW_DPI) - OVERVIEW_PAD["top"]
+        # cells near the edges reach past the image with transparent room only: paste the part inside
+        box = (max(0, -left), max(0, -top), min(cell.size[0], image.size[0] - left), min(cell.size[1], height_px - top))
+        image.alpha_composite(cell, dest=(max(0, left), max(0, top)), source=box)
+    return image
+
+
 def write_overview_png(results: Sequence[Result], path: Path, max_runs: int = OVERVIEW_MAX_RUNS) -> Path:
-    return save(overview_figure(results, max_runs), path, dpi=OVERVIEW_DPI)
+    return save_image(overview_image(results, max_runs), path)
