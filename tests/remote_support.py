@@ -200,3 +200,32 @@ def every_format_tree(root: Path) -> Path:
         (event,) = (FIXTURES / "overfit" / "tensorboard").iterdir()
         shutil.copy(event, root / "keras" / split / event.name)
     return root
+
+
+def check_ranged_reads(base_url: str, tree: Path, monkeypatch, put_empty) -> None:
+    """`fs.read_bytes` on a bucket at `base_url` holding `tree`: a whole object comes as its first range, then the
+    rest in one concurrent batch; an empty object (written by `put_empty(key)`, key under `empty/`) reads as b"".
+    The same assertions for every store (S3, GCS, Azure)."""
+    from losslint.io import fs
+
+    monkeypatch.setattr(fs, "RANGE_CHUNK", 4096)  # the fixtures' event files are tens of KiB: several ranges
+    (event,) = (tree / "spikes" / "tensorboard").iterdir()
+    url = fs.as_path(f"{base_url}/spikes/tensorboard/{event.name}")
+    remote = fs.filesystem(url)  # fsspec's cached instance, the one read_bytes uses
+    real, calls = remote.cat_ranges, []
+
+    def counting(paths, starts, ends, **kwargs):
+        calls.append(len(starts))
+        return real(paths, starts, ends, **kwargs)
+
+    monkeypatch.setattr(remote, "cat_ranges", counting)
+    size = event.stat().st_size
+    assert size > 3 * 4096
+    assert fs.read_bytes(url) == event.read_bytes()
+    assert calls == [-(-size // 4096) - 1]  # the first range, then the rest in one concurrent batch
+    assert fs.read_range(url, 1000, 1100) == event.read_bytes()[1000:1100]
+    with fs.open_binary(url, block_size=512) as handle:
+        assert handle.read(10) == event.read_bytes()[:10]
+    put_empty("empty/metrics.jsonl")
+    bucket_url = base_url.split("/", 3)
+    assert fs.read_bytes(fs.as_path("/".join(bucket_url[:3]) + "/empty/metrics.jsonl")) == b""

@@ -167,23 +167,8 @@ def test_python_api_reads_a_bucket(s3, tree):
 
 
 def test_whole_objects_are_read_in_concurrent_ranges(s3, tree, monkeypatch):
-    monkeypatch.setattr(fs, "RANGE_CHUNK", 4096)  # the fixtures' event files are tens of KiB: several ranges
-    (event,) = (tree / "spikes" / "tensorboard").iterdir()
-    url = fs.as_path(f"{URL}/spikes/tensorboard/{event.name}")
-    store = fs.filesystem(url)  # fsspec's cached instance, the one read_bytes uses
-    real, calls = store.cat_ranges, []
-
-    def counting(paths, starts, ends, **kwargs):
-        calls.append(len(starts))
-        return real(paths, starts, ends, **kwargs)
-
-    monkeypatch.setattr(store, "cat_ranges", counting)
-    size = event.stat().st_size
-    assert size > 3 * 4096
-    assert fs.read_bytes(url) == event.read_bytes()
-    assert calls == [-(-size // 4096) - 1]  # the first range, then the rest in one concurrent batch
-    s3.put_object(Bucket=BUCKET, Key="empty/metrics.jsonl", Body=b"")
-    assert fs.read_bytes(fs.as_path(f"s3://{BUCKET}/empty/metrics.jsonl")) == b""
+    s3_support.check_ranged_reads(URL, tree, monkeypatch,
+                                  lambda key: s3.put_object(Bucket=BUCKET, Key=key, Body=b""))
     small = tree / "good-fit" / "jsonl" / "metrics.jsonl"
     monkeypatch.setattr(fs, "RANGE_CHUNK", small.stat().st_size + 1)
     assert fs.read_bytes(fs.as_path(f"{URL}/good-fit/jsonl/metrics.jsonl")) == small.read_bytes()

@@ -183,26 +183,8 @@ def test_discovery_lists_once_and_reads_nothing_it_does_not_need(store, monkeypa
 
 def test_whole_objects_are_read_in_concurrent_ranges(store, tree, monkeypatch):
     """`Range` reads: the head, the rest in one concurrent batch, an object's middle, and an empty object."""
-    monkeypatch.setattr(fs, "RANGE_CHUNK", 4096)  # the fixtures' event files are tens of KiB: several ranges
-    (event,) = (tree / "spikes" / "tensorboard").iterdir()
-    url = fs.as_path(f"{store.url}/spikes/tensorboard/{event.name}")
-    remote = fs.filesystem(url)  # fsspec's cached instance, the one read_bytes uses
-    real, calls = remote.cat_ranges, []
-
-    def counting(paths, starts, ends, **kwargs):
-        calls.append(len(starts))
-        return real(paths, starts, ends, **kwargs)
-
-    monkeypatch.setattr(remote, "cat_ranges", counting)
-    size = event.stat().st_size
-    assert size > 3 * 4096
-    assert fs.read_bytes(url) == event.read_bytes()
-    assert calls == [-(-size // 4096) - 1]  # the first range, then the rest in one concurrent batch
-    assert fs.read_range(url, 1000, 1100) == event.read_bytes()[1000:1100]
-    with fs.open_binary(url, block_size=512) as handle:
-        assert handle.read(10) == event.read_bytes()[:10]
-    store.uploader.pipe_file(f"{BUCKET}/empty/metrics.jsonl", b"")
-    assert fs.read_bytes(fs.as_path(f"{store.protocol}://{BUCKET}/empty/metrics.jsonl")) == b""
+    remote_support.check_ranged_reads(store.url, tree, monkeypatch,
+                                      lambda key: store.uploader.pipe_file(f"{BUCKET}/{key}", b""))
 
 
 def test_show_on_a_run_in_the_bucket(store, tree):
