@@ -229,3 +229,16 @@ def check_ranged_reads(base_url: str, tree: Path, monkeypatch, put_empty) -> Non
     put_empty("empty/metrics.jsonl")
     bucket_url = base_url.split("/", 3)
     assert fs.read_bytes(fs.as_path("/".join(bucket_url[:3]) + "/empty/metrics.jsonl")) == b""
+
+
+def check_prefix_inside_a_run(base_url: str, tree: Path, invoke) -> None:
+    """`check` on a prefix inside a run (Keras's `validation/`) checks the whole run, as on local disk; `invoke`
+    runs the command line and returns click's result."""
+    import json
+
+    remote = invoke("check", f"{base_url}/keras/validation", "--format", "json", "-j", "1")
+    local = invoke("check", tree / "keras" / "validation", "--format", "json", "-j", "1")
+    (run,) = json.loads(remote.output)["runs"]
+    assert run["run"] == f"{base_url}/keras" and run["path"] == f"{base_url}/keras"
+    (local_run,) = json.loads(local.output)["runs"]
+    assert run["findings"] == local_run["findings"] and run["verdict"] == local_run["verdict"]

@@ -90,12 +90,7 @@ def test_one_object_by_its_url_is_read_with_its_run(s3, tree):
 
 
 def test_a_prefix_inside_a_run_reads_the_whole_run(s3, tree):
-    remote = invoke("check", f"{URL}/keras/validation", "--format", "json", "-j", "1")
-    local = invoke("check", tree / "keras" / "validation", "--format", "json", "-j", "1")
-    (run,) = json.loads(remote.output)["runs"]
-    assert run["run"] == f"{URL}/keras" and run["path"] == f"{URL}/keras"
-    (local_run,) = json.loads(local.output)["runs"]
-    assert run["findings"] == local_run["findings"] and run["verdict"] == local_run["verdict"]
+    s3_support.check_prefix_inside_a_run(URL, tree, invoke)
 
 
 def test_show_on_an_s3_run(s3, tree):

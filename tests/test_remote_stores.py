@@ -137,12 +137,7 @@ def test_check_of_a_bucket_gives_the_json_of_the_same_tree_on_disk(store, tree):
 
 
 def test_a_prefix_inside_a_run_reads_the_whole_run(store, tree):
-    remote = invoke("check", f"{store.url}/keras/validation", "--format", "json", "-j", "1")
-    local = invoke("check", tree / "keras" / "validation", "--format", "json", "-j", "1")
-    (run,) = json.loads(remote.output)["runs"]
-    assert run["run"] == f"{store.url}/keras" and run["path"] == f"{store.url}/keras"
-    (local_run,) = json.loads(local.output)["runs"]
-    assert run["findings"] == local_run["findings"] and run["verdict"] == local_run["verdict"]
+    remote_support.check_prefix_inside_a_run(store.url, tree, invoke)
 
 
 def test_missing_bucket_is_one_line_and_exit_2(store):
