@@ -242,3 +242,12 @@ def check_prefix_inside_a_run(base_url: str, tree: Path, invoke) -> None:
     assert run["run"] == f"{base_url}/keras" and run["path"] == f"{base_url}/keras"
     (local_run,) = json.loads(local.output)["runs"]
     assert run["findings"] == local_run["findings"] and run["verdict"] == local_run["verdict"]
+
+
+def check_show(base_url: str, tree: Path, invoke) -> None:
+    """`show` on a run in the bucket prints what it prints for the same run on local disk, under the URL."""
+    remote = invoke("show", f"{base_url}/good-fit/tensorboard")
+    local = invoke("show", tree / "good-fit" / "tensorboard")
+    assert remote.exit_code == local.exit_code == 0
+    assert remote.output.splitlines()[0].startswith(f"{base_url}/good-fit/tensorboard  [tensorboard]")
+    assert remote.output.splitlines()[1:] == local.output.splitlines()[1:]

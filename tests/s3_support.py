@@ -7,7 +7,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from remote_support import FIXTURES, ROOT, check_prefix_inside_a_run, check_ranged_reads, every_format_tree  # noqa: F401 - re-exported: the tests' one tree and checks
+from remote_support import FIXTURES, ROOT, check_prefix_inside_a_run, check_ranged_reads, check_show, every_format_tree  # noqa: F401 - re-exported: the tests' one tree and checks
 
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "losslint-test", "AWS_SECRET_ACCESS_KEY": "losslint-test",
                "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true"}

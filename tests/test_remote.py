@@ -94,11 +94,7 @@ def test_a_prefix_inside_a_run_reads_the_whole_run(s3, tree):
 
 
 def test_show_on_an_s3_run(s3, tree):
-    remote = invoke("show", f"{URL}/good-fit/tensorboard")
-    local = invoke("show", tree / "good-fit" / "tensorboard")
-    assert remote.exit_code == local.exit_code == 0
-    assert remote.output.splitlines()[0].startswith(f"{URL}/good-fit/tensorboard  [tensorboard]")
-    assert remote.output.splitlines()[1:] == local.output.splitlines()[1:]
+    s3_support.check_show(URL, tree, invoke)
 
 
 def test_export_from_a_bucket(s3, tree, tmp_path):

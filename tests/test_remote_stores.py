@@ -183,8 +183,4 @@ def test_whole_objects_are_read_in_concurrent_ranges(store, tree, monkeypatch):
 
 
 def test_show_on_a_run_in_the_bucket(store, tree):
-    remote = invoke("show", f"{store.url}/good-fit/tensorboard")
-    local = invoke("show", tree / "good-fit" / "tensorboard")
-    assert remote.exit_code == local.exit_code == 0
-    assert remote.output.splitlines()[0].startswith(f"{store.url}/good-fit/tensorboard  [tensorboard]")
-    assert remote.output.splitlines()[1:] == local.output.splitlines()[1:]
+    remote_support.check_show(store.url, tree, invoke)
