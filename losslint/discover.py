@@ -80,6 +80,9 @@ class RunGroup:
     files: list[str]
     also: dict[str, list[str]] = field(default_factory=dict)  # other formats of the same run, not read
     parts: list[RunGroup] = field(default_factory=list)  # sessions of a resumed run, in start order; [] = one
+    # On an object store: what discovery listed in the run's folders (`fs.listing_of`), so that a worker in another
+    # process answers "is there a config.json beside it?" without asking the store again. None for local runs.
+    listing: dict[str, Any] | None = None
 
 
 @dataclass
@@ -343,6 +346,10 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
 
     by_format = {r.format: r for r in all_readers}
     groups = _unique_group_names(_join_sessions(_merge_formats(claimed, names, by_format), by_format))
+    for group in groups:
+        for one in group.parts or [group]:
+            if isinstance(as_path(one.key), RemotePath):
+                one.listing = fs.listing_of(_sidecar_folders(one))
     return Discovery(groups=groups, errors=errors, notes=notes)
 
 
@@ -464,6 +471,9 @@ def read_group(group: RunGroup, aliases: Mapping[str, str] | None = None, option
 
     The runs come back with their text cleaned for output (`textsafe.clean_run`: no lone surrogates from file
     names that are not UTF-8)."""
+    fs.remember(group.listing)
+    for part in group.parts:
+        fs.remember(part.listing)
     runs, errors = _read_group(group, aliases, options)
     for run in runs:
         clean_run(run)

@@ -148,6 +148,48 @@ def test_discovery_lists_once_and_reads_nothing_it_does_not_need(s3, tree, monke
     assert len(found.groups) == 39
 
 
+def test_a_worker_told_what_discovery_listed_asks_the_store_only_for_bytes(s3, tree, monkeypatch):
+    """A group carries what discovery listed in its folders: a worker process (simulated here by forgetting this
+    process's listings) reads the run and looks for its settings files without one more metadata request."""
+    import pickle
+
+    from losslint import discover
+
+    found = discover.discover([URL])
+    groups = pickle.loads(pickle.dumps(found.groups))  # what crosses to a --jobs or Dask worker
+    assert all(g.listing for g in groups)
+    hf = next(g for g in groups if g.format == "trainer_state")
+    assert any(url.endswith("/config.json") or url.endswith("/trainer_state.json") for url in hf.listing["files"])
+    store_class = fs.filesystem(fs.as_path(URL)).__class__
+    asked: list[str] = []
+
+    def metadata(name):
+        def ask(self, path, *args, **kwargs):
+            asked.append(f"{name} {path}")
+            raise AssertionError(f"{name}({path}): the store was asked what discovery had listed")
+        return ask
+
+    def fresh_worker():
+        for name in ("_listed_roots", "_listed_dirs", "_listed_folders"):
+            monkeypatch.setattr(fs, name, set())
+        for name in ("_listed_files", "_files_in", "_dirs_in"):
+            monkeypatch.setattr(fs, name, {})
+
+    fresh_worker()
+    for name in ("isfile", "isdir", "info", "exists", "size", "find", "ls"):
+        monkeypatch.setattr(store_class, name, metadata(name))
+    for group in groups:
+        runs, errors = discover.read_group(group)
+        assert runs and not errors, (group.key, errors)
+    assert asked == []
+    # without the listing the same worker would have asked (the test can fail)
+    fresh_worker()
+    bare = pickle.loads(pickle.dumps(hf))
+    bare.listing = None
+    discover._sidecar_folders(bare)  # is_dir(run folder): answered by the store (a refusal here, counted)
+    assert asked and asked[0].startswith("isdir ")
+
+
 def test_python_api_reads_a_bucket(s3, tree):
     import losslint
 

@@ -28,7 +28,7 @@ import re
 import shutil
 import tempfile
 from pathlib import Path, PurePath, PurePosixPath
-from typing import IO, Any, Iterator, Union, cast
+from typing import IO, Any, Iterator, Sequence, Union, cast
 from urllib.parse import unquote
 
 URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
@@ -176,17 +176,55 @@ def _remote(path: RemotePath) -> Iterator[None]:
 _listed_roots: set[str] = set()
 _listed_files: dict[str, int] = {}  # URL -> size
 _listed_dirs: set[str] = set()
+# folder URL -> the files directly in it (URL -> size) and its direct subfolders: what `listing_of` hands on
+_files_in: dict[str, dict[str, int]] = {}
+_dirs_in: dict[str, set[str]] = {}
+# folders whose direct contents another process listed and handed on (`remember`): known one level deep
+_listed_folders: set[str] = set()
 
 
 def _known(path: RemotePath) -> bool:
     text = str(path)
-    return any(text == root or text.startswith(root + "/") for root in _listed_roots)
+    return (any(text == root or text.startswith(root + "/") for root in _listed_roots)
+            or text in _listed_folders or str(path.parent) in _listed_folders)
 
 
 def _forget(root: str) -> None:
     for key in [key for key in _listed_files if key.startswith(root + "/")]:
         del _listed_files[key]
     _listed_dirs.difference_update([key for key in _listed_dirs if key.startswith(root + "/")])
+    for index in (_files_in, _dirs_in):
+        for key in [key for key in index if key == root or key.startswith(root + "/")]:
+            del index[key]
+
+
+def listing_of(folders: Sequence[AnyPath]) -> dict[str, Any] | None:
+    """What this process's listings say is directly in `folders` (remote folders at or below a listed root; others
+    are left out): `{"folders": [...], "files": {URL: size}, "dirs": [...]}`, plain data for a task that runs in
+    another process (a `--jobs` worker, a Dask worker) and would otherwise ask the store again what discovery
+    already knows (`remember`). None when no folder qualifies."""
+    known = [str(f) for f in folders if isinstance(f, RemotePath) and any(
+        str(f) == root or str(f).startswith(root + "/") for root in _listed_roots)]
+    if not known:
+        return None
+    files: dict[str, int] = {}
+    dirs: set[str] = set()
+    for folder in known:
+        files.update(_files_in.get(folder, {}))
+        dirs.update(_dirs_in.get(folder, set()))
+        if folder in _listed_dirs or folder in _listed_roots:
+            dirs.add(folder)
+    return {"folders": known, "files": files, "dirs": sorted(dirs)}
+
+
+def remember(listing: dict[str, Any] | None) -> None:
+    """Take on what another process listed (`listing_of`): later `is_file`/`is_dir`/`size` calls on those folders'
+    direct contents are answered without a request."""
+    if not listing:
+        return
+    _listed_files.update(listing["files"])
+    _listed_dirs.update(listing["dirs"])
+    _listed_folders.update(listing["folders"])
 
 
 def walk(root: AnyPath) -> list[tuple[Path, int]]:
@@ -208,10 +246,12 @@ def walk(root: AnyPath) -> list[tuple[Path, int]]:
         url = RemotePath(f"{protocol}//{key}")
         files.append((cast(Path, url), int(info.get("size") or 0)))
         _listed_files[str(url)] = int(info.get("size") or 0)
+        _files_in.setdefault(str(url.parent), {})[str(url)] = int(info.get("size") or 0)
         for parent in url.parents:
             if len(parent.parts) <= 1 or str(parent) in _listed_dirs:
                 break
             _listed_dirs.add(str(parent))
+            _dirs_in.setdefault(str(parent.parent), set()).add(str(parent))
     _listed_roots.add(str(root))
     return files
 
