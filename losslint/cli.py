@@ -137,14 +137,31 @@ def _codes(values: tuple[str, ...]) -> list[str]:
     return [part for value in values for part in value.split(",") if part.strip()]
 
 
+def _rule_options(command):
+    """`--config` and the rule selection (`--select`, `--ignore`, `--extend-select`) of `check` and `watch`."""
+    for option in reversed([
+        click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+                     help="A losslint.toml or pyproject.toml (default: found upward from the working directory)."),
+        click.option("--select", multiple=True, metavar="CODES",
+                     help="Rules to run, replacing the configured selection: codes, prefixes (O, U2) or names; "
+                          "ALL."),
+        click.option("--ignore", multiple=True, metavar="CODES",
+                     help="Rules to skip, added to the configured ignores."),
+        click.option("--extend-select", multiple=True, metavar="CODES",
+                     help="Rules to run in addition to the selection."),
+    ]):
+        command = option(command)
+    return command
+
+
+_report_smoothing_option = click.option(
+    "--smoothing", type=click.FloatRange(0.0, 0.5), default=DEFAULT_SMOOTHING, show_default=True,
+    help="Report plots: smooth curves over this share of each run (a debiased EMA); 0 draws raw curves.")
+
+
 @main.command("check")
 @click.argument("paths", nargs=-1, required=True, type=LOCATION)
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="A losslint.toml or pyproject.toml (default: found upward from the working directory).")
-@click.option("--select", multiple=True, metavar="CODES",
-              help="Rules to run, replacing the configured selection: codes, prefixes (O, U2) or names; ALL.")
-@click.option("--ignore", multiple=True, metavar="CODES", help="Rules to skip, added to the configured ignores.")
-@click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to run in addition to the selection.")
+@_rule_options
 @click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default=None,
               help="Exit 1 when a finding is at or above this severity [configured; default: warning].")
 @click.option("--format", "fmt", type=click.Choice(available_formats()), default="text", show_default=True)
@@ -162,8 +179,7 @@ def _codes(values: tuple[str, ...]) -> list[str]:
 @click.option("--markdown-limit", type=click.Choice(MARKDOWN_LIMITS), default="summary", show_default=True,
               help="Cut --format markdown to fit a GitHub job summary (1 MiB), a PR comment (65,536 characters) "
                    "or nothing.")
-@click.option("--smoothing", type=click.FloatRange(0.0, 0.5), default=DEFAULT_SMOOTHING, show_default=True,
-              help="Report plots: smooth curves over this share of each run (a debiased EMA); 0 draws raw curves.")
+@_report_smoothing_option
 def check_command(paths: tuple[str, ...], config_path: Path | None, select: tuple[str, ...], ignore: tuple[str, ...],
                   extend_select: tuple[str, ...], fail_on: str | None, fmt: str, jobs: int | None, executor: str,
                   scheduler: str | None, verify: bool, report_dir: Path | None, markdown_limit: str,
@@ -400,18 +416,12 @@ def _watch_event_line(event) -> str:
               help="Exit 1 at the first finding at or above this severity (a job wrapper's stop signal).")
 @click.option("--report", "report_dir", type=click.Path(path_type=Path, file_okay=False), default=None,
               help="At the end, write the Markdown + PNG report to this directory (as `check --report`).")
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="A losslint.toml or pyproject.toml (default: found upward from the working directory).")
-@click.option("--select", multiple=True, metavar="CODES",
-              help="Rules to run, replacing the configured selection: codes, prefixes (O, U2) or names; ALL.")
-@click.option("--ignore", multiple=True, metavar="CODES", help="Rules to skip, added to the configured ignores.")
-@click.option("--extend-select", multiple=True, metavar="CODES", help="Rules to run in addition to the selection.")
+@_rule_options
 @click.option("--fail-on", type=click.Choice(["info", "warning", "error"]), default=None,
               help="The final exit code is 1 when a finding is at or above this severity [configured; default: "
                    "warning].")
 @click.option("--verify", is_flag=True, help="Verify TensorBoard record checksums (slower).")
-@click.option("--smoothing", type=click.FloatRange(0.0, 0.5), default=DEFAULT_SMOOTHING, show_default=True,
-              help="Report plots: smooth curves over this share of each run (a debiased EMA); 0 draws raw curves.")
+@_report_smoothing_option
 def watch_command(paths: tuple[Path, ...], interval: float, once: bool, exit_on: str | None, report_dir: Path | None,
                   config_path: Path | None, select: tuple[str, ...], ignore: tuple[str, ...],
                   extend_select: tuple[str, ...], fail_on: str | None, verify: bool, smoothing: float) -> None:
