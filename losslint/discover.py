@@ -176,6 +176,19 @@ def _claim(path: Path, all_readers: Sequence[Reader]) -> Reader | None:
     return None
 
 
+def _claim_argument(path: Path, all_readers: Sequence[Reader], errors: list[ReadError]) -> Reader | None:
+    """The reader of a file given as an argument (local or an object's URL); None, with the error recorded, when it
+    cannot be sniffed or no reader wants it."""
+    try:
+        reader = _claim(path, all_readers)
+    except ReadError as exc:
+        errors.append(exc)
+        return None
+    if reader is None:
+        errors.append(ReadError(str(path), "not a training log losslint can read"))
+    return reader
+
+
 def _run_name(key: Path, base: Path, fallback: str, prefix: str | None = None) -> str:
     """The run's directory relative to `base` (`fallback` when it is `base` itself), after `prefix/` (the argument
     as given, when several were: two `hf` runs below `a/` and `b/` are `a/hf` and `b/hf`, as a linter prints paths)."""
@@ -330,13 +343,8 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
                 for path in _walk_files(key, errors, notes, trees):
                     take(path, Path.cwd(), key.name)
         else:
-            try:
-                reader = _claim(root, all_readers)
-            except ReadError as exc:
-                errors.append(exc)
-                continue
+            reader = _claim_argument(root, all_readers, errors)
             if reader is None:
-                errors.append(ReadError(root, "not a training log losslint can read"))
                 continue
             key_dir = reader.run_key(root)
             # the whole run that holds the file, not the file alone
@@ -364,13 +372,8 @@ def _discover_remote(root: Path, several: bool, errors: list[ReadError], notes: 
         errors.append(ReadError(str(root), f"cannot open: {exc.strerror or exc}"))
         return
     if len(listed) == 1 and listed[0][0] == root:  # the URL of one object
-        try:
-            reader = _claim(root, all_readers)
-        except ReadError as exc:
-            errors.append(exc)
-            return
+        reader = _claim_argument(root, all_readers, errors)
         if reader is None:
-            errors.append(ReadError(str(root), "not a training log losslint can read"))
             return
         key_dir = reader.run_key(root)
         candidates = [root]
