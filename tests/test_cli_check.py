@@ -3,10 +3,9 @@ import json
 import re
 
 import pytest
-from click.testing import CliRunner
 
 import synthetic_curves as sc
-from losslint.cli import main
+from cli_support import invoke
 
 
 @pytest.fixture
@@ -14,13 +13,6 @@ def runs(tmp_path):
     sc.write_jsonl(sc.make_run("overfitting", 1, n_train=200), tmp_path / "overfit" / "metrics.jsonl")
     sc.write_jsonl(sc.make_run("good-fit", 2, n_train=200), tmp_path / "clean" / "metrics.jsonl")
     return tmp_path
-
-
-def invoke(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    assert "Traceback" not in result.output
-    return result
 
 
 def test_text_output_is_linter_like_with_a_summary(runs):

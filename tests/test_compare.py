@@ -7,11 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
 
 import synthetic_curves as sc
+from cli_support import invoke
 from losslint import discover
-from losslint.cli import main
 from losslint.compare import compare, flat_hparams, sweep_of, value_at_stop
 from losslint.findings import EarlyStop, Result
 from losslint.schema import Run, frame_from_columns
@@ -20,13 +19,6 @@ CONTRACT_KEYS = {"version", "metric", "direction", "runs", "effects", "combinati
 RUN_KEYS = {"run", "path", "verdict", "best_step", "recommended_stop_step", "value_at_stop", "saved_fraction",
             "hyperparameters"}
 EFFECT_KEYS = {"hyperparameter", "kind", "n", "spearman", "p_value", "verdicts", "statement"}
-
-
-def invoke(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    assert "Traceback" not in result.output
-    return result
 
 
 def result_of(name: str, steps, values, *, verdict: str = "good-fit", stop: int | None = None,

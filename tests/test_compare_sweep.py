@@ -14,9 +14,8 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
-from losslint.cli import main
+from cli_support import invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 SWEEP = ROOT / "fixtures" / "sweep" / "hf"
@@ -34,13 +33,6 @@ def load(path: Path, name: str):
 
 
 sweep_script = load(ROOT / "benchmarks" / "sweep.py", "bench_sweep_compare")
-
-
-def invoke(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    assert "Traceback" not in result.output
-    return result
 
 
 @cache

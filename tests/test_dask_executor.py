@@ -15,13 +15,12 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
-from click.testing import CliRunner
 
 distributed = pytest.importorskip("distributed")
 import cloudpickle  # noqa: E402 - dask[distributed] brings it
 import dask  # noqa: E402
 
-from losslint.cli import main  # noqa: E402
+from cli_support import invoke  # noqa: E402
 from losslint.dask_executor import DaskExecutor  # noqa: E402
 from losslint.engine import check_paths  # noqa: E402
 from losslint.report import ReportOptions, render  # noqa: E402
@@ -56,13 +55,6 @@ def cluster():
 def baseline():
     results, errors = check_paths([FIXTURES], jobs=1, annotate=False)
     return render("json", results, errors, ReportOptions())
-
-
-def invoke(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    assert "Traceback" not in result.output
-    return result
 
 
 def test_same_json_and_exit_code_as_jobs_1(cluster):

@@ -7,14 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 pytest.importorskip("moto.server")
 pytest.importorskip("boto3")
 pytest.importorskip("s3fs")
 
 import s3_support  # noqa: E402 - after the skips: it imports nothing optional at module level
-from losslint.cli import main  # noqa: E402
+from cli_support import invoke
 from losslint.io import fs  # noqa: E402
 
 BUCKET = "team"
@@ -49,13 +48,6 @@ def s3(endpoint, tree, monkeypatch):
         assert s3_support.upload(client, BUCKET, tree, PREFIX) > 40
     yield client
     s3_support.forget_clients()
-
-
-def invoke(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    assert "Traceback" not in result.output
-    return result
 
 
 def test_url_paths_keep_their_form_and_local_paths_stay_paths():

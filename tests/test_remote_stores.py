@@ -16,10 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
 import remote_support
-from losslint.cli import main
+from cli_support import invoke
 from losslint.io import fs
 
 BUCKET = "team"
@@ -102,13 +101,6 @@ def store(server, monkeypatch):
     _forget_clients(server)
     yield server
     _forget_clients(server)
-
-
-def invoke(*args):
-    result = CliRunner().invoke(main, [str(a) for a in args])
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.output
-    assert "Traceback" not in result.output
-    return result
 
 
 def losslint(*args) -> subprocess.CompletedProcess:
