@@ -394,13 +394,13 @@ def combination_of(verdict: str, rows: Sequence[RunRow], keys: Sequence[str]) ->
     def shut_out(key: str) -> int:
         return sum(not conditions[key][1](r.hyperparameters[key]) for r in rows)
 
+    box = inside(conditions)  # dropping a setting below never changes it, only how it is described
     for key in sorted(conditions, key=lambda k: (shut_out(k), k)):
         fewer = {k: c for k, c in conditions.items() if k != key}
-        if inside(fewer) == inside(conditions):
+        if inside(fewer) == box:
             conditions = fewer
     if len(conditions) < 2:
         return None  # one setting is the single-setting statements' business (and they found it not clear)
-    box = inside(conditions)
     n_in, a = sum(box), len(chosen)
     n_out = len(rows) - n_in
     if n_out < 1 or a / n_in < CLEAR_SHARE:

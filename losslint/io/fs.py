@@ -183,10 +183,13 @@ _dirs_in: dict[str, set[str]] = {}
 _listed_folders: set[str] = set()
 
 
+def _under_listed_root(text: str) -> bool:
+    return any(text == root or text.startswith(root + "/") for root in _listed_roots)
+
+
 def _known(path: RemotePath) -> bool:
     text = str(path)
-    return (any(text == root or text.startswith(root + "/") for root in _listed_roots)
-            or text in _listed_folders or str(path.parent) in _listed_folders)
+    return _under_listed_root(text) or text in _listed_folders or str(path.parent) in _listed_folders
 
 
 def _forget(root: str) -> None:
@@ -203,8 +206,7 @@ def listing_of(folders: Sequence[AnyPath]) -> dict[str, Any] | None:
     are left out): `{"folders": [...], "files": {URL: size}, "dirs": [...]}`, plain data for a task that runs in
     another process (a `--jobs` worker, a Dask worker) and would otherwise ask the store again what discovery
     already knows (`remember`). None when no folder qualifies."""
-    known = [str(f) for f in folders if isinstance(f, RemotePath) and any(
-        str(f) == root or str(f).startswith(root + "/") for root in _listed_roots)]
+    known = [str(f) for f in folders if isinstance(f, RemotePath) and _under_listed_root(str(f))]
     if not known:
         return None
     files: dict[str, int] = {}
