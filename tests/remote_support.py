@@ -231,10 +231,11 @@ def check_ranged_reads(base_url: str, tree: Path, monkeypatch, put_empty) -> Non
     assert fs.read_bytes(fs.as_path("/".join(bucket_url[:3]) + "/empty/metrics.jsonl")) == b""
 
 
-def check_prefix_inside_a_run(base_url: str, tree: Path, invoke) -> None:
-    """`check` on a prefix inside a run (Keras's `validation/`) checks the whole run, as on local disk; `invoke`
-    runs the command line and returns click's result."""
+def check_prefix_inside_a_run(base_url: str, tree: Path) -> None:
+    """`check` on a prefix inside a run (Keras's `validation/`) checks the whole run, as on local disk."""
     import json
+
+    from cli_support import invoke
 
     remote = invoke("check", f"{base_url}/keras/validation", "--format", "json", "-j", "1")
     local = invoke("check", tree / "keras" / "validation", "--format", "json", "-j", "1")
@@ -244,8 +245,10 @@ def check_prefix_inside_a_run(base_url: str, tree: Path, invoke) -> None:
     assert run["findings"] == local_run["findings"] and run["verdict"] == local_run["verdict"]
 
 
-def check_show(base_url: str, tree: Path, invoke) -> None:
+def check_show(base_url: str, tree: Path) -> None:
     """`show` on a run in the bucket prints what it prints for the same run on local disk, under the URL."""
+    from cli_support import invoke
+
     remote = invoke("show", f"{base_url}/good-fit/tensorboard")
     local = invoke("show", tree / "good-fit" / "tensorboard")
     assert remote.exit_code == local.exit_code == 0

@@ -82,11 +82,11 @@ def test_one_object_by_its_url_is_read_with_its_run(s3, tree):
 
 
 def test_a_prefix_inside_a_run_reads_the_whole_run(s3, tree):
-    s3_support.check_prefix_inside_a_run(URL, tree, invoke)
+    s3_support.check_prefix_inside_a_run(URL, tree)
 
 
 def test_show_on_an_s3_run(s3, tree):
-    s3_support.check_show(URL, tree, invoke)
+    s3_support.check_show(URL, tree)
 
 
 def test_export_from_a_bucket(s3, tree, tmp_path):

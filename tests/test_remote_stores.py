@@ -129,7 +129,7 @@ def test_check_of_a_bucket_gives_the_json_of_the_same_tree_on_disk(store, tree):
 
 
 def test_a_prefix_inside_a_run_reads_the_whole_run(store, tree):
-    remote_support.check_prefix_inside_a_run(store.url, tree, invoke)
+    remote_support.check_prefix_inside_a_run(store.url, tree)
 
 
 def test_missing_bucket_is_one_line_and_exit_2(store):
@@ -175,4 +175,4 @@ def test_whole_objects_are_read_in_concurrent_ranges(store, tree, monkeypatch):
 
 
 def test_show_on_a_run_in_the_bucket(store, tree):
-    remote_support.check_show(store.url, tree, invoke)
+    remote_support.check_show(store.url, tree)
