@@ -164,15 +164,17 @@ def _walk_files(root: Path, errors: list[ReadError], notes: list[str] | None = N
 
 
 def _claim(path: Path, all_readers: Sequence[Reader]) -> Reader | None:
-    """The first reader whose sniff wants `path`; a sniff that fails on the file's content (deep nesting, say)
-    is a `ReadError` for the file, an unreadable file (OSError) is left to the next reader."""
-    for reader in all_readers:
-        try:
-            if guarded(path, f"cannot tell whether this is a {reader.format} log", reader.can_read, path,
-                       passing=(ReadError, OSError)):
-                return reader
-        except OSError:
-            continue
+    """The first reader whose sniff wants `path`, or else the first that recognises its content under another
+    name (`Reader.claims_by_content`); a sniff that fails on the file's content (deep nesting, say) is a
+    `ReadError` for the file, an unreadable file (OSError) is left to the next reader."""
+    for asks in ("can_read", "claims_by_content"):
+        for reader in all_readers:
+            try:
+                if guarded(path, f"cannot tell whether this is a {reader.format} log", getattr(reader, asks), path,
+                           passing=(ReadError, OSError)):
+                    return reader
+            except OSError:
+                continue
     return None
 
 

@@ -383,7 +383,9 @@ def test_a_state_saved_under_another_json_name_is_read_by_content(tmp_path):
     shutil.copy(state, out / "trainer_state.json")
     shutil.copy(state, out / "trainer_state_first.json")
     (out / "config.json").write_text(json.dumps({"architectures": ["Bert"], "global_step": 3}))
-    assert READER.can_read(out / "trainer_state_first.json") and not READER.can_read(out / "config.json")
+    assert not READER.can_read(out / "trainer_state_first.json")  # not by its name: by its content, when no
+    assert READER.claims_by_content(out / "trainer_state_first.json")  # reader claimed the file by name
+    assert not READER.claims_by_content(out / "config.json")
     found = discover([tmp_path])
     assert sorted(g.name for g in found.groups if g.format == "trainer_state") == [
         "results", "results/trainer_state_first.json"]
@@ -394,10 +396,35 @@ def test_a_state_saved_under_another_json_name_is_read_by_content(tmp_path):
     assert first.path == "results/trainer_state_first.json" or first.path.endswith("results/trainer_state_first.json")
 
 
+def test_a_state_committed_under_a_source_file_name_is_found_in_a_walk(tmp_path):
+    """A Trainer state committed as `baselines/lrqa/__init__.py` (the labelled QuALITY run) is a run; Python
+    source beside it, a notebook that prints a state in its first cell and a checkpoint are not."""
+    from losslint.discover import discover, load
+
+    state = (HF / "single_eval" / "trainer_state.json").read_bytes()
+    pkg = tmp_path / "baselines" / "lrqa"
+    pkg.mkdir(parents=True)
+    (pkg / "__init__.py").write_bytes(state)
+    (pkg / "model.py").write_text("import torch\n\nclass Reader(torch.nn.Module):\n    pass\n")
+    (pkg / "explore.ipynb").write_text(json.dumps({"cells": [{"outputs": [state.decode()]}], "global_step": 1,
+                                                   "log_history": []}, indent=1))
+    (pkg / "weights.pt").write_bytes(state)  # a binary name is never opened to sniff
+    found = discover([tmp_path])
+    assert [(g.format, g.name) for g in found.groups] == [("trainer_state", "baselines/lrqa/__init__.py")]
+    assert found.errors == []
+    runs, errors = load([tmp_path])
+    assert errors == [] and len(runs) == 1
+    assert len(runs[0].series("eval/loss")) == len(read_one(HF / "single_eval" / "trainer_state.json").series(
+        "eval/loss")) > 0
+    # named on the command line, the same file is read by its content too
+    runs, errors = load([pkg / "__init__.py"])
+    assert errors == [] and len(runs) == 1
+
+
 def test_a_renamed_state_cut_short_is_one_error(tmp_path):
     text = (HF / "single_eval" / "trainer_state.json").read_text()
     bad = tmp_path / "state_backup.json"
     bad.write_text(text[: len(text) // 2])
-    assert READER.can_read(bad)
+    assert READER.claims_by_content(bad)
     with pytest.raises(ReadError, match="truncated"):
         READER.read([bad], "run")

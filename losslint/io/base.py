@@ -14,6 +14,9 @@ and may override three optional hooks, whose defaults do nothing:
 - `session_of(key, files)` / `join_sessions(runs)`: sibling folders that are sessions of one resumed run (W&B).
 - `owns(key, other)`: this format's run at `key` also owns another format's run at `other` (HF Trainer: the
   TensorBoard logs `report_to="tensorboard"` writes under `<output_dir>/runs/`).
+- `claims_by_content(path)`: asked only when no reader's `can_read` wanted the file: is it one of mine saved under
+  a name of another kind (a `trainer_state.json` committed as `__init__.py`)? Every reader's name-based claim is
+  tried first, so a file of a known kind is opened once at most for this.
 """
 from __future__ import annotations
 
@@ -25,6 +28,14 @@ from typing import Any, ClassVar, Mapping, Protocol, Sequence
 
 from ..schema import Run
 from . import fs
+
+# Names that are surely not text: media, archives, weights, compiled code, databases. No reader sniffs their
+# content for a log saved under another name (a JSON log is text; opening every checkpoint would cost a read each).
+BINARY_SUFFIXES = frozenset(
+    ".png .jpg .jpeg .gif .bmp .tif .tiff .webp .svg .pdf .ico .mp3 .mp4 .wav .flac .avi .mov .mkv "
+    ".zip .gz .tgz .bz2 .xz .zst .tar .7z .rar .pt .pth .ckpt .bin .safetensors .h5 .hdf5 .keras .onnx .pb .tflite "
+    ".npy .npz .pkl .pickle .joblib .parquet .arrow .feather .db .sqlite .sqlite3 .so .dll .dylib .o .a .pyc .whl "
+    ".wandb".split())
 
 
 @dataclass(frozen=True)
@@ -54,6 +65,10 @@ class Reader(ABC):
              options: ReadOptions | None = None) -> list[Run]: ...
 
     # -- optional hooks ------------------------------------------------------------------------------------
+    def claims_by_content(self, path: Path) -> bool:
+        """A file no reader claimed by `can_read`: is it this format's log under another name? Default: no."""
+        return False
+
     def session_of(self, key: Path, files: Sequence[str]) -> tuple[str, Any] | None:
         """The run id and a start-order key when the run folder `key` is one session of a resumed run (sibling
         folders with the same id are read as one run, sessions joined by `join_sessions`); None: a run of its own."""

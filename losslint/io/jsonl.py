@@ -45,7 +45,7 @@ import pandas as pd
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
 from . import fs
-from .base import Reader, ReadOptions, served_memo
+from .base import BINARY_SUFFIXES, Reader, ReadOptions, served_memo
 from .fs import as_path
 from .tabular import (
     as_python,
@@ -68,12 +68,9 @@ NOT_TRAINING_LOGS = frozenset({"wandb-events.jsonl"})
 SNIFF_BYTES = 4096
 # Any other file is sniffed by content (MAE/DeiT/timm write JSON lines to `log.txt`), except names that are surely
 # something else: media, archives, weights, source code, other formats' files.
-NOT_SNIFFED_SUFFIXES = frozenset(
-    ".png .jpg .jpeg .gif .bmp .tif .tiff .webp .svg .pdf .ico .mp3 .mp4 .wav .flac .avi .mov .mkv "
-    ".zip .gz .tgz .bz2 .xz .zst .tar .7z .rar .pt .pth .ckpt .bin .safetensors .h5 .hdf5 .keras .onnx .pb .tflite "
-    ".npy .npz .pkl .pickle .joblib .parquet .arrow .feather .db .sqlite .sqlite3 .so .dll .dylib .o .a .pyc .whl "
+NOT_SNIFFED_SUFFIXES = BINARY_SUFFIXES | frozenset(
     ".py .pyi .ipynb .c .h .cc .cpp .hpp .cu .java .js .ts .go .rs .rb .sh .r .m .jl .html .css .md .rst .tex "
-    ".csv .tsv .yaml .yml .toml .cfg .ini .lock .wandb .xml".split())
+    ".csv .tsv .yaml .yml .toml .cfg .ini .lock .xml".split())
 
 STEP_KEYS = ("step", "global_step", "_step", "iteration", "iter")
 EPOCH_KEY = "epoch"

@@ -22,7 +22,8 @@ and no rule reads them.
 A run directory holds the same run several times: `<output_dir>/trainer_state.json` and one copy per
 `checkpoint-<N>/` (and `last-checkpoint/` when pushed to the Hub). They are one run keyed by the output directory;
 only the newest copy (highest `global_step`, the top-level file on a tie) is read. A state saved under another
-`.json` name (`trainer_state_first.json`) is recognised by its content and is a run of its own.
+name (`trainer_state_first.json`, or a state committed as `__init__.py`) is recognised by its content when no
+reader claims the file by its name, and is a run of its own.
 """
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ import numpy as np
 from ..errors import ReadError
 from ..schema import Run, canonical_metric, empty_frame
 from . import fs
-from .base import Reader, ReadOptions
+from .base import BINARY_SUFFIXES, Reader, ReadOptions
 from .fs import as_path
 from .tabular import bad_step_message, is_whole_step, load_text, long_frame, short_repr
 
@@ -55,10 +56,15 @@ SUMMARY_KEY = "train_runtime"
 PEEK_BYTES = 4096
 
 
+# Text that is JSON but never a Trainer state: a notebook may print one in its first cell's output.
+_NOT_A_STATE_SUFFIXES = BINARY_SUFFIXES | {".ipynb"}
+
+
 def is_renamed_state(path: Path) -> bool:
-    """A Trainer state saved under another `.json` name (`trainer_state_first.json`, `state.json`): recognised by
-    its head. `TrainerState.save_to_json` writes sorted keys, so `global_step` and `log_history` open the file."""
-    if path.suffix.lower() != ".json" or path.name == FILE_NAME:
+    """A Trainer state saved under another name (`trainer_state_first.json`, `state.json`, even `__init__.py`):
+    recognised by its head. `TrainerState.save_to_json` writes sorted keys, so `global_step` and `log_history` open
+    the file."""
+    if path.suffix.lower() in _NOT_A_STATE_SUFFIXES or path.name == FILE_NAME:
         return False
     try:
         with fs.open_binary(path) as fh:
@@ -103,7 +109,10 @@ class TrainerStateReader(Reader):
     priority = 10
 
     def can_read(self, path: Path) -> bool:
-        return path.name == FILE_NAME or is_renamed_state(path)
+        return path.name == FILE_NAME
+
+    def claims_by_content(self, path: Path) -> bool:
+        return is_renamed_state(path)
 
     def run_key(self, path: Path) -> Path:
         if path.name != FILE_NAME:
