@@ -42,6 +42,19 @@ def echo_errors(errors: list[ReadError]) -> None:
         click.echo(f"error: {printable(error.text)}", err=True)
 
 
+# What a walk looks for, named when it found none of it
+KNOWN_LOGS = ("TensorBoard event files, trainer_state.json, W&B run folders and exports, JSON lines, "
+              "Lightning/Keras CSV, MLflow stores")
+
+
+def nothing_found(paths: Sequence[str], results: Sequence[Any], errors: list[ReadError]) -> list[ReadError]:
+    """The errors, plus one when the arguments held no training log at all: a CI gate pointed at the wrong
+    folder must not pass as "0 runs, clean"."""
+    if results or errors:
+        return errors
+    return [ReadError(", ".join(paths), f"no training log found ({KNOWN_LOGS})")]
+
+
 def echo_notes(notes: list[str]) -> None:
     for note in notes:
         click.echo(f"note: {printable(note)}", err=True)
@@ -227,6 +240,7 @@ def check_command(paths: tuple[str, ...], config_path: Path | None, select: tupl
     except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
         exit_internal_error(exc)
     echo_notes(notes)
+    errors = nothing_found(paths, results, errors)
     options = ReportOptions(fail_on=config.fail_on, markdown_limit=markdown_limit, smoothing=smoothing)
     click.echo(render(fmt, results, errors, options))
     if report_dir is not None:
@@ -309,6 +323,7 @@ def compare_command(paths: tuple[str, ...], metric: str | None, group_by: str | 
     except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
         exit_internal_error(exc)
     echo_notes(notes)
+    errors = nothing_found(paths, results, errors)
     if metric is not None and results:
         logged = {m for r in results for m in r.run.data["metric"].unique()}
         if metric not in logged and canonical_metric(metric) in logged:
@@ -667,6 +682,7 @@ def report_command(paths: tuple[str, ...], out_dir: Path, config_path: Path | No
     except Exception as exc:  # noqa: BLE001 - a bug must end in one line and exit 2, never a traceback
         exit_internal_error(exc)
     echo_notes(notes)
+    errors = nothing_found(paths, results, errors)
     try:
         written = write_report(results, errors, out_dir, ReportOptions(fail_on=config.fail_on, smoothing=smoothing),
                                jobs=jobs)

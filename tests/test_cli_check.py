@@ -149,3 +149,20 @@ def test_report_dir_is_written_next_to_the_lint_output(runs, tmp_path):
     result = invoke("check", runs, "--report", out, "-j", "1")
     assert result.exit_code == 1 and "overfit: verdict overfitting" in result.output
     assert (out / "report.md").is_file() and "overfit" in (out / "report.md").read_text(encoding="utf-8")
+
+
+def test_a_folder_with_no_training_log_is_exit_2_not_a_clean_pass(tmp_path):
+    """A CI gate pointed at the wrong folder (source only, or empty) must fail, naming the folder; the same
+    folder beside a readable run is only walked (a folder of code among runs is not an error)."""
+    code = tmp_path / "src"
+    code.mkdir()
+    (code / "train.py").write_text("print('hello')\n", encoding="utf-8")
+    for command in (("check",), ("check", "--format", "json"), ("compare",)):
+        result = invoke(*command, code, "-j", "1")
+        assert result.exit_code == 2, (command, result.output)
+        assert f"{code}: no training log found" in result.output
+    report = invoke("report", code, "-o", tmp_path / "report", "-j", "1")
+    assert report.exit_code == 2 and "no training log found" in report.output
+    sc.write_jsonl(sc.make_run("good-fit", 2, n_train=200), tmp_path / "clean" / "metrics.jsonl")
+    both = invoke("check", code, tmp_path / "clean", "-j", "1")
+    assert both.exit_code == 0 and "no training log found" not in both.output
