@@ -94,6 +94,30 @@ def test_o103_task_metric_degrading_in_either_direction():
     assert found["eval/accuracy"].step == EVAL_STEPS[7] and found["eval/wer"].step == EVAL_STEPS[7]
 
 
+def test_no_overfitting_finding_on_a_model_that_fitted_nothing():
+    """The QuALITY reader's picture: train and validation loss at ln(4) throughout, accuracy wandering around
+    chance 0.25 with a lucky best early and an unlucky end. Nothing was fitted, so nothing overfitted: U201 calls
+    it underfitting, and the training loss 1.389 -> 1.388 is not described as "kept falling"."""
+    rng = np.random.default_rng(3)
+    train = np.log(4) + 0.01 * rng.standard_normal(200)
+    evals = np.full(20, np.log(4)) + 0.0005 * rng.standard_normal(20)
+    accuracy = np.array([0.26, 0.31, 0.27, 0.25, 0.24, 0.26, 0.25, 0.27, 0.26, 0.25,
+                         0.24, 0.25, 0.26, 0.24, 0.25, 0.26, 0.24, 0.23, 0.24, 0.24])
+    flat = {"train/loss": (TRAIN_STEPS, train), "eval/loss": (EVAL_STEPS, evals),
+            "eval/accuracy": (EVAL_STEPS, accuracy)}
+    run = make_run(flat)
+    assert run_rule("O103", run) == [] and run_rule("O101", run) == []
+    assert check(run).verdict == "underfitting"
+    # the same accuracy curve after a training loss that fell 2.0 -> 0.05 is overfitting in the task metric
+    fitted = make_run({**flat, "train/loss": (TRAIN_STEPS, descent(200, 2.0, 0.05))})
+    [finding] = run_rule("O103", fitted)
+    assert "kept falling" in finding.message
+    # a validation loss at ln(4) above a memorised training loss that starts at its floor: fitted (a gap), so O104
+    memorised = make_run({"train/loss": (TRAIN_STEPS, np.full(200, 0.05)),
+                          "eval/loss": (EVAL_STEPS, np.log(4) * np.linspace(1.0, 1.3, 20))})
+    assert [f.code for f in run_rule("O104", memorised)] == ["O104"]
+
+
 def test_o102_gap_widening_while_validation_still_falls_slowly():
     train = np.linspace(2.0, 0.2, 200)
     evals = np.linspace(2.0, 1.6, 20)  # falls, but far slower than train: the gap grows linearly

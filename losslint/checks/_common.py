@@ -86,12 +86,37 @@ def train_rose(trend: TrainChange | None, tol: float) -> bool:
     return trend.after > trend.before + tol * scale
 
 
+# A training loss that moved less than this share of its level (or of TRAIN_RISE_RANGE_SHARE of its range) "stayed
+# about level" in a message: 1.389 -> 1.388 did not "keep falling".
+TRAIN_LEVEL_SHARE = 0.01
+
+
 def train_text(trend: TrainChange | None) -> str:
     """How the training loss moved meanwhile, for a message."""
     if trend is None:
         return " (no training loss logged to compare)"
-    how = "kept falling" if trend.after < trend.before else "stayed about level"
+    scale = max(abs(trend.before), TRAIN_RISE_RANGE_SHARE * trend.span)
+    how = "kept falling" if trend.after < trend.before - TRAIN_LEVEL_SHARE * scale else "stayed about level"
     return f" while {trend.metric} {how} ({num(trend.before)} -> {num(trend.after)})"
+
+
+# "Below the validation loss": the training loss ends under this share of it (U201's `gap_ratio`).
+FITTED_GAP_RATIO = 0.9
+
+
+def train_fitted(view, min_fall: float) -> bool:
+    """Whether the model fitted its training data at all: the training loss ended at least `min_fall` (relative)
+    below where it started, or below the validation loss (a set memorised before its first log starts at its
+    floor). True when that cannot be told (no training loss with 3 points, a start at or below 0): the
+    overfitting rules then judge the validation curve alone."""
+    train = view.train_loss
+    if train is None or train.n < 3:
+        return True
+    start, end = train.head_level(), train.tail_level()
+    if not start > 0 or end <= (1.0 - min_fall) * start:
+        return True
+    evals = view.eval_loss
+    return bool(evals is not None and evals.n >= 3 and end < FITTED_GAP_RATIO * evals.tail_level())
 
 
 def train_change(view, from_step: int) -> TrainChange | None:

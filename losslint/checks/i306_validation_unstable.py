@@ -34,6 +34,10 @@ Defaults:
   evaluation" is no verdict); two in a row, or three separate jumps, are a pattern. A YOLOv5 run labelled good
   fit has one validation box loss 2.3x its neighbours.
 - `min_points = 5`: as D004.
+- `min_train_fall = 0.1`: task metrics are judged only in a run that fitted its training data (O101's
+  `min_train_fall`): where the training loss stayed within 10% of its start, as high as the validation loss, the
+  metric has no "best" to swing away from; it wanders around chance (a QuALITY reader at 0.23-0.31 on a 4-way
+  task), which is underfitting (U201), and "lower the learning rate" would contradict U201's "raise" it.
 - `loss_severity = "warning"` (the validation loss) and the rule's severity (task metrics): a warning, so a run
   whose validation loss zig-zags while it drifts up after its minimum is still called overfitting (a TF2 MNIST
   run, +70% over 95 epochs with evaluations jumping 2x); raise it to "error" to put validation instability
@@ -53,7 +57,7 @@ import numpy as np
 from .. import analysis
 from ..findings import Finding
 from ..view import RunView
-from ._common import emit, num, pct
+from ._common import emit, num, pct, train_fitted
 
 CODE = "I306"
 NAME = "validation-unstable"
@@ -61,7 +65,7 @@ CATEGORY = "instability"
 DEFAULT_SEVERITY = "warning"
 DEFAULTS = {"min_rise": 0.5, "recover_share": 0.5, "recover_within": 3, "min_range_share": 0.1,
             "metric_swing": 0.5, "min_metric_drop": 0.1, "min_width": 2, "zigzag_count": 3, "min_points": 5,
-            "loss_severity": "warning"}
+            "loss_severity": "warning", "min_train_fall": 0.1}
 
 
 def _pattern(found: list[analysis.Excursion], params: Mapping[str, Any]) -> list[analysis.Excursion]:
@@ -99,6 +103,9 @@ def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
                        + f" (+{pct(math.expm1(worst.rise))} over the level before it): the validation curve is "
                        f"unstable; lower the learning rate or lengthen warm-up, raise the batch size, clip gradients",
                        severity=params["loss_severity"])
+    if not train_fitted(view, params["min_train_fall"]):
+        # A model that fitted nothing has no good evaluations to swing to: its metric wanders around chance (U201)
+        return
     for series in view.task_metrics:
         if series.derived_from is not None or series.n < params["min_points"] or series.direction is None:
             continue

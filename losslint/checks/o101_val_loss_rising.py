@@ -3,7 +3,7 @@
 What it detects: a validation loss that improved, reached its minimum, and at the end of the run sits at least
 `min_rise` (relative) and `noise_k` noise-sigmas above that minimum, with at least `min_evals_after` evaluations
 after the minimum, while the training loss kept falling or stayed flat (at most `train_rise_tol` higher at the end
-than at the minimum). The onset is the step of the
+than at the minimum), in a run whose training loss fell at all (`min_train_fall`). The onset is the step of the
 minimum (of the smoothed curve, so one lucky evaluation does not move it); the first change point after it
 (ruptures) is named when there is one.
 Why it matters: this is the textbook picture of overfitting: the model keeps fitting the training set and gets
@@ -25,6 +25,12 @@ Defaults:
   `EarlyStoppingCallback`'s smallest useful patience is 1-3 evaluations.
 - `train_rise_tol = 0.05`: the training loss may stay flat (a memorised training set) but not rise more than 5%
   meanwhile; a training loss that rises too is instability (I308, I303), not overfitting.
+- `min_train_fall = 0.1`: the model must have fitted its training data: the training loss ended at least 10%
+  below where it started, or below 90% of the validation loss (a set memorised before the first log). A model
+  cannot overfit data it has not fitted: a training loss within 10% of its start and as high as the validation
+  loss learned nothing, and a validation curve or task metric that wanders meanwhile is noise around an underfit
+  model (U201), not overfitting. In the two labelled real-world corpora every run labelled overfitting ends its
+  training loss at 60% of its start or lower; a QuALITY reader whose losses sat at ln(4) throughout ends at 100%.
 - `improve_tol = 0.01`: the curve must first have improved by 1% on its first value, else O104 applies.
 - `severe_rise = 0.5`: a rise of 50% or more is reported at `severe_severity` ("error").
 """
@@ -38,14 +44,14 @@ import numpy as np
 from .. import analysis
 from ..findings import Finding
 from ..view import RunView, odd_window
-from ._common import difference_sigma, emit, num, pct, train_change, train_rose, train_text
+from ._common import difference_sigma, emit, num, pct, train_change, train_fitted, train_rose, train_text
 
 CODE = "O101"
 NAME = "val-loss-rising"
 CATEGORY = "overfitting"
 DEFAULT_SEVERITY = "warning"
 DEFAULTS = {"min_rise": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "improve_tol": 0.01,
-            "train_rise_tol": 0.05, "severe_rise": 0.5, "severe_severity": "error"}
+            "train_rise_tol": 0.05, "min_train_fall": 0.1, "severe_rise": 0.5, "severe_severity": "error"}
 
 
 _MIN_END_POINTS = 3
@@ -86,6 +92,8 @@ def rise_after_minimum(series, params) -> dict | None:
 
 
 def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
+    if not train_fitted(view, params["min_train_fall"]):
+        return
     for series in view.eval_losses:
         found = rise_after_minimum(series, params)
         if found is None:

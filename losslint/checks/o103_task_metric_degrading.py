@@ -12,7 +12,8 @@ add data or regularisation.
 Defaults:
 - `min_drop = 0.05`: 5% worse than the best value (relative), about the spread of accuracy between evaluations of
   a few thousand examples (binomial standard error 0.5-1%, times the 3-sigma margin with headroom).
-- `noise_k = 3.0`, `min_points = 5`, `min_evals_after = 2`, `train_rise_tol = 0.05`: as O101.
+- `noise_k = 3.0`, `min_points = 5`, `min_evals_after = 2`, `train_rise_tol = 0.05`, `min_train_fall = 0.1`: as
+  O101.
 """
 from __future__ import annotations
 
@@ -20,16 +21,19 @@ from typing import Any, Iterator, Mapping
 
 from ..findings import Finding
 from ..view import RunView
-from ._common import emit, num, pct, tail_median, train_change, train_rose, train_text
+from ._common import emit, num, pct, tail_median, train_change, train_fitted, train_rose, train_text
 
 CODE = "O103"
 NAME = "task-metric-degrading"
 CATEGORY = "overfitting"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"min_drop": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "train_rise_tol": 0.05}
+DEFAULTS = {"min_drop": 0.05, "noise_k": 3.0, "min_points": 5, "min_evals_after": 2, "train_rise_tol": 0.05,
+            "min_train_fall": 0.1}
 
 
 def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
+    if not train_fitted(view, params["min_train_fall"]):
+        return
     for series in view.task_metrics:
         if series.derived_from is not None or series.n < params["min_points"]:
             continue

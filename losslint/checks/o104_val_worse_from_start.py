@@ -11,7 +11,8 @@ regularisation, and check that validation data match training data.
 
 Defaults:
 - `min_rise = 0.05`: Prechelt's (1998) GL5 threshold: 5% above the best (here: first) value.
-- `improve_tol = 0.01`, `noise_k = 3.0`, `train_rise_tol = 0.05`: as O101 (the two rules never report the same curve).
+- `improve_tol = 0.01`, `noise_k = 3.0`, `train_rise_tol = 0.05`, `min_train_fall = 0.1`: as O101 (the two rules
+  never report the same curve).
 - `min_points = 3`: the first value and two later ones.
 """
 from __future__ import annotations
@@ -20,16 +21,19 @@ from typing import Any, Iterator, Mapping
 
 from ..findings import Finding
 from ..view import RunView
-from ._common import emit, num, pct, tail_median, train_change, train_rose, train_text
+from ._common import emit, num, pct, tail_median, train_change, train_fitted, train_rose, train_text
 
 CODE = "O104"
 NAME = "val-worse-from-start"
 CATEGORY = "overfitting"
 DEFAULT_SEVERITY = "warning"
-DEFAULTS = {"min_rise": 0.05, "improve_tol": 0.01, "noise_k": 3.0, "min_points": 3, "train_rise_tol": 0.05}
+DEFAULTS = {"min_rise": 0.05, "improve_tol": 0.01, "noise_k": 3.0, "min_points": 3, "train_rise_tol": 0.05,
+            "min_train_fall": 0.1}
 
 
 def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
+    if not train_fitted(view, params["min_train_fall"]):
+        return
     for series in view.eval_losses:
         if series.n < params["min_points"]:
             continue
