@@ -4,7 +4,8 @@
 |-------|----------------|-------------------------------------------------------------------------------|
 | 1     | `diverged`     | a non-finite loss (D001) at severity error, or divergence (I303)              |
 | 2     | `no-signal`    | no loss series with at least 5 finite points, or stalled training (D006)      |
-| 3     | `unstable`     | an instability finding (I3xx) at severity error (severe: many spikes, ...)    |
+| 3     | `unstable`     | an instability finding (I3xx) at severity error (severe: many spikes, ...),  |
+|       |                | or a non-finite loss that recovered (D001 at warning)                         |
 | 4     | `overfitting`  | an overfitting finding (O1xx) at severity warning or above, or an early stop  |
 |       |                | after a sustained rise of the monitored metric (trigger `rise`)               |
 | 5     | `underfitting` | an underfitting finding (U2xx) at severity warning or above                   |
@@ -32,6 +33,12 @@ def _is(category: str, at_least: int) -> Callable[[Finding], bool]:
     return lambda f: f.code[:1] == category and severity_rank(f.severity) >= at_least
 
 
+def _severely_unstable(f: Finding) -> bool:
+    # a loss that turned NaN/inf and came back (D001 lowers its severity to warning): the most irregular loss
+    return (f.code[:1] == "I" and severity_rank(f.severity) >= ERROR) or (
+        f.code == "D001" and severity_rank(f.severity) == WARNING)
+
+
 def _stalled(f: Finding) -> bool:
     return f.code == "D006" and severity_rank(f.severity) >= WARNING
 
@@ -44,7 +51,7 @@ def _diverged(f: Finding) -> bool:
 # (verdict, predicate on one finding), in precedence order; "no-signal" is decided between 1 and 2.
 PRECEDENCE: tuple[tuple[str, Callable[[Finding], bool]], ...] = (
     ("diverged", _diverged),
-    ("unstable", _is("I", ERROR)),
+    ("unstable", _severely_unstable),
     ("overfitting", _is("O", WARNING)),
     ("underfitting", _is("U", WARNING)),
     ("unstable", _is("I", WARNING)),

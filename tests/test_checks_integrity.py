@@ -16,6 +16,25 @@ def test_d001_reports_first_nan_step_and_counts():
     assert finding.step == STEPS[25]
     assert "15 of 40" in finding.message and "14 NaN, 1 inf" in finding.message
     assert finding.severity == "error"
+    assert check(run).verdict == "diverged"
+
+
+def test_d001_a_nan_the_loss_recovers_from_is_instability_not_divergence():
+    """NaN at two evaluations of a run that is finite again afterwards (the YOLOv5 run at SGD lr 0.1, batch 2):
+    VERDICTS.md's diverged is a loss that turns NaN and stays so. Finite again for two values only is still a
+    break."""
+    values = descent(40)
+    values[[12, 20]] = np.nan
+    run = make_run({"train/loss": (STEPS, values), "eval/loss": (STEPS[::4], descent(10))})
+    [finding] = run_rule("D001", run)
+    assert finding.severity == "warning" and "finite again from step 220" in finding.message
+    assert check(run).verdict == "unstable"
+    values = descent(40)
+    values[[12, 37]] = np.nan
+    broke = make_run({"train/loss": (STEPS, values), "eval/loss": (STEPS[::4], descent(10))})
+    [finding] = run_rule("D001", broke)
+    assert finding.severity == "error" and "finite again" not in finding.message
+    assert check(broke).verdict == "diverged"
 
 
 def test_d001_all_nan_from_the_start():

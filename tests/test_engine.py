@@ -27,7 +27,8 @@ def finding(code, severity="warning"):
     ([("I302", "warning")], True, "unstable"),
     ([("O101", "error"), ("I303", "error"), ("I302", "error")], True, "diverged"),
     ([("D001", "error")], False, "diverged"),
-    ([("D001", "warning")], True, "good-fit"),
+    ([("D001", "warning"), ("O101", "warning")], True, "unstable"),  # a NaN the loss recovered from
+    ([("D001", "info")], True, "good-fit"),
     ([("O101", "warning")], False, "no-signal"),
     ([("D006", "warning"), ("O101", "warning")], True, "no-signal"),
     ([("D006", "info")], True, "good-fit"),
