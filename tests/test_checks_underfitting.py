@@ -114,3 +114,19 @@ def test_u202_not_reported_when_validation_rises():
     evals = np.concatenate([np.linspace(2.0, 1.2, 10), np.linspace(1.25, 1.6, 10)])
     run = make_run({"train/loss": (STEPS, linear), "eval/loss": (EVAL_STEPS, evals)})
     assert run_rule("U202", run) == []
+
+
+def test_u201_a_lone_loss_that_never_improved_is_a_warning():
+    """One loss and no chance level: a plateau below its start is info (a converged fine-tune looks the same),
+    but a loss that ended at or above its first level never learned anything (a POS probe whose training loss
+    wandered 2.6-4.0 above its first 2.35)."""
+    rng = np.random.default_rng(5)
+    wandering = 3.0 + 0.3 * rng.standard_normal(200)
+    wandering[:5] = np.linspace(2.35, 3.0, 5)
+    [finding] = run_rule("U201", make_run({"train/loss": (STEPS, wandering)}))
+    assert finding.severity == "warning" and "above where it started" in finding.message
+    assert check(make_run({"train/loss": (STEPS, wandering)})).verdict == "underfitting"
+    settled = descent(200, 2.3, 2.0, rate=20) * np.exp(0.002 * rng.standard_normal(200))
+    [finding] = run_rule("U201", make_run({"train/loss": (STEPS, settled)}))
+    assert finding.severity == "info"
+    assert check(make_run({"train/loss": (STEPS, settled)})).verdict == "good-fit"

@@ -38,6 +38,11 @@ classes (89% of ln(10)).
   by `flat_tol` or more over the window (I308's business), or that has non-finite values, is not judged: it broke (divergence, a NaN, a loss rising again) rather than failed to
   learn, and the advice to raise the learning rate would contradict the one to lower it.
 - `min_points = 10`.
+- `alone_severity = "info"`: a plateau judged against its start alone (one loss, no chance level) is an info
+  finding: a from-scratch model stuck high and a pretrained fine-tune that converged from a good start look the
+  same there (a Swahili CTC run at 71% of its start, a T5 fine-tune at 93%). Except when every plateau ended at
+  or above its start: the loss never improved at all, which no converging fine-tune does (a linear POS probe
+  whose training loss wandered 2.6-4.0 above its first value of 2.35), so it keeps the rule's severity.
 """  # noqa: E501 - printed as written by `losslint rules`
 from __future__ import annotations
 
@@ -136,9 +141,10 @@ def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
         why = "close to where it started" + (" with no train/validation gap" if not alone else
                                              " (with no validation loss or chance level this may also be a "
                                              "fine-tune that converged from a good start)")
+    never_improved = all(end >= start for _, start, end in ends)
     parts = [_describe(metric, start, end) for metric, start, end in ends]
     main = series_list[0]
     yield emit(__name__, params, main.metric, int(main.steps[-1]),
                "; ".join(parts) + f": the model stopped learning {why} (underfitting); raise the learning rate, "
                "use a bigger model, check that every layer trains and labels match inputs",
-               severity=params["alone_severity"] if alone else None)
+               severity=params["alone_severity"] if alone and not never_improved else None)
