@@ -107,9 +107,14 @@ def test_can_read_by_name_and_sniff(tmp_path):
 
 
 def test_sniff_reads_only_the_head(tmp_path):
-    # a first line longer than the sniff window cannot be confirmed as JSON lines
+    # a first line is read to its end up to MAX_LINE_SNIFF_BYTES (DETR's 4-10 kB epoch lines); a longer one cannot
+    # be confirmed as JSON lines
+    from losslint.io.jsonl import MAX_LINE_SNIFF_BYTES
+
     long_line = json.dumps({"step": 1, "blob": "x" * 10_000})
-    assert not READER.can_read(write(tmp_path, long_line + "\n" + long_line + "\n", "big.json"))
+    assert READER.can_read(write(tmp_path, long_line + "\n" + long_line + "\n", "big.json"))
+    too_long = json.dumps({"step": 1, "blob": "x" * MAX_LINE_SNIFF_BYTES})
+    assert not READER.can_read(write(tmp_path, too_long + "\n" + too_long + "\n", "huge.json"))
 
 
 # --- parsing ---------------------------------------------------------------------------------------------------
@@ -389,6 +394,25 @@ def test_a_log_txt_after_one_epoch_is_read_too(tmp_path):
     log = write_mae_log(tmp_path / "log.txt", 1)
     assert READER.can_read(log)
     assert READER.read([log], "run")[0].series("train/loss")["step"].tolist() == [0]
+
+
+def test_a_log_txt_of_lines_wider_than_the_sniff_is_read_by_content(tmp_path):
+    """DETR's log.txt: per-layer losses and COCO numbers make each epoch's line 4-10 kB, wider than the 4 kB
+    sniff; it is read to the end of its first line."""
+    from losslint.io.jsonl import SNIFF_BYTES
+
+    log = tmp_path / "outputs" / "log.txt"
+    log.parent.mkdir()
+    with open(log, "w", encoding="utf-8") as f:
+        for epoch in range(5):
+            stats = {"train_loss": 20.0 / (epoch + 1), "test_loss": 15.0 / (epoch + 1) + 1.0, "epoch": epoch,
+                     **{f"train_loss_ce_{k}_{layer}": 0.5 for k in range(60) for layer in range(3)},
+                     "test_coco_eval_bbox": [0.1 * epoch] * 12}
+            f.write(json.dumps(stats) + "\n")
+    assert log.read_text(encoding="utf-8").index("\n") > SNIFF_BYTES
+    assert READER.can_read(log)
+    [run] = READER.read([log], "run")
+    assert run.series("test/loss")["step"].tolist() == list(range(5))
 
 
 def test_a_resumed_log_txt_steps_by_epoch_not_by_line(tmp_path):

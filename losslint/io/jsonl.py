@@ -66,6 +66,9 @@ DETECTRON2_NAME = "metrics.json"
 # W&B's system-metrics stream (GPU/CPU use), not a training log
 NOT_TRAINING_LOGS = frozenset({"wandb-events.jsonl"})
 SNIFF_BYTES = 4096
+# The widest first line the sniff reads to its end: a DETR epoch line with per-layer losses and COCO numbers is
+# 4-10 kB; a JSON line longer than this is not taken for a log by content (its name can still claim it).
+MAX_LINE_SNIFF_BYTES = 1 << 20
 # Any other file is sniffed by content (MAE/DeiT/timm write JSON lines to `log.txt`), except names that are surely
 # something else: media, archives, weights, source code, other formats' files.
 NOT_SNIFFED_SUFFIXES = BINARY_SUFFIXES | frozenset(
@@ -150,10 +153,14 @@ class JsonLinesReader(Reader):
         try:
             with fs.open_binary(path) as fh:
                 head = fh.read(SNIFF_BYTES + 1)
+                if b"\n" not in head and head.lstrip().startswith(b"{") and len(head) > SNIFF_BYTES:
+                    # one wide line (DETR's log.txt: 4-10 kB an epoch with its COCO numbers): read on to its end
+                    head += fh.read(MAX_LINE_SNIFF_BYTES - len(head))
         except OSError:
             return name == DETECTRON2_NAME  # claimed by name, so that `read` reports why it cannot be opened
+        limit = max(SNIFF_BYTES, head.find(b"\n") + 1 + SNIFF_BYTES)
         # detectron2's metrics.json and any other name (`log.txt` of MAE/DeiT/timm) may hold a single line so far
-        return sniff_json_lines(head[:SNIFF_BYTES], whole_file=len(head) <= SNIFF_BYTES,
+        return sniff_json_lines(head[:limit], whole_file=len(head) <= limit,
                                 single_line_ok=name == DETECTRON2_NAME or by_content, need_number=by_content)
 
     def run_key(self, path: Path) -> Path:
