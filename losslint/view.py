@@ -37,6 +37,9 @@ MAX_POINTS = 2000
 # Fewer finite loss points than this and there is no curve to judge (the no-signal verdict); 5 is the smallest
 # series with a best point and the patience-3 window after it (see D004).
 MIN_SIGNAL_POINTS = 5
+# A test loss at this many evaluations is a curve, the run's validation when it logs no eval metric (see
+# RunView.validation_split): three is the fewest that show a minimum and a turn (O104's `min_points`).
+TEST_AS_VALIDATION_MIN_POINTS = 3
 
 def odd_window(n: int, fraction: float = 0.1, lo: int = 3, hi: int = 101) -> int:
     """An odd smoothing window of about `fraction` of n points (1: too few points to smooth)."""
@@ -268,8 +271,25 @@ class RunView:
 
     # -- roles ---------------------------------------------------------------------------------------------
     @cached_property
+    def validation_split(self) -> str:
+        """The split the validation roles read: "eval", or "test" when the run logs no eval metric but a test loss
+        evaluated at `TEST_AS_VALIDATION_MIN_POINTS` steps or more. DETR, DeiT and MAE write their per-epoch
+        evaluation as `test_loss`, `test_acc1` (on the validation set); an HF `predict()` on a test split logs
+        once, and stays a test result."""
+        judged = self.judged_metrics()
+        if any(split_of(m) == "eval" for m in judged):
+            return "eval"
+        for metric in judged:
+            if split_of(metric) == "test" and is_loss(metric):
+                view = self.series(metric)
+                if view is not None and view.n >= TEST_AS_VALIDATION_MIN_POINTS:
+                    return "test"
+        return "eval"
+
+    @cached_property
     def loss_metrics(self) -> list[str]:
-        return [m for m in self.judged_metrics() if is_loss(m) and split_of(m) != "test"]
+        splits = (None, "train", self.validation_split)
+        return [m for m in self.judged_metrics() if is_loss(m) and split_of(m) in splits]
 
     def _first_usable(self, candidates: Iterable[str]) -> SeriesView | None:
         fallback = None
@@ -296,7 +316,7 @@ class RunView:
 
     @cached_property
     def eval_losses(self) -> list[SeriesView]:
-        names = [m for m in self.loss_metrics if split_of(m) == "eval"]
+        names = [m for m in self.loss_metrics if split_of(m) == self.validation_split]
         names.sort(key=lambda m: (m != EVAL_LOSS, m != self.monitor, len(m), m))
         return [v for v in (self.series(m) for m in names) if v is not None and v.n_total]
 
@@ -314,7 +334,7 @@ class RunView:
         """Validation metrics other than losses whose better direction is known from the name."""
         out = []
         for metric in self.judged_metrics():
-            if split_of(metric) != "eval" or is_loss(metric) or known_direction(metric) is None:
+            if split_of(metric) != self.validation_split or is_loss(metric) or known_direction(metric) is None:
                 continue
             view = self.series(metric)
             if view is not None and view.n_total:
@@ -327,7 +347,7 @@ class RunView:
     @cached_property
     def derived_perplexity(self) -> SeriesView | None:
         """exp(eval loss) as `eval/perplexity` when the run logged a loss but no perplexity (language models)."""
-        if any(is_perplexity(m) and split_of(m) == "eval" for m in self.metrics):
+        if any(is_perplexity(m) and split_of(m) == self.validation_split for m in self.metrics):
             return None
         if not self.is_language_model or self.eval_loss is None or self.eval_loss.n_total == 0:
             return None

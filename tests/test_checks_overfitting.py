@@ -126,3 +126,20 @@ def test_o102_gap_widening_while_validation_still_falls_slowly():
     assert "widened" in finding.message
     parallel = make_run({"train/loss": (TRAIN_STEPS, descent(200)), "eval/loss": (EVAL_STEPS, descent(20) * 1.1)})
     assert run_rule("O102", parallel) == []
+
+
+def test_a_per_epoch_test_curve_is_the_validation_when_no_eval_is_logged():
+    """DETR, DeiT and MAE log their per-epoch evaluation as `test_loss`/`test_acc1`: with no eval metric, a test
+    loss evaluated at 3+ steps is judged as the validation curve; a test result logged once (HF `predict()`), or
+    beside an eval curve, stays a test result."""
+    curve = u_shape(7, 0.7)
+    run = make_run({"train/loss": (TRAIN_STEPS, descent(200, 2.0, 0.05)), "test/loss": (EVAL_STEPS, curve)})
+    [finding] = run_rule("O101", run)
+    assert finding.metric == "test/loss" and finding.step == EVAL_STEPS[7]
+    assert check(run).verdict == "overfitting"
+    assert [f.code for f in run_rule("D003", run)] == []
+    once = make_run({"train/loss": (TRAIN_STEPS, descent(200, 2.0, 0.05)), "test/loss": (EVAL_STEPS[-1:], [0.9])})
+    assert [f.code for f in run_rule("D003", once)] == ["D003"]
+    both = make_run({"train/loss": (TRAIN_STEPS, descent(200, 2.0, 0.05)), "test/loss": (EVAL_STEPS, curve),
+                     "eval/loss": (EVAL_STEPS, descent(20, 1.5, 0.5))})
+    assert run_rule("O101", both) == []
