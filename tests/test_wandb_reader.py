@@ -455,6 +455,22 @@ def test_strings_among_numbers_are_skipped_with_their_line(tmp_path):
     assert "line 2" in note and "'oops'" in note
 
 
+def test_numbers_logged_as_text_are_read_as_numbers_with_a_note(tmp_path):
+    """`wandb.log({"loss": f"{loss: .4f}"})` (a 2020 cats-vs-dogs run): W&B keeps the strings, the reader takes the
+    numbers and says so; words and other notations stay text."""
+    (tmp_path / "wandb-history.jsonl").write_text(
+        '{"loss": " 0.163", "acc": " 0.73", "_step": 5393}\n{"val_loss": " 0.2035", "_step": 5394}\n'
+        '{"loss": "1e-1", "phase": "train", "_step": 5395}\n{"loss": "nan", "_step": 5396}\n'
+        '{"loss": "0.1_0", "_step": 5397}\n')
+    run = read_one(tmp_path)
+    assert run.series("train/loss")["value"].tolist() == [0.163, 0.1]
+    assert run.series("eval/loss")["value"].tolist() == [0.2035]
+    (note,) = [n for n in run.notes if "text holding a number" in n]
+    assert note.startswith("4 value(s)") and "acc, loss, val_loss" in note
+    (skipped,) = [n for n in run.notes if "non-numeric" in n]
+    assert "'loss'" in skipped and "2 non-numeric" in skipped
+
+
 def test_empty_history_file_is_an_error(tmp_path):
     (tmp_path / "wandb-history.jsonl").write_text("")
     with pytest.raises(ReadError, match="empty file"):

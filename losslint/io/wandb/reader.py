@@ -192,6 +192,17 @@ def _where_text(where: Mapping[str, int]) -> str:
     return f"row {where.get('row', 0) + 1}"
 
 
+_NUMBER_TEXT = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*")
+
+
+def number_in_text(text: str) -> float | None:
+    """The number a text value holds (`" 0.163"`, `"1e-3"`), else None: plain decimal notation only, so words
+    (`"nan"`, `"inf"`, `"1_000"`, `"0x10"`) stay text."""
+    if len(text) > 64 or _NUMBER_TEXT.fullmatch(text) is None:
+        return None
+    return float(text)
+
+
 def _short(value: Any) -> str:
     text = repr(value)
     return text if len(text) <= 40 else text[:37] + "..."
@@ -265,6 +276,7 @@ class RowCollector:
     path: Path
     records: list[tuple[str, int, float, float, float]] = field(default_factory=list)
     text_keys: dict[str, _TextSeen] = field(default_factory=dict)
+    number_text_keys: dict[str, int] = field(default_factory=dict)  # key -> values logged as text holding a number
     objects_skipped: int = 0
     rows: int = 0
     axes: StepAxes | None = None
@@ -318,6 +330,11 @@ class RowCollector:
             return
         if is_number(value):
             self.records.append((key, step, float(value), wall, epoch))
+        elif isinstance(value, str) and (number := number_in_text(value)) is not None:
+            # `wandb.log({"loss": f"{loss:.4f}"})`: a number written as text; W&B keeps the string, a reader of the
+            # run reads the number (said in a note)
+            self.records.append((key, step, number, wall, epoch))
+            self.number_text_keys[key] = self.number_text_keys.get(key, 0) + 1
         elif isinstance(value, str):
             seen = self.text_keys.get(key)
             if seen is None:
@@ -330,6 +347,11 @@ class RowCollector:
     def frame(self, aliases: Mapping[str, str] | None, notes: list[str]) -> pd.DataFrame:
         number_keys = {record[0] for record in self.records} if self.text_keys else set()
         notes.extend(skipped_text_notes(self.text_keys, number_keys))
+        if self.number_text_keys:
+            keys = sorted(self.number_text_keys)
+            notes.append(f"{sum(self.number_text_keys.values())} value(s) logged as text holding a number, read as "
+                         f"numbers: {', '.join(keys[:MAX_KEY_NOTES])}"
+                         + (f" and {len(keys) - MAX_KEY_NOTES} more key(s)" if len(keys) > MAX_KEY_NOTES else ""))
         if self.objects_skipped:
             notes.append(f"{self.objects_skipped} non-scalar value(s) skipped (media, histograms, tables)")
         return records_frame(self.records, aliases)
