@@ -45,7 +45,7 @@ SPLIT_DIRS = {"train": "train", "validation": "eval", "val": "eval", "eval": "ev
 BOOKKEEPING = re.compile(
     r"(^|/)(epoch|global_step|step|iter|iteration|hp_metric|runtime|.*_runtime|.*samples_per_second|"
     r".*steps_per_second|total_flos|.*flos|eta_seconds|data_time|time|.*_time|gen_len|_step|_runtime|_timestamp|"
-    r"mfu|num_input_tokens_seen)$"
+    r"mfu|num_input_tokens_seen|current_steps|total_steps|percentage|total_tokens)$"
 )
 
 # Name words whose better direction is known; a metric matching neither list is not judged as a task metric.

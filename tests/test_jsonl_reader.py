@@ -453,3 +453,25 @@ def test_bad_log_txt_lines_are_one_error_or_a_note(tmp_path):
     with pytest.raises(ReadError) as info:
         READER.read([broken], "run")
     assert info.value.line == 2
+
+
+def test_llama_factory_trainer_log_steps_by_current_steps(tmp_path):
+    """LLaMA-Factory's trainer_log.jsonl: `current_steps` is the Trainer's global step (evaluations every 500 steps
+    land on their step, not on their line number); its progress keys are bookkeeping, not curves."""
+    from losslint.view import RunView
+
+    lines = []
+    for step in range(10, 1010, 10):
+        lines.append({"current_steps": step, "total_steps": 1000, "loss": 2.0 / (1 + step / 100), "lr": 1e-4,
+                      "epoch": step / 500, "percentage": step / 10, "elapsed_time": "0:00:32",
+                      "remaining_time": "6:01:13"})
+        if step % 500 == 0:
+            lines.append({"current_steps": step, "total_steps": 1000, "eval_loss": 1.0 / (1 + step / 500),
+                          "epoch": step / 500, "percentage": step / 10})
+    path = tmp_path / "trainer_log.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
+    [run] = READER.read([path], "run")
+    assert run.series("eval/loss")["step"].tolist() == [500, 1000]
+    assert run.series("train/loss")["step"].tolist()[:2] == [10, 20]
+    assert not any("no step key" in note for note in run.notes)
+    assert not {"percentage", "total_steps", "current_steps"} & set(RunView(run).judged_metrics())

@@ -75,7 +75,8 @@ NOT_SNIFFED_SUFFIXES = BINARY_SUFFIXES | frozenset(
     ".py .pyi .ipynb .c .h .cc .cpp .hpp .cu .java .js .ts .go .rs .rb .sh .r .m .jl .html .css .md .rst .tex "
     ".csv .tsv .yaml .yml .toml .cfg .ini .lock .xml".split())
 
-STEP_KEYS = ("step", "global_step", "_step", "iteration", "iter")
+# `current_steps`: LLaMA-Factory's trainer_log.jsonl (the Trainer's global step)
+STEP_KEYS = ("step", "global_step", "_step", "iteration", "iter", "current_steps")
 EPOCH_KEY = "epoch"
 WALL_TIME_KEYS = ("wall_time", "walltime", "_timestamp", "timestamp")
 
