@@ -388,8 +388,10 @@ def test_default_stops_before_a_metric_that_turns_nan_for_good():
         assert decision.stop_index is not None and decision.stop_index < broke, (seed, n, broke, decision)
         assert decision.best_index <= decision.stop_index
         # the noise-free curve at the stop is as good as anything before the break, within noise (the descents here
-        # fall by 160-900 sigmas, so a stop early in the descent would miss this by far)
-        assert clean[decision.stop_index] - clean[:broke].min() <= sigma, (seed, n, broke, decision)
+        # fall by 160-900 sigmas, so a stop early in the descent would miss this by far); the stop is the lowest
+        # evaluation near the end of the finite part, which a lucky draw can put one evaluation early: 3 sigmas
+        assert clean[decision.stop_index] - clean[:broke].min() <= 3 * sigma, (seed, n, broke, decision)
+        assert values[decision.stop_index] <= np.nanmin(values[max(0, decision.stop_index - 2):broke])
 
 
 def test_default_stops_at_the_last_good_evaluation_before_a_blow_up_into_nan():
