@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal
 
@@ -59,17 +59,52 @@ def family_pattern(metrics: Sequence[str]) -> str | None:
     return "".join(pattern)
 
 
+def _stem(metric: str) -> str:
+    """`test/loss` for `test/loss_ce_0_unscaled`: the metric's folders and the first word of its leaf."""
+    head, sep, leaf = metric.rpartition("/")
+    return f"{head}{sep}{_SEPARATORS.split(leaf)[0]}"
+
+
+def _group_variants(findings: Sequence[Finding], leads: Mapping[int, Finding], min_family: int) -> list[Finding]:
+    """The findings of one code on variants of one metric (DETR's `test/loss`, `test/loss_ce`, `test/loss_ce_0`, ...
+    `test/loss_bbox_4_unscaled`: per-layer and scaled copies of one loss) become one finding: the most severe, and
+    among those the one on the shortest name (the total), with every member named. A family finding joins when all
+    its members are variants of the stem; `leads` gives a family finding's own (unprefixed) lead finding."""
+    by_stem: dict[tuple[str, str], list[int]] = {}
+    for index, finding in enumerate(findings):
+        if finding.metric is None:
+            continue
+        stems = {_stem(name) for name in finding.members or (finding.metric,)}
+        if len(stems) == 1:
+            by_stem.setdefault((finding.code, stems.pop()), []).append(index)
+    merged: dict[int, Finding] = {}
+    dropped: set[int] = set()
+    for (_code, stem), indices in by_stem.items():
+        names = tuple(name for i in indices for name in findings[i].members or (findings[i].metric or "",))
+        if len(indices) < 2 or len(names) < min_family or len(set(names)) != len(names):
+            continue
+        lead = min((leads.get(i, findings[i]) for i in indices),
+                   key=lambda f: (-severity_rank(f.severity), len(f.metric or ""), f.metric or ""))
+        text = (f"{len(names)} variants of {stem} ({', '.join(names[:6])}{', ...' if len(names) > 6 else ''}); "
+                f"shown: {lead.message}")
+        merged[indices[0]] = replace(lead, message=text, members=names)
+        dropped.update(indices[1:])
+    return [merged.get(i, f) for i, f in enumerate(findings) if i not in dropped]
+
+
 def group_findings(findings: Sequence[Finding], min_family: int = MIN_FAMILY) -> list[Finding]:
     """One finding per rule and metric family: the findings of one code whose metrics differ in one name part only
     (`eval/t005_f1`, `eval/t028_f1`, ...; per-entity, per-class and per-eval-set metrics) become the most severe
     member's finding, its message prefixed with the family and its members named in `members`. Families of fewer
     than `min_family` metrics, and findings without a metric, stay as they are. Order is kept (a merged finding
-    takes its first member's place)."""
+    takes its first member's place). Variants of one metric (`test/loss`, `test/loss_ce_0`, ...) left over are merged
+    next (`_group_variants`)."""
     by_code: dict[tuple[str, int], list[int]] = {}
     for index, finding in enumerate(findings):
-        if finding.metric is not None:
+        if finding.metric is not None and not finding.members:
             by_code.setdefault((finding.code, len(_tokens(finding.metric))), []).append(index)
     merged: dict[int, Finding] = {}
+    leads: dict[int, Finding] = {}
     dropped: set[int] = set()
     for indices in by_code.values():
         remaining = list(indices)
@@ -93,9 +128,12 @@ def group_findings(findings: Sequence[Finding], min_family: int = MIN_FAMILY) ->
             text = (f"{len(members)} metrics of the family {pattern} ({', '.join(names[:6])}"
                     f"{', ...' if len(names) > 6 else ''}); the worst: {lead.message}")
             merged[best[0]] = replace(lead, message=text, members=names)
+            leads[best[0]] = lead
             dropped.update(best[1:])
             remaining = [i for i in remaining if i not in best]
-    return [merged.get(i, f) for i, f in enumerate(findings) if i not in dropped]
+    kept = [i for i in range(len(findings)) if i not in dropped]
+    return _group_variants([merged.get(i, findings[i]) for i in kept],
+                           {position: leads[i] for position, i in enumerate(kept) if i in leads}, min_family)
 
 
 # What made a recommended stop due: "rise" (sustained rise after the best), "non-finite" (the metric broke for

@@ -353,6 +353,24 @@ def test_findings_on_a_family_of_metrics_are_one_finding_naming_the_members():
     assert family.as_dict()["members"] == list(family.members) and "members" not in grouped[1].as_dict()
 
 
+def test_findings_on_variants_of_one_loss_are_one_finding():
+    """DETR logs its validation loss as test/loss plus per-layer and unscaled copies (test/loss_ce_0_unscaled, ...):
+    one O101 finding names them all and shows the most severe, the total on a tie; two variants stay two."""
+    from losslint.findings import group_findings
+
+    def on(metric, severity="warning", code="O101"):
+        return Finding(code=code, name="x", severity=severity, metric=metric, step=1, message=f"{metric} rose")
+
+    variants = [on("test/loss_ce_0"), on("test/loss"), on("test/loss_bbox_1_unscaled"), on("test/loss_giou")]
+    grouped = group_findings([*variants, on("test/class_error", code="O103"), on("test/class_error_unscaled",
+                                                                                     code="O103")])
+    assert [f.code for f in grouped] == ["O101", "O103", "O103"]
+    assert grouped[0].metric == "test/loss" and len(grouped[0].members) == 4
+    assert grouped[0].message.startswith("4 variants of test/loss (") and "shown: test/loss rose" in grouped[0].message
+    severe = group_findings([*variants[:3], on("test/loss_giou", "error")])
+    assert severe[0].metric == "test/loss_giou" and severe[0].severity == "error"
+
+
 def test_a_stop_after_a_sustained_rise_makes_the_run_overfitting():
     """VERDICTS.md: when the early stop found a sustained rise after the best step, verdict and stop agree. A
     200k-step run whose validation loss turns up at step 173,000 (a late, modest rise that O101's noise test
