@@ -15,6 +15,10 @@ label never moves another run between halves.
     python benchmarks/agreement.py                       # check both corpora, print both halves
     python benchmarks/agreement.py --json-dir /tmp/out   # also keep the `check --format json` outputs
     python benchmarks/agreement.py --half held-out -v    # every held-out run, right or wrong
+    python benchmarks/agreement.py --corpus blind DIR LABELS.toml   # also score another labelled corpus
+
+A corpus given with `--corpus` is split the same way (its keys are `<format>/<name>` folders under DIR, as in
+`realworld-labeled`); say in a report whether its runs were seen while the rules changed.
 
 A verdict is right when it is the label's verdict or one of its `acceptable` ones. A stop is right when it lies in
 the labelled range (`stop` or `stop_alt`), or when the label allows no stop (`stop_optional`) and losslint
@@ -133,9 +137,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--from-json", type=Path, help="read <corpus>.json from this folder instead of checking")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("-v", "--verbose", action="store_true", help="list every run, not only the misses")
+    parser.add_argument("--corpus", nargs=3, action="append", default=[], metavar=("NAME", "DIR", "LABELS"),
+                        help="another labelled corpus: its name, its folder and its labels.toml")
     args = parser.parse_args(argv)
+    corpora = dict(CORPORA)
+    for name, tree, label_file in args.corpus:
+        corpora[name] = (Path(tree), Path(label_file))
     rows: list[Scored] = []
-    for corpus, (tree, label_file) in CORPORA.items():
+    for corpus, (tree, label_file) in corpora.items():
         if not tree.is_dir() or not label_file.is_file():
             print(f"{corpus}: {tree} or {label_file} missing, skipped")
             continue
@@ -157,9 +166,9 @@ def main(argv: list[str] | None = None) -> int:
                 stop = "" if r.stop_ok is None else (" stop-ok" if r.stop_ok else " STOP-BAD")
                 print(f"{mark}{stop} {half} {r.corpus}/{r.key}: got {r.got} want {r.label}; {r.detail}")
         print()
-        for corpus in CORPORA:
+        for corpus in corpora:
             print("\n".join(table([r for r in mine if r.corpus == corpus], f"{half}: {corpus}")))
-        print("\n".join(table(mine, f"{half}: both corpora")))
+        print("\n".join(table(mine, f"{half}: all corpora")))
     counts = Counter((r.corpus, r.half) for r in rows)
     print("runs per half: " + ", ".join(f"{c}/{h} {n}" for (c, h), n in sorted(counts.items())))
     return 0
