@@ -345,8 +345,10 @@ def test_names_from_logs_cannot_break_the_markdown_or_the_terminal(tmp_path):
 
 
 def test_nothing_to_compare(tmp_path):
+    # a folder with no training log is an input that could not be checked (exit 2, as for `check`)
     result = invoke("compare", tmp_path, "-j", "1")
-    assert result.exit_code == 0 and "no runs found" in result.stdout
+    assert result.exit_code == 2 and "no runs found" in result.stdout
+    assert f"{tmp_path}: no training log found" in result.output
     result = invoke("compare", tmp_path, "--format", "markdown", "-j", "1")
     assert "No runs found" in result.stdout
 

@@ -385,3 +385,18 @@ def test_a_stop_after_a_sustained_rise_makes_the_run_overfitting():
     assert result.early_stop.trigger == "rise"
     assert result.verdict == "overfitting"
     assert abs(result.early_stop.recommended_stop_step - 173_000) <= 10_000
+
+
+def test_a_train_only_run_that_diverged_gets_its_stop_on_the_training_loss():
+    """No validation curve, but the training loss broke (a T5 fine-tune: 0.0023 at step 900, then 6x): VERDICTS.md's
+    stop 'before a break' goes where the training loss was best. A train-only run that did not break gets none."""
+    steps = np.arange(1, 201) * 10
+    rng = np.random.default_rng(4)
+    train = descent(200, 0.03, 0.002, rate=6) * np.exp(0.05 * rng.standard_normal(200))
+    train[90:] *= np.linspace(1, 8, 110)
+    result = check_run(make_run({"train/loss": (steps, train)}), load_config())
+    assert result.verdict == "diverged"
+    assert result.early_stop is not None and result.early_stop.metric == "train/loss"
+    assert 500 <= result.early_stop.recommended_stop_step <= 1000
+    healthy = check_run(make_run({"train/loss": (steps, descent(200, 0.03, 0.002, rate=6))}), load_config())
+    assert healthy.early_stop is None or healthy.early_stop.recommended_stop_step is None

@@ -2,8 +2,10 @@
 
 What it detects: a run with a training loss and no validation loss or validation task metric (`eval/...`).
 Why it matters: overfitting is the gap between training and unseen data; with the training curve alone it
-cannot be seen, and no early stop can be recommended. (A held-out `test/` metric is deliberately not used: it
-must not steer training.)
+cannot be seen, and no early stop can be recommended (except before a break: a diverged run is stopped where its
+training loss was best). A `test/` metric logged once (HF `predict()`) is a result, not a curve to steer by; a
+`test/` loss evaluated at 3 or more steps in a run with no `eval/` metric is that run's validation (DETR, DeiT
+and MAE name their per-epoch evaluation so: `RunView.validation_split`).
 What to do: evaluate during training: HF `eval_strategy="steps"` with an `eval_dataset`, Keras
 `validation_data=`/`validation_split=`, Lightning `val_dataloaders` / `val_check_interval`.
 

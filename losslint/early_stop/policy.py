@@ -101,9 +101,16 @@ def build_early_stop(view: RunView, settings: EarlyStopSettings | None = None, m
     when any callback would have stopped it.
     The default strategy is given the non-finite evaluations as well, so that a metric that turns NaN/inf for good
     gets its stop before the break; the baselines see the finite evaluations, as before.
+    A run with no validation curve is watched on its training loss when I303 says it diverged (and only then:
+    a training loss says nothing about overfitting), so that a broken train-only run still gets its stop.
     """
     settings = settings if settings is not None else EarlyStopSettings()
     series = monitored_series(view, view.monitor if monitor is None else monitor)
+    if series is None and diverged and view.train_loss is not None and view.train_loss.n >= 1:
+        # No validation curve, but the training loss broke (I303): every step after the break is wasted, and
+        # ../shared/VERDICTS.md puts the stop "before a break, at the best finite evaluation before it"; the
+        # training loss is the only curve that says where that is.
+        series = view.train_loss
     if series is None:
         return None
     steps, values = series.steps, series.values
