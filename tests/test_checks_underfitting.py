@@ -130,3 +130,23 @@ def test_u201_a_lone_loss_that_never_improved_is_a_warning():
     [finding] = run_rule("U201", make_run({"train/loss": (STEPS, settled)}))
     assert finding.severity == "info"
     assert check(make_run({"train/loss": (STEPS, settled)})).verdict == "good-fit"
+
+
+def test_u204_an_accuracy_that_never_changed_while_the_loss_moved():
+    """A spam classifier answering 'not spam' for everything: accuracy 0.9374629 (the majority rate) at every
+    epoch while its validation loss moves. A solved task (accuracy 1.0 throughout), a per-class metric and a loss
+    as dead as the accuracy are not this."""
+    rng = np.random.default_rng(2)
+    evals = 0.14 + 0.02 * rng.standard_normal(20)
+    frozen = np.full(20, 0.9374629)
+    run = make_run({"train/loss": (STEPS, descent(200, 0.2, 0.12)), "eval/loss": (EVAL_STEPS, evals),
+                    "eval/accuracy": (EVAL_STEPS, frozen)})
+    [finding] = run_rule("U204", run)
+    assert finding.metric == "eval/accuracy" and "0.9375 at every one of 20 evaluations" in finding.message
+    assert check(run).verdict == "underfitting"
+    for metrics in ({"eval/accuracy": (EVAL_STEPS, np.ones(20))},
+                    {"eval/LOC_f1": (EVAL_STEPS, np.zeros(20))},
+                    {"eval/accuracy": (EVAL_STEPS, np.linspace(0.7, 0.9, 20))}):
+        assert run_rule("U204", make_run({"eval/loss": (EVAL_STEPS, evals), **metrics})) == []
+    dead = make_run({"eval/loss": (EVAL_STEPS, np.full(20, 0.5)), "eval/accuracy": (EVAL_STEPS, frozen)})
+    assert run_rule("U204", dead) == []

@@ -40,6 +40,7 @@ RULE_MODULES = (
     "o104_val_worse_from_start",
     "u201_plateau_high",
     "u202_not_converged",
+    "u204_frozen_predictions",
     "i301_noisy_loss",
     "i302_loss_spikes",
     "i303_divergence",
