@@ -65,6 +65,18 @@ def test_i303_divergence_back_above_start_and_nan_tail():
     assert finding.step == STEPS[400]
 
 
+def test_i303_on_a_validation_only_log_needs_an_order_of_magnitude():
+    """With no training loss, a validation loss climbing back 0.93 -> 1.31 (above its start) is what overfitting
+    looks like too: O101 says so, I303 does not. Ten times its minimum is divergence either way."""
+    steps = np.arange(1, 66) * 600
+    back = np.concatenate([np.linspace(1.12, 0.93, 10), np.linspace(0.94, 1.31, 55)])
+    run = make_run({"eval/loss": (steps, back)})
+    assert run_rule("I303", run) == [] and [f.code for f in run_rule("O101", run)] == ["O101"]
+    assert check(run).verdict == "overfitting"
+    blown = np.concatenate([np.linspace(1.12, 0.93, 10), np.geomspace(1.0, 20.0, 55)])
+    assert [f.code for f in run_rule("I303", make_run({"eval/loss": (steps, blown)}))] == ["I303"]
+
+
 def test_i303_silent_on_a_tiny_loss_doubling_near_zero():
     values = descent(500, 2.0, 0.0001, rate=30)
     values[400:] = 0.0002

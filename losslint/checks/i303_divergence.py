@@ -17,6 +17,11 @@ Defaults:
 - `min_undone = 0.1`: and the rise undoes at least a tenth of what training had gained, so a loss that sits near
   zero (0.0001 -> 0.0002) is not called diverged.
 - `noise_k = 3.0`, `min_points = 5`.
+- `eval_only_ratio = 10.0`: a run that logged no training loss is judged on its validation loss, and there a
+  climb back to the start or to 1.5x the minimum is also what overfitting looks like (O101); without the training
+  loss to tell them apart, only an order of magnitude (../shared/VERDICTS.md: "explodes by orders of magnitude")
+  or a non-finite tail is divergence. (A recommender's validation-only log rising 0.93 -> 1.31 over 55 epochs,
+  labelled overfitting.)
 SageMaker Debugger's ExplodingTensor rule is the NaN/inf half of this; its LossNotDecreasing rule would
 only call the other half "not decreasing".
 """
@@ -34,7 +39,8 @@ CODE = "I303"
 NAME = "divergence"
 CATEGORY = "instability"
 DEFAULT_SEVERITY = "error"
-DEFAULTS = {"back_to_start": 1.0, "min_ratio": 1.5, "min_undone": 0.1, "noise_k": 3.0, "min_points": 5}
+DEFAULTS = {"back_to_start": 1.0, "min_ratio": 1.5, "min_undone": 0.1, "noise_k": 3.0, "min_points": 5,
+            "eval_only_ratio": 10.0}
 
 
 def _nonfinite_tail_start(series) -> int | None:
@@ -70,6 +76,11 @@ def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     descended = start - low > params["noise_k"] * noise
     back_at_start = descended and end >= low + params["back_to_start"] * (start - low)
     blown_up = low > 0 and end >= params["min_ratio"] * low and rise >= params["min_undone"] * (start - low)
+    if series is not view.train_loss:
+        # Validation only: a validation loss that climbs back is what overfitting looks like too (O101), and with
+        # no training loss nothing tells them apart; only an order of magnitude is divergence here.
+        back_at_start = False
+        blown_up = low > 0 and end >= params["eval_only_ratio"] * low
     if not (back_at_start or blown_up):
         return
     where = f"above its start {num(start)}" if back_at_start else f"{num(end / low)}x its minimum, and stayed there"
