@@ -127,3 +127,17 @@ def test_d006_silent_on_a_run_that_learns():
     # a training loss memorised to a constant while validation still moves: the weights still change
     memorised = make_run({"train/loss": (steps, np.full(200, 0.05)), "eval/loss": (steps[::20], descent(10))})
     assert run_rule("D006", memorised) == []
+
+
+def test_d006_a_validation_only_log_that_repeats_itself_is_stalled():
+    """A recommender's validation-only log: val_loss 615.2847 at almost every epoch after the first few. With no
+    training loss, the validation loss is the curve that says the weights stopped changing."""
+    steps = np.arange(1, 66) * 600
+    values = np.full(65, 615.2847290)
+    values[:6] = [640.0, 630.1, 622.4, 618.9, 616.2, 615.5]
+    run = make_run({"eval/loss": (steps, values)})
+    [finding] = run_rule("D006", run)
+    assert finding.metric == "eval/loss" and "repeats the same values" in finding.message
+    assert check(run).verdict == "no-signal"
+    moving = make_run({"eval/loss": (steps, np.linspace(640, 600, 65))})
+    assert run_rule("D006", moving) == []

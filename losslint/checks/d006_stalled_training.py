@@ -3,10 +3,10 @@
 What it detects, any of:
 - every loss series of at least `min_points` points is constant (equal to within `rtol` of its size): a training
   loss of exactly 0 and a validation loss identical at every evaluation;
-- the training loss repeats itself: over its last `tail_fraction` of points at least `repeat_share` of the points
-  equal the point before them (to within `rtol`), and no validation loss moves over that stretch: the weights
-  stopped changing, so each batch gives the value it gave before (a validation loss that still moves says the
-  weights do, whatever the training loss logs);
+- the training loss (in a log of validation only, the validation loss) repeats itself: over its last
+  `tail_fraction` of points at least `repeat_share` of the points equal the point before them (to within `rtol`),
+  and no validation loss moves over that stretch: the weights stopped changing, so each batch gives the value it
+  gave before (a validation loss that still moves says the weights do, whatever the training loss logs);
 - the learning rate never exceeds `min_lr` over the logged run: an optimiser step moves a weight by about the
   learning rate (Adam, and SGD on unit gradients), so at 1e-7 ten thousand steps move it by 1e-3 at most, and
   whatever the curves do is noise.
@@ -67,12 +67,14 @@ def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
                    f"check that the loss is computed from the model's outputs and that the optimiser holds the "
                    f"parameters")
         return
-    train = view.train_loss
+    # the training loss, or in a log of validation only, the validation loss: the curve that stands for the run
+    train = view.train_loss if view.train_loss is not None else view.eval_loss
     if train is not None and train.n >= max(params["min_points"], 10):
         tail = train.values[-max(params["min_points"], int(round(train.n * params["tail_fraction"]))):]
         share = float(_repeats(tail, rtol).mean())
         since = int(train.steps[-len(tail)])
-        evals_move = any(not _repeats(s.values[s.steps >= since], rtol).all() for s in view.eval_losses if s.n)
+        evals_move = any(not _repeats(s.values[s.steps >= since], rtol).all() for s in view.eval_losses
+                         if s.n and s is not train)
         if share >= params["repeat_share"] and not evals_move:
             yield emit(__name__, params, train.metric, int(train.steps[-len(tail)]),
                        f"{train.metric} repeats the same values from step {int(train.steps[-len(tail)])} on "

@@ -139,7 +139,7 @@ def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
             # plateau with a gap is a fine-tune that converged (or overfitting), not a model that cannot learn.
             return
         why = "close to where it started" + (" with no train/validation gap" if not alone else
-                                             " (with no validation loss or chance level this may also be a "
+                                             " (with one loss and no chance level this may also be a "
                                              "fine-tune that converged from a good start)")
     never_improved = all(end >= start for _, start, end in ends)
     parts = [_describe(metric, start, end) for metric, start, end in ends]
