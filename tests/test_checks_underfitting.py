@@ -150,3 +150,37 @@ def test_u204_an_accuracy_that_never_changed_while_the_loss_moved():
         assert run_rule("U204", make_run({"eval/loss": (EVAL_STEPS, evals), **metrics})) == []
     dead = make_run({"eval/loss": (EVAL_STEPS, np.full(20, 0.5)), "eval/accuracy": (EVAL_STEPS, frozen)})
     assert run_rule("U204", dead) == []
+
+
+def test_u201_a_lone_loss_that_fell_less_than_flat_tol_never_improved():
+    """A validation-only log of a music tagger: 6.464 -> 6.453 over 50 epochs, 0.2% in all: nothing learned, so
+    the lone plateau keeps its warning; a T5 fine-tune that fell 7% and settled stays an info note."""
+    rng = np.random.default_rng(9)
+    flat = 6.46 - 0.01 * np.linspace(0, 1, 50) + 0.002 * rng.standard_normal(50)
+    steps = np.arange(1, 51) * 1243
+    [finding] = run_rule("U201", make_run({"eval/loss": (steps, flat)}))
+    assert finding.severity == "warning"
+    settled = descent(200, 2.3, 2.14, rate=20) * np.exp(0.002 * rng.standard_normal(200))
+    [finding] = run_rule("U201", make_run({"train/loss": (STEPS, settled)}))
+    assert finding.severity == "info"
+
+
+def test_an_unsplit_loss_beside_its_validation_twin_is_the_training_loss():
+    """Lightning `self.log("classification_loss")` beside `val_classification_loss`: a 200-class head stuck at
+    ln(200) whose regression loss never moved. The chance level applies to a loss that starts near it, not to a
+    regression loss that started at 696."""
+    from losslint.view import RunView
+
+    rng = np.random.default_rng(1)
+    evals = np.arange(1, 6) * 1500
+    run = make_run({"classification_loss": (STEPS, math.log(200) + 0.001 * rng.standard_normal(200)),
+                    "regression_loss": (STEPS, 700 + 20 * rng.standard_normal(200)),
+                    "eval/classification_loss": (evals, math.log(200) + 0.0001 * rng.standard_normal(5)),
+                    "eval/regression_loss": (evals, 740 + 5 * rng.standard_normal(5))},
+                   hparams={"num_classes": 200})
+    assert RunView(run).train_loss.metric == "regression_loss"  # the shorter name of the two twins
+    [finding] = run_rule("U201", run)
+    # judged against its own start (no gap to its twin), never as "13000% of chance level ln(200)"
+    assert finding.severity == "warning" and "chance level" not in finding.message
+    assert "no train/validation gap" in finding.message
+    assert check(run).verdict == "underfitting"
