@@ -312,7 +312,11 @@ class RunView:
         # A run whose only loss names no split (RL `episode/MSE Loss`) is judged as its training loss.
         unsplit = [m for m in self.loss_metrics if split_of(m) is None]
         sole = unsplit if len(unsplit) == 1 and not any(split_of(m) for m in self.loss_metrics) else []
-        return self._first_usable([TRAIN_LOSS, *others, *bare, *sole])
+        # A loss that names no split beside its validation twin (Lightning `self.log("classification_loss")` and
+        # `self.log("val_classification_loss")`) is that loss on the training data.
+        twins = sorted((m for m in unsplit if f"{self.validation_split}/{m}" in self._groups),
+                       key=lambda m: (len(m), m))
+        return self._first_usable([TRAIN_LOSS, *others, *bare, *twins, *sole])
 
     @cached_property
     def eval_losses(self) -> list[SeriesView]:
