@@ -273,14 +273,14 @@ class RunView:
     @cached_property
     def validation_split(self) -> str:
         """The split the validation roles read: "eval", or "test" when the run logs no eval metric but a test loss
-        evaluated at `TEST_AS_VALIDATION_MIN_POINTS` steps or more. DETR, DeiT and MAE write their per-epoch
-        evaluation as `test_loss`, `test_acc1` (on the validation set); an HF `predict()` on a test split logs
-        once, and stays a test result."""
+        or task metric (accuracy, ...) evaluated at `TEST_AS_VALIDATION_MIN_POINTS` steps or more. DETR, DeiT and
+        MAE write their per-epoch evaluation as `test_loss`, `test_acc1` (on the validation set); an HF `predict()`
+        on a test split logs once, and stays a test result."""
         judged = self.judged_metrics()
         if any(split_of(m) == "eval" for m in judged):
             return "eval"
         for metric in judged:
-            if split_of(metric) == "test" and is_loss(metric):
+            if split_of(metric) == "test" and (is_loss(metric) or known_direction(metric) is not None):
                 view = self.series(metric)
                 if view is not None and view.n >= TEST_AS_VALIDATION_MIN_POINTS:
                     return "test"

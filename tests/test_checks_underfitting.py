@@ -184,3 +184,20 @@ def test_an_unsplit_loss_beside_its_validation_twin_is_the_training_loss():
     assert finding.severity == "warning" and "chance level" not in finding.message
     assert "no train/validation gap" in finding.message
     assert check(run).verdict == "underfitting"
+
+
+def test_u201_not_while_the_task_metric_still_learns():
+    """A DeiT run continued with distillation: its training loss moved 4.77 -> 4.74 (flat), while top-1 accuracy,
+    logged per epoch as test_acc1 (its validation), rose 69.6 -> 73.2. The model did not stop learning."""
+    from losslint.view import RunView
+
+    epochs = np.arange(15)
+    rng = np.random.default_rng(6)
+    run = make_run({"train/loss": (epochs, 4.77 - 0.002 * epochs + 0.002 * rng.standard_normal(15)),
+                    "test/acc1": (epochs, 69.6 + 3.6 * (1 - np.exp(-epochs / 6)) + 0.05 * rng.standard_normal(15))})
+    assert RunView(run).validation_split == "test"
+    assert run_rule("U201", run) == [] or run_rule("U201", run)[0].severity == "info"
+    assert check(run).verdict == "good-fit"
+    stuck = make_run({"train/loss": (epochs, 4.77 - 0.002 * epochs + 0.002 * rng.standard_normal(15)),
+                      "test/acc1": (epochs, 69.6 + 0.05 * rng.standard_normal(15))})
+    assert [f.severity for f in run_rule("U201", stuck)] == ["warning"]
