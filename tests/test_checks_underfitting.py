@@ -201,3 +201,19 @@ def test_u201_not_while_the_task_metric_still_learns():
     stuck = make_run({"train/loss": (epochs, 4.77 - 0.002 * epochs + 0.002 * rng.standard_normal(15)),
                       "test/acc1": (epochs, 69.6 + 0.05 * rng.standard_normal(15))})
     assert [f.severity for f in run_rule("U201", stuck)] == ["warning"]
+
+
+def test_u201_chance_from_a_loss_at_ln_c_and_an_accuracy_at_one_over_c():
+    """An NLI model at 1.10 (= ln 3) with accuracy 0.33, with no class count logged, is a uniform guess over three
+    classes: underfitting. A loss at 1.10 with an accuracy of 0.81 (a 10-class model that learned) is not."""
+    rng = np.random.default_rng(11)
+    train = 1.14 - 0.04 * (1 - np.exp(-np.arange(200) / 30)) + 0.01 * rng.standard_normal(200)
+    evals = np.arange(1, 3) * 1000
+    guess = make_run({"train/loss": (STEPS, train), "eval/loss": (evals, [1.101, 1.099]),
+                      "eval/accuracy": (evals, [0.331, 0.334])})
+    [finding] = run_rule("U201", guess)
+    assert "ln(3)" in finding.message and finding.severity == "warning"
+    assert check(guess).verdict == "underfitting"
+    learned = make_run({"train/loss": (STEPS, train), "eval/loss": (evals, [1.101, 1.099]),
+                        "eval/accuracy": (evals, [0.80, 0.81])})
+    assert all("ln(3)" not in f.message for f in run_rule("U201", learned))

@@ -20,6 +20,10 @@ Defaults:
   within 30% of that, in perplexity terms, leaves it less than C^0.3 times better than guessing. (SageMaker
   Debugger's LossNotDecreasing flags a loss that stops improving at all; this rule asks, in addition, that the
   level be high.)
+- The chance level is known from the hyper-parameters (`num_classes`, `num_labels`, ...), from a logged ROC AUC
+  (binary), or from the run itself when its loss ends at ln(C) and its accuracy on the same split at 1/C (within
+  5% and 5 points + 10%/C): the pair a uniform guess over C classes logs (an NLI model at 1.10 = ln 3 with
+  accuracy 0.33; a binary model at the ln 2 floor with accuracy 0.54). Either number alone says nothing.
 - `chance_fraction = 0.8`: at or above 80% of the loss of a uniform guess, when the chance level is known (and
   the loss judged is that cross-entropy: one that starts above 3x ln(C) is not, a regression loss beside a
   200-class head that started at 696, so the start-based test applies to it instead).
@@ -140,6 +144,40 @@ def chance_level(view) -> tuple[float, str] | None:
         return math.log(view.num_classes), f"ln({view.num_classes})"
     if any(_BINARY_METRIC.search(m.lower()) for m in view.metrics):
         return math.log(2), "ln(2), a binary task"
+    return _uniform_guess(view)
+
+
+_ACCURACY_LEAF = re.compile(r"^(acc|accuracy)$")
+# How close the loss must sit to ln(C), relative to it, and the accuracy to 1/C, for the pair to say "a uniform
+# guess over C classes".
+_GUESS_TOLERANCE = 0.05
+_MAX_GUESS_CLASSES = 100
+
+
+def _uniform_guess(view) -> tuple[float, str] | None:
+    """ln(C) when the run's loss ends at ln(C) and its accuracy on the same split at 1/C, both within
+    `_GUESS_TOLERANCE`: what a classifier that outputs the uniform distribution over C classes logs. Either number
+    alone says nothing (any loss above ~2 is near some ln(C); an accuracy of 0.33 can be a learned 3% of 100
+    classes); together they name C."""
+    for loss, split in ((view.eval_loss, view.validation_split), (view.train_loss, "train")):
+        if loss is None or loss.n < 2:
+            continue
+        level = loss.tail_level()
+        if not math.log(1.5) < level < math.log(_MAX_GUESS_CLASSES + 0.5):
+            continue
+        classes = int(round(math.exp(level)))
+        if not 2 <= classes <= _MAX_GUESS_CLASSES or abs(level - math.log(classes)) > _GUESS_TOLERANCE * math.log(
+                classes):
+            continue
+        for metric in view.metrics:
+            if not metric.startswith(f"{split}/") or not _ACCURACY_LEAF.match(metric.rsplit("/", 1)[-1].lower()):
+                continue
+            accuracy = view.series(metric)
+            if accuracy is None or accuracy.n < 2:
+                continue
+            share = accuracy.tail_level() / (100.0 if accuracy.values.max() > 1.0 else 1.0)
+            if abs(share - 1.0 / classes) <= _GUESS_TOLERANCE + 0.1 / classes:
+                return math.log(classes), f"ln({classes}), the loss and {metric} of a uniform guess over {classes}"
     return None
 
 
