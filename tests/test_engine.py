@@ -400,3 +400,15 @@ def test_a_train_only_run_that_diverged_gets_its_stop_on_the_training_loss():
     assert 500 <= result.early_stop.recommended_stop_step <= 1000
     healthy = check_run(make_run({"train/loss": (steps, descent(200, 0.03, 0.002, rate=6))}), load_config())
     assert healthy.early_stop is None or healthy.early_stop.recommended_stop_step is None
+
+
+def test_saved_fraction_counts_epochs_not_the_keras_iteration_copies():
+    """Keras' TensorBoard callback repeats the validation curves as `evaluation_*_vs_iterations` on an iteration
+    axis: the run's span is its epochs, so a stop at epoch 8 of 20 saves 60%, not 99%."""
+    epochs = np.arange(20)
+    evals = np.concatenate([np.linspace(1.0, 0.5, 9), np.linspace(0.55, 0.9, 11)])
+    run = make_run({"train/loss": (epochs, np.linspace(1.0, 0.1, 20)), "eval/loss": (epochs, evals),
+                    "eval/evaluation_loss_vs_iterations": (epochs * 500, evals)})
+    result = check_run(run, load_config())
+    assert result.recommended_stop_step == 8
+    assert abs(result.early_stop.saved_fraction - 11 / 19) < 1e-6

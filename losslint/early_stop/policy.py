@@ -180,7 +180,10 @@ def build_early_stop(view: RunView, settings: EarlyStopSettings | None = None, m
 def run_span(view: RunView, steps: np.ndarray) -> tuple[int, int]:
     """The run's first and last step over all its metrics (and the monitored steps): what `saved_fraction` counts
     over, so that a stop at the first evaluation does not save "100%" of a run that trained before it."""
-    all_steps = view.all_steps
-    first = min(int(all_steps.min()), int(steps[0])) if len(all_steps) else int(steps[0])
-    last = max(int(all_steps.max()), int(steps[-1])) if len(all_steps) else int(steps[-1])
+    # Judged metrics only: Keras' `evaluation_*_vs_iterations` repeat the epoch curves on an iteration axis, so their
+    # steps (thousands) against epoch steps made every stop "save 100%".
+    judged = [view.series(m) for m in view.judged_metrics()]
+    spans = [(int(s.all_steps.min()), int(s.all_steps.max())) for s in judged if s is not None and len(s.all_steps)]
+    first = min([int(steps[0]), *(a for a, _ in spans)])
+    last = max([int(steps[-1]), *(b for _, b in spans)])
     return first, last
