@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from . import discover
 from .checks import all_rules, i302_loss_spikes, i303_divergence
+from .checks._common import train_fitted
 from .config import Config, coerce
 from .early_stop import build_early_stop
 from .errors import ReadError, reraise_if_debugging
@@ -91,7 +92,9 @@ def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
         reraise_if_debugging()
         run.notes.append(f"early stop not computed: {type(exc).__name__}: {exc}")
         early = None
-    if early is not None and early.trigger == "rise":
+    fitted = train_fitted(view, config.params_for("O101")["min_train_fall"])
+    if early is not None and early.trigger == "rise" and fitted:
+        # a rise after the best is overfitting only in a model that fitted its training data (O101's own test)
         verdict = decide(findings, has_signal=view.has_loss, stop_trigger=early.trigger)
     return Result(run=run, verdict=verdict, findings=findings, early_stop=early,
                   annotations=_annotations(view, config, early, findings, curves=annotate))

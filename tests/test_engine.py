@@ -412,3 +412,18 @@ def test_saved_fraction_counts_epochs_not_the_keras_iteration_copies():
     result = check_run(run, load_config())
     assert result.recommended_stop_step == 8
     assert abs(result.early_stop.saved_fraction - 11 / 19) < 1e-6
+
+
+def test_a_rise_stop_in_a_model_that_fitted_nothing_is_not_overfitting():
+    """A 10-class CNN whose losses stay near ln(10) (train 2.21 -> 2.11): its validation loss turns up after epoch
+    24, so a stop is due there, but a model that fitted nothing did not overfit (O101's `min_train_fall`); the
+    stop stays, the verdict follows the other findings (U201: underfitting)."""
+    epochs = np.arange(35)
+    rng = np.random.default_rng(5)
+    train = 2.211 - 0.1 * (1 - np.exp(-epochs / 8)) + 0.002 * rng.standard_normal(35)
+    evals = np.concatenate([np.linspace(2.19, 2.109, 25), np.linspace(2.115, 2.16, 10)])
+    evals += 0.001 * rng.standard_normal(35)
+    result = check_run(make_run({"train/loss": (epochs, train), "eval/loss": (epochs, evals)},
+                                hparams={"num_classes": 10}), load_config())
+    assert result.early_stop.trigger == "rise" and result.recommended_stop_step is not None
+    assert result.verdict == "underfitting"
