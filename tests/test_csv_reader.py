@@ -268,6 +268,21 @@ def test_history_saved_with_pandas_row_order_is_the_epoch(tmp_path, index):
     assert any(word in note for note in run.notes)
 
 
+@pytest.mark.parametrize("index", [True, False])
+def test_a_history_saved_through_a_windows_text_stream_reads_as_written(tmp_path, index):
+    """`to_csv` into a file opened in text mode on Windows writes every line ending as \\r\\r\\n: a blank line
+    after each row. The blank lines are no epochs: the index column is still whole numbers, row order counts the
+    rows that hold values."""
+    import pandas as pd
+
+    text = pd.DataFrame(HISTORY).to_csv(index=index, lineterminator="\r\n")
+    path = tmp_path / "history.csv"
+    path.write_bytes(text.replace("\r\n", "\r\r\n").encode())
+    run = READER.read([path], "run")[0]
+    loss = run.series("eval/loss")
+    assert loss["step"].tolist() == [0, 1, 2, 3] and loss["value"].tolist() == HISTORY["val_loss"]
+
+
 def test_histories_appended_with_their_index_are_split_into_fits(tmp_path):
     import pandas as pd
 

@@ -273,18 +273,22 @@ def _history_epochs(path: Path, table: pd.DataFrame) -> tuple[pd.DataFrame, str]
     columns = list(table.columns)
     if not is_history_table(columns):
         raise ReadError(path, f"no step column (one of {', '.join(STEP_COLUMNS)})", line=1)
+    # Blank lines are rows here (they keep rows and lines one to one); a file saved through a text-mode stream on
+    # Windows ends every line in \r\r\n, a blank line after each row. They are no rows of the history.
+    blank = table.isna().all(axis=1).to_numpy()
     index = index_column(columns)
     if index is not None:
         values, present, bad = to_numbers(table[index])
-        if bad.any() or not present.all() or not is_whole_step(values).all():
-            i = int(np.flatnonzero(bad | ~present | ~is_whole_step(np.nan_to_num(values, nan=0.5)))[0])
+        wrong = (bad | ~present | ~is_whole_step(np.nan_to_num(values, nan=0.5))) & ~blank
+        if wrong.any():
+            i = int(np.flatnonzero(wrong)[0])
             raise ReadError(path, f"the index column (first column, unnamed) is not a whole number: "
                                   f"{short_repr(as_python(table[index].iloc[i]))}", line=_line(i))
         table = table.rename(columns={index: EPOCH_COLUMN})
         return table, ("no step or epoch column: the unnamed first column (the pandas index of "
                        "`pd.DataFrame(history.history).to_csv()`) is read as the epoch")
     table = table.copy()
-    table.insert(0, EPOCH_COLUMN, np.arange(len(table), dtype=np.int64))
+    table.insert(0, EPOCH_COLUMN, np.where(blank, np.nan, np.cumsum(~blank) - 1.0))
     return table, ("no step or epoch column: row order is the epoch (the first row is epoch 0, as Keras "
                    "counts); a Keras History saved with pandas, or a CSV that lost its epoch column")
 
