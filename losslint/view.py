@@ -11,6 +11,7 @@ Rules know nothing of file formats: they ask for roles (`train_loss`, `eval_loss
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterable
@@ -37,8 +38,10 @@ MAX_POINTS = 2000
 # Fewer finite loss points than this and there is no curve to judge (the no-signal verdict); 5 is the smallest
 # series with a best point and the patience-3 window after it (see D004).
 MIN_SIGNAL_POINTS = 5
-# A test loss at this many evaluations is a curve, the run's validation when it logs no eval metric (see
-# RunView.validation_split): three is the fewest that show a minimum and a turn (O104's `min_points`).
+# Error measures named as loss functions: the loss of a run that names none "loss" (RunView.loss_names).
+_LOSS_FUNCTION_LEAF = re.compile(r"^(mse|rmse|mae|nll|bce|cross_?entropy|xent)$")
+# A test loss or task metric at this many evaluations is a curve, the run's validation when it logs no eval metric
+# (see RunView.validation_split): three is the fewest that show a minimum and a turn (O104's `min_points`).
 TEST_AS_VALIDATION_MIN_POINTS = 3
 
 def odd_window(n: int, fraction: float = 0.1, lo: int = 3, hi: int = 101) -> int:
@@ -280,16 +283,27 @@ class RunView:
         if any(split_of(m) == "eval" for m in judged):
             return "eval"
         for metric in judged:
-            if split_of(metric) == "test" and (is_loss(metric) or known_direction(metric) is not None):
+            if split_of(metric) == "test" and (metric in self.loss_names or known_direction(metric) is not None):
                 view = self.series(metric)
                 if view is not None and view.n >= TEST_AS_VALIDATION_MIN_POINTS:
                     return "test"
         return "eval"
 
     @cached_property
+    def loss_names(self) -> frozenset[str]:
+        """The metrics that play the loss: those named a loss, and, on a split that names none, its error measures
+        named as a loss function (`Valid MSE`, `val_cross_entropy`, `train_nll`): a regression whose validation is
+        logged as MSE only has a validation curve to judge like any other."""
+        judged = self.judged_metrics()
+        named = {m for m in judged if is_loss(m)}
+        with_a_loss = {split_of(m) for m in named}
+        return frozenset(named | {m for m in judged if split_of(m) not in with_a_loss
+                                  and _LOSS_FUNCTION_LEAF.match(metric_leaf(m).lower())})
+
+    @cached_property
     def loss_metrics(self) -> list[str]:
         splits = (None, "train", self.validation_split)
-        return [m for m in self.judged_metrics() if is_loss(m) and split_of(m) in splits]
+        return [m for m in self.judged_metrics() if m in self.loss_names and split_of(m) in splits]
 
     def _first_usable(self, candidates: Iterable[str]) -> SeriesView | None:
         fallback = None
@@ -338,7 +352,8 @@ class RunView:
         """Validation metrics other than losses whose better direction is known from the name."""
         out = []
         for metric in self.judged_metrics():
-            if split_of(metric) != self.validation_split or is_loss(metric) or known_direction(metric) is None:
+            if (split_of(metric) != self.validation_split or metric in self.loss_names
+                    or known_direction(metric) is None):
                 continue
             view = self.series(metric)
             if view is not None and view.n_total:

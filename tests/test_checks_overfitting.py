@@ -143,3 +143,18 @@ def test_a_per_epoch_test_curve_is_the_validation_when_no_eval_is_logged():
     both = make_run({"train/loss": (TRAIN_STEPS, descent(200, 2.0, 0.05)), "test/loss": (EVAL_STEPS, curve),
                      "eval/loss": (EVAL_STEPS, descent(20, 1.5, 0.5))})
     assert run_rule("O101", both) == []
+
+
+def test_a_validation_logged_as_mse_only_is_the_validation_loss():
+    """A regressor that logs `Train loss` twice and `Valid MSE` every epoch: the split with no loss-named metric
+    plays its loss-function-named one, so the run has a validation curve to judge (it was no-signal). A run that
+    names a validation loss keeps it, and its MSE stays a task metric."""
+    from losslint.view import RunView
+
+    curve = u_shape(7, 0.7)
+    run = make_run({"train/loss": (EVAL_STEPS[[9, 19]], [0.9, 0.3]), "eval/mse": (EVAL_STEPS, curve)})
+    view = RunView(run)
+    assert view.eval_loss is not None and view.eval_loss.metric == "eval/mse"
+    assert view.has_loss and check(run).verdict != "no-signal"
+    both = RunView(make_run({"eval/loss": (EVAL_STEPS, curve), "eval/mse": (EVAL_STEPS, curve)}))
+    assert both.eval_loss.metric == "eval/loss" and [t.metric for t in both.task_metrics] == ["eval/mse"]
