@@ -167,26 +167,32 @@ def _claim(path: Path, all_readers: Sequence[Reader]) -> Reader | None:
     """The first reader whose sniff wants `path`, or else the first that recognises its content under another
     name (`Reader.claims_by_content`); a sniff that fails on the file's content (deep nesting, say) is a
     `ReadError` for the file, an unreadable file (OSError) is left to the next reader."""
-    for asks in ("can_read", "claims_by_content"):
-        for reader in all_readers:
-            try:
-                if guarded(path, f"cannot tell whether this is a {reader.format} log", getattr(reader, asks), path,
-                           passing=(ReadError, OSError)):
-                    return reader
-            except OSError:
-                continue
+    sniffs = [(r, r.can_read) for r in all_readers] + [(r, r.claims_by_content) for r in all_readers]
+    for reader, sniff in sniffs:
+        try:
+            if guarded(path, f"cannot tell whether this is a {reader.format} log", sniff, path,
+                       passing=(ReadError, OSError)):
+                return reader
+        except OSError:
+            continue
     return None
+
+
+def _claim_recorded(path: Path, all_readers: Sequence[Reader], errors: list[ReadError]) -> Reader | None:
+    """`_claim`, with a sniff that failed on the file's content recorded in `errors` (None then)."""
+    try:
+        return _claim(path, all_readers)
+    except ReadError as exc:
+        errors.append(exc)
+        return None
 
 
 def _claim_argument(path: Path, all_readers: Sequence[Reader], errors: list[ReadError]) -> Reader | None:
     """The reader of a file given as an argument (local or an object's URL); None, with the error recorded, when it
     cannot be sniffed or no reader wants it."""
-    try:
-        reader = _claim(path, all_readers)
-    except ReadError as exc:
-        errors.append(exc)
-        return None
-    if reader is None:
+    before = len(errors)
+    reader = _claim_recorded(path, all_readers, errors)
+    if reader is None and len(errors) == before:
         errors.append(ReadError(str(path), "not a training log losslint can read"))
     return reader
 
@@ -292,11 +298,7 @@ def discover(paths: Sequence[str | os.PathLike], exclude: Iterable[str | os.Path
         if real in seen_files:  # one file reached twice (two arguments, a linked folder): read it once
             return None
         seen_files.add(real)
-        try:
-            reader = _claim(path, all_readers)
-        except ReadError as exc:
-            errors.append(exc)
-            return None
+        reader = _claim_recorded(path, all_readers, errors)
         if reader is None:
             return None
         key = reader.run_key(path).resolve()
