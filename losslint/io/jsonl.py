@@ -69,6 +69,7 @@ SNIFF_BYTES = 4096
 # The widest first line the sniff reads to its end: a DETR epoch line with per-layer losses and COCO numbers is
 # 4-10 kB; a JSON line longer than this is not taken for a log by content (its name can still claim it).
 MAX_LINE_SNIFF_BYTES = 1 << 20
+LINE_SNIFF_STEP = 1 << 16  # read a wide first line in steps, so a 5 kB DETR line costs one step, not the whole cap
 # Any other file is sniffed by content (MAE/DeiT/timm write JSON lines to `log.txt`), except names that are surely
 # something else: media, archives, weights, source code, other formats' files.
 NOT_SNIFFED_SUFFIXES = BINARY_SUFFIXES | frozenset(
@@ -155,8 +156,15 @@ class JsonLinesReader(Reader):
             with fs.open_binary(path) as fh:
                 head = fh.read(SNIFF_BYTES + 1)
                 if b"\n" not in head and head.lstrip().startswith(b"{") and len(head) > SNIFF_BYTES:
-                    # one wide line (DETR's log.txt: 4-10 kB an epoch with its COCO numbers): read on to its end
-                    head += fh.read(MAX_LINE_SNIFF_BYTES - len(head))
+                    # one wide line (DETR's log.txt: 4-10 kB an epoch with its COCO numbers): read on to its end, in
+                    # steps, and a sniff's worth past it
+                    while b"\n" not in head and len(head) < MAX_LINE_SNIFF_BYTES:
+                        chunk = fh.read(min(LINE_SNIFF_STEP, MAX_LINE_SNIFF_BYTES - len(head)))
+                        if not chunk:
+                            break
+                        head += chunk
+                    if b"\n" in head:
+                        head += fh.read(min(SNIFF_BYTES + 1, MAX_LINE_SNIFF_BYTES - len(head)))
         except OSError:
             return name == DETECTRON2_NAME  # claimed by name, so that `read` reports why it cannot be opened
         limit = max(SNIFF_BYTES, head.find(b"\n") + 1 + SNIFF_BYTES)
