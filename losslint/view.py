@@ -272,6 +272,16 @@ class RunView:
         # Keras' `evaluation_*_vs_iterations` repeat the epoch curves on an iteration axis: judged once, as epochs.
         return [m for m in self.metrics if not is_bookkeeping(m) and not m.endswith("_vs_iterations")]
 
+    @cached_property
+    def judged_step_span(self) -> tuple[int, int] | None:
+        """The first and last step of the metrics the rules judge (straight from the row positions, no series
+        built): Keras' `*_vs_iterations` copies and bookkeeping counters are not the run's axis."""
+        rows = [self._groups[m] for m in self.judged_metrics()]
+        if not rows or self._steps is None:
+            return None
+        steps = self._steps[np.concatenate(rows)]
+        return int(steps.min()), int(steps.max())
+
     # -- roles ---------------------------------------------------------------------------------------------
     @cached_property
     def validation_split(self) -> str:

@@ -182,8 +182,7 @@ def run_span(view: RunView, steps: np.ndarray) -> tuple[int, int]:
     over, so that a stop at the first evaluation does not save "100%" of a run that trained before it."""
     # Judged metrics only: Keras' `evaluation_*_vs_iterations` repeat the epoch curves on an iteration axis, so their
     # steps (thousands) against epoch steps made every stop "save 100%".
-    judged = [view.series(m) for m in view.judged_metrics()]
-    spans = [(int(s.all_steps.min()), int(s.all_steps.max())) for s in judged if s is not None and len(s.all_steps)]
-    first = min([int(steps[0]), *(a for a, _ in spans)])
-    last = max([int(steps[-1]), *(b for _, b in spans)])
-    return first, last
+    span = view.judged_step_span
+    if span is None:
+        return int(steps[0]), int(steps[-1])
+    return min(span[0], int(steps[0])), max(span[1], int(steps[-1]))
