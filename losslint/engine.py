@@ -92,10 +92,10 @@ def check_run(run: Run, config: Config, annotate: bool = True) -> Result:
         reraise_if_debugging()
         run.notes.append(f"early stop not computed: {type(exc).__name__}: {exc}")
         early = None
-    fitted = train_fitted(view, config.params_for("O101")["min_train_fall"])
-    if early is not None and early.trigger == "rise" and fitted:
+    if early is not None and early.trigger == "rise":
         # a rise after the best is overfitting only in a model that fitted its training data (O101's own test)
-        verdict = decide(findings, has_signal=view.has_loss, stop_trigger=early.trigger)
+        if train_fitted(view, config.params_for("O101")["min_train_fall"]):
+            verdict = decide(findings, has_signal=view.has_loss, stop_trigger=early.trigger)
     return Result(run=run, verdict=verdict, findings=findings, early_stop=early,
                   annotations=_annotations(view, config, early, findings, curves=annotate))
 

@@ -73,10 +73,11 @@ def check(view: RunView, params: Mapping[str, Any]) -> Iterator[Finding]:
     if rise <= 0 or rise < params["noise_k"] * noise:
         return
     # "Back at the start" needs a real descent first; a loss that never fell is judged by how far it rose.
-    descended = start - low > params["noise_k"] * noise
-    back_at_start = descended and end >= low + params["back_to_start"] * (start - low)
-    blown_up = low > 0 and end >= params["min_ratio"] * low and rise >= params["min_undone"] * (start - low)
-    if series is not view.train_loss:
+    if series is view.train_loss:
+        descended = start - low > params["noise_k"] * noise
+        back_at_start = descended and end >= low + params["back_to_start"] * (start - low)
+        blown_up = low > 0 and end >= params["min_ratio"] * low and rise >= params["min_undone"] * (start - low)
+    else:
         # Validation only: a validation loss that climbs back is what overfitting looks like too (O101), and with
         # no training loss nothing tells them apart; only an order of magnitude is divergence here.
         back_at_start = False

@@ -76,17 +76,24 @@ DEFAULTS = {"high_ratio": 0.7, "chance_fraction": 0.8, "gap_ratio": 0.9, "tail_f
             "flat_tol": 0.02, "broke_ratio": 1.5, "min_points": 10, "alone_severity": "info"}
 
 
+def _surely_moved(trend, upward: bool, alpha: float, amount: float) -> bool:
+    """Over a `tail_trend` window: a significant Mann-Kendall trend up (or down), and the Theil-Sen slope's whole
+    confidence interval (its least steep end) implying a move of `amount` or more."""
+    mk, fit, steps, _ = trend
+    length = float(steps[-1] - steps[0])
+    surely = fit.lo_slope * length if upward else -fit.hi_slope * length
+    return mk.trend == ("increasing" if upward else "decreasing") and mk.p_value < alpha and surely >= amount
+
+
 def _plateau(series, params, tail_fraction: float) -> tuple[float, float] | None:
     """(start level, end level) when the series ends flat over its last `tail_fraction`, else None."""
     trend = series.tail_trend(tail_fraction, min_points=5)
     if trend is None:
         return None
-    mk, fit, steps, _ = trend
     start, end = series.head_level(), series.tail_level()
     if start <= 0 or end <= 0:
         return None
-    surely_risen = fit.lo_slope * float(steps[-1] - steps[0])
-    rising = mk.trend == "increasing" and mk.p_value < params["alpha"] and surely_risen >= params["flat_tol"] * end
+    rising = _surely_moved(trend, True, params["alpha"], params["flat_tol"] * end)
     if series.n_total > series.n or rising or end >= params["broke_ratio"] * float(series.smoothed.min()):
         # A loss that turned NaN, is rising, or went back up to 1.5x its best and stayed, broke (D001, I308, I303):
         # that is not a model too weak to learn, and "raise the learning rate" would be the wrong advice.
@@ -96,10 +103,7 @@ def _plateau(series, params, tail_fraction: float) -> tuple[float, float] | None
     # The fall must be material with confidence: the slope's whole confidence interval (its least steep end,
     # hi_slope) must imply a fall of at least `flat_tol`. A point estimate of 2.5-3% over a noisy window can come
     # from a true fall of under 1%.
-    surely_fallen = -fit.hi_slope * float(steps[-1] - steps[0])
-    still_falling = (mk.trend == "decreasing" and mk.p_value < params["alpha"]
-                     and surely_fallen >= params["flat_tol"] * end)
-    if still_falling:
+    if _surely_moved(trend, False, params["alpha"], params["flat_tol"] * end):
         return None
     return start, end
 
@@ -113,12 +117,8 @@ def _still_improving(series, params) -> bool:
     trend = series.tail_trend(params["tail_fraction"], min_points=5)
     if trend is None:
         return False
-    mk, fit, steps, _ = trend
-    sign = 1.0 if series.direction == "max" else -1.0
-    surely = (fit.lo_slope if sign > 0 else -fit.hi_slope) * float(steps[-1] - steps[0])
-    wanted = "increasing" if sign > 0 else "decreasing"
     level = abs(series.tail_level())
-    return mk.trend == wanted and mk.p_value < params["alpha"] and surely >= params["flat_tol"] * max(level, 1e-12)
+    return _surely_moved(trend, series.direction == "max", params["alpha"], params["flat_tol"] * max(level, 1e-12))
 
 
 def _improved(series, share: float) -> bool:

@@ -374,8 +374,7 @@ def _finite_curve_stop(x: np.ndarray, direction: str, p: DefaultStop) -> StopDec
     # Where training should have stopped: at the evaluation to keep (../shared/VERDICTS.md: "at the best step before
     # it (what restore-best keeps)"). Until 0.2 it was the later of that and the smoothed minimum; stopping at the
     # kept evaluation lowered the fine-tune sweep's mean test regret 0.0105 -> 0.0102 and saved more on the
-    # synthetic and fixture corpora (benchmarks/README.md).
-    rest = best_eval
+    # synthetic and fixture corpora (benchmarks/README.md). So `rest_index` below is `best_eval`.
     evidence = max(3, window // 2 + 1)
 
     def no_stop(reason: str) -> StopDecision:
@@ -383,7 +382,7 @@ def _finite_curve_stop(x: np.ndarray, direction: str, p: DefaultStop) -> StopDec
         min_tail = max(evidence, int(math.ceil(p.min_converged_tail * n)))
         position = converged_position(smoothed, best_level, p.converged_tolerance, min_tail, v)
         if position is None:
-            return StopDecision(best_eval, None, "default", reason, rest_index=rest, no_rise=reason)
+            return StopDecision(best_eval, None, "default", reason, rest_index=best_eval, no_rise=reason)
         # The stop itself goes to the lowest evaluation within half a smoothing window after the convergence point:
         # the smoothed curve says when the run converged, the evaluations say which checkpoint there is good (a
         # noisy-high one was kept 0.4-12% worse than its neighbours on 7 of 120 fine-tune sweep runs).
@@ -395,7 +394,7 @@ def _finite_curve_stop(x: np.ndarray, direction: str, p: DefaultStop) -> StopDec
                             f"converged: from evaluation {int(index[position])} on, the rest of the run improved the "
                             f"smoothed metric by at most {gain:.4g} "
                             f"({gain / abs(best_level) if best_level else 0.0:.2%} of "
-                            f"its best), within the {p.converged_tolerance:.2%} tolerance", rest_index=rest,
+                            f"its best), within the {p.converged_tolerance:.2%} tolerance", rest_index=best_eval,
                             trigger="converged", no_rise=reason)
 
     # Three robust estimates, the largest wins: second differences ignore the trend but scatter a lot on a few
@@ -425,10 +424,10 @@ def _finite_curve_stop(x: np.ndarray, direction: str, p: DefaultStop) -> StopDec
     # The rise only proves, after the fact, that the minimum was the place to stop; an offline reader has the whole
     # curve, so the stop is placed at the minimum, not where the rise became evident (that is what an online
     # callback has to wait for).
-    return StopDecision(best_eval, rest, "default",
+    return StopDecision(best_eval, best_eval, "default",
                         f"rose {trailing[hits[0]]:.4g} (> {threshold:.4g}, {p.k_sigma:g} noise sigmas) above the "
                         f"smoothed best, evident from evaluation {evident}, and stayed up to the end",
-                        rest_index=rest, evident_index=evident, trigger="rise")
+                        rest_index=best_eval, evident_index=evident, trigger="rise")
 
 
 def best_until(values: np.ndarray, stop: int | None, direction: str) -> int | None:
